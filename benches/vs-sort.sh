@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Benchmark: `edlforge convert --vendor panos --type domain|url` against the
+# floor every list pipeline pays anyway, `LC_ALL=C sort -u`, on 1M-line
+# generated domain and URL feeds.
+#
+# Usage: benches/vs-sort.sh
+#   LINES=N          input lines per kind (default 1000000)
+#   MAX_ENTRIES=N    pass --max-entries N to edlforge (default: none, so the
+#                    PAN-OS default limit of 50,000 entries applies)
+#   EDLFORGE_BIN=P   use this binary instead of `cargo build --release` +
+#                    target/release/edlforge
+#
+# Needs: python3, cargo, GNU time (/usr/bin/time), sort. A missing GNU time
+# is installed with apt-get when run as root; otherwise the script says what
+# to install and exits 1.
+#
+# Each command runs 3 times on the same (page-cached) input; we report the
+# best wall time and the highest peak RSS of the 3 runs, both from
+# `/usr/bin/time -f '%e %M'` (wall has 10 ms resolution).
+#
+# The two do different work: sort -u only drops byte-identical lines, while
+# edlforge parses, validates, refangs, lowercases, IDNA-encodes, checks the
+# public suffix list, deduplicates semantically and formats for PAN-OS (and
+# caps the list at the vendor limit). Output line counts differ accordingly.
+
+set -euo pipefail
+
+cd -- "$(dirname -- "$0")/.."
+
+LINES=${LINES:-1000000}
+RUNS=3
+
+if ! [[ $LINES =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: LINES must be a positive integer (got '$LINES')" >&2
+    exit 1
+fi
+if [[ -n ${MAX_ENTRIES:-} ]] && ! [[ $MAX_ENTRIES =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: MAX_ENTRIES must be a positive integer (got '$MAX_ENTRIES')" >&2
+    exit 1
+fi
+
+# ---- requirements ------------------------------------------------------------
+
+gnu_time_ok() {
+    [[ -x /usr/bin/time ]] && /usr/bin/time -f '%e %M' -o /dev/null true 2>/dev/null
+}
+
+if ! gnu_time_ok; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing: time" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y time
+    else
+        echo "error: missing GNU time (/usr/bin/time); install with:" >&2
+        echo "  sudo apt-get install -y time" >&2
+        exit 1
+    fi
+fi
+gnu_time_ok || { echo "error: /usr/bin/time is not GNU time" >&2; exit 1; }
+command -v sort >/dev/null 2>&1 || { echo "error: sort (coreutils) is required" >&2; exit 1; }
+command -v python3 >/dev/null 2>&1 || { echo "error: python3 is required" >&2; exit 1; }
+
+# ---- build -------------------------------------------------------------------
+
+if [[ -n ${EDLFORGE_BIN:-} ]]; then
+    edlforge=$EDLFORGE_BIN
+else
+    command -v cargo >/dev/null 2>&1 || { echo "error: cargo is required" >&2; exit 1; }
+    echo "building: cargo build --release" >&2
+    cargo build --release
+    edlforge=target/release/edlforge
+fi
+[[ -x $edlforge ]] || { echo "error: $edlforge is not executable" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/edlforge-vs-sort.XXXXXX")
+trap 'rm -rf -- "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- measurement -------------------------------------------------------------
+
+# measure NAME OUT CMD... : run CMD $RUNS times with stdout to OUT and stderr
+# to $tmp/NAME.err; sets WALL (best, s) and RSS (max peak, KiB).
+measure() {
+    local name=$1 out=$2 i w m rc
+    shift 2
+    WALL=
+    RSS=0
+    for ((i = 1; i <= RUNS; i++)); do
+        rc=0
+        /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
+        if ((rc != 0)); then
+            echo "error: $name exited with status $rc: $*" >&2
+            tail -n 20 "$tmp/$name.err" >&2
+            exit 1
+        fi
+        read -r w m < <(tail -n 1 "$tmp/time")
+        echo "  $name run $i: ${w}s ${m} KiB" >&2
+        if [[ -z $WALL ]] || awk -v a="$w" -v b="$WALL" 'BEGIN { exit !(a < b) }'; then
+            WALL=$w
+        fi
+        if ((m > RSS)); then
+            RSS=$m
+        fi
+    done
+}
+
+ratio() { # a/b with 2 decimals, or n/a when b is 0
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+rows=()
+ratios=()
+reports=()
+
+for spec in domain:1 url:2; do
+    kind=${spec%%:*}
+    seed=${spec#*:}
+    input=$tmp/$kind.txt
+    echo "generating $LINES $kind lines (scripts/gen-names.py seed $seed)" >&2
+    python3 scripts/gen-names.py "$seed" "$LINES" "$kind" "$input"
+
+    edl_args=(convert --vendor panos --type "$kind")
+    if [[ -n ${MAX_ENTRIES:-} ]]; then
+        edl_args+=(--max-entries "$MAX_ENTRIES")
+    fi
+
+    echo "running: $edlforge ${edl_args[*]} FILE" >&2
+    measure "edlforge-$kind" "$tmp/edlforge-$kind.out" "$edlforge" "${edl_args[@]}" "$input"
+    wall_e=$WALL rss_e=$RSS
+
+    echo "running: LC_ALL=C sort -u FILE" >&2
+    measure "sort-$kind" "$tmp/sort-$kind.out" env LC_ALL=C sort -u "$input"
+    wall_s=$WALL rss_s=$RSS
+
+    rows+=("$(printf '%-7s %-10s %12s %14s %14s' "$kind" edlforge "$wall_e" "$(mib "$rss_e")" "$(wc -l <"$tmp/edlforge-$kind.out")")")
+    rows+=("$(printf '%-7s %-10s %12s %14s %14s' "$kind" "sort -u" "$wall_s" "$(mib "$rss_s")" "$(wc -l <"$tmp/sort-$kind.out")")")
+    ratios+=("$(printf '%-7s wall %sx, RSS %sx' "$kind" "$(ratio "$wall_e" "$wall_s")" "$(ratio "$rss_e" "$rss_s")")")
+    reports+=("$(printf '%-7s %s' "$kind" "$(tail -n 1 "$tmp/edlforge-$kind.err")")")
+done
+
+# ---- report ------------------------------------------------------------------
+
+echo
+echo "input: $LINES lines per kind (gen-names.py seeds domain=1, url=2); $(nproc) CPUs"
+echo "best wall of $RUNS runs, highest peak RSS of $RUNS runs"
+echo
+printf '%-7s %-10s %12s %14s %14s\n' kind tool "best wall s" "peak RSS MiB" "output lines"
+printf '%s\n' "${rows[@]}"
+echo
+echo "edlforge / sort -u:"
+printf '  %s\n' "${ratios[@]}"
+echo
+echo "edlforge reports:"
+printf '  %s\n' "${reports[@]}"
+echo
+echo "Output line counts differ by design: sort -u keeps every distinct byte"
+echo "string (case variants, defanged and invalid lines, comments); edlforge"
+echo "normalizes and deduplicates semantically, drops what PAN-OS cannot take,"
+if [[ -z ${MAX_ENTRIES:-} ]]; then
+    echo "and caps each list at the PAN-OS default limit (50,000 entries; set"
+    echo "MAX_ENTRIES to lift it)."
+else
+    echo "and caps each list at --max-entries $MAX_ENTRIES."
+fi

@@ -1,0 +1,59 @@
+//! The command line: maps flags to library calls. The only place (with `main.rs`) that uses
+//! `anyhow`, and the only module that knows every stage.
+
+pub mod convert;
+mod read;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// External dynamic lists for next-generation firewalls.
+#[derive(Debug, Parser)]
+#[command(name = "edlforge", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert indicator lines into one vendor's list format (stdin to stdout by default).
+    Convert(convert::Args),
+}
+
+/// An error of the command line, with the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage (exit 2).
+    Usage(String),
+    /// Unreadable input or output (exit 1).
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Failed(e)
+    }
+}
+
+/// Parses the arguments, runs the command, prints any error chain, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert(args) => convert::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

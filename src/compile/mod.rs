@@ -1,0 +1,752 @@
+//! Compile: indicators in, one [`CompiledList`] out — selection, safety floor, allowlists,
+//! aggregation, dedupe and capacity. No I/O, no vendor syntax.
+//!
+//! The vendor's constraints reach this stage only through the [`VendorRules`] trait (which
+//! entries it can take, how IP sets are written, how many lines an entry costs), implemented in
+//! `format/`, so capacity is counted in the lines the firewall will really see.
+//!
+//! Order of the steps, per entry: type selection → safety floor ([`guard`]) → vendor admission;
+//! then per list: allowlist ([`allowlist`]) → union and exact subtraction of special-purpose
+//! space and allowlists ([`ipset`]) → dedupe, wildcard coverage → capacity ([`cap`]).
+
+pub mod allowlist;
+pub mod cap;
+pub mod guard;
+pub mod ipset;
+pub mod psl;
+
+use std::borrow::Cow;
+use std::collections::BinaryHeap;
+
+use foldhash::HashSet;
+
+use crate::indicator::{
+    domain, Domain, Hash, IpRange, Kind, Meta, Priority, Report, Skip, SkipReason, UrlValue, Value,
+};
+
+pub use self::allowlist::AllowSet;
+pub use self::guard::Guard;
+use self::ipset::Addr;
+
+/// How a vendor writes a set of addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpStyle {
+    /// The minimal CIDR cover; single hosts bare.
+    Cidr,
+    /// One `start-end` line per merged interval (a single host bare, an aligned block may be
+    /// written as a CIDR by the vendor).
+    Range,
+    /// One line per address.
+    Hosts,
+}
+
+/// What the compiler needs to know about the vendor a list is written for.
+pub trait VendorRules: Sync {
+    /// Whether the vendor can write this entry at all (kind support, family, width, length...).
+    ///
+    /// # Errors
+    /// A `vendor_unsupported` [`Skip`] naming the vendor rule.
+    fn admit(&self, value: &Value) -> Result<(), Skip>;
+    /// How IP sets are written.
+    fn ip_style(&self) -> IpStyle;
+    /// How many lines a domain entry takes (PAN-OS writes `*.x.com` as two).
+    fn domain_lines(&self, _d: &Domain) -> usize {
+        1
+    }
+    /// The text a URL is written as; URLs with equal text are one entry.
+    fn url_key<'a>(&self, u: &'a UrlValue) -> Cow<'a, str> {
+        Cow::Borrowed(u.as_str())
+    }
+}
+
+/// What a list asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPolicy {
+    /// The list's name.
+    pub name: String,
+    /// The kinds it takes.
+    pub kinds: Vec<Kind>,
+    /// Most output lines; `None` = unlimited.
+    pub max_entries: Option<u64>,
+}
+
+/// One IP output line: an interval (a CIDR block, a range, or a run of hosts per [`IpStyle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpLine<T> {
+    /// First address.
+    pub start: T,
+    /// Last address.
+    pub end: T,
+    /// Highest confidence among the indicators it came from.
+    pub confidence: u8,
+}
+
+/// One non-IP output entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<V> {
+    /// The value.
+    pub value: V,
+    /// Highest confidence among its duplicates.
+    pub confidence: u8,
+    /// The comment of its best duplicate.
+    pub comment: Option<String>,
+}
+
+/// A compiled list: every entry in final order, plus the report of what was dropped and why.
+#[derive(Debug, Clone)]
+pub struct CompiledList {
+    /// The list's name.
+    pub name: String,
+    /// How the IP lines are cut.
+    pub ip_style: IpStyle,
+    /// IPv4 lines, ascending.
+    pub v4: Vec<IpLine<u32>>,
+    /// IPv6 lines, ascending.
+    pub v6: Vec<IpLine<u128>>,
+    /// Domains, by name.
+    pub domains: Vec<Entry<Domain>>,
+    /// URLs, by written text.
+    pub urls: Vec<Entry<UrlValue>>,
+    /// Hashes, by hex.
+    pub hashes: Vec<Entry<Hash>>,
+    /// Drops by reason.
+    pub report: Report,
+}
+
+/// Index of an indicator's metadata inside a [`Compiler`].
+pub type MetaId = u32;
+
+#[derive(Debug, Clone, Copy)]
+struct In<T> {
+    start: T,
+    end: T,
+    meta: MetaId,
+}
+
+/// IP inputs of one family. Metadata ids are kept only once some entry has non-default
+/// metadata, so the common case (plain feeds) stores 8 bytes per IPv4 entry.
+#[derive(Debug, Clone, Default)]
+struct IpInputs<T> {
+    ranges: Vec<(T, T)>,
+    metas: Vec<MetaId>,
+}
+
+impl<T: Copy> IpInputs<T> {
+    fn push(&mut self, start: T, end: T, meta: MetaId) {
+        if meta != 0 && self.metas.len() < self.ranges.len() {
+            self.metas.resize(self.ranges.len(), 0);
+        }
+        self.ranges.push((start, end));
+        if !self.metas.is_empty() || meta != 0 {
+            self.metas.push(meta);
+        }
+    }
+
+    fn append(&mut self, other: IpInputs<T>, meta_offset: MetaId) {
+        if other.metas.is_empty() && self.metas.is_empty() {
+            self.ranges.extend(other.ranges);
+            return;
+        }
+        self.metas.resize(self.ranges.len(), 0);
+        self.ranges.extend(other.ranges.iter().copied());
+        if other.metas.is_empty() {
+            self.metas.resize(self.ranges.len(), 0);
+        } else {
+            self.metas.extend(
+                other
+                    .metas
+                    .iter()
+                    .map(|&m| if m == 0 { 0 } else { m + meta_offset }),
+            );
+        }
+    }
+}
+
+/// Collects indicators for one list, then compiles it.
+pub struct Compiler<'a> {
+    policy: ListPolicy,
+    guard: &'a Guard,
+    rules: &'a dyn VendorRules,
+    metas: Vec<Meta>,
+    v4: IpInputs<u32>,
+    v6: IpInputs<u128>,
+    domains: Vec<(Domain, MetaId)>,
+    urls: Vec<(UrlValue, MetaId)>,
+    hashes: Vec<(Hash, MetaId)>,
+    report: Report,
+}
+
+const NOT_IN_LIST: Skip = Skip::new(SkipReason::WrongType, "the list does not take this type");
+const ALLOWLISTED: Skip = Skip::new(SkipReason::Allowlisted, "removed by an allowlist entry");
+const NARROWED: Skip = Skip::new(
+    SkipReason::Allowlisted,
+    "wildcard covers an allowlisted name; kept the apex name alone",
+);
+const COVERED: Skip = Skip::new(
+    SkipReason::Covered,
+    "covered by a wildcard on itself or an ancestor",
+);
+const OVER_LIMIT: Skip = Skip::new(SkipReason::OverLimit, "list is at max_entries");
+
+impl<'a> Compiler<'a> {
+    /// Starts a list. Metadata id 0 is the default [`Meta`].
+    pub fn new(policy: ListPolicy, guard: &'a Guard, rules: &'a dyn VendorRules) -> Self {
+        Compiler {
+            policy,
+            guard,
+            rules,
+            metas: vec![Meta::default()],
+            v4: IpInputs::default(),
+            v6: IpInputs::default(),
+            domains: Vec::new(),
+            urls: Vec::new(),
+            hashes: Vec::new(),
+            report: Report::default(),
+        }
+    }
+
+    /// Registers metadata shared by the entries pushed with the returned id.
+    pub fn add_meta(&mut self, meta: Meta) -> MetaId {
+        if meta == Meta::default() {
+            return 0;
+        }
+        self.metas.push(meta);
+        (self.metas.len() - 1) as MetaId
+    }
+
+    /// Records a line that did not parse.
+    pub fn skip(&mut self, skip: Skip, origin: impl FnOnce() -> Option<String>, text: &str) {
+        self.report.skip(skip, origin, text);
+    }
+
+    /// Counts one value that was rewritten to its normal form.
+    pub fn note_normalized(&mut self) {
+        self.report.normalized += 1;
+    }
+
+    /// Adds one indicator: type selection, safety floor and vendor admission happen here.
+    pub fn push(&mut self, value: Value, meta: MetaId, origin: impl FnOnce() -> Option<String>) {
+        if !self.policy.kinds.contains(&value.kind()) {
+            return self.reject(NOT_IN_LIST, origin, &value);
+        }
+        let floor = match &value {
+            Value::Ip(r) => self.guard.check_ip(r),
+            Value::Domain(d) => self.guard.check_domain(d),
+            Value::Url(u) => self.guard.check_url(u),
+            Value::Hash(_) => Ok(()),
+        };
+        if let Err(s) = floor.and_then(|()| self.rules.admit(&value)) {
+            return self.reject(s, origin, &value);
+        }
+        match value {
+            Value::Ip(IpRange::V4 { start, end }) => self.v4.push(start, end, meta),
+            Value::Ip(IpRange::V6 { start, end }) => self.v6.push(start, end, meta),
+            Value::Domain(d) => self.domains.push((d, meta)),
+            Value::Url(u) => self.urls.push((u, meta)),
+            Value::Hash(h) => self.hashes.push((h, meta)),
+        }
+    }
+
+    /// Takes in everything another compiler for the same list collected (used to parse one
+    /// input in parallel). Order is kept: `other`'s entries and examples come after ours.
+    pub fn absorb(&mut self, other: Compiler<'_>) {
+        let offset = (self.metas.len() - 1) as MetaId;
+        let remap = |m: MetaId| if m == 0 { 0 } else { m + offset };
+        self.metas.extend(other.metas.into_iter().skip(1));
+        self.v4.append(other.v4, offset);
+        self.v6.append(other.v6, offset);
+        self.domains
+            .extend(other.domains.into_iter().map(|(d, m)| (d, remap(m))));
+        self.urls
+            .extend(other.urls.into_iter().map(|(u, m)| (u, remap(m))));
+        self.hashes
+            .extend(other.hashes.into_iter().map(|(h, m)| (h, remap(m))));
+        self.report.merge(&other.report);
+    }
+
+    fn reject(&mut self, skip: Skip, origin: impl FnOnce() -> Option<String>, value: &Value) {
+        self.report.skip_with(skip, 1, origin, || value.to_string());
+    }
+
+    /// Compiles the list against an allowlist.
+    pub fn finish(self, allow: &AllowSet) -> CompiledList {
+        let Compiler {
+            policy,
+            rules,
+            metas,
+            v4,
+            v6,
+            domains,
+            urls,
+            hashes,
+            mut report,
+            ..
+        } = self;
+        let prio: Vec<Priority> = metas.iter().map(Meta::priority).collect();
+        let style = rules.ip_style();
+
+        let (v4, p4) = compile_ip(
+            v4,
+            guard::special_v4(),
+            allow.v4(),
+            &prio,
+            style,
+            &mut report,
+            |s, e| IpRange::V4 { start: s, end: e }.to_string(),
+        );
+        let (v6, p6) = compile_ip(
+            v6,
+            guard::special_v6(),
+            allow.v6(),
+            &prio,
+            style,
+            &mut report,
+            |s, e| IpRange::V6 { start: s, end: e }.to_string(),
+        );
+        let (domains, pd) = compile_domains(domains, allow, &metas, &prio, &mut report);
+        let (urls, pu) = compile_urls(urls, rules, allow, &metas, &prio, &mut report);
+        let (hashes, ph) = compile_hashes(hashes, allow, &metas, &prio, &mut report);
+
+        let mut list = CompiledList {
+            name: policy.name,
+            ip_style: style,
+            v4,
+            v6,
+            domains,
+            urls,
+            hashes,
+            report,
+        };
+        if let Some(max) = policy.max_entries {
+            apply_cap(&mut list, rules, max, [&p4, &p6, &pd, &pu, &ph]);
+        }
+        list
+    }
+}
+
+impl CompiledList {
+    /// Output lines this list takes for a vendor (what `max_entries` counts).
+    pub fn lines(&self, rules: &dyn VendorRules) -> u64 {
+        ip_cost(self.ip_style, &self.v4)
+            + ip_cost(self.ip_style, &self.v6)
+            + self
+                .domains
+                .iter()
+                .map(|d| rules.domain_lines(&d.value) as u64)
+                .sum::<u64>()
+            + self.urls.len() as u64
+            + self.hashes.len() as u64
+    }
+
+    /// True when nothing is left to publish.
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty()
+            && self.v6.is_empty()
+            && self.domains.is_empty()
+            && self.urls.is_empty()
+            && self.hashes.is_empty()
+    }
+}
+
+fn line_cost<T: Addr>(style: IpStyle, l: &IpLine<T>) -> u64 {
+    match style {
+        IpStyle::Hosts => (l.end.wide() - l.start.wide()).saturating_add(1) as u64,
+        _ => 1,
+    }
+}
+
+fn ip_cost<T: Addr>(style: IpStyle, v: &[IpLine<T>]) -> u64 {
+    v.iter().map(|l| line_cost(style, l)).sum()
+}
+
+fn compile_ip<T: Addr>(
+    inputs: IpInputs<T>,
+    special: &[(T, T)],
+    allow: &[(T, T)],
+    prio: &[Priority],
+    style: IpStyle,
+    report: &mut Report,
+    show: impl Fn(T, T) -> String,
+) -> (Vec<IpLine<T>>, Vec<Priority>) {
+    if inputs.ranges.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let mut wholly_allowed = |s: T, e: T| {
+        let hit = !allow.is_empty() && ipset::covers(allow, s, e);
+        if hit {
+            report.skip_with(ALLOWLISTED, 1, || None, || show(s, e));
+        }
+        hit
+    };
+    // Uniform metadata (the common case): sort and merge the bare pairs in place, so the peak
+    // memory is the input vector alone. Otherwise keep each input's metadata for the sweep.
+    let (merged, with_meta) = if inputs.metas.is_empty() {
+        let mut v = inputs.ranges;
+        v.retain(|&(s, e)| !wholly_allowed(s, e));
+        ipset::sort_by_start(&mut v, |i| i.0, |i| i.1);
+        report.duplicates += v.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+        let n = merge_in_place(&mut v);
+        v.truncate(n);
+        v.shrink_to_fit();
+        (v, Vec::new())
+    } else {
+        let mut v: Vec<In<T>> = inputs
+            .ranges
+            .iter()
+            .zip(&inputs.metas)
+            .filter(|(&(s, e), _)| !wholly_allowed(s, e))
+            .map(|(&(start, end), &meta)| In { start, end, meta })
+            .collect();
+        drop(inputs);
+        ipset::sort_by_start(&mut v, |i| i.start, |i| i.end);
+        report.duplicates += v
+            .windows(2)
+            .filter(|w| w[0].start == w[1].start && w[0].end == w[1].end)
+            .count() as u64;
+        (ipset::merge_sorted(v.iter().map(|i| (i.start, i.end))), v)
+    };
+    let mut set = ipset::subtract(&merged, special);
+    drop(merged);
+    if !allow.is_empty() {
+        set = ipset::subtract(&set, allow);
+    }
+    let intervals: Vec<(T, T)> = match style {
+        IpStyle::Cidr => {
+            let mut out = Vec::with_capacity(set.len());
+            for &(s, e) in &set {
+                ipset::for_each_cidr(s, e, |a, b| out.push((a, b)));
+            }
+            out
+        }
+        IpStyle::Range | IpStyle::Hosts => set,
+    };
+    let prios = if with_meta.is_empty() {
+        vec![prio[0]; intervals.len()]
+    } else {
+        line_priorities(&with_meta, &intervals, prio)
+    };
+    let lines = intervals
+        .iter()
+        .zip(&prios)
+        .map(|(&(start, end), p)| IpLine {
+            start,
+            end,
+            confidence: p.confidence,
+        })
+        .collect();
+    (lines, prios)
+}
+
+/// Merges intervals sorted by start in place; returns how many remain.
+fn merge_in_place<T: Addr>(v: &mut [(T, T)]) -> usize {
+    let mut w = 0;
+    for r in 0..v.len() {
+        let (s, e) = v[r];
+        if w > 0 {
+            let last = &mut v[w - 1];
+            if last.1 == T::MAX || s.wide() <= last.1.wide() + 1 {
+                if e > last.1 {
+                    last.1 = e;
+                }
+                continue;
+            }
+        }
+        v[w] = (s, e);
+        w += 1;
+    }
+    w
+}
+
+/// The highest priority among the inputs that overlap each line (sweep over both, sorted).
+fn line_priorities<T: Addr>(
+    inputs: &[In<T>],
+    lines: &[(T, T)],
+    prio: &[Priority],
+) -> Vec<Priority> {
+    let mut heap: BinaryHeap<(Priority, T)> = BinaryHeap::new();
+    let mut j = 0;
+    lines
+        .iter()
+        .map(|&(s, e)| {
+            while j < inputs.len() && inputs[j].start <= e {
+                heap.push((prio[inputs[j].meta as usize], inputs[j].end));
+                j += 1;
+            }
+            while let Some(&(_, end)) = heap.peek() {
+                if end < s {
+                    heap.pop();
+                } else {
+                    break;
+                }
+            }
+            heap.peek().map(|x| x.0).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn compile_domains(
+    input: Vec<(Domain, MetaId)>,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<Domain>>, Vec<Priority>) {
+    let mut kept: Vec<(Domain, MetaId)> = input;
+    if !allow.is_empty() {
+        kept.retain_mut(|(d, _)| match allow.check_domain(d) {
+            allowlist::DomainVerdict::Removed => {
+                report.skip_with(ALLOWLISTED, 1, || None, || d.to_string());
+                false
+            }
+            allowlist::DomainVerdict::NarrowToApex => {
+                report.skip_with(NARROWED, 1, || None, || d.to_string());
+                d.wildcard = false;
+                true
+            }
+            allowlist::DomainVerdict::Keep => true,
+        });
+    }
+    let (entries, prios) = dedupe(
+        kept,
+        |a, b| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard)),
+        metas,
+        prio,
+        report,
+    );
+    // A name is covered when a wildcard on itself (other than this entry) or on an ancestor
+    // is in the list.
+    let wild: HashSet<&str> = entries
+        .iter()
+        .filter(|e| e.value.wildcard)
+        .map(|e| e.value.name.as_str())
+        .collect();
+    let covered: Vec<bool> = if wild.is_empty() {
+        vec![false; entries.len()]
+    } else {
+        entries
+            .iter()
+            .map(|e| {
+                let d = &e.value;
+                if !d.wildcard && wild.contains(d.name.as_str()) {
+                    return true;
+                }
+                let mut p = domain::parent(&d.name);
+                while let Some(a) = p {
+                    if wild.contains(a) {
+                        return true;
+                    }
+                    p = domain::parent(a);
+                }
+                false
+            })
+            .collect()
+    };
+    drop(wild);
+    let mut out = Vec::with_capacity(entries.len());
+    let mut out_p = Vec::with_capacity(entries.len());
+    for ((e, p), c) in entries.into_iter().zip(prios).zip(covered) {
+        if c {
+            report.skip_with(COVERED, 1, || None, || e.value.to_string());
+        } else {
+            out.push(e);
+            out_p.push(p);
+        }
+    }
+    (out, out_p)
+}
+
+fn compile_urls(
+    mut input: Vec<(UrlValue, MetaId)>,
+    rules: &dyn VendorRules,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<UrlValue>>, Vec<Priority>) {
+    if !allow.is_empty() {
+        input.retain(|(u, _)| {
+            let hit = allow.allows_url(u);
+            if hit {
+                report.skip_with(ALLOWLISTED, 1, || None, || u.to_string());
+            }
+            !hit
+        });
+    }
+    // The vendor's written text is the identity (PAN-OS: `http://x/a` and `https://x/a` are one
+    // line). The key is borrowed from the URL unless the vendor rewrites it.
+    dedupe(
+        input,
+        |a, b| rules.url_key(a).cmp(&rules.url_key(b)),
+        metas,
+        prio,
+        report,
+    )
+}
+
+fn compile_hashes(
+    input: Vec<(Hash, MetaId)>,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<Hash>>, Vec<Priority>) {
+    let mut kept = input;
+    if !allow.is_empty() {
+        kept.retain(|(h, _)| {
+            let hit = allow.allows_hash(&h.hex);
+            if hit {
+                report.skip_with(ALLOWLISTED, 1, || None, || h.to_string());
+            }
+            !hit
+        });
+    }
+    dedupe(kept, |a, b| a.hex.cmp(&b.hex), metas, prio, report)
+}
+
+/// Sorts by `cmp`, then keeps one entry per equal run: the one with the highest priority (ties:
+/// the smallest comment), so the result does not depend on input order. Sorts by reference:
+/// no key is cloned.
+fn dedupe<V>(
+    mut v: Vec<(V, MetaId)>,
+    cmp: impl Fn(&V, &V) -> std::cmp::Ordering,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<V>>, Vec<Priority>) {
+    v.sort_unstable_by(|(a, ma), (b, mb)| {
+        cmp(a, b)
+            .then_with(|| prio[*mb as usize].cmp(&prio[*ma as usize]))
+            .then_with(|| {
+                metas[*ma as usize]
+                    .comment
+                    .cmp(&metas[*mb as usize].comment)
+            })
+    });
+    let before = v.len();
+    v.dedup_by(|later, first| cmp(&later.0, &first.0).is_eq());
+    report.duplicates += (before - v.len()) as u64;
+    let mut out_p = Vec::with_capacity(v.len());
+    let out = v
+        .into_iter()
+        .map(|(value, m)| {
+            let p = prio[m as usize];
+            out_p.push(p);
+            Entry {
+                value,
+                confidence: p.confidence,
+                comment: metas[m as usize].comment.clone(),
+            }
+        })
+        .collect();
+    (out, out_p)
+}
+
+fn apply_cap(
+    list: &mut CompiledList,
+    rules: &dyn VendorRules,
+    max: u64,
+    prios: [&Vec<Priority>; 5],
+) {
+    if list.lines(rules) <= max {
+        return;
+    }
+    let style = list.ip_style;
+    let mut items = Vec::new();
+    let mut add = |group: u8, costs: Vec<u64>, p: &Vec<Priority>, divisible: bool| {
+        for (i, (cost, pr)) in costs.into_iter().zip(p.iter()).enumerate() {
+            items.push(cap::Item {
+                priority: *pr,
+                group,
+                index: i as u32,
+                cost,
+                divisible,
+            });
+        }
+    };
+    let hosts = style == IpStyle::Hosts;
+    add(
+        0,
+        list.v4.iter().map(|l| line_cost(style, l)).collect(),
+        prios[0],
+        hosts,
+    );
+    add(
+        1,
+        list.v6.iter().map(|l| line_cost(style, l)).collect(),
+        prios[1],
+        hosts,
+    );
+    add(
+        2,
+        list.domains
+            .iter()
+            .map(|d| rules.domain_lines(&d.value) as u64)
+            .collect(),
+        prios[2],
+        false,
+    );
+    add(3, vec![1; list.urls.len()], prios[3], false);
+    add(4, vec![1; list.hashes.len()], prios[4], false);
+    let kept = cap::select(&items, max);
+    let mut groups: [Vec<u64>; 5] = Default::default();
+    for (it, k) in items.iter().zip(kept) {
+        groups[it.group as usize].push(k);
+    }
+    let report = &mut list.report;
+    cut_ip(&mut list.v4, &groups[0], style, report, |s, e| {
+        IpRange::V4 { start: s, end: e }.to_string()
+    });
+    cut_ip(&mut list.v6, &groups[1], style, report, |s, e| {
+        IpRange::V6 { start: s, end: e }.to_string()
+    });
+    cut(
+        &mut list.domains,
+        &groups[2],
+        |d| rules.domain_lines(d) as u64,
+        report,
+    );
+    cut(&mut list.urls, &groups[3], |_| 1, report);
+    cut(&mut list.hashes, &groups[4], |_| 1, report);
+}
+
+fn cut_ip<T: Addr>(
+    v: &mut Vec<IpLine<T>>,
+    kept: &[u64],
+    style: IpStyle,
+    report: &mut Report,
+    show: impl Fn(T, T) -> String,
+) {
+    let mut out = Vec::with_capacity(v.len());
+    for (l, &k) in v.iter().zip(kept) {
+        let cost = line_cost(style, l);
+        if k < cost {
+            report.skip_n(OVER_LIMIT, cost - k, || None, &show(l.start, l.end));
+        }
+        if k == cost {
+            out.push(*l);
+        } else if k > 0 {
+            out.push(IpLine {
+                start: l.start,
+                end: T::narrow(l.start.wide() + k as u128 - 1),
+                confidence: l.confidence,
+            });
+        }
+    }
+    *v = out;
+}
+
+fn cut<V: std::fmt::Display>(
+    v: &mut Vec<Entry<V>>,
+    kept: &[u64],
+    cost: impl Fn(&V) -> u64,
+    report: &mut Report,
+) {
+    let old = std::mem::take(v);
+    for (e, &k) in old.into_iter().zip(kept) {
+        if k == 0 {
+            report.skip_n(OVER_LIMIT, cost(&e.value), || None, &e.value.to_string());
+        } else {
+            v.push(e);
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Format: a [`CompiledList`] to the exact bytes a firewall accepts. One file per vendor; each
+//! offers the same items (`DEFAULT_MAX_ENTRIES`, `KINDS`, `ONE_TYPE_PER_LIST`, `admit`,
+//! `ip_style`, `write`, and where they differ `domain_lines` and `url_key`), and this module
+//! dispatches on [`Vendor`] with a plain `match`.
+//!
+//! Output is deterministic: no timestamps, stable order, so replicas produce identical bytes.
+//! Only formats whose vendor documents whole-line `#` comments get a header line.
+
+pub mod checkpoint;
+pub mod cisco;
+pub mod fortigate;
+pub mod panos;
+pub mod plain;
+pub mod proxysg;
+pub mod sophos;
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::net::Ipv6Addr;
+
+use crate::compile::{CompiledList, IpLine, IpStyle, VendorRules};
+use crate::config::Vendor;
+use crate::indicator::ip::write_v4;
+use crate::indicator::{Domain, Kind, Skip, SkipReason, UrlValue, Value};
+
+/// Options a list gives its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// Write IP sets as `start-end` ranges where the vendor allows (fewest lines).
+    pub ranges: bool,
+    /// Category name (ProxySG `define category`).
+    pub category: String,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        FormatOptions {
+            ranges: false,
+            category: "edlforge".to_string(),
+        }
+    }
+}
+
+/// A list rendered for one vendor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedList {
+    /// The file content.
+    pub body: Vec<u8>,
+    /// Entry lines written (headers and comments not counted).
+    pub entries: u64,
+}
+
+/// A vendor with its options: the [`VendorRules`] the compiler consults, and the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    /// The vendor.
+    pub vendor: Vendor,
+    /// The options.
+    pub options: FormatOptions,
+}
+
+impl Format {
+    /// A format for `vendor` with `options`.
+    pub fn new(vendor: Vendor, options: FormatOptions) -> Self {
+        Format { vendor, options }
+    }
+
+    /// The vendor's default `max_entries` (`None` = no documented limit).
+    pub fn default_max_entries(&self) -> Option<u64> {
+        match self.vendor {
+            Vendor::Panos => panos::DEFAULT_MAX_ENTRIES,
+            Vendor::Fortigate => fortigate::DEFAULT_MAX_ENTRIES,
+            Vendor::Checkpoint => checkpoint::DEFAULT_MAX_ENTRIES,
+            Vendor::CheckpointFeed => checkpoint::FEED_DEFAULT_MAX_ENTRIES,
+            Vendor::Sophos => sophos::DEFAULT_MAX_ENTRIES,
+            Vendor::CiscoTid => cisco::TID_DEFAULT_MAX_ENTRIES,
+            Vendor::CiscoSi => cisco::SI_DEFAULT_MAX_ENTRIES,
+            Vendor::Proxysg => proxysg::DEFAULT_MAX_ENTRIES,
+            Vendor::Plain => plain::DEFAULT_MAX_ENTRIES,
+        }
+    }
+
+    /// The kinds the vendor takes.
+    pub fn kinds(&self) -> &'static [Kind] {
+        match self.vendor {
+            Vendor::Panos => panos::KINDS,
+            Vendor::Fortigate => fortigate::KINDS,
+            Vendor::Checkpoint => checkpoint::KINDS,
+            Vendor::CheckpointFeed => checkpoint::FEED_KINDS,
+            Vendor::Sophos => sophos::KINDS,
+            Vendor::CiscoTid => cisco::TID_KINDS,
+            Vendor::CiscoSi => cisco::SI_KINDS,
+            Vendor::Proxysg => proxysg::KINDS,
+            Vendor::Plain => plain::KINDS,
+        }
+    }
+
+    /// True when one list may hold only one type of indicator.
+    pub fn one_type_per_list(&self) -> bool {
+        match self.vendor {
+            Vendor::Panos => panos::ONE_TYPE_PER_LIST,
+            Vendor::Fortigate => fortigate::ONE_TYPE_PER_LIST,
+            Vendor::Checkpoint => checkpoint::ONE_TYPE_PER_LIST,
+            Vendor::CheckpointFeed => checkpoint::FEED_ONE_TYPE_PER_LIST,
+            Vendor::Sophos => sophos::ONE_TYPE_PER_LIST,
+            Vendor::CiscoTid => cisco::TID_ONE_TYPE_PER_LIST,
+            Vendor::CiscoSi => cisco::SI_ONE_TYPE_PER_LIST,
+            Vendor::Proxysg => proxysg::ONE_TYPE_PER_LIST,
+            Vendor::Plain => plain::ONE_TYPE_PER_LIST,
+        }
+    }
+
+    /// Writes the list.
+    pub fn render(&self, list: &CompiledList) -> RenderedList {
+        let mut out = Vec::with_capacity(estimate(list));
+        let o = &self.options;
+        let entries = match self.vendor {
+            Vendor::Panos => panos::write(list, o, &mut out),
+            Vendor::Fortigate => fortigate::write(list, o, &mut out),
+            Vendor::Checkpoint => checkpoint::write(list, o, &mut out),
+            Vendor::CheckpointFeed => checkpoint::write_feed(list, o, &mut out),
+            Vendor::Sophos => sophos::write(list, o, &mut out),
+            Vendor::CiscoTid => cisco::write_tid(list, o, &mut out),
+            Vendor::CiscoSi => cisco::write_si(list, o, &mut out),
+            Vendor::Proxysg => proxysg::write(list, o, &mut out),
+            Vendor::Plain => plain::write(list, o, &mut out),
+        };
+        RenderedList { body: out, entries }
+    }
+}
+
+impl VendorRules for Format {
+    fn admit(&self, value: &Value) -> Result<(), Skip> {
+        if !self.kinds().contains(&value.kind()) {
+            return Err(Skip::new(
+                SkipReason::VendorUnsupported,
+                "the vendor does not take this type",
+            ));
+        }
+        let o = &self.options;
+        match self.vendor {
+            Vendor::Panos => panos::admit(value, o),
+            Vendor::Fortigate => fortigate::admit(value, o),
+            Vendor::Checkpoint => checkpoint::admit(value, o),
+            Vendor::CheckpointFeed => checkpoint::admit_feed(value, o),
+            Vendor::Sophos => sophos::admit(value, o),
+            Vendor::CiscoTid => cisco::admit_tid(value, o),
+            Vendor::CiscoSi => cisco::admit_si(value, o),
+            Vendor::Proxysg => proxysg::admit(value, o),
+            Vendor::Plain => plain::admit(value, o),
+        }
+    }
+
+    fn ip_style(&self) -> IpStyle {
+        let o = &self.options;
+        match self.vendor {
+            Vendor::Panos => panos::ip_style(o),
+            Vendor::Fortigate => fortigate::ip_style(o),
+            Vendor::Checkpoint => checkpoint::ip_style(o),
+            Vendor::CheckpointFeed => checkpoint::feed_ip_style(o),
+            Vendor::Sophos => sophos::ip_style(o),
+            Vendor::CiscoTid => cisco::tid_ip_style(o),
+            Vendor::CiscoSi => cisco::si_ip_style(o),
+            Vendor::Proxysg => proxysg::ip_style(o),
+            Vendor::Plain => plain::ip_style(o),
+        }
+    }
+
+    fn domain_lines(&self, d: &Domain) -> usize {
+        match self.vendor {
+            Vendor::Panos => panos::domain_lines(d),
+            Vendor::CheckpointFeed => checkpoint::feed_domain_lines(d),
+            _ => 1,
+        }
+    }
+
+    fn url_key<'a>(&self, u: &'a UrlValue) -> Cow<'a, str> {
+        match self.vendor {
+            Vendor::Panos => panos::url_key(u),
+            Vendor::Fortigate => fortigate::url_key(u),
+            Vendor::Checkpoint => checkpoint::url_key(u),
+            Vendor::Sophos => sophos::url_key(u),
+            Vendor::CiscoTid => cisco::tid_url_key(u),
+            Vendor::CiscoSi => cisco::si_url_key(u),
+            Vendor::Proxysg => proxysg::url_key(u),
+            Vendor::CheckpointFeed | Vendor::Plain => plain::url_key(u),
+        }
+    }
+}
+
+fn estimate(list: &CompiledList) -> usize {
+    (list.v4.len() * 16 + list.v6.len() * 40 + list.domains.len() * 24 + list.urls.len() * 64)
+        .saturating_add(list.hashes.len() * 66)
+        .min(1 << 30)
+}
+
+// ---- shared writing helpers ---------------------------------------------------------------
+
+/// The `# <list> generated by edlforge: N entries` header, for formats whose vendor documents
+/// whole-line `#` comments. No timestamp: the same input must give the same bytes.
+pub(crate) fn header(out: &mut Vec<u8>, list: &CompiledList, entries: u64) {
+    let name: String = list
+        .name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let _ = writeln!(out, "# {name} generated by edlforge: {entries} entries");
+}
+
+/// One IP line as text, for writers that need more than the text.
+pub(crate) struct IpText<'a> {
+    /// `a`, `a/len` or `a-b`.
+    pub text: &'a [u8],
+    /// True for a single address.
+    pub single: bool,
+    /// Confidence of the line.
+    pub confidence: u8,
+}
+
+fn push_v6(out: &mut Vec<u8>, a: u128) {
+    let _ = write!(out, "{}", Ipv6Addr::from(a));
+}
+
+fn write_one<T: crate::compile::ipset::Addr>(
+    buf: &mut Vec<u8>,
+    start: T,
+    end: T,
+    style: IpStyle,
+    push: fn(&mut Vec<u8>, T),
+) -> bool {
+    push(buf, start);
+    if start == end {
+        return true;
+    }
+    let span = end.wide() - start.wide();
+    match style {
+        IpStyle::Cidr => {
+            // a CIDR block: size is a power of two
+            let len = T::BITS - (span.count_ones());
+            let _ = write!(buf, "/{len}");
+        }
+        IpStyle::Range | IpStyle::Hosts => {
+            buf.push(b'-');
+            push(buf, end);
+        }
+    }
+    false
+}
+
+/// Calls `f` for every IP line of the list (IPv4 then IPv6), expanded per the list's style:
+/// CIDR blocks as `a/len`, ranges as `a-b`, hosts one per line; single addresses bare.
+pub(crate) fn for_each_ip(list: &CompiledList, mut f: impl FnMut(IpText<'_>)) {
+    let mut buf = Vec::with_capacity(96);
+    fn each<T: crate::compile::ipset::Addr>(
+        lines: &[IpLine<T>],
+        style: IpStyle,
+        push: fn(&mut Vec<u8>, T),
+        buf: &mut Vec<u8>,
+        f: &mut dyn FnMut(IpText<'_>),
+    ) {
+        for l in lines {
+            if style == IpStyle::Hosts {
+                let mut a = l.start.wide();
+                let end = l.end.wide();
+                loop {
+                    buf.clear();
+                    push(buf, T::narrow(a));
+                    f(IpText {
+                        text: buf,
+                        single: true,
+                        confidence: l.confidence,
+                    });
+                    if a >= end {
+                        break;
+                    }
+                    a += 1;
+                }
+            } else {
+                buf.clear();
+                let single = write_one(buf, l.start, l.end, style, push);
+                f(IpText {
+                    text: buf,
+                    single,
+                    confidence: l.confidence,
+                });
+            }
+        }
+    }
+    each(&list.v4, list.ip_style, write_v4, &mut buf, &mut f);
+    each(&list.v6, list.ip_style, push_v6, &mut buf, &mut f);
+}
+
+/// Writes every IP line, one per line. Returns the count.
+pub(crate) fn write_ips(list: &CompiledList, out: &mut Vec<u8>) -> u64 {
+    let mut n = 0;
+    for_each_ip(list, |ip| {
+        out.extend_from_slice(ip.text);
+        out.push(b'\n');
+        n += 1;
+    });
+    n
+}
+
+/// Writes one text line per domain/URL/hash entry through `text`. Returns the count.
+pub(crate) fn write_lines<V>(
+    entries: &[crate::compile::Entry<V>],
+    out: &mut Vec<u8>,
+    mut text: impl FnMut(&V, &mut Vec<u8>) -> u64,
+) -> u64 {
+    entries.iter().map(|e| text(&e.value, out)).sum()
+}
+
+/// Writes a domain as normalized: `*.name` for a wildcard, else `name`.
+pub(crate) fn write_domain(out: &mut Vec<u8>, d: &Domain) {
+    if d.wildcard {
+        out.extend_from_slice(b"*.");
+    }
+    out.extend_from_slice(d.name.as_bytes());
+}
+
+/// A `vendor_unsupported` skip.
+pub(crate) const fn unsupported(detail: &'static str) -> Skip {
+    Skip::new(SkipReason::VendorUnsupported, detail)
+}
+
+/// Number of addresses in an IP value minus one.
+pub(crate) fn span(v: &Value) -> u128 {
+    match v {
+        Value::Ip(r) => r.span(),
+        _ => 0,
+    }
+}
+
+/// True for an IPv6 value.
+pub(crate) fn is_v6(v: &Value) -> bool {
+    matches!(v, Value::Ip(crate::indicator::IpRange::V6 { .. }))
+}

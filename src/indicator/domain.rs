@@ -1,0 +1,206 @@
+//! Domain names: case folding, IDNA (UTS-46) to A-labels, the `*.` wildcard, and the label rules.
+//!
+//! Pure-ASCII names without `xn--` labels (nearly every line of a real feed) take a byte-level
+//! fast path; everything else goes through `idna`'s non-strict UTS-46 mapping, after which the
+//! label rules below are applied again because that mapping lets `*`, spaces and symbols through.
+
+use super::skip::Skip;
+
+/// A normalized domain name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Domain {
+    /// Lowercase A-label form without a trailing dot, e.g. `xn--bcher-kva.example`.
+    pub name: String,
+    /// True for `*.name`: the name and all its subdomains.
+    pub wildcard: bool,
+}
+
+impl std::fmt::Display for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.wildcard {
+            write!(f, "*.{}", self.name)
+        } else {
+            f.write_str(&self.name)
+        }
+    }
+}
+
+/// Longest name, RFC 1035 §2.3.4 (without the root dot).
+pub const MAX_NAME: usize = 253;
+/// Longest label, RFC 1035 §2.3.4.
+pub const MAX_LABEL: usize = 63;
+
+const TRAILING_DOTS: Skip = Skip::invalid("more than one trailing dot");
+const EMPTY_LABEL: Skip = Skip::invalid("empty label");
+const LABEL_CHARS: Skip =
+    Skip::invalid("label with a character other than letters, digits, '-' and '_'");
+const LABEL_HYPHEN: Skip = Skip::invalid("label starts or ends with '-'");
+const LABEL_LONG: Skip = Skip::invalid("label longer than 63 characters");
+const NAME_LONG: Skip = Skip::invalid("name longer than 253 characters");
+const NUMERIC_TLD: Skip = Skip::invalid("last label is all digits (no such TLD)");
+const IDNA: Skip = Skip::invalid("not a valid internationalized name (IDNA)");
+const PUNYCODE: Skip = Skip::invalid("xn-- label that does not decode");
+
+/// Checks the label rules on an already lowercase ASCII name (one pass over the bytes).
+pub fn check_labels(name: &str) -> Result<(), Skip> {
+    let b = name.as_bytes();
+    if b.is_empty() {
+        return Err(EMPTY_LABEL);
+    }
+    if b.len() > MAX_NAME {
+        return Err(NAME_LONG);
+    }
+    let mut start = 0;
+    let mut all_digits = true;
+    for i in 0..=b.len() {
+        let c = if i < b.len() { b[i] } else { b'.' };
+        if c == b'.' {
+            let len = i - start;
+            if len == 0 {
+                return Err(EMPTY_LABEL);
+            }
+            if len > MAX_LABEL {
+                return Err(LABEL_LONG);
+            }
+            if b[start] == b'-' || b[i - 1] == b'-' {
+                return Err(LABEL_HYPHEN);
+            }
+            if i == b.len() && all_digits {
+                return Err(NUMERIC_TLD);
+            }
+            start = i + 1;
+            all_digits = true;
+        } else if c.is_ascii_lowercase() || c == b'-' || c == b'_' {
+            all_digits = false;
+        } else if !c.is_ascii_digit() {
+            return Err(LABEL_CHARS);
+        }
+    }
+    Ok(())
+}
+
+fn has_xn_label(name: &str) -> bool {
+    let b = name.as_bytes();
+    (0..b.len()).any(|i| {
+        (i == 0 || b[i - 1] == b'.')
+            && b.len() - i >= 4
+            && b[i..i + 4].eq_ignore_ascii_case(b"xn--")
+    })
+}
+
+/// Normalizes a host name (no wildcard handling): lowercase A-labels, one trailing dot removed.
+/// Returns the name and whether it changed.
+pub fn normalize_name(raw: &str) -> Result<(String, bool), Skip> {
+    let mut s = raw;
+    if let Some(stripped) = s.strip_suffix('.') {
+        if stripped.ends_with('.') {
+            return Err(TRAILING_DOTS);
+        }
+        s = stripped;
+    }
+    let mut changed = s.len() != raw.len();
+    let name = if s.is_ascii() && !has_xn_label(s) {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            changed = true;
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    } else {
+        let ascii = idna::domain_to_ascii(s).map_err(|_| IDNA)?;
+        // idna validates xn-- labels on the way; check again that each decodes, so an
+        // undecodable label can never reach a firewall.
+        for label in ascii.split('.') {
+            if let Some(rest) = label.strip_prefix("xn--") {
+                if idna::punycode::decode_to_string(rest).is_none() {
+                    return Err(PUNYCODE);
+                }
+            }
+        }
+        if ascii != s {
+            changed = true;
+        }
+        ascii
+    };
+    check_labels(&name)?;
+    Ok((name, changed))
+}
+
+/// Parses a domain token: `name`, `name.` or `*.name`.
+pub fn parse(token: &str) -> Result<(Domain, bool), Skip> {
+    let (rest, wildcard) = match token.strip_prefix("*.") {
+        Some(r) => (r, true),
+        None => (token, false),
+    };
+    let (name, changed) = normalize_name(rest)?;
+    Ok((Domain { name, wildcard }, changed))
+}
+
+/// The parent of a name (`a.b.c` → `b.c`), `None` for a single label.
+pub fn parent(name: &str) -> Option<&str> {
+    memchr::memchr(b'.', name.as_bytes()).map(|i| &name[i + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! ok {
+        ($name:ident, $in:expr, $out:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!(parse($in).map(|d| d.0.to_string()), Ok($out.to_string()));
+            }
+        };
+    }
+    macro_rules! bad {
+        ($name:ident, $in:expr) => {
+            #[test]
+            fn $name() {
+                assert!(parse($in).is_err(), "{:?}", parse($in));
+            }
+        };
+    }
+
+    ok!(lowercase, "EviL.COM", "evil.com");
+    ok!(trailing_dot, "evil.com.", "evil.com");
+    ok!(wildcard, "*.Evil.com", "*.evil.com");
+    ok!(underscore, "_dmarc.evil.com", "_dmarc.evil.com");
+    ok!(idn, "bücher.example", "xn--bcher-kva.example");
+    ok!(idn_upper, "BÜCHER.de", "xn--bcher-kva.de");
+    ok!(
+        punycode_kept,
+        "xn--bcher-kva.example",
+        "xn--bcher-kva.example"
+    );
+    ok!(fullwidth_dot, "evil。com", "evil.com");
+    ok!(digits_inside, "1.2.3.com", "1.2.3.com");
+    bad!(two_trailing_dots, "evil.com..");
+    bad!(empty_label, "evil..com");
+    bad!(leading_dot, ".evil.com");
+    bad!(hyphen_start, "-evil.com");
+    bad!(hyphen_end, "evil-.com");
+    bad!(star_inside, "ev*il.com");
+    bad!(star_label, "a.*.com");
+    bad!(space_via_idna, "evil\u{3000}x.com");
+    bad!(numeric_tld, "1.2.3.999");
+    bad!(numeric_ip, "1.2.3.4");
+    bad!(bad_punycode, "xn--zz-.com");
+    bad!(bad_punycode2, "xn--a.com");
+    bad!(long_label, &format!("{}.com", "a".repeat(64)));
+    bad!(long_name, &format!("{}com", "abcdefghi.".repeat(26)));
+    bad!(slash, "evil.com/x");
+    bad!(empty, "");
+    bad!(only_star, "*.");
+
+    #[test]
+    fn label_63_ok() {
+        assert!(parse(&format!("{}.com", "a".repeat(63))).is_ok());
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent("a.b.c"), Some("b.c"));
+        assert_eq!(parent("c"), None);
+    }
+}

@@ -1,0 +1,450 @@
+//! The vocabulary every stage shares: what an indicator is, its metadata, and how one raw line
+//! becomes one. No I/O here.
+//!
+//! [`parse_line`] is the one entry point every source uses: it splits the line
+//! ([`line::split`]), refangs the token, detects its kind (or checks it against a fixed kind) and
+//! hands it to the normalizer for that kind.
+
+pub mod domain;
+pub mod hash;
+pub mod ip;
+pub mod line;
+pub mod skip;
+pub mod url;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+pub use self::domain::Domain;
+pub use self::hash::{Hash, HashKind};
+pub use self::ip::IpRange;
+pub use self::skip::{Report, Skip, SkipReason};
+pub use self::url::UrlValue;
+
+/// The kinds of indicator edlforge handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// IPv4 and IPv6 addresses, networks and ranges.
+    Ip,
+    /// Domain names, optionally with all subdomains (`*.`).
+    Domain,
+    /// http(s) URLs.
+    Url,
+    /// MD5, SHA-1, SHA-256 file hashes.
+    Hash,
+}
+
+impl Kind {
+    /// Every kind, in output order.
+    pub const ALL: [Kind; 4] = [Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
+
+    /// The id used in config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ip => "ip",
+            Kind::Domain => "domain",
+            Kind::Url => "url",
+            Kind::Hash => "hash",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown indicator type {s:?}; expected ip, domain, url or hash")
+            })
+    }
+}
+
+/// Traffic Light Protocol marking (FIRST TLP 2.0; `white` is read as `clear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Tlp {
+    /// TLP:CLEAR — may be published freely.
+    #[default]
+    Clear,
+    /// TLP:GREEN — community-wide.
+    Green,
+    /// TLP:AMBER — the recipient's organisation and its clients.
+    Amber,
+    /// TLP:AMBER+STRICT — the recipient's organisation only.
+    AmberStrict,
+    /// TLP:RED — named recipients only.
+    Red,
+}
+
+impl Tlp {
+    /// The id used in config: `clear`, `green`, `amber`, `amber+strict`, `red`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tlp::Clear => "clear",
+            Tlp::Green => "green",
+            Tlp::Amber => "amber",
+            Tlp::AmberStrict => "amber+strict",
+            Tlp::Red => "red",
+        }
+    }
+}
+
+impl FromStr for Tlp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().trim_start_matches("tlp:") {
+            "clear" | "white" => Ok(Tlp::Clear),
+            "green" => Ok(Tlp::Green),
+            "amber" => Ok(Tlp::Amber),
+            "amber+strict" => Ok(Tlp::AmberStrict),
+            "red" => Ok(Tlp::Red),
+            _ => Err(format!(
+                "unknown TLP {s:?}; expected clear, green, amber, amber+strict or red"
+            )),
+        }
+    }
+}
+
+/// Confidence given to indicators whose source says nothing (the `[defaults] confidence`).
+pub const DEFAULT_CONFIDENCE: u8 = 50;
+
+/// What we know about an indicator besides its value. Times are Unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Names of the sources that report it.
+    pub sources: Vec<String>,
+    /// 0–100; `None` means the source gave none.
+    pub confidence: Option<u8>,
+    /// When a source first reported it.
+    pub first_seen: Option<i64>,
+    /// When a source last reported it.
+    pub last_seen: Option<i64>,
+    /// When it stops being valid.
+    pub expires: Option<i64>,
+    /// Sharing restriction; `None` means the source default.
+    pub tlp: Option<Tlp>,
+    /// Free-form labels.
+    pub tags: Vec<String>,
+    /// Free text (the rest of the line in text feeds).
+    pub comment: Option<String>,
+}
+
+impl Meta {
+    /// Capacity priority: confidence, then number of sources, then newest `last_seen`.
+    /// Ties are broken by value by the caller.
+    pub fn priority(&self) -> Priority {
+        Priority {
+            confidence: self.confidence.unwrap_or(DEFAULT_CONFIDENCE),
+            sources: self.sources.len().min(u16::MAX as usize) as u16,
+            last_seen: self.last_seen.unwrap_or(i64::MIN),
+        }
+    }
+}
+
+/// Ordering key for `max_entries`: higher keeps first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority {
+    /// Confidence 0–100.
+    pub confidence: u8,
+    /// Distinct sources.
+    pub sources: u16,
+    /// Newest sighting.
+    pub last_seen: i64,
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Meta::default().priority()
+    }
+}
+
+/// A normalized indicator value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// Addresses.
+    Ip(IpRange),
+    /// A domain.
+    Domain(Domain),
+    /// A URL.
+    Url(UrlValue),
+    /// A file hash.
+    Hash(Hash),
+}
+
+impl Value {
+    /// Which kind it is.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Ip(_) => Kind::Ip,
+            Value::Domain(_) => Kind::Domain,
+            Value::Url(_) => Kind::Url,
+            Value::Hash(_) => Kind::Hash,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Ip(v) => v.fmt(f),
+            Value::Domain(v) => v.fmt(f),
+            Value::Url(v) => v.fmt(f),
+            Value::Hash(v) => v.fmt(f),
+        }
+    }
+}
+
+/// An indicator with its metadata, as sources produce it and the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indicator {
+    /// The normalized value.
+    pub value: Value,
+    /// What we know about it.
+    pub meta: Meta,
+}
+
+/// A successfully parsed token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The value in normal form.
+    pub value: Value,
+    /// True when the text was rewritten to get there (refang, case, host bits, ...).
+    pub normalized: bool,
+}
+
+/// What kind a token looks like, before it is parsed.
+fn classify(t: &str) -> Kind {
+    let b = t.as_bytes();
+    if url::has_scheme(t) {
+        return Kind::Url;
+    }
+    if b.first() == Some(&b'[') {
+        return Kind::Ip;
+    }
+    let colons = memchr::memchr_iter(b':', b).count();
+    // IPv6: hex groups; a zone id (`%eth0`) is read as IPv6 so it is refused as such.
+    let before_zone = b.split(|c| *c == b'%').next().unwrap_or(b);
+    if colons >= 2
+        && before_zone
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.' | b'/' | b'-'))
+    {
+        return Kind::Ip;
+    }
+    // IPv4: digits and dots, with `/len`, `-end` or `:port`; `1.2.3.4/` or `1.2.3.4/x` is a URL.
+    let prefix_ok = match memchr::memchr(b'/', b) {
+        None => true,
+        Some(i) => colons == 0 && i + 1 < b.len() && b[i + 1..].iter().all(u8::is_ascii_digit),
+    };
+    if b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'/' | b'-' | b':'))
+        && prefix_ok
+        && b.iter().filter(|c| **c == b'.').count() >= 3
+    {
+        return Kind::Ip;
+    }
+    if hash::looks_like(t) {
+        return Kind::Hash;
+    }
+    if b.iter()
+        .any(|c| matches!(c, b'/' | b':' | b'?' | b'#' | b'@'))
+    {
+        return Kind::Url;
+    }
+    Kind::Domain
+}
+
+const NOT_UTF8: Skip = Skip::invalid("not valid UTF-8");
+
+/// Parses one token (already split from its line). `want = None` detects the kind; with a
+/// fixed kind, a token of another kind is a `wrong_type` skip.
+pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
+    // Fast path: dotted-quad tokens, the bulk of IP feeds, parsed in one pass. When it fails,
+    // the general path below decides what the token is (it may be `1.2.3.example.com`).
+    if matches!(want, None | Some(Kind::Ip)) && token.first().is_some_and(u8::is_ascii_digit) {
+        if let Ok(p) = ip::parse_v4_token(token) {
+            return Ok(Parsed {
+                value: Value::Ip(p.range),
+                normalized: p.normalized,
+            });
+        }
+    }
+    let s = std::str::from_utf8(token).map_err(|_| NOT_UTF8)?;
+    let refanged = line::refang(s);
+    let was_refanged = matches!(refanged, Cow::Owned(_));
+    let t: &str = &refanged;
+    let kind = classify(t);
+    // Parse first: a token that is no valid indicator at all is `invalid`, whatever was asked
+    // for; only a valid one of another kind is `wrong_type`.
+    let (value, normalized) = match kind {
+        Kind::Ip => {
+            let p = if t.contains(':') && !is_v4_with_port(t) {
+                ip::parse_v6_token(t)?
+            } else {
+                ip::parse_v4_token(t.as_bytes())?
+            };
+            (Value::Ip(p.range), p.normalized)
+        }
+        Kind::Domain => {
+            let (d, c) = domain::parse(t)?;
+            (Value::Domain(d), c)
+        }
+        Kind::Url => {
+            let (u, c) = url::parse(t)?;
+            (Value::Url(u), c)
+        }
+        Kind::Hash => {
+            let (h, c) = hash::parse(t)?;
+            (Value::Hash(h), c)
+        }
+    };
+    if let Some(w) = want {
+        if w != kind {
+            return Err(Skip::new(
+                SkipReason::WrongType,
+                match kind {
+                    Kind::Ip => "an IP where another type was asked for",
+                    Kind::Domain => "a domain where another type was asked for",
+                    Kind::Url => "a URL where another type was asked for",
+                    Kind::Hash => "a hash where another type was asked for",
+                },
+            ));
+        }
+    }
+    Ok(Parsed {
+        value,
+        normalized: normalized || was_refanged,
+    })
+}
+
+fn is_v4_with_port(t: &str) -> bool {
+    memchr::memchr_iter(b':', t.as_bytes()).count() == 1 && !t.starts_with('[')
+}
+
+/// A parsed line: the token's value and the rest of the line as comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLine<'a> {
+    /// The indicator.
+    pub parsed: Parsed,
+    /// The rest of the line (may be empty).
+    pub comment: &'a [u8],
+    /// The raw token, for reports.
+    pub token: &'a [u8],
+}
+
+/// Parses one raw line. `Ok(None)` for blank and comment lines.
+///
+/// # Errors
+/// A [`Skip`] (`invalid` or `wrong_type`) when the line holds no usable indicator.
+pub fn parse_line(line_bytes: &[u8], want: Option<Kind>) -> Result<Option<ParsedLine<'_>>, Skip> {
+    match line::split(line_bytes) {
+        line::Line::Blank => Ok(None),
+        line::Line::Token { token, comment } => {
+            let parsed = parse_token(token, want)?;
+            Ok(Some(ParsedLine {
+                parsed,
+                comment,
+                token,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(s: &str) -> Result<Kind, SkipReason> {
+        parse_token(s.as_bytes(), None)
+            .map(|p| p.value.kind())
+            .map_err(|e| e.reason)
+    }
+    macro_rules! kind {
+        ($name:ident, $in:expr, $k:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!(kind_of($in), Ok($k));
+            }
+        };
+    }
+    macro_rules! invalid {
+        ($name:ident, $in:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!(kind_of($in), Err(SkipReason::Invalid));
+            }
+        };
+    }
+
+    kind!(auto_v4, "1.2.3.4", Kind::Ip);
+    kind!(auto_v4_port, "1.2.3.4:80", Kind::Ip);
+    kind!(auto_v4_range, "1.2.3.4-1.2.3.9", Kind::Ip);
+    kind!(auto_v6, "2001:db8::1", Kind::Ip);
+    kind!(auto_v6_bracket, "[2001:db8::1]:80", Kind::Ip);
+    kind!(auto_v6_mapped, "::ffff:1.2.3.4", Kind::Ip);
+    kind!(auto_domain, "evil.com", Kind::Domain);
+    kind!(auto_wildcard, "*.evil.com", Kind::Domain);
+    kind!(auto_numeric_start_domain, "1.2.3.example.com", Kind::Domain);
+    kind!(auto_url, "http://evil.com/x", Kind::Url);
+    kind!(auto_url_noscheme, "evil.com/x", Kind::Url);
+    kind!(auto_url_hostport, "evil.com:8080", Kind::Url);
+    kind!(auto_url_ip_path, "1.2.3.4/admin", Kind::Url);
+    kind!(auto_url_ip_port_path, "1.2.3.4:8080/x", Kind::Url);
+    kind!(auto_url_ip_slash, "199.6.61.222/", Kind::Url);
+    kind!(auto_defanged_url, "hxxp://evil[.]com/x", Kind::Url);
+    kind!(auto_defanged_domain, "evil[.]com", Kind::Domain);
+    kind!(auto_md5, "d41d8cd98f00b204e9800998ecf8427e", Kind::Hash);
+    kind!(auto_sha256_upper, &"AB".repeat(32), Kind::Hash);
+    invalid!(leading_zero, "010.1.1.1");
+    invalid!(numeric_tld, "1.2.3.999");
+    invalid!(zone, "fe80::1%eth0");
+    invalid!(garbage, "<html>");
+    invalid!(ftp, "ftp://evil.com/");
+
+    #[test]
+    fn wrong_type_with_fixed_kind() {
+        let e = parse_token(b"evil.com", Some(Kind::Ip)).unwrap_err();
+        assert_eq!(e.reason, SkipReason::WrongType);
+        let e = parse_token(b"1.2.3.4", Some(Kind::Domain)).unwrap_err();
+        assert_eq!(e.reason, SkipReason::WrongType);
+    }
+
+    #[test]
+    fn invalid_wins_over_wrong_type() {
+        let e = parse_token(b"1.2.3.999", Some(Kind::Domain)).unwrap_err();
+        assert_eq!(e.reason, SkipReason::Invalid);
+        let e = parse_token(b"fe80::1%eth0", Some(Kind::Url)).unwrap_err();
+        assert_eq!(e.reason, SkipReason::Invalid);
+    }
+
+    #[test]
+    fn non_utf8_is_invalid() {
+        assert_eq!(
+            parse_token(b"ev\xffil.com", None).unwrap_err().reason,
+            SkipReason::Invalid
+        );
+    }
+
+    #[test]
+    fn parse_line_keeps_comment() {
+        let l = parse_line(b"1.2.3.4 ; SBL1\r\n", None).unwrap().unwrap();
+        assert_eq!(l.comment, b"; SBL1");
+        assert_eq!(parse_line(b"# x", None), Ok(None));
+    }
+
+    #[test]
+    fn tlp_names() {
+        assert_eq!("TLP:AMBER+STRICT".parse::<Tlp>(), Ok(Tlp::AmberStrict));
+        assert_eq!("white".parse::<Tlp>(), Ok(Tlp::Clear));
+        assert!(Tlp::Red > Tlp::Green);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `edlforge` binary: see `edlforge --help`.
+
+fn main() -> std::process::ExitCode {
+    edlforge::cli::main()
+}

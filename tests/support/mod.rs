@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// Runs the edlforge binary with `args`, feeding `stdin` when given.
+pub fn edlforge(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("edlforge binary runs");
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().expect("stdin is piped");
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&input);
+        });
+    }
+    child.wait_with_output().expect("edlforge finishes")
+}
+
+/// Compares `got` with the golden file at `path`, printing both on mismatch. With
+/// `EDLFORGE_BLESS=1` the golden file is rewritten instead.
+pub fn golden(path: &Path, got: &str) {
+    if std::env::var_os("EDLFORGE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("fixture has a parent")).expect("mkdir");
+        std::fs::write(path, got).expect("write golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with EDLFORGE_BLESS=1 to create)",
+            path.display()
+        )
+    });
+    if want != got {
+        panic!(
+            "golden mismatch for {}\n---- expected ----\n{want}\n---- got ----\n{got}\n---- end ----",
+            path.display()
+        );
+    }
+}
+
+/// `../shared/real-feeds`, when present.
+pub fn real_feeds() -> Option<PathBuf> {
+    let p = root().join("../shared/real-feeds");
+    p.is_dir().then_some(p)
+}

@@ -1,0 +1,7 @@
+//! The integration test binary (one binary, a module per area).
+
+mod convert;
+mod oracle;
+mod real_feeds;
+mod support;
+mod vendors;
