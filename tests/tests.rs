@@ -2,6 +2,7 @@
 
 mod convert;
 mod oracle;
+mod properties;
 mod real_feeds;
 mod support;
 mod vendors;

@@ -286,6 +286,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         kinds,
         max_entries: args.max_entries.or(format.default_max_entries()),
     };
+    // EDLFORGE_TIMING=1 prints the time of each phase to stderr (for benchmarks).
+    let timing = std::env::var_os("EDLFORGE_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let mut compiler = Compiler::new(policy.clone(), &guard, &format);
     let line_opts = LineOptions {
         want,
@@ -303,8 +306,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             })?;
         }
     }
+    let t1 = std::time::Instant::now();
     let list = compiler.finish(&allow);
+    let t2 = std::time::Instant::now();
     let rendered = format.render(&list);
+    let t3 = std::time::Instant::now();
     let mut out = io::stdout().lock();
     if let Err(e) = out.write_all(&rendered.body).and_then(|()| out.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
@@ -312,6 +318,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 .context("cannot write the list")
                 .into());
         }
+    }
+    if timing {
+        eprintln!(
+            "timing: read+parse {:.3}s, compile {:.3}s, render {:.3}s, write {:.3}s",
+            (t1 - t0).as_secs_f64(),
+            (t2 - t1).as_secs_f64(),
+            (t3 - t2).as_secs_f64(),
+            t3.elapsed().as_secs_f64()
+        );
     }
     let r = &list.report;
     eprintln!(

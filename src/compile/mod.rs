@@ -508,6 +508,7 @@ fn compile_domains(
     }
     let (entries, prios) = dedupe(
         kept,
+        |d| prefix16(d.name.as_bytes()),
         |a, b| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard)),
         metas,
         prio,
@@ -576,6 +577,7 @@ fn compile_urls(
     // line). The key is borrowed from the URL unless the vendor rewrites it.
     dedupe(
         input,
+        |u| prefix16(rules.url_key(u).as_bytes()),
         |a, b| rules.url_key(a).cmp(&rules.url_key(b)),
         metas,
         prio,
@@ -600,44 +602,75 @@ fn compile_hashes(
             !hit
         });
     }
-    dedupe(kept, |a, b| a.hex.cmp(&b.hex), metas, prio, report)
+    dedupe(
+        kept,
+        |h| prefix16(h.hex.as_bytes()),
+        |a, b| a.hex.cmp(&b.hex),
+        metas,
+        prio,
+        report,
+    )
 }
 
-/// Sorts by `cmp`, then keeps one entry per equal run: the one with the highest priority (ties:
-/// the smallest comment), so the result does not depend on input order. Sorts by reference:
-/// no key is cloned.
+/// The first 16 bytes of a key, big-endian, zero-padded: ordering by it never contradicts the
+/// byte order of the whole key, and settles most comparisons without touching the heap.
+fn prefix16(b: &[u8]) -> u128 {
+    let mut x = [0u8; 16];
+    let n = b.len().min(16);
+    x[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(x)
+}
+
+/// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
+/// with the highest priority (ties: the smallest comment), so the result does not depend on input
+/// order. Sorts (prefix, index) pairs, which stay in cache, and moves each value once.
 fn dedupe<V>(
-    mut v: Vec<(V, MetaId)>,
+    v: Vec<(V, MetaId)>,
+    prefix: impl Fn(&V) -> u128,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    v.sort_unstable_by(|(a, ma), (b, mb)| {
-        cmp(a, b)
-            .then_with(|| prio[*mb as usize].cmp(&prio[*ma as usize]))
-            .then_with(|| {
-                metas[*ma as usize]
-                    .comment
-                    .cmp(&metas[*mb as usize].comment)
-            })
-    });
-    let before = v.len();
-    v.dedup_by(|later, first| cmp(&later.0, &first.0).is_eq());
-    report.duplicates += (before - v.len()) as u64;
-    let mut out_p = Vec::with_capacity(v.len());
-    let out = v
-        .into_iter()
-        .map(|(value, m)| {
-            let p = prio[m as usize];
-            out_p.push(p);
-            Entry {
-                value,
-                confidence: p.confidence,
-                comment: metas[m as usize].comment.clone(),
-            }
-        })
+    let mut order: Vec<(u128, u32)> = v
+        .iter()
+        .enumerate()
+        .map(|(i, (val, _))| (prefix(val), i as u32))
         .collect();
+    order.sort_unstable_by(|&(pa, ia), &(pb, ib)| {
+        pa.cmp(&pb).then_with(|| {
+            let ((a, ma), (b, mb)) = (&v[ia as usize], &v[ib as usize]);
+            cmp(a, b)
+                .then_with(|| prio[*mb as usize].cmp(&prio[*ma as usize]))
+                .then_with(|| {
+                    metas[*ma as usize]
+                        .comment
+                        .cmp(&metas[*mb as usize].comment)
+                })
+        })
+    });
+    let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
+    let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
+    let mut out_p = Vec::with_capacity(order.len());
+    for (_, i) in order {
+        let Some((value, m)) = slots[i as usize].take() else {
+            continue;
+        };
+        if out
+            .last()
+            .is_some_and(|last| cmp(&last.value, &value).is_eq())
+        {
+            report.duplicates += 1;
+            continue;
+        }
+        let p = prio[m as usize];
+        out_p.push(p);
+        out.push(Entry {
+            value,
+            confidence: p.confidence,
+            comment: metas[m as usize].comment.clone(),
+        });
+    }
     (out, out_p)
 }
 
@@ -748,5 +781,194 @@ fn cut<V: std::fmt::Display>(
         } else {
             v.push(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicator::parse_token;
+
+    /// A vendor that takes everything, writes CIDRs, and `*.x` as two lines (like PAN-OS).
+    struct Rules;
+    impl VendorRules for Rules {
+        fn admit(&self, _v: &Value) -> Result<(), Skip> {
+            Ok(())
+        }
+        fn ip_style(&self) -> IpStyle {
+            IpStyle::Cidr
+        }
+        fn domain_lines(&self, d: &Domain) -> usize {
+            if d.wildcard {
+                2
+            } else {
+                1
+            }
+        }
+    }
+
+    fn v(s: &str) -> Value {
+        parse_token(s.as_bytes(), None).unwrap().value
+    }
+
+    fn compiler(max: Option<u64>) -> Compiler<'static> {
+        static GUARD: std::sync::OnceLock<Guard> = std::sync::OnceLock::new();
+        let guard = GUARD.get_or_init(Guard::default);
+        Compiler::new(
+            ListPolicy {
+                name: "t".into(),
+                kinds: Kind::ALL.to_vec(),
+                max_entries: max,
+            },
+            guard,
+            &Rules,
+        )
+    }
+
+    fn conf(c: &mut Compiler<'_>, confidence: u8) -> MetaId {
+        c.add_meta(Meta {
+            confidence: Some(confidence),
+            ..Meta::default()
+        })
+    }
+
+    #[test]
+    fn capacity_keeps_highest_confidence() {
+        let mut c = compiler(Some(2));
+        let low = conf(&mut c, 10);
+        let high = conf(&mut c, 90);
+        c.push(v("a.evil.com"), low, || None);
+        c.push(v("b.evil.com"), high, || None);
+        c.push(v("c.evil.com"), 0, || None); // default 50
+        c.push(v("d.evil.com"), low, || None);
+        let l = c.finish(&AllowSet::default());
+        let names: Vec<&str> = l.domains.iter().map(|d| d.value.name.as_str()).collect();
+        assert_eq!(names, ["b.evil.com", "c.evil.com"]);
+        assert_eq!(l.report.count(SkipReason::OverLimit), 2);
+    }
+
+    #[test]
+    fn capacity_counts_sources_then_last_seen() {
+        let mut c = compiler(Some(1));
+        let one = c.add_meta(Meta {
+            sources: vec!["a".into()],
+            last_seen: Some(100),
+            ..Meta::default()
+        });
+        let two = c.add_meta(Meta {
+            sources: vec!["a".into(), "b".into()],
+            last_seen: Some(1),
+            ..Meta::default()
+        });
+        c.push(v("x.evil.com"), one, || None);
+        c.push(v("y.evil.com"), two, || None);
+        let l = c.finish(&AllowSet::default());
+        assert_eq!(l.domains[0].value.name, "y.evil.com");
+    }
+
+    #[test]
+    fn wildcard_costs_two_lines_under_capacity() {
+        let mut c = compiler(Some(2));
+        c.push(v("*.a-evil.com"), 0, || None);
+        c.push(v("b-evil.com"), 0, || None);
+        let l = c.finish(&AllowSet::default());
+        assert_eq!(l.lines(&Rules), 2);
+        assert_eq!(l.domains.len(), 1);
+        assert!(l.domains[0].value.wildcard);
+    }
+
+    #[test]
+    fn ip_lines_take_the_best_confidence_of_their_inputs() {
+        let mut c = compiler(None);
+        let low = conf(&mut c, 10);
+        let high = conf(&mut c, 95);
+        c.push(v("5.8.8.0/25"), low, || None);
+        c.push(v("5.8.8.128/25"), high, || None); // merges into 5.8.8.0/24
+        c.push(v("5.9.0.1"), low, || None);
+        let l = c.finish(&AllowSet::default());
+        let got: Vec<(String, u8)> =
+            l.v4.iter()
+                .map(|x| {
+                    (
+                        IpRange::V4 {
+                            start: x.start,
+                            end: x.end,
+                        }
+                        .to_string(),
+                        x.confidence,
+                    )
+                })
+                .collect();
+        assert_eq!(
+            got,
+            [("5.8.8.0/24".to_string(), 95), ("5.9.0.1".to_string(), 10)]
+        );
+    }
+
+    #[test]
+    fn ip_capacity_drops_lowest_priority_lines() {
+        let mut c = compiler(Some(1));
+        let low = conf(&mut c, 10);
+        let high = conf(&mut c, 95);
+        c.push(v("5.8.8.1"), low, || None);
+        c.push(v("5.9.9.9"), high, || None);
+        let l = c.finish(&AllowSet::default());
+        assert_eq!(l.v4.len(), 1);
+        assert_eq!(
+            l.v4[0].start,
+            u32::from(std::net::Ipv4Addr::new(5, 9, 9, 9))
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_best_metadata_whatever_the_order() {
+        for flip in [false, true] {
+            let mut c = compiler(None);
+            let a = c.add_meta(Meta {
+                confidence: Some(20),
+                comment: Some("weak".into()),
+                ..Meta::default()
+            });
+            let b = c.add_meta(Meta {
+                confidence: Some(80),
+                comment: Some("strong".into()),
+                ..Meta::default()
+            });
+            let (first, second) = if flip { (b, a) } else { (a, b) };
+            c.push(v("evil.com"), first, || None);
+            c.push(v("EVIL.com"), second, || None);
+            let l = c.finish(&AllowSet::default());
+            assert_eq!(l.domains.len(), 1);
+            assert_eq!(l.domains[0].confidence, 80);
+            assert_eq!(l.domains[0].comment.as_deref(), Some("strong"));
+            assert_eq!(l.report.duplicates, 1);
+        }
+    }
+
+    #[test]
+    fn absorb_keeps_metadata_ids_apart() {
+        let mut a = compiler(None);
+        let ma = conf(&mut a, 30);
+        a.push(v("a-evil.com"), ma, || None);
+        let mut b = compiler(None);
+        let mb = conf(&mut b, 90);
+        b.push(v("b-evil.com"), mb, || None);
+        b.push(v("5.8.8.8"), mb, || None);
+        a.absorb(b);
+        let l = a.finish(&AllowSet::default());
+        let confs: Vec<u8> = l.domains.iter().map(|d| d.confidence).collect();
+        assert_eq!(confs, [30, 90]);
+        assert_eq!(l.v4[0].confidence, 90);
+    }
+
+    #[test]
+    fn allowlist_subtracts_exactly() {
+        let mut c = compiler(None);
+        c.push(v("45.0.0.0/8"), 0, || None);
+        let allow = AllowSet::new([v("45.1.2.0/24")]);
+        let l = c.finish(&allow);
+        assert_eq!(l.v4.len(), 16);
+        let covered: u64 = l.v4.iter().map(|x| (x.end - x.start) as u64 + 1).sum();
+        assert_eq!(covered, (1 << 24) - 256);
     }
 }

@@ -125,21 +125,19 @@ impl PublicSuffixes {
         if name.is_empty() {
             return true;
         }
-        if self.exceptions.contains(name) {
-            return false;
-        }
         let parent = match name.split_once('.') {
             None => return true, // the implicit "*" rule: every single label is a suffix
             Some((_, p)) => p,
         };
-        if self.wildcards.contains(parent) {
-            return true;
-        }
-        // Exact rule: the crate's longest match covers the whole name.
-        match self.list.suffix(name.as_bytes()) {
-            Some(s) => s.as_bytes().len() == name.len(),
-            None => false,
-        }
+        // A wildcard rule on the parent, or an exact rule (the crate's longest match covers the
+        // whole name)...
+        let matched = self.wildcards.contains(parent)
+            || self
+                .list
+                .suffix(name.as_bytes())
+                .is_some_and(|s| s.as_bytes().len() == name.len());
+        // ...unless an exception rule names it. Checked last: exceptions are rare.
+        matched && !self.exceptions.contains(name)
     }
 }
 

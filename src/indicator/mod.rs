@@ -280,7 +280,7 @@ pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
     }
     let s = std::str::from_utf8(token).map_err(|_| NOT_UTF8)?;
     let refanged = line::refang(s);
-    let was_refanged = matches!(refanged, Cow::Owned(_));
+    let was_refanged = matches!(&refanged, Cow::Owned(o) if o != s);
     let t: &str = &refanged;
     let kind = classify(t);
     // Parse first: a token that is no valid indicator at all is `invalid`, whatever was asked
@@ -410,6 +410,13 @@ mod tests {
     invalid!(garbage, "<html>");
     invalid!(ftp, "ftp://evil.com/");
 
+    // Found by the parse_line fuzz target: a bracket that is not defanging is not a rewrite.
+    #[test]
+    fn bracket_without_defang_is_not_normalized() {
+        let p = parse_token(b"http://5.6.7.8/(6", None).unwrap();
+        assert!(!p.normalized);
+    }
+
     #[test]
     fn wrong_type_with_fixed_kind() {
         let e = parse_token(b"evil.com", Some(Kind::Ip)).unwrap_err();
@@ -446,5 +453,56 @@ mod tests {
         assert_eq!("TLP:AMBER+STRICT".parse::<Tlp>(), Ok(Tlp::AmberStrict));
         assert_eq!("white".parse::<Tlp>(), Ok(Tlp::Clear));
         assert!(Tlp::Red > Tlp::Green);
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Plausible tokens of every kind, mangled a little.
+        fn token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(/[0-9]{1,2})?",
+                "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}-[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+                "[0-9a-fA-F:]{2,30}(/[0-9]{1,3})?",
+                "(\\*\\.)?[a-zA-Z0-9_-]{1,12}(\\.[a-zA-Z0-9-]{1,12}){0,3}\\.?",
+                "[a-zäöü]{1,8}\\.(de|com|xn--p1ai|рф)",
+                "(hxxps?|https?|ftp)://[a-z0-9.\\[\\]]{1,20}(:[0-9]{1,5})?(/[ -~]{0,20})?",
+                "[a-z0-9.]{1,20}(/[a-zA-Z0-9?=&%]{0,20})",
+                "[0-9a-fA-F]{32}|[0-9a-f]{40}|[0-9A-F]{64}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            // Parsing arbitrary bytes never panics.
+            #[test]
+            fn arbitrary_bytes_never_panic(line in prop::collection::vec(any::<u8>(), 0..200)) {
+                for want in [None, Some(Kind::Ip), Some(Kind::Domain), Some(Kind::Url), Some(Kind::Hash)] {
+                    let _ = parse_line(&line, want);
+                }
+            }
+
+            // Arbitrary strings (valid UTF-8, any code point) never panic either.
+            #[test]
+            fn arbitrary_strings_never_panic(line in "\\PC{0,80}") {
+                let _ = parse_line(line.as_bytes(), None);
+            }
+
+            // Normalizing twice is normalizing once: the written form of a parsed value parses
+            // back to the same value and is then not rewritten again.
+            #[test]
+            fn normalization_is_idempotent(t in token()) {
+                if let Ok(p) = parse_token(t.as_bytes(), None) {
+                    let text = p.value.to_string();
+                    let again = parse_token(text.as_bytes(), None);
+                    prop_assert!(again.is_ok(), "{t:?} -> {text:?} -> {again:?}");
+                    let again = again.unwrap();
+                    prop_assert_eq!(&again.value, &p.value, "{:?} -> {:?}", t, text);
+                    prop_assert!(!again.normalized, "{:?} -> {:?} was rewritten again", t, text);
+                }
+            }
+        }
     }
 }
