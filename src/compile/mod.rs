@@ -521,26 +521,41 @@ fn compile_domains(
         .filter(|e| e.value.wildcard)
         .map(|e| e.value.name.as_str())
         .collect();
+    let is_covered = |e: &Entry<Domain>| {
+        let d = &e.value;
+        if !d.wildcard && wild.contains(d.name.as_str()) {
+            return true;
+        }
+        let mut p = domain::parent(&d.name);
+        while let Some(a) = p {
+            if wild.contains(a) {
+                return true;
+            }
+            p = domain::parent(a);
+        }
+        false
+    };
     let covered: Vec<bool> = if wild.is_empty() {
         vec![false; entries.len()]
     } else {
-        entries
-            .iter()
-            .map(|e| {
-                let d = &e.value;
-                if !d.wildcard && wild.contains(d.name.as_str()) {
-                    return true;
-                }
-                let mut p = domain::parent(&d.name);
-                while let Some(a) = p {
-                    if wild.contains(a) {
-                        return true;
-                    }
-                    p = domain::parent(a);
-                }
-                false
-            })
-            .collect()
+        // One set lookup per ancestor of every name: split over two threads on big lists.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads >= 2 && entries.len() >= 1 << 16 {
+            let (a, b) = entries.split_at(entries.len() / 2);
+            let (mut ca, cb) = std::thread::scope(|s| {
+                let h = s.spawn(|| b.iter().map(is_covered).collect::<Vec<bool>>());
+                let ca: Vec<bool> = a.iter().map(is_covered).collect();
+                (
+                    ca,
+                    h.join()
+                        .unwrap_or_else(|_| b.iter().map(is_covered).collect()),
+                )
+            });
+            ca.extend(cb);
+            ca
+        } else {
+            entries.iter().map(is_covered).collect()
+        }
     };
     drop(wild);
     let mut out = Vec::with_capacity(entries.len());
@@ -621,23 +636,57 @@ fn prefix16(b: &[u8]) -> u128 {
     u128::from_be_bytes(x)
 }
 
+/// Sorts on two threads when there are two cores and enough items: each half sorted, then
+/// merged. Same result as `sort_unstable_by` for a total order.
+fn par_sort<T: Copy + Send + Sync>(
+    mut v: Vec<T>,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering + Sync,
+) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || v.len() < 1 << 16 {
+        v.sort_unstable_by(&cmp);
+        return v;
+    }
+    let mid = v.len() / 2;
+    let (a, b) = v.split_at_mut(mid);
+    std::thread::scope(|s| {
+        s.spawn(|| a.sort_unstable_by(&cmp));
+        b.sort_unstable_by(&cmp);
+    });
+    let (a, b) = v.split_at(mid);
+    let mut out = Vec::with_capacity(v.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if cmp(&b[j], &a[i]).is_lt() {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
 /// with the highest priority (ties: the smallest comment), so the result does not depend on input
 /// order. Sorts (prefix, index) pairs, which stay in cache, and moves each value once.
-fn dedupe<V>(
+fn dedupe<V: Sync>(
     v: Vec<(V, MetaId)>,
     prefix: impl Fn(&V) -> u128,
-    cmp: impl Fn(&V, &V) -> std::cmp::Ordering,
+    cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let mut order: Vec<(u128, u32)> = v
+    let order: Vec<(u128, u32)> = v
         .iter()
         .enumerate()
         .map(|(i, (val, _))| (prefix(val), i as u32))
         .collect();
-    order.sort_unstable_by(|&(pa, ia), &(pb, ib)| {
+    let full = |&(pa, ia): &(u128, u32), &(pb, ib): &(u128, u32)| {
         pa.cmp(&pb).then_with(|| {
             let ((a, ma), (b, mb)) = (&v[ia as usize], &v[ib as usize]);
             cmp(a, b)
@@ -648,7 +697,8 @@ fn dedupe<V>(
                         .cmp(&metas[*mb as usize].comment)
                 })
         })
-    });
+    };
+    let order = par_sort(order, full);
     let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
     let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
     let mut out_p = Vec::with_capacity(order.len());
