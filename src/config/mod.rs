@@ -1,8 +1,318 @@
-//! Names the configuration speaks: vendor ids. The `feeds.toml` schema itself arrives with the
-//! sources issue; this module holds the vocabulary `format/` matches on.
+//! `feeds.toml`: what security staff write ([`raw`]), and the checked [`Config`] the program runs
+//! on ([`validate`]), plus the vocabulary later stages match on (vendor ids).
+//!
+//! Only [`Config::load`] makes a `Config`, so none is ever unchecked. Checks that need a later
+//! stage's knowledge (which types a vendor takes) run in `pipeline::check`, and `edlforge check`
+//! reports both together.
+
+pub mod raw;
+pub mod secret;
+pub mod validate;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
+
+use crate::indicator::{Kind, Tlp};
+
+/// A place in `feeds.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it.
+    pub location: Location,
+    /// The key, e.g. `list.pa-urls.vendor`.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.location.line,
+            self.location.column,
+            self.key,
+            self.message
+        )
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read config {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more problems in the file.
+    #[error("{} in {}:\n{}", if .0.len() == 1 { "1 error".to_string() } else { format!("{} errors", .0.len()) }, .0[0].file.display(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Store directory.
+    pub data_dir: PathBuf,
+    /// A Public Suffix List file to use instead of the built-in one.
+    pub public_suffix_list: Option<PathBuf>,
+    /// Concurrent fetches per host.
+    pub per_host: usize,
+    /// Sources, in file order.
+    pub sources: Vec<Source>,
+    /// Lists, in file order.
+    pub lists: Vec<List>,
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    /// [`LoadError::Read`] when unreadable; [`LoadError::Invalid`] with every problem found.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_text(&text, path)
+    }
+
+    /// Checks config text as if read from `path` (relative paths resolve against its folder).
+    ///
+    /// # Errors
+    /// [`LoadError::Invalid`] with every problem found.
+    pub fn from_text(text: &str, path: &Path) -> Result<Config, LoadError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+            let loc = validate::location(text, e.span().map_or(0, |s| s.start));
+            LoadError::Invalid(vec![ConfigError {
+                file: path.to_path_buf(),
+                location: loc,
+                key: "toml".into(),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        validate::validate(raw, path, text).map_err(LoadError::Invalid)
+    }
+
+    /// The source with this name.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// Block or allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Indicators to block.
+    Block,
+    /// Indicators never to block (allowlist).
+    Allow,
+}
+
+/// Where a source's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP(S) GET.
+    Http(HttpSettings),
+    /// A local file.
+    File {
+        /// Absolute or config-relative path.
+        path: PathBuf,
+    },
+}
+
+/// HTTP settings of a source, secrets resolved.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// The URL.
+    pub url: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Basic auth.
+    pub basic: Option<(String, String)>,
+    /// Bearer token.
+    pub bearer: Option<String>,
+    /// mTLS certificate.
+    pub client_cert: Option<PathBuf>,
+    /// mTLS key.
+    pub client_key: Option<PathBuf>,
+    /// Extra CA bundle.
+    pub ca_file: Option<PathBuf>,
+    /// Proxy URL.
+    pub proxy: Option<String>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Extra attempts.
+    pub retries: u32,
+    /// Largest body.
+    pub max_body: u64,
+    /// User-Agent.
+    pub user_agent: String,
+}
+
+impl fmt::Debug for HttpSettings {
+    // Secrets (URL query, headers, passwords, tokens) never reach logs through Debug.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("url", &self.url.split('?').next().unwrap_or(""))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+            )
+            .field("basic", &self.basic.as_ref().map(|(u, _)| u))
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The body syntax of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// One indicator per line.
+    Text,
+    /// Comma- (or otherwise) separated values.
+    Csv,
+    /// A JSON document.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// A CSV column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    /// By header name.
+    Name(String),
+    /// By 0-based index.
+    Index(usize),
+}
+
+/// How indicators are picked out of a body.
+#[derive(Debug, Clone)]
+pub struct Extract {
+    /// Body syntax.
+    pub syntax: Syntax,
+    /// Fixed type, or `None` for auto.
+    pub kind: Option<Kind>,
+    /// text: capture group 1 is the indicator.
+    pub regex: Option<regex::Regex>,
+    /// csv column.
+    pub column: Option<Column>,
+    /// csv delimiter.
+    pub delimiter: u8,
+    /// csv comment prefix.
+    pub comment: Option<String>,
+    /// csv header line.
+    pub header: bool,
+    /// csv header inside the last comment line.
+    pub header_in_comment: bool,
+    /// json: pointer to the items array.
+    pub items: Option<String>,
+    /// json/jsonl: value path.
+    pub value: Option<String>,
+    /// json/jsonl: confidence path.
+    pub confidence_field: Option<String>,
+    /// json/jsonl: expiry path.
+    pub expires_field: Option<String>,
+    /// json/jsonl: tags path.
+    pub tags_field: Option<String>,
+    /// json/jsonl: comment path.
+    pub comment_field: Option<String>,
+}
+
+/// Publish gates of a source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gates {
+    /// Most bad lines, as a share of data lines.
+    pub max_invalid_ratio: f64,
+    /// Whether an empty result is accepted.
+    pub allow_empty: bool,
+    /// Largest accepted shrink versus the last accepted fetch, as a share.
+    pub max_shrink: f64,
+}
+
+/// A checked source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Unique name.
+    pub name: String,
+    /// Where it is defined.
+    pub location: Location,
+    /// Where the bytes come from.
+    pub transport: Transport,
+    /// How to read them.
+    pub extract: Extract,
+    /// Fetch interval.
+    pub refresh: Duration,
+    /// Confidence for indicators without one.
+    pub confidence: u8,
+    /// TLP for indicators without one.
+    pub tlp: Tlp,
+    /// Tags for every indicator.
+    pub tags: Vec<String>,
+    /// How long unlisted indicators stay.
+    pub keep_for: Duration,
+    /// Block or allow.
+    pub role: Role,
+    /// Publish gates.
+    pub gates: Gates,
+}
+
+/// A checked list.
+#[derive(Debug, Clone)]
+pub struct List {
+    /// Unique name.
+    pub name: String,
+    /// Where it is defined.
+    pub location: Location,
+    /// Output format.
+    pub vendor: Vendor,
+    /// Where the vendor is set.
+    pub vendor_location: Location,
+    /// Types it takes (empty: the vendor's).
+    pub kinds: Vec<Kind>,
+    /// Block sources, resolved names, sorted.
+    pub sources: Vec<String>,
+    /// Allow sources, resolved names, sorted.
+    pub allow: Vec<String>,
+    /// Lowest confidence published.
+    pub min_confidence: u8,
+    /// Least number of distinct sources.
+    pub min_sources: usize,
+    /// Highest TLP published.
+    pub max_tlp: Tlp,
+    /// Most lines (None: the vendor default).
+    pub max_entries: Option<u64>,
+    /// Ranges where the vendor allows.
+    pub ranges: bool,
+    /// ProxySG category.
+    pub category: String,
+    /// Treat every domain as `*.name`.
+    pub subdomains: bool,
+}
 
 /// A list output format, by vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

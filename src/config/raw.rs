@@ -1,0 +1,207 @@
+//! `feeds.toml` exactly as written: serde structs that mirror the file, with
+//! `deny_unknown_fields` everywhere and a doc comment on every field (these are the reference
+//! docs). Values that errors must point at are `Spanned`, so messages carry `file:line:column`.
+//! Nothing here is checked beyond its TOML type; `validate.rs` builds the `Config` the program
+//! runs on.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where edlforge keeps its state.
+    #[serde(default)]
+    pub store: RawStore,
+    /// Defaults for every source and list.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// The sources to fetch (`[[source]]`).
+    #[serde(default, rename = "source")]
+    pub sources: Vec<RawSource>,
+    /// The lists to build (`[[list]]`).
+    #[serde(default, rename = "list")]
+    pub lists: Vec<RawList>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Directory for the indicator store and compiled lists, relative to the config file.
+    /// Default `"./data"`.
+    pub data_dir: Option<Spanned<String>>,
+}
+
+/// `[defaults]`: values every source or list uses unless it sets its own.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// How often a source is fetched, humantime (`"15m"`, `"1h"`). Default `"1h"`.
+    pub refresh: Option<Spanned<String>>,
+    /// Whole-request timeout. Default `"60s"`.
+    pub timeout: Option<Spanned<String>>,
+    /// Extra attempts on connection errors, timeouts, 5xx and 429. Default 2.
+    pub retries: Option<u32>,
+    /// How long an indicator a full-snapshot source stopped listing stays, after it was last
+    /// seen. Default `"0s"` (gone at once). Example: `"48h"` for blocklist.de.
+    pub keep_for: Option<Spanned<String>>,
+    /// Confidence (0–100) for indicators whose data carries none. Default 50.
+    pub confidence: Option<Spanned<i64>>,
+    /// TLP of indicators whose data carries none: clear, green, amber, amber+strict, red.
+    /// Default `"clear"`.
+    pub tlp: Option<Spanned<String>>,
+    /// HTTP User-Agent. Default `"edlforge/<version>"`.
+    pub user_agent: Option<String>,
+    /// Outbound proxy URL for every source (may be `${env:NAME}`); default: the usual
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` variables.
+    pub proxy: Option<Spanned<String>>,
+    /// Largest body accepted, e.g. `"256MiB"` (the default). A larger body fails the fetch.
+    pub max_body: Option<Spanned<String>>,
+    /// At most this many concurrent fetches per host. Default 2.
+    pub per_host: Option<Spanned<i64>>,
+    /// Allow-role sources subtracted from every list: your own networks and domains.
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// A newer `public_suffix_list.dat` to use instead of the built-in snapshot.
+    pub public_suffix_list: Option<Spanned<String>>,
+}
+
+/// A column by header name or 0-based index.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawColumn {
+    /// Header name.
+    Name(String),
+    /// 0-based index.
+    Index(i64),
+}
+
+/// `[[source]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Unique name, used in lists (`sources = [...]`), reports and metrics. Letters, digits,
+    /// `-`, `_`, `.`.
+    pub name: Spanned<String>,
+    /// `http` (default when `url` is set), `file` (default when `path` is set) or `taxii`.
+    pub kind: Option<Spanned<String>>,
+    /// URL of an `http` source (may contain `${env:NAME}` for keys in query strings).
+    pub url: Option<Spanned<String>>,
+    /// Path of a `file` source, relative to the config file (`lists/block.txt`).
+    pub path: Option<Spanned<String>>,
+    /// `text` (default), `csv`, `json`, `jsonl`.
+    pub format: Option<Spanned<String>>,
+    /// Indicator type: `auto` (default), `ip`, `domain`, `url`, `hash`.
+    #[serde(rename = "type")]
+    pub kind_filter: Option<Spanned<String>>,
+    /// text: a regex with one capture group that picks the indicator out of each line.
+    pub regex: Option<Spanned<String>>,
+    /// csv: the column holding the indicator, by header name or 0-based index.
+    pub column: Option<Spanned<RawColumn>>,
+    /// csv: field delimiter, one character. Default `","`.
+    pub delimiter: Option<Spanned<String>>,
+    /// csv: prefix of comment lines. Default `"#"`.
+    pub comment: Option<String>,
+    /// csv: the first data line is a header. Default true.
+    pub header: Option<bool>,
+    /// csv: the header is the last comment line (abuse.ch URLhaus, ThreatFox). Default false.
+    pub header_in_comment: Option<bool>,
+    /// json: JSON pointer to the array of items (`"/results"`); default the document itself.
+    pub items: Option<String>,
+    /// json/jsonl: path of the indicator in each item (`"ip_address"`, `"a.b"`, `"/a/b"`).
+    pub value: Option<Spanned<String>>,
+    /// json/jsonl: path of a 0–100 confidence in each item.
+    pub confidence_field: Option<String>,
+    /// json/jsonl: path of an expiry (RFC 3339 or Unix seconds) in each item.
+    pub expires_field: Option<String>,
+    /// json/jsonl: path of tags (array or comma-separated string) in each item.
+    pub tags_field: Option<String>,
+    /// json/jsonl: path of a comment in each item.
+    pub comment_field: Option<String>,
+    /// How often to fetch (humantime). Default `[defaults] refresh`.
+    pub refresh: Option<Spanned<String>>,
+    /// Confidence for indicators whose data carries none (a value in the data wins).
+    pub confidence: Option<Spanned<i64>>,
+    /// TLP of this source's indicators.
+    pub tlp: Option<Spanned<String>>,
+    /// Tags given to every indicator of this source; lists select by `tag:<name>`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// See `[defaults] keep_for`.
+    pub keep_for: Option<Spanned<String>>,
+    /// `block` (default) or `allow` (an allowlist source).
+    pub role: Option<Spanned<String>>,
+    /// Extra request headers, e.g. `{ "X-API-Key" = "${env:FEED_KEY}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// HTTP basic auth user (may be a secret reference).
+    pub username: Option<Spanned<String>>,
+    /// HTTP basic auth password: must be `${env:NAME}` or `${file:/path}`.
+    pub password: Option<Spanned<String>>,
+    /// Bearer token: must be `${env:NAME}` or `${file:/path}`.
+    pub bearer_token: Option<Spanned<String>>,
+    /// PEM client certificate (chain) for mTLS.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key for mTLS.
+    pub client_key: Option<Spanned<String>>,
+    /// Extra PEM CA bundle to trust for this source (added to the system roots).
+    pub ca_file: Option<Spanned<String>>,
+    /// Proxy for this source (overrides `[defaults] proxy`).
+    pub proxy: Option<Spanned<String>>,
+    /// See `[defaults] timeout`.
+    pub timeout: Option<Spanned<String>>,
+    /// See `[defaults] retries`.
+    pub retries: Option<u32>,
+    /// See `[defaults] max_body`.
+    pub max_body: Option<Spanned<String>>,
+    /// See `[defaults] user_agent`.
+    pub user_agent: Option<String>,
+    /// Gate: refuse a fetch with more than this share of bad lines. Default 0.5.
+    pub max_invalid_ratio: Option<Spanned<f64>>,
+    /// Gate: accept an empty result. Default false (an empty fetch keeps the last good set).
+    pub allow_empty: Option<bool>,
+    /// Gate: refuse a fetch that shrinks the set by more than this share. Default 0.5.
+    pub max_shrink: Option<Spanned<f64>>,
+    /// TAXII: collection id or title (TAXII sources arrive with their own issue).
+    pub collection: Option<Spanned<String>>,
+}
+
+/// `[[list]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawList {
+    /// Unique name; the file is `<out>/<name>.txt` (`.csv` for Check Point's IoC CSV).
+    pub name: Spanned<String>,
+    /// Output format: panos, fortigate, checkpoint, checkpoint-feed, sophos, cisco-tid,
+    /// cisco-si, proxysg, plain.
+    pub vendor: Spanned<String>,
+    /// Indicator types the list takes; default: the vendor's (one-type vendors need exactly one).
+    #[serde(default)]
+    pub types: Vec<Spanned<String>>,
+    /// Block sources by name, or `tag:<tag>` for every source with that tag. Default: every
+    /// block source.
+    #[serde(default)]
+    pub sources: Vec<Spanned<String>>,
+    /// Allow-role sources for this list, added to `[defaults] allow`.
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// Drop indicators below this confidence. Default 0.
+    pub min_confidence: Option<Spanned<i64>>,
+    /// Corroboration: at least this many distinct sources must report an indicator. Default 1.
+    pub min_sources: Option<Spanned<i64>>,
+    /// Highest TLP published. Default `"green"`: AMBER/RED indicators never reach this list.
+    pub max_tlp: Option<Spanned<String>>,
+    /// Most output lines. Default: the vendor's documented limit.
+    pub max_entries: Option<Spanned<i64>>,
+    /// Write IP sets as ranges where the vendor allows. Default false.
+    pub ranges: Option<bool>,
+    /// ProxySG category name. Default: the list name.
+    pub category: Option<Spanned<String>>,
+    /// Domain lists: block every listed name with all its subdomains (as if written `*.name`).
+    /// Default false.
+    pub subdomains: Option<bool>,
+}

@@ -1,0 +1,827 @@
+//! Raw `feeds.toml` → [`Config`]: defaults applied, secrets resolved, names cross-checked.
+//! Every problem is collected (not just the first) with `file:line:column`, the key, and what is
+//! allowed, so one `edlforge check` shows everything to fix.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawColumn, RawConfig, RawList, RawSource};
+use super::secret;
+use super::{
+    Column, Config, ConfigError, Extract, Gates, HttpSettings, List, Location, Role, Source,
+    Syntax, Transport, Vendor,
+};
+use crate::indicator::{Kind, Tlp};
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    base: PathBuf,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, span: std::ops::Range<usize>) -> Location {
+        location(self.text, span.start)
+    }
+
+    fn err(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
+        let loc = self.loc(span);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            location: loc,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => {
+                match humantime::parse_duration(s.get_ref()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.err(
+                        s.span(),
+                        key,
+                        format!("bad interval {:?} ({e}); write e.g. \"90s\", \"15m\", \"1h\", \"2d\"", s.get_ref()),
+                    );
+                        default
+                    }
+                }
+            }
+        }
+    }
+
+    fn tlp(&mut self, v: &Option<Spanned<String>>, key: &str, default: Tlp) -> Tlp {
+        match v {
+            None => default,
+            Some(s) => Tlp::from_str(s.get_ref()).unwrap_or_else(|e| {
+                self.err(s.span(), key, e);
+                default
+            }),
+        }
+    }
+
+    fn percent(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u8) -> u8 {
+        match v {
+            None => default,
+            Some(s) if (0..=100).contains(s.get_ref()) => *s.get_ref() as u8,
+            Some(s) => {
+                self.err(s.span(), key, format!("{} is not in 0..=100", s.get_ref()));
+                default
+            }
+        }
+    }
+
+    fn size(&mut self, v: &Option<Spanned<String>>, key: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_size(s.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    s.span(),
+                    key,
+                    format!(
+                        "bad size {:?}; write e.g. \"256MiB\", \"1GiB\", \"500KB\"",
+                        s.get_ref()
+                    ),
+                );
+                default
+            }),
+        }
+    }
+
+    fn secret(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        must_be_reference: bool,
+    ) -> Option<String> {
+        if must_be_reference && !secret::is_reference(v.get_ref()) {
+            self.err(
+                v.span(),
+                key,
+                "secrets never sit in feeds.toml in clear; write \"${env:NAME}\" or \"${file:/run/secrets/name}\"",
+            );
+            return None;
+        }
+        match secret::resolve(v.get_ref(), &self.base) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(v.span(), key, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn path(&self, s: &str) -> PathBuf {
+        self.base.join(s)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn location(text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Location { line, column }
+}
+
+/// `256MiB`, `1GiB`, `500KB`, `1048576`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+const NAME_RULE: &str = "use letters, digits, '-', '_' and '.' (not first), at most 100";
+
+fn looks_secret(header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    ["key", "token", "auth", "secret", "password", "cookie"]
+        .iter()
+        .any(|w| h.contains(w))
+}
+
+/// Builds the [`Config`] or every error found.
+pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let base = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut cx = Ctx {
+        file,
+        text,
+        base,
+        errors: Vec::new(),
+    };
+    let d = &raw.defaults;
+    let data_dir = cx.path(
+        raw.store
+            .data_dir
+            .as_ref()
+            .map_or("./data", |s| s.get_ref()),
+    );
+    let refresh = cx.duration(&d.refresh, "defaults.refresh", Duration::from_secs(3600));
+    let timeout = cx.duration(&d.timeout, "defaults.timeout", Duration::from_secs(60));
+    let keep_for = cx.duration(&d.keep_for, "defaults.keep_for", Duration::ZERO);
+    let confidence = cx.percent(&d.confidence, "defaults.confidence", 50);
+    let tlp = cx.tlp(&d.tlp, "defaults.tlp", Tlp::Clear);
+    let max_body = cx.size(&d.max_body, "defaults.max_body", 256 << 20);
+    let per_host = match &d.per_host {
+        None => 2,
+        Some(s) if (1..=64).contains(s.get_ref()) => *s.get_ref() as usize,
+        Some(s) => {
+            cx.err(s.span(), "defaults.per_host", "must be in 1..=64");
+            2
+        }
+    };
+    let proxy = d
+        .proxy
+        .as_ref()
+        .and_then(|p| cx.secret(p, "defaults.proxy", false));
+    let user_agent = d
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| format!("edlforge/{}", env!("CARGO_PKG_VERSION")));
+    let psl = d.public_suffix_list.as_ref().map(|p| cx.path(p.get_ref()));
+    if let Some(p) = &psl {
+        if !p.is_file() {
+            let span = d.public_suffix_list.as_ref().map_or(0..0, |s| s.span());
+            cx.err(
+                span,
+                "defaults.public_suffix_list",
+                format!("{} is not a file", p.display()),
+            );
+        }
+    }
+
+    let defaults = SourceDefaults {
+        refresh,
+        timeout,
+        keep_for,
+        confidence,
+        tlp,
+        max_body,
+        retries: d.retries.unwrap_or(2),
+        proxy,
+        user_agent,
+    };
+    let mut sources = Vec::new();
+    let mut seen: HashMap<String, Location> = HashMap::new();
+    for rs in &raw.sources {
+        let name = rs.name.get_ref().clone();
+        if !valid_name(&name) {
+            cx.err(
+                rs.name.span(),
+                "source.name",
+                format!("bad source name {name:?}: {NAME_RULE}"),
+            );
+        }
+        let loc = cx.loc(rs.name.span());
+        if let Some(first) = seen.insert(name.clone(), loc) {
+            cx.err(
+                rs.name.span(),
+                "source.name",
+                format!(
+                    "duplicate source name {name:?} (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+        if let Some(s) = source(&mut cx, rs, &defaults) {
+            sources.push(s);
+        }
+    }
+
+    let role_of: HashMap<&str, Role> = sources.iter().map(|s| (s.name.as_str(), s.role)).collect();
+    let default_allow: Vec<String> = d
+        .allow
+        .iter()
+        .filter_map(|a| check_allow_ref(&mut cx, a, &role_of, "defaults.allow"))
+        .collect();
+    let mut lists = Vec::new();
+    let mut seen_lists: HashMap<String, Location> = HashMap::new();
+    for rl in &raw.lists {
+        let name = rl.name.get_ref().clone();
+        let loc = cx.loc(rl.name.span());
+        if let Some(first) = seen_lists.insert(name.clone(), loc) {
+            cx.err(
+                rl.name.span(),
+                "list.name",
+                format!(
+                    "duplicate list name {name:?} (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+        if let Some(l) = list(&mut cx, rl, &sources, &role_of, &default_allow) {
+            lists.push(l);
+        }
+    }
+    if cx.errors.is_empty() {
+        Ok(Config {
+            path: file.to_path_buf(),
+            data_dir,
+            public_suffix_list: psl,
+            per_host,
+            sources,
+            lists,
+        })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+struct SourceDefaults {
+    refresh: Duration,
+    timeout: Duration,
+    keep_for: Duration,
+    confidence: u8,
+    tlp: Tlp,
+    max_body: u64,
+    retries: u32,
+    proxy: Option<String>,
+    user_agent: String,
+}
+
+fn check_allow_ref(
+    cx: &mut Ctx<'_>,
+    a: &Spanned<String>,
+    role_of: &HashMap<&str, Role>,
+    key: &str,
+) -> Option<String> {
+    match role_of.get(a.get_ref().as_str()) {
+        Some(Role::Allow) => Some(a.get_ref().clone()),
+        Some(Role::Block) => {
+            cx.err(
+                a.span(),
+                key,
+                format!("source {:?} has role \"block\"; only role = \"allow\" sources can be allowlists", a.get_ref()),
+            );
+            None
+        }
+        None => {
+            cx.err(a.span(), key, format!("no source named {:?}", a.get_ref()));
+            None
+        }
+    }
+}
+
+fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source> {
+    let before = cx.errors.len();
+    let name = rs.name.get_ref().clone();
+    let key = |k: &str| format!("source.{name}.{k}");
+    let kind = match (&rs.kind, &rs.url, &rs.path) {
+        (Some(k), _, _) => k.get_ref().clone(),
+        (None, Some(_), None) => "http".into(),
+        (None, None, Some(_)) => "file".into(),
+        (None, Some(u), Some(_)) => {
+            cx.err(
+                u.span(),
+                &key("url"),
+                "set either url (kind = \"http\") or path (kind = \"file\"), not both",
+            );
+            return None;
+        }
+        (None, None, None) => {
+            cx.err(
+                rs.name.span(),
+                &key("url"),
+                "a source needs url = \"https://…\" or path = \"lists/….txt\"",
+            );
+            return None;
+        }
+    };
+    let transport = match kind.as_str() {
+        "http" => {
+            let Some(u) = &rs.url else {
+                let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
+                cx.err(
+                    span,
+                    &key("url"),
+                    "kind = \"http\" needs url = \"https://…\"",
+                );
+                return None;
+            };
+            let url = cx.secret(u, &key("url"), false)?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                cx.err(
+                    u.span(),
+                    &key("url"),
+                    "url must start with https:// (or http:// for internal mirrors)",
+                );
+            }
+            let mut headers = Vec::new();
+            for (h, v) in &rs.headers {
+                if let Some(val) = cx.secret(v, &key(&format!("headers.{h}")), looks_secret(h)) {
+                    headers.push((h.clone(), val));
+                }
+            }
+            let basic = match (&rs.username, &rs.password) {
+                (Some(u), Some(p)) => {
+                    let u = cx.secret(u, &key("username"), false);
+                    let p = cx.secret(p, &key("password"), true);
+                    u.zip(p)
+                }
+                (Some(u), None) => {
+                    cx.err(
+                        u.span(),
+                        &key("password"),
+                        "username needs password = \"${env:NAME}\"",
+                    );
+                    None
+                }
+                (None, Some(p)) => {
+                    cx.err(p.span(), &key("username"), "password needs username");
+                    None
+                }
+                (None, None) => None,
+            };
+            let bearer = rs
+                .bearer_token
+                .as_ref()
+                .and_then(|t| cx.secret(t, &key("bearer_token"), true));
+            let file =
+                |cx: &mut Ctx<'_>, v: &Option<Spanned<String>>, k: &str| -> Option<PathBuf> {
+                    let v = v.as_ref()?;
+                    let p = cx.path(v.get_ref());
+                    if !p.is_file() {
+                        cx.err(
+                            v.span(),
+                            &key(k),
+                            format!("{} is not a readable file", p.display()),
+                        );
+                    }
+                    Some(p)
+                };
+            let client_cert = file(cx, &rs.client_cert, "client_cert");
+            let client_key = file(cx, &rs.client_key, "client_key");
+            if client_cert.is_some() != client_key.is_some() {
+                cx.err(
+                    rs.name.span(),
+                    &key("client_cert"),
+                    "client_cert and client_key go together",
+                );
+            }
+            let ca_file = file(cx, &rs.ca_file, "ca_file");
+            let proxy = match &rs.proxy {
+                Some(p) => cx.secret(p, &key("proxy"), false),
+                None => d.proxy.clone(),
+            };
+            Transport::Http(HttpSettings {
+                url,
+                headers,
+                basic,
+                bearer,
+                client_cert,
+                client_key,
+                ca_file,
+                proxy,
+                timeout: cx.duration(&rs.timeout, &key("timeout"), d.timeout),
+                retries: rs.retries.unwrap_or(d.retries),
+                max_body: cx.size(&rs.max_body, &key("max_body"), d.max_body),
+                user_agent: rs
+                    .user_agent
+                    .clone()
+                    .unwrap_or_else(|| d.user_agent.clone()),
+            })
+        }
+        "file" => {
+            let Some(p) = &rs.path else {
+                cx.err(
+                    rs.name.span(),
+                    &key("path"),
+                    "kind = \"file\" needs path = \"lists/….txt\"",
+                );
+                return None;
+            };
+            Transport::File {
+                path: cx.path(p.get_ref()),
+            }
+        }
+        "taxii" => {
+            let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
+            cx.err(
+                span,
+                &key("kind"),
+                "TAXII sources are not available in this version of edlforge (they arrive with the TAXII 2.1 issue)",
+            );
+            return None;
+        }
+        other => {
+            let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
+            cx.err(
+                span,
+                &key("kind"),
+                format!("unknown kind {other:?}; expected http, file or taxii"),
+            );
+            return None;
+        }
+    };
+    if let Some(c) = &rs.collection {
+        cx.err(
+            c.span(),
+            &key("collection"),
+            "collection is for kind = \"taxii\" only",
+        );
+    }
+    let extract = extract(cx, rs, &key)?;
+    let role = match rs.role.as_ref().map(|r| r.get_ref().as_str()) {
+        None | Some("block") => Role::Block,
+        Some("allow") => Role::Allow,
+        Some(other) => {
+            let span = rs.role.as_ref().map_or(0..0, |r| r.span());
+            cx.err(
+                span,
+                &key("role"),
+                format!("unknown role {other:?}; expected block or allow"),
+            );
+            Role::Block
+        }
+    };
+    let ratio = |cx: &mut Ctx<'_>, v: &Option<Spanned<f64>>, k: &str, default: f64| match v {
+        None => default,
+        Some(x) if (0.0..=1.0).contains(x.get_ref()) => *x.get_ref(),
+        Some(x) => {
+            cx.err(
+                x.span(),
+                &key(k),
+                format!("{} is not a share in 0.0..=1.0", x.get_ref()),
+            );
+            default
+        }
+    };
+    let gates = Gates {
+        max_invalid_ratio: ratio(cx, &rs.max_invalid_ratio, "max_invalid_ratio", 0.5),
+        allow_empty: rs.allow_empty.unwrap_or(false),
+        max_shrink: ratio(cx, &rs.max_shrink, "max_shrink", 0.5),
+    };
+    let s = Source {
+        name: name.clone(),
+        location: cx.loc(rs.name.span()),
+        transport,
+        extract,
+        refresh: cx.duration(&rs.refresh, &key("refresh"), d.refresh),
+        confidence: cx.percent(&rs.confidence, &key("confidence"), d.confidence),
+        tlp: cx.tlp(&rs.tlp, &key("tlp"), d.tlp),
+        tags: rs.tags.clone(),
+        keep_for: cx.duration(&rs.keep_for, &key("keep_for"), d.keep_for),
+        role,
+        gates,
+    };
+    (cx.errors.len() == before).then_some(s)
+}
+
+fn extract(cx: &mut Ctx<'_>, rs: &RawSource, key: &dyn Fn(&str) -> String) -> Option<Extract> {
+    let syntax = match rs.format.as_ref().map(|f| f.get_ref().as_str()) {
+        None | Some("text") => Syntax::Text,
+        Some("csv") => Syntax::Csv,
+        Some("json") => Syntax::Json,
+        Some("jsonl") => Syntax::Jsonl,
+        Some("stix") => {
+            let span = rs.format.as_ref().map_or(0..0, |f| f.span());
+            cx.err(
+                span,
+                &key("format"),
+                "STIX bundles are not available in this version (they arrive with the TAXII issue)",
+            );
+            return None;
+        }
+        Some(other) => {
+            let span = rs.format.as_ref().map_or(0..0, |f| f.span());
+            cx.err(
+                span,
+                &key("format"),
+                format!("unknown format {other:?}; expected text, csv, json or jsonl"),
+            );
+            return None;
+        }
+    };
+    let kind = match rs.kind_filter.as_ref().map(|k| k.get_ref().as_str()) {
+        None | Some("auto") => None,
+        Some(k) => match Kind::from_str(k) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                let span = rs.kind_filter.as_ref().map_or(0..0, |k| k.span());
+                cx.err(span, &key("type"), format!("{e} (or auto)"));
+                None
+            }
+        },
+    };
+    let regex = match &rs.regex {
+        None => None,
+        Some(r) => match regex::Regex::new(r.get_ref()) {
+            Ok(re) if re.captures_len() == 2 => Some(re),
+            Ok(_) => {
+                cx.err(
+                    r.span(),
+                    &key("regex"),
+                    "the regex needs exactly one capture group: the indicator",
+                );
+                None
+            }
+            Err(e) => {
+                cx.err(r.span(), &key("regex"), format!("bad regex: {e}"));
+                None
+            }
+        },
+    };
+    if regex.is_some() && syntax != Syntax::Text {
+        let span = rs.regex.as_ref().map_or(0..0, |r| r.span());
+        cx.err(
+            span,
+            &key("regex"),
+            "regex applies to format = \"text\" only",
+        );
+    }
+    let column = match &rs.column {
+        None => None,
+        Some(c) => match c.get_ref() {
+            RawColumn::Name(n) => Some(Column::Name(n.clone())),
+            RawColumn::Index(i) if *i >= 0 => Some(Column::Index(*i as usize)),
+            RawColumn::Index(i) => {
+                cx.err(
+                    c.span(),
+                    &key("column"),
+                    format!("column index {i} is negative (0 is the first)"),
+                );
+                None
+            }
+        },
+    };
+    if syntax == Syntax::Csv && column.is_none() && rs.column.is_none() {
+        cx.err(
+            rs.name.span(),
+            &key("column"),
+            "format = \"csv\" needs column = \"name\" or column = 0",
+        );
+    }
+    let delimiter = match &rs.delimiter {
+        None => b',',
+        Some(d) if d.get_ref().len() == 1 => d.get_ref().as_bytes()[0],
+        Some(d) if d.get_ref() == "\\t" => b'\t',
+        Some(d) => {
+            cx.err(
+                d.span(),
+                &key("delimiter"),
+                "delimiter must be one ASCII character",
+            );
+            b','
+        }
+    };
+    let json = matches!(syntax, Syntax::Json | Syntax::Jsonl);
+    if json && rs.value.is_none() {
+        cx.err(
+            rs.name.span(),
+            &key("value"),
+            "format = \"json\"/\"jsonl\" needs value = \"field.path\"",
+        );
+    }
+    Some(Extract {
+        syntax,
+        kind,
+        regex,
+        column,
+        delimiter,
+        comment: rs.comment.clone().or_else(|| Some("#".into())),
+        header: rs.header.unwrap_or(true),
+        header_in_comment: rs.header_in_comment.unwrap_or(false),
+        items: rs.items.clone(),
+        value: rs.value.as_ref().map(|v| v.get_ref().clone()),
+        confidence_field: rs.confidence_field.clone(),
+        expires_field: rs.expires_field.clone(),
+        tags_field: rs.tags_field.clone(),
+        comment_field: rs.comment_field.clone(),
+    })
+}
+
+fn list(
+    cx: &mut Ctx<'_>,
+    rl: &RawList,
+    sources: &[Source],
+    role_of: &HashMap<&str, Role>,
+    default_allow: &[String],
+) -> Option<List> {
+    let before = cx.errors.len();
+    let name = rl.name.get_ref().clone();
+    let key = |k: &str| format!("list.{name}.{k}");
+    if !valid_name(&name) {
+        cx.err(
+            rl.name.span(),
+            "list.name",
+            format!("bad list name {name:?}: {NAME_RULE}"),
+        );
+    }
+    let vendor = match Vendor::from_str(rl.vendor.get_ref()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            cx.err(rl.vendor.span(), &key("vendor"), e.to_string());
+            None
+        }
+    };
+    let mut kinds = Vec::new();
+    for t in &rl.types {
+        match Kind::from_str(t.get_ref()) {
+            Ok(k) if !kinds.contains(&k) => kinds.push(k),
+            Ok(_) => {}
+            Err(e) => cx.err(t.span(), &key("types"), e),
+        }
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    if rl.sources.is_empty() {
+        names.extend(
+            sources
+                .iter()
+                .filter(|s| s.role == Role::Block)
+                .map(|s| s.name.clone()),
+        );
+    }
+    for r in &rl.sources {
+        let r_str = r.get_ref();
+        if let Some(tag) = r_str.strip_prefix("tag:") {
+            let tagged: Vec<&Source> = sources
+                .iter()
+                .filter(|s| s.role == Role::Block && s.tags.iter().any(|t| t == tag))
+                .collect();
+            if tagged.is_empty() {
+                cx.err(
+                    r.span(),
+                    &key("sources"),
+                    format!("no block source has tag {tag:?}"),
+                );
+            }
+            names.extend(tagged.iter().map(|s| s.name.clone()));
+        } else {
+            match role_of.get(r_str.as_str()) {
+                Some(Role::Block) => {
+                    names.insert(r_str.clone());
+                }
+                Some(Role::Allow) => cx.err(
+                    r.span(),
+                    &key("sources"),
+                    format!("{r_str:?} is an allow source; put it in allow = [...]"),
+                ),
+                None => cx.err(
+                    r.span(),
+                    &key("sources"),
+                    format!("no source named {r_str:?}"),
+                ),
+            }
+        }
+    }
+    let mut allow: BTreeSet<String> = default_allow.iter().cloned().collect();
+    for a in &rl.allow {
+        if let Some(n) = check_allow_ref(cx, a, role_of, &key("allow")) {
+            allow.insert(n);
+        }
+    }
+    let min_sources = match &rl.min_sources {
+        None => 1,
+        Some(n) if (1..=1000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            cx.err(n.span(), &key("min_sources"), "must be in 1..=1000");
+            1
+        }
+    };
+    let max_entries = match &rl.max_entries {
+        None => None,
+        Some(n) if *n.get_ref() >= 1 => Some(*n.get_ref() as u64),
+        Some(n) => {
+            cx.err(n.span(), &key("max_entries"), "must be at least 1");
+            None
+        }
+    };
+    let category = match &rl.category {
+        Some(c) => {
+            let ok = !c.get_ref().is_empty()
+                && c.get_ref().len() <= 64
+                && c.get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !ok {
+                cx.err(
+                    c.span(),
+                    &key("category"),
+                    "use letters, digits, '_', '-' or '.' (at most 64)",
+                );
+            }
+            c.get_ref().clone()
+        }
+        None => name.clone(),
+    };
+    let l = List {
+        name: name.clone(),
+        location: cx.loc(rl.name.span()),
+        vendor: vendor?,
+        vendor_location: cx.loc(rl.vendor.span()),
+        kinds,
+        sources: names.into_iter().collect(),
+        allow: allow.into_iter().collect(),
+        min_confidence: cx.percent(&rl.min_confidence, &key("min_confidence"), 0),
+        min_sources,
+        max_tlp: cx.tlp(&rl.max_tlp, &key("max_tlp"), Tlp::Green),
+        max_entries,
+        ranges: rl.ranges.unwrap_or(false),
+        category,
+        subdomains: rl.subdomains.unwrap_or(false),
+    };
+    (cx.errors.len() == before).then_some(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Some(256 << 20));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("500KB"), Some(500_000));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn locations() {
+        let t = "a\nbc\nd";
+        assert_eq!(location(t, 0), Location { line: 1, column: 1 });
+        assert_eq!(location(t, 3), Location { line: 2, column: 2 });
+        assert_eq!(location(t, 5), Location { line: 3, column: 1 });
+    }
+}

@@ -1,0 +1,64 @@
+//! `feeds.toml` loading: good files load, bad files give the exact messages in
+//! `tests/fixtures/config/bad-*.err` (file:line:column, key, what is allowed), all at once.
+
+use std::path::Path;
+
+use edlforge::config::{Config, LoadError, Role, Transport};
+
+use crate::support::fixture;
+
+fn errors_of(name: &str) -> String {
+    let text = std::fs::read_to_string(fixture(&format!("config/{name}.toml"))).unwrap();
+    match Config::from_text(&text, Path::new("feeds.toml")) {
+        Ok(_) => panic!("{name} loaded"),
+        Err(LoadError::Invalid(errs)) => errs.iter().map(|e| format!("{e}\n")).collect::<String>(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+macro_rules! bad_config {
+    ($test:ident, $name:expr) => {
+        #[test]
+        fn $test() {
+            crate::support::golden(
+                &fixture(&format!("config/{}.err", $name)),
+                &errors_of($name),
+            );
+        }
+    };
+}
+
+bad_config!(
+    unknown_key_is_refused_with_the_allowed_keys,
+    "bad-unknown-key"
+);
+bad_config!(every_problem_is_reported_at_once, "bad-many");
+bad_config!(secrets_must_be_references_and_resolve, "bad-secret-missing");
+
+#[test]
+fn small_config_gets_the_defaults() {
+    let c = Config::load(&fixture("config/good-small.toml")).unwrap();
+    assert_eq!(c.sources.len(), 1);
+    let s = &c.sources[0];
+    assert_eq!(s.refresh.as_secs(), 3600);
+    assert_eq!(s.confidence, 50);
+    assert_eq!(s.role, Role::Block);
+    assert!(matches!(&s.transport, Transport::File { path } if path.ends_with("block.txt")));
+    let l = &c.lists[0];
+    assert_eq!(l.sources, ["local-block"]);
+    assert_eq!(l.max_tlp, edlforge::indicator::Tlp::Green);
+    assert!(c.data_dir.ends_with("data"));
+}
+
+#[test]
+fn the_shipped_feeds_toml_loads() {
+    let c = Config::load(&crate::support::root().join("feeds.toml")).unwrap();
+    assert!(c.sources.len() >= 8, "{} sources", c.sources.len());
+    assert!(c.lists.len() >= 9);
+    let vendors: std::collections::HashSet<_> = c.lists.iter().map(|l| l.vendor).collect();
+    assert_eq!(
+        vendors.len(),
+        edlforge::config::Vendor::ALL.len(),
+        "one list per vendor"
+    );
+}
