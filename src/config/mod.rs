@@ -135,7 +135,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// HTTP(S) GET.
-    Http(HttpSettings),
+    Http(Box<HttpSettings>),
     /// A local file.
     File {
         /// Absolute or config-relative path.

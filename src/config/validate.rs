@@ -443,7 +443,7 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
                 Some(p) => cx.secret(p, &key("proxy"), false),
                 None => d.proxy.clone(),
             };
-            Transport::Http(HttpSettings {
+            Transport::Http(Box::new(HttpSettings {
                 url,
                 headers,
                 basic,
@@ -459,7 +459,7 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
                     .user_agent
                     .clone()
                     .unwrap_or_else(|| d.user_agent.clone()),
-            })
+            }))
         }
         "file" => {
             let Some(p) = &rs.path else {

@@ -59,7 +59,7 @@ impl std::fmt::Display for IpRange {
 /// The prefix length when `start..=end` is exactly one CIDR block.
 pub fn prefix_len_v4(start: u32, end: u32) -> Option<u8> {
     let size = (end as u64) - (start as u64) + 1;
-    if size.is_power_of_two() && (start as u64) % size == 0 {
+    if size.is_power_of_two() && (start as u64).is_multiple_of(size) {
         Some((32 - size.trailing_zeros()) as u8)
     } else {
         None
@@ -73,7 +73,7 @@ pub fn prefix_len_v6(start: u128, end: u128) -> Option<u8> {
         return (start == 0).then_some(0);
     }
     let size = span + 1;
-    if size.is_power_of_two() && start % size == 0 {
+    if size.is_power_of_two() && start.is_multiple_of(size) {
         Some((128 - size.trailing_zeros()) as u8)
     } else {
         None
