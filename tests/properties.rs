@@ -90,7 +90,7 @@ proptest! {
         if !ranges {
             for &(s, e) in &out {
                 let size = (e - s) as u64 + 1;
-                prop_assert!(size.is_power_of_two() && s as u64 % size == 0, "not a CIDR: {s}-{e}");
+                prop_assert!(size.is_power_of_two() && (s as u64).is_multiple_of(size), "not a CIDR: {s}-{e}");
             }
         }
     }

@@ -333,7 +333,7 @@ mod tests {
             for &(a, b) in &blocks {
                 prop_assert_eq!(a as u64, next);
                 let size = b as u64 - a as u64 + 1;
-                prop_assert!(size.is_power_of_two() && (a as u64) % size == 0);
+                prop_assert!(size.is_power_of_two() && (a as u64).is_multiple_of(size));
                 next = b as u64 + 1;
             }
             prop_assert_eq!(next, e as u64 + 1);
@@ -342,7 +342,7 @@ mod tests {
                 let sa = a.1 as u64 - a.0 as u64 + 1;
                 let sb = b.1 as u64 - b.0 as u64 + 1;
                 // equal-size buddies that would form an aligned parent must not both appear
-                prop_assert!(!(sa == sb && (a.0 as u64) % (2 * sa) == 0));
+                prop_assert!(!(sa == sb && (a.0 as u64).is_multiple_of(2 * sa)));
             }
         }
     }
