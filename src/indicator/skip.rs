@@ -23,13 +23,25 @@ pub enum SkipReason {
     VendorUnsupported,
     /// Left out because the list reached its `max_entries`.
     OverLimit,
+    /// Past its expiry (data-given `valid_until`/expiration, or `keep_for` elapsed).
+    Expired,
+    /// Below the list's `min_confidence`.
+    BelowMinConfidence,
+    /// Reported by fewer distinct sources than the list's `min_sources`.
+    MinSources,
+    /// Marked with a TLP above the list's `max_tlp`.
+    Tlp,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 7] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::Invalid,
         SkipReason::WrongType,
+        SkipReason::Expired,
+        SkipReason::Tlp,
+        SkipReason::BelowMinConfidence,
+        SkipReason::MinSources,
         SkipReason::Guarded,
         SkipReason::Allowlisted,
         SkipReason::Covered,
@@ -47,6 +59,10 @@ impl SkipReason {
             SkipReason::Covered => "covered",
             SkipReason::VendorUnsupported => "vendor_unsupported",
             SkipReason::OverLimit => "over_limit",
+            SkipReason::Expired => "expired",
+            SkipReason::BelowMinConfidence => "below_min_confidence",
+            SkipReason::MinSources => "min_sources",
+            SkipReason::Tlp => "tlp",
         }
     }
 
@@ -110,8 +126,8 @@ pub const EXAMPLE_MAX_CHARS: usize = 120;
 /// Counts of every skip reason with a few examples each, plus informational counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    counts: [u64; 7],
-    examples: [Vec<Example>; 7],
+    counts: [u64; 11],
+    examples: [Vec<Example>; 11],
     /// Lines or indicators rewritten to their normal form (host bits masked, case folded, ...).
     pub normalized: u64,
     /// Valid indicators that were equal to one already in the list (merged, not dropped).
