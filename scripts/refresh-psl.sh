@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch a current Public Suffix List and check it before it is used.
 #
-#   scripts/refresh-psl.sh [OUT]     (default OUT: data/public_suffix_list.dat, the built-in copy)
+#   scripts/refresh-psl.sh [OUT]     (default OUT: assets/public_suffix_list.dat, the built-in copy)
 #
 # Tries publicsuffix.org first; where only package registries are reachable, takes the copy the
 # PyPI package `publicsuffixlist` bundles. The new file is checked (markers, size, and that
@@ -9,7 +9,7 @@
 # A file written elsewhere is used at run time with `edlforge convert --psl FILE`, no rebuild.
 set -euo pipefail
 cd -- "$(dirname -- "$0")/.."
-out=${1:-data/public_suffix_list.dat}
+out=${1:-assets/public_suffix_list.dat}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

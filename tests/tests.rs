@@ -3,6 +3,7 @@
 mod config;
 mod convert;
 mod oracle;
+mod pipeline;
 mod properties;
 mod real_feeds;
 mod support;

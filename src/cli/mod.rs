@@ -1,6 +1,7 @@
 //! The command line: maps flags to library calls. The only place (with `main.rs`) that uses
 //! `anyhow`, and the only module that knows every stage.
 
+pub mod compile;
 pub mod convert;
 mod read;
 
@@ -22,6 +23,14 @@ pub struct Cli {
 pub enum Command {
     /// Convert indicator lines into one vendor's list format (stdin to stdout by default).
     Convert(convert::Args),
+    /// Fetch the due sources, update the store, and write every list of feeds.toml.
+    Compile(compile::Args),
+    /// Show what `compile` would add and remove, writing nothing.
+    Plan(compile::Args),
+    /// Check a config file and print a summary; exit 1 on any error.
+    Check(compile::CheckArgs),
+    /// Explain an indicator: which sources report it, which lists publish it, and why not.
+    Explain(compile::ExplainArgs),
 }
 
 /// An error of the command line, with the exit code it maps to.
@@ -31,6 +40,8 @@ pub enum CliError {
     Usage(String),
     /// Unreadable input or output (exit 1).
     Failed(anyhow::Error),
+    /// A specific exit code with a message (config errors: 1; `--strict` failures: 3).
+    Exit(u8, String),
 }
 
 impl From<anyhow::Error> for CliError {
@@ -44,6 +55,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert(args) => convert::run(args),
+        Command::Compile(args) => compile::compile(args),
+        Command::Plan(args) => compile::plan(args),
+        Command::Check(args) => compile::check(args),
+        Command::Explain(args) => compile::explain(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,6 +69,10 @@ pub fn main() -> ExitCode {
         Err(CliError::Failed(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
+        }
+        Err(CliError::Exit(code, msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Public Suffix List: is a name itself a public suffix?
 //!
 //! The list is the `publicsuffix` crate parsing a snapshot of `public_suffix_list.dat`: the one
-//! committed in `data/` is built in (so edlforge works offline), and [`PublicSuffixes::from_file`]
+//! committed in `assets/` is built in (so edlforge works offline), and [`PublicSuffixes::from_file`]
 //! loads a newer file without a rebuild (`scripts/refresh-psl.sh` fetches one).
 //!
 //! Why not the crate alone: `publicsuffix` 2.3 walks a single trie path, so when a specific rule
@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use publicsuffix::{List, Psl};
 
 /// The snapshot built into the binary.
-pub const EMBEDDED: &[u8] = include_bytes!("../../data/public_suffix_list.dat");
+pub const EMBEDDED: &[u8] = include_bytes!("../../assets/public_suffix_list.dat");
 
 /// Errors loading a Public Suffix List.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,7 @@ impl PublicSuffixes {
         static LIST: OnceLock<Arc<PublicSuffixes>> = OnceLock::new();
         LIST.get_or_init(|| {
             Arc::new(
-                PublicSuffixes::from_bytes(EMBEDDED, "data/public_suffix_list.dat")
+                PublicSuffixes::from_bytes(EMBEDDED, "assets/public_suffix_list.dat")
                     .expect("the embedded public suffix list is valid (checked by a test)"),
             )
         })

@@ -1,0 +1,366 @@
+//! `edlforge compile`, `plan` and `check`: feeds.toml → sources → store → lists.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::{Config, LoadError, Transport};
+use crate::indicator::SkipReason;
+use crate::pipeline::{self, FetchMode, ListOutcome, SourceOutcome, SourceStatus};
+use crate::source::http::{ensure_crypto_provider, Fetcher};
+use crate::store::Store;
+
+use super::CliError;
+
+/// Arguments of `compile` and `plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, short, default_value = "feeds.toml")]
+    pub config: PathBuf,
+    /// Where to write the lists (default: `out/` beside the config file). `compile` only.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Fetch nothing over the network (file sources are still read).
+    #[arg(long, conflicts_with = "force")]
+    pub offline: bool,
+    /// Fetch every source now, whatever its refresh interval.
+    #[arg(long)]
+    pub force: bool,
+    /// Exit 3 when any source failed a fetch or a gate.
+    #[arg(long)]
+    pub strict: bool,
+    /// How long to wait for another edlforge holding the data directory.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "feeds.toml")]
+    pub config: PathBuf,
+}
+
+/// Loads and fully checks a config; prints every error.
+pub fn load_checked(path: &Path) -> Result<Config, CliError> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(LoadError::Invalid(errs)) => {
+            for e in &errs {
+                eprintln!("{e}");
+            }
+            return Err(CliError::Exit(1, format!("{} error(s) in {}", errs.len(), path.display())));
+        }
+        Err(e) => return Err(CliError::Failed(anyhow::Error::from(e))),
+    };
+    let errs = pipeline::check(&config);
+    if !errs.is_empty() {
+        for e in &errs {
+            eprintln!("{e}");
+        }
+        return Err(CliError::Exit(1, format!("{} error(s) in {}", errs.len(), path.display())));
+    }
+    for s in &config.sources {
+        if let Transport::Http(h) = &s.transport {
+            if h.url.starts_with("http://") {
+                eprintln!(
+                    "warning: source {:?} uses plain http://; its data can be altered in transit",
+                    s.name
+                );
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// `edlforge check`.
+pub fn check(args: CheckArgs) -> Result<(), CliError> {
+    let c = load_checked(&args.config)?;
+    println!("{}: OK", args.config.display());
+    println!("  data_dir: {}", c.data_dir.display());
+    println!("  {} sources:", c.sources.len());
+    for s in &c.sources {
+        let what = match &s.transport {
+            Transport::Http(h) => format!("http {}", h.url.split('?').next().unwrap_or("")),
+            Transport::File { path } => format!("file {}", path.display()),
+        };
+        println!(
+            "    {:<20} {:<5} every {:<8} {}",
+            s.name,
+            match s.role {
+                crate::config::Role::Block => "block",
+                crate::config::Role::Allow => "allow",
+            },
+            humantime::format_duration(s.refresh).to_string(),
+            what
+        );
+    }
+    println!("  {} lists:", c.lists.len());
+    for l in &c.lists {
+        println!(
+            "    {:<20} {:<16} sources: {}{}",
+            l.name,
+            l.vendor.id(),
+            l.sources.join(", "),
+            if l.allow.is_empty() {
+                String::new()
+            } else {
+                format!("; allow: {}", l.allow.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+struct Run {
+    sources: Vec<SourceOutcome>,
+    lists: Vec<ListOutcome>,
+}
+
+fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliError> {
+    let guard = pipeline::guard(config).map_err(anyhow::Error::from)?;
+    let mut store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
+        .map_err(anyhow::Error::from)?;
+    let mut data = pipeline::load_sources(config, &store).map_err(anyhow::Error::from)?;
+    let mode = if args.offline {
+        FetchMode::Offline
+    } else if args.force {
+        FetchMode::Force
+    } else {
+        FetchMode::Due
+    };
+    let now = now();
+    ensure_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let fetcher = Arc::new(Fetcher::new(config.per_host));
+    let sources = rt
+        .block_on(pipeline::refresh_sources(
+            config,
+            if write { Some(&mut store) } else { None },
+            &mut data,
+            fetcher,
+            mode,
+            now,
+        ))
+        .map_err(anyhow::Error::from)?;
+    let mut previous = HashMap::new();
+    for l in &config.lists {
+        if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
+            previous.insert(l.name.clone(), body);
+        }
+    }
+    let lists = pipeline::compile_lists(config, &data, &previous, &guard, now);
+    if write {
+        let out = args.out.clone().unwrap_or_else(|| {
+            config
+                .path
+                .parent()
+                .map_or_else(|| PathBuf::from("out"), |p| p.join("out"))
+        });
+        for l in &lists {
+            pipeline::write_atomic(&out, &l.file_name, &l.rendered.body)
+                .map_err(anyhow::Error::from)?;
+            pipeline::save_list(&mut store, l, now).map_err(anyhow::Error::from)?;
+        }
+        eprintln!("wrote {} lists to {}", lists.len(), out.display());
+    }
+    Ok(Run { sources, lists })
+}
+
+fn print_sources(sources: &[SourceOutcome]) {
+    println!("{:<20} {:>9}  STATUS", "SOURCE", "RECORDS");
+    for s in sources {
+        let status = match &s.status {
+            SourceStatus::Updated { added, removed } => {
+                let skipped = s.report.total_skipped();
+                format!(
+                    "updated (+{added} -{removed}){}",
+                    if skipped > 0 {
+                        format!("; {}", s.report.summary())
+                    } else {
+                        String::new()
+                    }
+                )
+            }
+            SourceStatus::NotModified => "not modified".into(),
+            SourceStatus::Skipped => "not due".into(),
+            SourceStatus::Failed { reason, message } => format!("FAILED {reason}: {message}"),
+        };
+        println!("{:<20} {:>9}  {status}", s.name, s.records);
+    }
+}
+
+fn dropped(l: &ListOutcome) -> String {
+    let r = &l.report;
+    let parts: Vec<String> = SkipReason::ALL
+        .iter()
+        .filter(|x| r.count(**x) > 0)
+        .map(|x| format!("{x} {}", r.count(*x)))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn print_lists(lists: &[ListOutcome]) {
+    println!(
+        "{:<20} {:<16} {:>8} {:>8} {:>8}  DROPPED",
+        "LIST", "VENDOR", "ENTRIES", "ADDED", "REMOVED"
+    );
+    for l in lists {
+        println!(
+            "{:<20} {:<16} {:>8} {:>8} {:>8}  {}",
+            l.name,
+            l.vendor.id(),
+            l.rendered.entries,
+            format!("+{}", l.added.len()),
+            format!("-{}", l.removed.len()),
+            dropped(l)
+        );
+    }
+}
+
+/// `edlforge compile`.
+pub fn compile(args: Args) -> Result<(), CliError> {
+    let config = load_checked(&args.config)?;
+    let run = run_pipeline(&args, &config, true)?;
+    print_sources(&run.sources);
+    println!();
+    print_lists(&run.lists);
+    let failed: Vec<&str> = run
+        .sources
+        .iter()
+        .filter(|s| matches!(s.status, SourceStatus::Failed { .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "warning: {} source(s) failed and kept their last good set: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+        if args.strict {
+            return Err(CliError::Exit(3, "--strict: a source failed".into()));
+        }
+    }
+    Ok(())
+}
+
+/// `edlforge plan`: what `compile` would change, writing nothing.
+pub fn plan(args: Args) -> Result<(), CliError> {
+    let config = load_checked(&args.config)?;
+    let run = run_pipeline(&args, &config, false)?;
+    print_sources(&run.sources);
+    println!();
+    for l in &run.lists {
+        println!(
+            "{} ({}): {} entries, +{} -{}",
+            l.name,
+            l.vendor.id(),
+            l.rendered.entries,
+            l.added.len(),
+            l.removed.len()
+        );
+        for a in l.added.iter().take(10) {
+            println!("  + {a}");
+        }
+        if l.added.len() > 10 {
+            println!("  + … {} more", l.added.len() - 10);
+        }
+        for r in l.removed.iter().take(10) {
+            println!("  - {r}");
+        }
+        if l.removed.len() > 10 {
+            println!("  - … {} more", l.removed.len() - 10);
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The indicator to explain (IP, network, domain, URL or hash; defanged is fine).
+    pub value: String,
+    /// The config file.
+    #[arg(long, short, default_value = "feeds.toml")]
+    pub config: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for another edlforge holding the data directory.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
+}
+
+fn when(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
+        .to_string()
+}
+
+/// `edlforge explain VALUE`: who reports it, which lists publish it, and why the others do not.
+pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
+    let config = load_checked(&args.config)?;
+    let query = crate::indicator::parse_token(args.value.trim().as_bytes(), None).map_err(|s| {
+        CliError::Usage(format!("{:?} is not an indicator: {}", args.value, s))
+    })?;
+    let guard = pipeline::guard(&config).map_err(anyhow::Error::from)?;
+    let store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
+        .map_err(anyhow::Error::from)?;
+    let data = pipeline::load_sources(&config, &store).map_err(anyhow::Error::from)?;
+    drop(store);
+    let e = pipeline::explain(&config, &data, &guard, &query.value, now());
+    if args.json {
+        let text = serde_json::to_string_pretty(&e).context("cannot encode JSON")?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!("{}", e.value);
+    if e.sightings.is_empty() {
+        println!("  no source reports it");
+    }
+    for s in &e.sightings {
+        println!(
+            "  source {}: {} (first seen {}, last seen {}, confidence {}, TLP {}{}{})",
+            s.source,
+            s.value,
+            when(s.first_seen),
+            when(s.last_seen),
+            s.confidence,
+            s.tlp,
+            s.expires.map(|x| format!(", expires {}", when(x))).unwrap_or_default(),
+            s.comment.as_deref().map(|c| format!(", {c}")).unwrap_or_default()
+        );
+    }
+    for v in &e.lists {
+        if v.published {
+            println!("  list {} ({}): published as {}", v.list, v.vendor, v.lines.join(" | "));
+        } else {
+            println!(
+                "  list {} ({}): not published: {} ({})",
+                v.list,
+                v.vendor,
+                v.reason.as_deref().unwrap_or("?"),
+                v.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
