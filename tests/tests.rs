@@ -6,5 +6,6 @@ mod oracle;
 mod pipeline;
 mod properties;
 mod real_feeds;
+mod sources_http;
 mod support;
 mod vendors;

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests.
 
+pub mod fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
