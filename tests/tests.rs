@@ -4,5 +4,6 @@ mod convert;
 mod oracle;
 mod properties;
 mod real_feeds;
+mod store;
 mod support;
 mod vendors;
