@@ -7,5 +7,6 @@ mod pipeline;
 mod properties;
 mod real_feeds;
 mod sources_http;
+mod store;
 mod support;
 mod vendors;

@@ -1,0 +1,427 @@
+//! The persistent indicator store: each source's last accepted records and fetch state, and the
+//! last compiled lists, kept under `data_dir` so a restart serves and compiles before any fetch.
+//! The only module that knows the backend: everything else sees [`Store`]'s methods and plain
+//! data ([`Record`], [`SourceState`], [`ListMeta`]); merging a fresh snapshot into the old
+//! records is the pure [`merge_snapshot`].
+//!
+//! # Layout
+//! ```text
+//! data_dir/
+//!   VERSION                  store format, "1\n" (migrate.rs)
+//!   lock                     held by the open Store (lock.rs)
+//!   sources/<name>.snap      header + state + all records of one source (record.rs)
+//!   sources/<name>.state     the source's state, when it changed after its last snapshot
+//!   lists/<name>.list        header + metadata + the compiled list's bytes
+//! ```
+//! `<name>` is the source or list name escaped reversibly for the file system (name.rs). Every
+//! file shares one container (file.rs): magic, format number, a checksummed header, a checksummed
+//! payload, and an exact length, so a damaged or truncated file is a clear error naming it, never
+//! a panic nor a silently short list, and it does not affect any other source.
+//!
+//! # Atomicity
+//! Every file is written as a temporary file, fsynced, renamed over the old one, and the directory
+//! fsynced (`file::write_atomic`): after `kill -9` or a power cut each file is wholly old or
+//! wholly new. What must change together lives in one file:
+//! - [`Store::replace`] writes one `.snap` holding the records *and* the state accepted with them,
+//!   stamped with a generation one above anything stored for the source. One rename, so a crash
+//!   leaves the old pair or the new pair. (It then deletes the `.state`, which is already
+//!   outranked; that only keeps things tidy.)
+//! - [`Store::set_state`] (every fetch attempt, including 304s and failures) writes only the small
+//!   `.state`, stamped with the snapshot's generation; rewriting millions of records to note a
+//!   failed attempt would be absurd.
+//! - The state read back is the `.state` when its generation is at least the snapshot's, else the
+//!   snapshot's own: a `.state` older than the last `replace` loses, whether or not a crash came
+//!   between.
+//! - [`Store::remove_source`] deletes the `.state`, then the `.snap`. A crash between leaves the
+//!   source as its last `replace` left it (records and the state accepted with them), never a
+//!   state without its records; the caller's next reconcile removes it again.
+//!
+//! # Locking
+//! [`Store::open`] takes an exclusive OS lock on `data_dir/lock` (lock.rs) and holds it until the
+//! `Store` is dropped, so a `compile` run while `serve` runs waits (up to the given time) and
+//! then fails with a message naming the `data_dir`, instead of two writers interleaving. The
+//! kernel releases it when the holder dies, so a killed process never blocks the next.
+//!
+//! # Why files and not an embedded database (redb, sled, SQLite)
+//! The access pattern is whole-snapshot: a fetch replaces all records of one source, and compile
+//! reads all records of the sources of a list. Nothing ever looks up or updates one record. A file
+//! per source written by rename is exactly that unit of atomicity, needs no dependency, no
+//! compaction and no database file that can grow or be damaged as a whole (a bad sector costs one
+//! source, which the next fetch rewrites). Loading is one sequential read. A B-tree database would
+//! add write amplification for 10M-record replaces, its own format-compatibility story, and
+//! transactions we would not use.
+//!
+//! # Size and speed
+//! A record is its value's canonical text plus varint-encoded metadata (25 bytes for an IPv4
+//! address with its two timestamps: 10M of them are 242 MiB on disk), streamed to and from disk
+//! through a 1 MiB buffer, so writing never builds the file in memory and reading adds about
+//! 1 MiB to what the caller keeps. What the caller keeps is the real cost: a [`Record`] is
+//! 176 bytes in memory, so [`Store::records`] of 10M records is a 1.7 GiB `Vec`; a caller that
+//! only folds them (the compiler) should use [`Store::read_records`], which holds one at a time.
+//!
+//! # Not here
+//! What to keep is [`merge_snapshot`]'s rule with the caller's `keep_for`; when to fetch, which
+//! sources exist (the caller removes those no longer configured) and what a list contains are
+//! decided upstream and downstream. The store never reads the configuration.
+//!
+//! # A shared backend later
+//! Several replicas will share a PostgreSQL backend. The methods of [`Store`] are that interface:
+//! they speak names, records and states, never paths or bytes, and promise only what a database
+//! transaction also gives (a `replace` is atomic with its state; reads see whole snapshots). When
+//! the second backend arrives, `Store` dispatches to it here and no caller changes.
+
+mod codec;
+mod error;
+mod file;
+mod lock;
+mod merge;
+mod migrate;
+mod name;
+mod reader;
+mod record;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
+pub use self::merge::{merge_snapshot, FreshIndicator};
+pub use self::reader::RecordReader;
+pub use self::record::Record;
+
+use self::file::{MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};
+use self::record::SnapHeader;
+
+const SOURCES: &str = "sources";
+const LISTS: &str = "lists";
+const SNAP_EXT: &str = ".snap";
+const STATE_EXT: &str = ".state";
+const LIST_EXT: &str = ".list";
+
+/// What the store remembers about fetching one source. Times are Unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceState {
+    /// The `ETag` of the last accepted response, for `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` of the last accepted response, for `If-Modified-Since`.
+    pub last_modified: Option<String>,
+    /// When a fetch was last tried.
+    pub last_attempt: Option<i64>,
+    /// When a fetch last succeeded (its snapshot accepted, or the data unchanged).
+    pub last_success: Option<i64>,
+    /// The last failure, for people: `body is HTML, not a list`.
+    pub last_error: Option<String>,
+    /// The last failure's reason id, for metrics (a short, bounded id such as `html`).
+    pub last_error_reason: Option<String>,
+    /// Records in the last accepted snapshot.
+    pub accepted_count: u64,
+    /// Opaque position for incremental sources (TAXII `added_after`).
+    pub cursor: Option<String>,
+}
+
+/// What the store keeps about a compiled list beside its bytes. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListMeta {
+    /// Entries in the list.
+    pub entries: u64,
+    /// When it was compiled.
+    pub compiled_at: i64,
+    /// When its content last changed.
+    pub changed_at: i64,
+    /// The HTTP `ETag` it is served with.
+    pub etag: String,
+}
+
+/// An open store under one `data_dir`, held exclusively by this process until dropped.
+///
+/// Readers take `&self`, writers `&mut self`: share it behind a `RwLock` (or give each stage
+/// plain data read from it). All calls block on file I/O; call them from a blocking thread in
+/// async code.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    sources: PathBuf,
+    lists: PathBuf,
+    /// Held for the life of the store; closing the file releases the lock.
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the store under `data_dir`, waiting up to `wait` for another
+    /// edlforge process that holds it. Leftover temporary files of a crashed writer are removed.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process still holds it after `wait`;
+    /// [`StoreError::NewerStore`] when a newer edlforge wrote it; [`StoreError::NotAStore`] when
+    /// its `VERSION` is unreadable or missing beside store data; [`StoreError::Io`].
+    pub fn open(data_dir: &Path, wait: Duration) -> Result<Store, StoreError> {
+        file::create_dir(data_dir)?;
+        let lock = lock::acquire(data_dir, wait)?;
+        migrate::prepare_dir(data_dir, &[SOURCES, LISTS])?;
+        let store = Store {
+            dir: data_dir.to_path_buf(),
+            sources: data_dir.join(SOURCES),
+            lists: data_dir.join(LISTS),
+            _lock: lock,
+        };
+        for d in [&store.sources, &store.lists] {
+            file::create_dir(d)?;
+            let removed = file::remove_temp_files(d)?;
+            if removed > 0 {
+                tracing::info!(
+                    dir = %d.display(),
+                    removed,
+                    "Removed temporary files left by an interrupted write."
+                );
+            }
+        }
+        // The one temporary file of data_dir itself (other files there are not ours to remove).
+        file::remove(&store.dir, &format!(".{}.tmp", migrate::VERSION_FILE))?;
+        Ok(store)
+    }
+
+    /// The `data_dir` it was opened with.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Names of the sources with stored records or state, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when `sources/` cannot be listed.
+    pub fn sources(&self) -> Result<Vec<String>, StoreError> {
+        names(&self.sources, &[SNAP_EXT, STATE_EXT])
+    }
+
+    /// The state of `source`; `None` when nothing is stored for it.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its `.state` or the header of its `.snap` is
+    /// damaged; [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        let esc = name::escape("source", source)?;
+        let state = self.read_state_file(&esc, source)?;
+        let snap = self.read_snap_header(&esc, source)?;
+        Ok(match (state, snap) {
+            (Some((gen, s)), Some(h)) if gen >= h.gen => Some(s),
+            (_, Some(h)) => Some(h.state),
+            (Some((_, s)), None) => Some(s),
+            (None, None) => None,
+        })
+    }
+
+    /// Stores `state` for `source`, leaving its records untouched.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the previous state is
+    /// then still in place).
+    pub fn set_state(&mut self, source: &str, state: &SourceState) -> Result<(), StoreError> {
+        let esc = name::escape("source", source)?;
+        let gen = self.current_gen(&esc, source)?;
+        let header = record::encode_state_header(source, gen, state);
+        file::write_atomic(
+            &self.sources,
+            &format!("{esc}{STATE_EXT}"),
+            MAGIC_STATE,
+            &header,
+            |_| Ok(()),
+        )
+    }
+
+    /// All records of `source` (empty when none are stored). Records whose value no longer
+    /// parses are left out, counted and logged; see [`Store::read_records`] to stream instead.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its snapshot is damaged (nothing partial is
+    /// returned; the next [`Store::replace`] of the source overwrites it);
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn records(&self, source: &str) -> Result<Vec<Record>, StoreError> {
+        let mut reader = self.read_records(source)?;
+        // Bounded by the file's size (a record takes at least 5 bytes), not the header alone.
+        let cap = reader.announced().min(reader.payload_hint() / 5);
+        let mut out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
+        for r in reader.by_ref() {
+            out.push(r?);
+        }
+        if reader.skipped() > 0 {
+            tracing::warn!(
+                source = %source,
+                file = %reader.path().display(),
+                skipped = reader.skipped(),
+                example = reader.first_skipped().unwrap_or(""),
+                "Stored records whose value no longer parses were dropped."
+            );
+        }
+        Ok(out)
+    }
+
+    /// Streams the records of `source` without loading them all: for callers that fold millions
+    /// of records. **Discard everything read if an item is an error** (the checksum is checked
+    /// at the end); records whose value no longer parses are skipped and counted in
+    /// [`RecordReader::skipped`].
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its header is damaged;
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn read_records(&self, source: &str) -> Result<RecordReader, StoreError> {
+        let esc = name::escape("source", source)?;
+        let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
+        match file::open(&path, MAGIC_SNAP)? {
+            None => Ok(RecordReader::empty(&path)),
+            Some(o) => {
+                let h = record::decode_snap_header(&o, source)?;
+                Ok(RecordReader::new(o, h.count))
+            }
+        }
+    }
+
+    /// Replaces the records and the state of `source` together: after a crash either the old
+    /// pair or the new pair is read, never a mix. Records are stored in the order given
+    /// ([`merge_snapshot`] gives them sorted).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the old pair is then
+    /// still in place).
+    pub fn replace(
+        &mut self,
+        source: &str,
+        records: &[Record],
+        state: &SourceState,
+    ) -> Result<(), StoreError> {
+        let esc = name::escape("source", source)?;
+        let gen = self.current_gen(&esc, source)? + 1;
+        let header = record::encode_snap_header(
+            source,
+            &SnapHeader {
+                gen,
+                count: records.len() as u64,
+                state: state.clone(),
+            },
+        );
+        let mut scratch = record::Scratch::default();
+        file::write_atomic(
+            &self.sources,
+            &format!("{esc}{SNAP_EXT}"),
+            MAGIC_SNAP,
+            &header,
+            |w| {
+                for r in records {
+                    w.write(record::encode_record(r, &mut scratch))?;
+                }
+                Ok(())
+            },
+        )?;
+        // The `.state` now has a lower generation and loses anyway; removing it keeps a damaged
+        // one from hiding the new state, and the layout simple (a `.state` exists only when it is
+        // newer than the snapshot). A crash before this line changes nothing that is read.
+        file::remove(&self.sources, &format!("{esc}{STATE_EXT}"))
+    }
+
+    /// Removes everything stored for `source`; nothing stored is not an error.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file.
+    pub fn remove_source(&mut self, source: &str) -> Result<(), StoreError> {
+        let esc = name::escape("source", source)?;
+        // State first: a crash in between leaves the last replace's pair, never state alone.
+        file::remove(&self.sources, &format!("{esc}{STATE_EXT}"))?;
+        file::remove(&self.sources, &format!("{esc}{SNAP_EXT}"))
+    }
+
+    /// Stores the compiled list `name` (its bytes and metadata, atomically together).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the previous list is then
+    /// still in place).
+    pub fn save_list(
+        &mut self,
+        name: &str,
+        body: &[u8],
+        meta: &ListMeta,
+    ) -> Result<(), StoreError> {
+        let esc = name::escape("list", name)?;
+        let header = record::encode_list_header(name, meta);
+        file::write_atomic(
+            &self.lists,
+            &format!("{esc}{LIST_EXT}"),
+            MAGIC_LIST,
+            &header,
+            |w| w.write(body),
+        )
+    }
+
+    /// The stored bytes and metadata of list `name`; `None` when none is stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file; [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn load_list(&self, name: &str) -> Result<Option<(Vec<u8>, ListMeta)>, StoreError> {
+        let esc = name::escape("list", name)?;
+        let path = self.lists.join(format!("{esc}{LIST_EXT}"));
+        let Some(o) = file::open(&path, MAGIC_LIST)? else {
+            return Ok(None);
+        };
+        let meta = record::decode_list_header(&o, name)?;
+        Ok(Some((o.read_payload()?, meta)))
+    }
+
+    /// Names of the stored lists, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when `lists/` cannot be listed.
+    pub fn lists(&self) -> Result<Vec<String>, StoreError> {
+        names(&self.lists, &[LIST_EXT])
+    }
+
+    fn read_state_file(
+        &self,
+        esc: &str,
+        source: &str,
+    ) -> Result<Option<(u64, SourceState)>, StoreError> {
+        let path = self.sources.join(format!("{esc}{STATE_EXT}"));
+        match file::open(&path, MAGIC_STATE)? {
+            None => Ok(None),
+            Some(o) => record::decode_state_header(&o, source).map(Some),
+        }
+    }
+
+    fn read_snap_header(&self, esc: &str, source: &str) -> Result<Option<SnapHeader>, StoreError> {
+        let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
+        match file::open(&path, MAGIC_SNAP)? {
+            None => Ok(None),
+            Some(o) => record::decode_snap_header(&o, source).map(Some),
+        }
+    }
+
+    /// The highest generation stored for a source (0 when none). A damaged file counts as 0:
+    /// writing over it is how a source recovers, and the new file must then win.
+    fn current_gen(&self, esc: &str, source: &str) -> Result<u64, StoreError> {
+        let lenient = |r: Result<Option<u64>, StoreError>| match r {
+            Ok(g) => Ok(g.unwrap_or(0)),
+            Err(e @ StoreError::Damaged { .. }) => {
+                tracing::warn!(source = %source, error = %e, "Overwriting a damaged store file.");
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        };
+        let snap = lenient(self.read_snap_header(esc, source).map(|h| h.map(|h| h.gen)))?;
+        let state = lenient(self.read_state_file(esc, source).map(|s| s.map(|s| s.0)))?;
+        Ok(snap.max(state))
+    }
+}
+
+/// The sorted, de-duplicated names of the files in `dir` with one of `exts`.
+fn names(dir: &Path, exts: &[&str]) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = file::list(dir)?
+        .iter()
+        .filter_map(|f| {
+            let stem = exts.iter().find_map(|e| f.strip_suffix(e))?;
+            name::unescape(stem)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
