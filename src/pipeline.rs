@@ -370,7 +370,7 @@ pub async fn refresh_sources(
             Fetched::Error(reason, message) => SourceStatus::Failed { reason, message },
             Fetched::Body(body, etag, last_modified, content_type) => {
                 let url = match &s.transport {
-                    Transport::Http(h) => h.url.clone(),
+                    Transport::Http(h) => crate::source::http::redact_url(&h.url),
                     Transport::File { path } => path.display().to_string(),
                 };
                 let max = match &s.transport {
@@ -880,7 +880,7 @@ pub fn explain(
             }
         }
     }
-    let previous = HashMap::new();
+    let previous: HashMap<String, Vec<u8>> = HashMap::new();
     let mut lists = Vec::new();
     for l in &config.lists {
         let out = compile_list(config, l, data, previous.get(&l.name), guard, now);

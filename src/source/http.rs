@@ -517,12 +517,25 @@ fn has_io_kind(err: &(dyn StdError + 'static), kinds: &[std::io::ErrorKind]) -> 
     false
 }
 
-/// `url` with any password replaced by `***`; unparseable input is returned as is.
-fn redact_url(url: &str) -> String {
+/// `url` with any password and every query value replaced by `***` (API keys often ride in
+/// query strings, and these URLs land in logs, errors and the status page); unparseable input
+/// is returned as is.
+pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            // Cannot fail: a URL with a password has a host.
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                // Cannot fail: a URL with a password has a host.
+                let _ = u.set_password(Some("***"));
+            }
+            if u.query().is_some_and(|q| !q.is_empty()) {
+                let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+                let q = names
+                    .iter()
+                    .map(|k| format!("{k}=***"))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                u.set_query(Some(&q));
+            }
             u.to_string()
         }
         _ => url.to_owned(),
@@ -1330,7 +1343,11 @@ mod tests {
             redact_url("http://u:secret@proxy:3128"),
             "http://u:***@proxy:3128/"
         );
-        assert_eq!(redact_url("https://x.test/a?b=c"), "https://x.test/a?b=c");
+        assert_eq!(redact_url("https://x.test/a?b=c"), "https://x.test/a?b=***");
+        assert_eq!(
+            redact_url("https://x.test/a?key=s3cret&fmt=csv"),
+            "https://x.test/a?key=***&fmt=***"
+        );
         assert_eq!(redact_url("not a url"), "not a url");
         let mut req = HttpRequest::new("s", "https://x.test/");
         req.headers.push(("X-Key".into(), "hunter2".into()));
