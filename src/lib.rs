@@ -5,3 +5,4 @@ pub mod compile;
 pub mod config;
 pub mod format;
 pub mod indicator;
+pub mod source;

@@ -4,5 +4,6 @@ mod convert;
 mod oracle;
 mod properties;
 mod real_feeds;
+mod sources_parse;
 mod support;
 mod vendors;

@@ -1,0 +1,3 @@
+//! Sources: fetched bytes in, indicators out.
+
+pub mod parse;
