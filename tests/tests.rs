@@ -8,5 +8,6 @@ mod properties;
 mod real_feeds;
 mod sources_http;
 mod store;
+mod sources_parse;
 mod support;
 mod vendors;
