@@ -11,11 +11,11 @@
 //! - [`pipeline`]: wiring of every stage for `compile`, `plan`, `explain`.
 //! - [`cli`]: the command line.
 #![deny(missing_docs)]
-pub mod indicator;
+pub mod cli;
+pub mod compile;
 pub mod config;
+pub mod format;
+pub mod indicator;
+pub mod pipeline;
 pub mod source;
 pub mod store;
-pub mod compile;
-pub mod format;
-pub mod pipeline;
-pub mod cli;

@@ -22,7 +22,9 @@ use crate::indicator::{Kind, Meta, Report, Skip, SkipReason, Tlp, Value};
 use crate::source::decode::decode_body;
 use crate::source::http::{FetchError, Fetcher, HttpOutcome, HttpRequest};
 use crate::source::parse::{self, parse_feed, FeedFormat, ParseSpec};
-use crate::store::{merge_snapshot, FreshIndicator, ListMeta, Record, SourceState, Store, StoreError};
+use crate::store::{
+    merge_snapshot, FreshIndicator, ListMeta, Record, SourceState, Store, StoreError,
+};
 
 /// Which sources to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +152,12 @@ pub fn check(config: &Config) -> Vec<ConfigError> {
                 l.vendor
             )));
         }
-        if l.ranges && matches!(l.vendor, Vendor::Sophos | Vendor::CiscoTid | Vendor::CiscoSi | Vendor::Proxysg) {
+        if l.ranges
+            && matches!(
+                l.vendor,
+                Vendor::Sophos | Vendor::CiscoTid | Vendor::CiscoSi | Vendor::Proxysg
+            )
+        {
             errors.push(ConfigError {
                 key: format!("list.{}.ranges", l.name),
                 ..err(format!("vendor {} does not accept IP ranges", l.vendor))
@@ -248,7 +255,13 @@ enum Fetched {
     Error(String, String),
 }
 
-async fn fetch_one(fetcher: Arc<Fetcher>, s: Source, state: Option<SourceState>, mode: FetchMode, now: i64) -> Fetched {
+async fn fetch_one(
+    fetcher: Arc<Fetcher>,
+    s: Source,
+    state: Option<SourceState>,
+    mode: FetchMode,
+    now: i64,
+) -> Fetched {
     match &s.transport {
         Transport::File { path } => match tokio::fs::read(path).await {
             Ok(b) => Fetched::Body(b, None, None, None),
@@ -340,7 +353,8 @@ pub async fn refresh_sources(
             (i, fetch_one(f, s2, st, mode, now).await, t.elapsed())
         });
     }
-    let mut fetched: Vec<Option<(Fetched, Duration)>> = (0..config.sources.len()).map(|_| None).collect();
+    let mut fetched: Vec<Option<(Fetched, Duration)>> =
+        (0..config.sources.len()).map(|_| None).collect();
     while let Some(r) = tasks.join_next().await {
         if let Ok((i, f, d)) = r {
             fetched[i] = Some((f, d));
@@ -377,7 +391,16 @@ pub async fn refresh_sources(
                     Transport::Http(h) => h.max_body,
                     Transport::File { .. } => u64::MAX,
                 };
-                match accept(s, body, content_type.as_deref(), &url, max, data, now, &mut report) {
+                match accept(
+                    s,
+                    body,
+                    content_type.as_deref(),
+                    &url,
+                    max,
+                    data,
+                    now,
+                    &mut report,
+                ) {
                     Ok((records, added, removed)) => {
                         state.last_attempt = Some(now);
                         state.last_success = Some(now);
@@ -440,11 +463,13 @@ fn accept(
             format!("source {name:?}: {url} returned an HTML page, not a list (an error or login page?); keeping the last good set"),
         ));
     }
-    let parsed = parse_feed(name, &body, &parse_spec(s))
-        .map_err(|e| failed("parse", e.to_string()))?;
+    let parsed =
+        parse_feed(name, &body, &parse_spec(s)).map_err(|e| failed("parse", e.to_string()))?;
     report.merge(&parsed.report);
     let bad = parsed.report.count(SkipReason::Invalid);
-    if parsed.records_seen > 0 && bad as f64 > s.gates.max_invalid_ratio * parsed.records_seen as f64 {
+    if parsed.records_seen > 0
+        && bad as f64 > s.gates.max_invalid_ratio * parsed.records_seen as f64
+    {
         return Err(failed(
             "invalid_ratio",
             format!(
@@ -493,8 +518,14 @@ fn accept(
             ),
         ));
     }
-    let added = distinct.iter().filter(|v| !old_values.contains(**v)).count() as u64;
-    let removed = old_values.iter().filter(|v| !distinct.contains(**v)).count() as u64;
+    let added = distinct
+        .iter()
+        .filter(|v| !old_values.contains(**v))
+        .count() as u64;
+    let removed = old_values
+        .iter()
+        .filter(|v| !distinct.contains(**v))
+        .count() as u64;
     drop(distinct);
     drop(old_values);
     let records = merge_snapshot(old, fresh, now, s.keep_for.as_secs() as i64);
@@ -561,18 +592,31 @@ fn compile_list(
         for r in data.get(src).into_iter().flatten() {
             let origin = || Some(format!("source {src}"));
             if r.expires.is_some_and(|e| e <= now) {
-                report.skip_with(Skip::new(SkipReason::Expired, "past its expiry"), 1, origin, || r.value.to_string());
+                report.skip_with(
+                    Skip::new(SkipReason::Expired, "past its expiry"),
+                    1,
+                    origin,
+                    || r.value.to_string(),
+                );
                 continue;
             }
             let tlp = r.tlp.unwrap_or(cfg.tlp);
             if tlp > l.max_tlp {
-                report.skip_with(Skip::new(SkipReason::Tlp, "TLP above the list's max_tlp"), 1, origin, || r.value.to_string());
+                report.skip_with(
+                    Skip::new(SkipReason::Tlp, "TLP above the list's max_tlp"),
+                    1,
+                    origin,
+                    || r.value.to_string(),
+                );
                 continue;
             }
             let confidence = r.confidence.unwrap_or(cfg.confidence);
             if confidence < l.min_confidence {
                 report.skip_with(
-                    Skip::new(SkipReason::BelowMinConfidence, "confidence below the list's min_confidence"),
+                    Skip::new(
+                        SkipReason::BelowMinConfidence,
+                        "confidence below the list's min_confidence",
+                    ),
                     1,
                     origin,
                     || r.value.to_string(),
@@ -608,7 +652,10 @@ fn compile_list(
         if a.sources.len() < l.min_sources {
             let n = a.sources.len();
             report.skip_with(
-                Skip::new(SkipReason::MinSources, "reported by fewer sources than min_sources"),
+                Skip::new(
+                    SkipReason::MinSources,
+                    "reported by fewer sources than min_sources",
+                ),
                 1,
                 || Some(format!("{n} source(s)")),
                 || value.to_string(),
@@ -653,7 +700,12 @@ pub fn content_hash(body: &[u8]) -> String {
 
 fn entry_lines(body: &[u8]) -> HashSet<&[u8]> {
     body.split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty() && !l.starts_with(b"#") && *l != b"end" && !l.starts_with(b"define category "))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with(b"#")
+                && *l != b"end"
+                && !l.starts_with(b"define category ")
+        })
         .collect()
 }
 
@@ -733,7 +785,10 @@ mod tests {
 
     #[test]
     fn diffs_ignore_headers() {
-        let (a, r) = diff_lines(Some(b"# x: 2 entries\n1.1.1.1\n2.2.2.2\n"), b"# x: 2 entries\n2.2.2.2\n3.3.3.3\n");
+        let (a, r) = diff_lines(
+            Some(b"# x: 2 entries\n1.1.1.1\n2.2.2.2\n"),
+            b"# x: 2 entries\n2.2.2.2\n3.3.3.3\n",
+        );
         assert_eq!(a, ["3.3.3.3"]);
         assert_eq!(r, ["1.1.1.1"]);
     }
@@ -837,9 +892,7 @@ fn output_lines_for(body: &[u8], vendor: Vendor, query: &Value) -> Vec<String> {
                 record_covers(&p.value, query)
             }
             (Value::Domain(_), Value::Domain(_)) => record_covers(&p.value, query),
-            (Value::Url(a), Value::Url(b)) => {
-                a == b || a.host_and_path() == b.host_and_path()
-            }
+            (Value::Url(a), Value::Url(b)) => a == b || a.host_and_path() == b.host_and_path(),
             (Value::Domain(d), Value::Url(u)) => {
                 // a domain-only vendor line written without scheme (`evil.com/`) parses as URL;
                 // a domain line never blocks a URL query by itself here
@@ -923,7 +976,17 @@ fn why_not(
         l.kinds.clone()
     };
     if !kinds.contains(&query.kind()) {
-        return some(SkipReason::WrongType, format!("the list takes {}", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")));
+        return some(
+            SkipReason::WrongType,
+            format!(
+                "the list takes {}",
+                kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
     }
     // The floor and the vendor, on the value itself.
     let floor = match query {
@@ -937,7 +1000,10 @@ fn why_not(
     }
     if let Value::Ip(r) = query {
         if crate::compile::guard::wholly_special(r) {
-            return some(SkipReason::Guarded, "safety floor: special-purpose address space".into());
+            return some(
+                SkipReason::Guarded,
+                "safety floor: special-purpose address space".into(),
+            );
         }
     }
     use crate::compile::VendorRules as _;
@@ -955,18 +1021,30 @@ fn why_not(
                 Value::Hash(h) => allow.allows_hash(&h.hex),
             };
             if hit {
-                return some(SkipReason::Allowlisted, format!("allowlisted by source {a} entry {}", r.value));
+                return some(
+                    SkipReason::Allowlisted,
+                    format!("allowlisted by source {a} entry {}", r.value),
+                );
             }
         }
     }
-    let in_list: Vec<&Sighting> = sightings.iter().filter(|s| l.sources.contains(&s.source)).collect();
+    let in_list: Vec<&Sighting> = sightings
+        .iter()
+        .filter(|s| l.sources.contains(&s.source))
+        .collect();
     if in_list.is_empty() {
         return (
             Some("not_listed".into()),
-            Some(format!("none of the list's sources ({}) report it", l.sources.join(", "))),
+            Some(format!(
+                "none of the list's sources ({}) report it",
+                l.sources.join(", ")
+            )),
         );
     }
-    let live: Vec<&&Sighting> = in_list.iter().filter(|s| s.expires.is_none_or(|e| e > now)).collect();
+    let live: Vec<&&Sighting> = in_list
+        .iter()
+        .filter(|s| s.expires.is_none_or(|e| e > now))
+        .collect();
     if live.is_empty() {
         return some(SkipReason::Expired, "every sighting has expired".into());
     }
@@ -976,28 +1054,48 @@ fn why_not(
         .filter(|s| s.tlp.parse::<Tlp>().is_ok_and(|t| t <= l.max_tlp))
         .collect();
     if tlp_ok.is_empty() {
-        return some(SkipReason::Tlp, format!("every sighting is marked above max_tlp {max_tlp}"));
+        return some(
+            SkipReason::Tlp,
+            format!("every sighting is marked above max_tlp {max_tlp}"),
+        );
     }
-    let conf_ok: Vec<&&&&Sighting> = tlp_ok.iter().filter(|s| s.confidence >= l.min_confidence).collect();
+    let conf_ok: Vec<&&&&Sighting> = tlp_ok
+        .iter()
+        .filter(|s| s.confidence >= l.min_confidence)
+        .collect();
     if conf_ok.is_empty() {
         return some(
             SkipReason::BelowMinConfidence,
-            format!("best confidence {} < min_confidence {}", tlp_ok.iter().map(|s| s.confidence).max().unwrap_or(0), l.min_confidence),
+            format!(
+                "best confidence {} < min_confidence {}",
+                tlp_ok.iter().map(|s| s.confidence).max().unwrap_or(0),
+                l.min_confidence
+            ),
         );
     }
     let distinct: HashSet<&str> = conf_ok.iter().map(|s| s.source.as_str()).collect();
     if distinct.len() < l.min_sources {
         return some(
             SkipReason::MinSources,
-            format!("{} source(s) report it; the list needs {}", distinct.len(), l.min_sources),
+            format!(
+                "{} source(s) report it; the list needs {}",
+                distinct.len(),
+                l.min_sources
+            ),
         );
     }
     if let Value::Domain(d) = query {
         return some(
             SkipReason::Covered,
-            format!("covered by a wildcard of {} or an ancestor in the same list, or over the limit", d.name),
+            format!(
+                "covered by a wildcard of {} or an ancestor in the same list, or over the limit",
+                d.name
+            ),
         );
     }
     let _ = config;
-    some(SkipReason::OverLimit, "the list is at max_entries; higher-priority entries were kept".into())
+    some(
+        SkipReason::OverLimit,
+        "the list is at max_entries; higher-priority entries were kept".into(),
+    )
 }

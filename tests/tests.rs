@@ -7,7 +7,7 @@ mod pipeline;
 mod properties;
 mod real_feeds;
 mod sources_http;
-mod store;
 mod sources_parse;
+mod store;
 mod support;
 mod vendors;

@@ -54,7 +54,10 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
             for e in &errs {
                 eprintln!("{e}");
             }
-            return Err(CliError::Exit(1, format!("{} error(s) in {}", errs.len(), path.display())));
+            return Err(CliError::Exit(
+                1,
+                format!("{} error(s) in {}", errs.len(), path.display()),
+            ));
         }
         Err(e) => return Err(CliError::Failed(anyhow::Error::from(e))),
     };
@@ -63,7 +66,10 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
         for e in &errs {
             eprintln!("{e}");
         }
-        return Err(CliError::Exit(1, format!("{} error(s) in {}", errs.len(), path.display())));
+        return Err(CliError::Exit(
+            1,
+            format!("{} error(s) in {}", errs.len(), path.display()),
+        ));
     }
     for s in &config.sources {
         if let Transport::Http(h) = &s.transport {
@@ -318,9 +324,8 @@ fn when(t: i64) -> String {
 /// `edlforge explain VALUE`: who reports it, which lists publish it, and why the others do not.
 pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     let config = load_checked(&args.config)?;
-    let query = crate::indicator::parse_token(args.value.trim().as_bytes(), None).map_err(|s| {
-        CliError::Usage(format!("{:?} is not an indicator: {}", args.value, s))
-    })?;
+    let query = crate::indicator::parse_token(args.value.trim().as_bytes(), None)
+        .map_err(|s| CliError::Usage(format!("{:?} is not an indicator: {}", args.value, s)))?;
     let guard = pipeline::guard(&config).map_err(anyhow::Error::from)?;
     let store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
@@ -345,13 +350,23 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
             when(s.last_seen),
             s.confidence,
             s.tlp,
-            s.expires.map(|x| format!(", expires {}", when(x))).unwrap_or_default(),
-            s.comment.as_deref().map(|c| format!(", {c}")).unwrap_or_default()
+            s.expires
+                .map(|x| format!(", expires {}", when(x)))
+                .unwrap_or_default(),
+            s.comment
+                .as_deref()
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default()
         );
     }
     for v in &e.lists {
         if v.published {
-            println!("  list {} ({}): published as {}", v.list, v.vendor, v.lines.join(" | "));
+            println!(
+                "  list {} ({}): published as {}",
+                v.list,
+                v.vendor,
+                v.lines.join(" | ")
+            );
         } else {
             println!(
                 "  list {} ({}): not published: {} ({})",

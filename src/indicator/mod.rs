@@ -299,6 +299,17 @@ pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
             (Value::Domain(d), c)
         }
         Kind::Url => {
+            if !url::has_scheme(t) {
+                // `user@gmail.com` would parse as the URL `http://gmail.com/` (userinfo removed)
+                // and block all of gmail.com; `C:\x\y.exe` as `http://c/x/y.exe`.
+                let at = t.find('@');
+                if at.is_some() && at < t.find('/').or(Some(usize::MAX)) {
+                    return Err(Skip::invalid("an e-mail address, not a URL"));
+                }
+                if t.contains('\\') {
+                    return Err(Skip::invalid("a backslash: a file path, not a URL"));
+                }
+            }
             let (u, c) = url::parse(t)?;
             (Value::Url(u), c)
         }
@@ -409,6 +420,15 @@ mod tests {
     invalid!(zone, "fe80::1%eth0");
     invalid!(garbage, "<html>");
     invalid!(ftp, "ftp://evil.com/");
+    // An e-mail address must never become `http://gmail.com/` (found by review of OTX feeds).
+    invalid!(email_is_not_a_url, "someone@gmail.com");
+    invalid!(windows_path_is_not_a_url, "C:\\Windows\\x.exe");
+    kind!(
+        userinfo_with_scheme_is_a_url,
+        "http://user@evil.com/x",
+        Kind::Url
+    );
+    kind!(at_in_path_is_a_url, "evil.com/u/@someone", Kind::Url);
 
     // Found by the parse_line fuzz target: a bracket that is not defanging is not a rewrite.
     #[test]
