@@ -6,7 +6,10 @@
 //! Lists are written atomically (temp file + fsync + rename) and also saved in the store, so a
 //! restart can serve them before any fetch.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+
+type FastSet<T> = foldhash::HashSet<T>;
+type FastMap<K, V> = foldhash::HashMap<K, V>;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -447,7 +450,7 @@ fn accept(
     content_type: Option<&str>,
     url: &str,
     max: u64,
-    data: &SourceData,
+    data: &mut SourceData,
     now: i64,
     report: &mut Report,
 ) -> Result<(Vec<Record>, u64, u64), SourceStatus> {
@@ -478,27 +481,21 @@ fn accept(
             ),
         ));
     }
+    // Records keep the tags their data gave; the source's own tags are config, applied when
+    // lists select by `tag:` (no copy per record).
     let fresh: Vec<FreshIndicator> = parsed
         .indicators
         .into_iter()
-        .map(|p| {
-            let mut tags = s.tags.clone();
-            for t in p.tags {
-                if !tags.contains(&t) {
-                    tags.push(t);
-                }
-            }
-            FreshIndicator {
-                value: p.value,
-                expires: p.expires,
-                confidence: p.confidence,
-                tlp: None,
-                tags,
-                comment: p.comment,
-            }
+        .map(|p| FreshIndicator {
+            value: p.value,
+            expires: p.expires,
+            confidence: p.confidence,
+            tlp: None,
+            tags: p.tags,
+            comment: p.comment,
         })
         .collect();
-    let distinct: HashSet<&Value> = fresh.iter().map(|f| &f.value).collect();
+    let distinct: FastSet<&Value> = fresh.iter().map(|f| &f.value).collect();
     let n = distinct.len() as u64;
     if n == 0 && !s.gates.allow_empty {
         return Err(failed(
@@ -506,8 +503,8 @@ fn accept(
             format!("source {name:?}: {url} gave no indicators; keeping the last good set (set allow_empty = true if empty is normal)"),
         ));
     }
-    let old = data.get(name).cloned().unwrap_or_default();
-    let old_values: HashSet<&Value> = old.iter().map(|r| &r.value).collect();
+    let old: &[Record] = data.get(name).map_or(&[], Vec::as_slice);
+    let old_values: FastSet<&Value> = old.iter().map(|r| &r.value).collect();
     let prev = old.len() as u64;
     if prev > 0 && (n as f64) < prev as f64 * (1.0 - s.gates.max_shrink) {
         return Err(failed(
@@ -528,13 +525,19 @@ fn accept(
         .count() as u64;
     drop(distinct);
     drop(old_values);
+    // Taken out of `data` (not cloned); the caller puts the merged set back.
+    let old = data.remove(name).unwrap_or_default();
     let records = merge_snapshot(old, fresh, now, s.keep_for.as_secs() as i64);
     Ok((records, added, removed))
 }
 
 struct Agg {
-    sources: Vec<String>,
-    meta: Meta,
+    /// Indices into the list's sources, ascending, distinct.
+    sources: Vec<u16>,
+    confidence: u8,
+    last_seen: i64,
+    tlp: Tlp,
+    comment: Option<String>,
 }
 
 /// Compiles every list from `data`. Lists are independent; one that fails does not stop the
@@ -580,15 +583,19 @@ fn compile_list(
             .map(|r| r.value.clone()),
     );
     let mut report = Report::default();
-    // Per-record selection, then per-value corroboration across sources.
-    let mut agg: BTreeMap<Value, Agg> = BTreeMap::new();
-    for src in &l.sources {
+    // Per-record selection, then per-value corroboration across sources. Values are keyed in a
+    // hash map (output order comes from the compiler, not from here); metadata is interned, so a
+    // million records of one fetch share one `Meta`.
+    let keep_comments = l.vendor == Vendor::Checkpoint;
+    let mut agg: FastMap<Value, Agg> = FastMap::default();
+    for (si, src) in l.sources.iter().enumerate() {
         let Some(cfg) = config.source(src) else {
             continue;
         };
         if cfg.role != Role::Block {
             continue;
         }
+        let si = si.min(u16::MAX as usize) as u16;
         for r in data.get(src).into_iter().flatten() {
             let origin = || Some(format!("source {src}"));
             if r.expires.is_some_and(|e| e <= now) {
@@ -629,25 +636,40 @@ fn compile_list(
                     d.wildcard = true;
                 }
             }
-            let a = agg.entry(value).or_insert_with(|| Agg {
-                sources: Vec::new(),
-                meta: Meta::default(),
-            });
-            if !a.sources.contains(src) {
-                a.sources.push(src.clone());
-            }
-            let m = &mut a.meta;
-            m.confidence = Some(m.confidence.map_or(confidence, |c| c.max(confidence)));
-            m.first_seen = Some(m.first_seen.map_or(r.first_seen, |f| f.min(r.first_seen)));
-            m.last_seen = Some(m.last_seen.map_or(r.last_seen, |f| f.max(r.last_seen)));
-            m.tlp = Some(m.tlp.map_or(tlp, |t: Tlp| t.min(tlp)));
-            if m.comment.is_none() {
-                m.comment = r.comment.clone();
+            match agg.get_mut(&value) {
+                Some(a) => {
+                    if a.sources.last() != Some(&si) {
+                        a.sources.push(si);
+                    }
+                    a.confidence = a.confidence.max(confidence);
+                    a.last_seen = a.last_seen.max(r.last_seen);
+                    a.tlp = a.tlp.min(tlp);
+                    if keep_comments && a.comment.is_none() {
+                        a.comment = r.comment.clone();
+                    }
+                }
+                None => {
+                    agg.insert(
+                        value,
+                        Agg {
+                            sources: vec![si],
+                            confidence,
+                            last_seen: r.last_seen,
+                            tlp,
+                            comment: if keep_comments {
+                                r.comment.clone()
+                            } else {
+                                None
+                            },
+                        },
+                    );
+                }
             }
         }
     }
-    let guard_ref = guard;
-    let mut compiler = Compiler::new(policy, guard_ref, &format);
+    let mut compiler = Compiler::new(policy, guard, &format);
+    type MetaKey = (Vec<u16>, u8, i64, Tlp, Option<String>);
+    let mut interned: FastMap<MetaKey, crate::compile::MetaId> = FastMap::default();
     for (value, a) in agg {
         if a.sources.len() < l.min_sources {
             let n = a.sources.len();
@@ -662,9 +684,27 @@ fn compile_list(
             );
             continue;
         }
-        let mut meta = a.meta;
-        meta.sources = a.sources;
-        let id = compiler.add_meta(meta);
+        let key: MetaKey = (a.sources, a.confidence, a.last_seen, a.tlp, a.comment);
+        let id = match interned.get(&key) {
+            Some(id) => *id,
+            None => {
+                let meta = Meta {
+                    sources: key
+                        .0
+                        .iter()
+                        .map(|&i| l.sources[i as usize].clone())
+                        .collect(),
+                    confidence: Some(key.1),
+                    last_seen: Some(key.2),
+                    tlp: Some(key.3),
+                    comment: key.4.clone(),
+                    ..Meta::default()
+                };
+                let id = compiler.add_meta(meta);
+                interned.insert(key, id);
+                id
+            }
+        };
         compiler.push(value, id, || None);
     }
     let list = compiler.finish(&allow);
@@ -698,7 +738,7 @@ pub fn content_hash(body: &[u8]) -> String {
     d.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn entry_lines(body: &[u8]) -> HashSet<&[u8]> {
+fn entry_lines(body: &[u8]) -> FastSet<&[u8]> {
     body.split(|b| *b == b'\n')
         .filter(|l| {
             !l.is_empty()
@@ -713,11 +753,13 @@ fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Vec<String>, Vec<String>) {
     let new_set = entry_lines(new);
     let old_set = old.map(entry_lines).unwrap_or_default();
     let mut added: Vec<String> = new_set
-        .difference(&old_set)
+        .iter()
+        .filter(|l| !old_set.contains(*l))
         .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect();
     let mut removed: Vec<String> = old_set
-        .difference(&new_set)
+        .iter()
+        .filter(|l| !new_set.contains(*l))
         .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect();
     added.sort();
