@@ -23,7 +23,7 @@ use crate::config::{Column, Config, ConfigError, List, Role, Source, Syntax, Tra
 use crate::format::{Format, FormatOptions, RenderedList};
 use crate::indicator::{Kind, Meta, Report, Skip, SkipReason, Tlp, Value};
 use crate::source::decode::decode_body;
-use crate::source::http::{FetchError, Fetcher, HttpOutcome, HttpRequest};
+use crate::source::http::{Fetcher, HttpOutcome, HttpRequest};
 use crate::source::parse::{self, parse_feed, FeedFormat, ParseSpec};
 use crate::store::{
     merge_snapshot, FreshIndicator, ListMeta, Record, SourceState, Store, StoreError,
@@ -155,12 +155,7 @@ pub fn check(config: &Config) -> Vec<ConfigError> {
                 l.vendor
             )));
         }
-        if l.ranges
-            && matches!(
-                l.vendor,
-                Vendor::Sophos | Vendor::CiscoTid | Vendor::CiscoSi | Vendor::Proxysg
-            )
-        {
+        if l.ranges && !format.accepts_ranges() {
             errors.push(ConfigError {
                 key: format!("list.{}.ranges", l.name),
                 ..err(format!("vendor {} does not accept IP ranges", l.vendor))
@@ -317,14 +312,10 @@ async fn fetch_one(
                     last_modified,
                     content_type,
                 }) => Fetched::Body(body, etag, last_modified, content_type),
-                Err(e) => Fetched::Error(reason_of(&e).into(), e.to_string()),
+                Err(e) => Fetched::Error(e.reason().into(), e.to_string()),
             }
         }
     }
-}
-
-fn reason_of(e: &FetchError) -> &'static str {
-    e.reason()
 }
 
 /// Fetches the sources `mode` selects, applies the publish gates and updates `data` (and the
@@ -935,12 +926,6 @@ fn output_lines_for(body: &[u8], vendor: Vendor, query: &Value) -> Vec<String> {
             }
             (Value::Domain(_), Value::Domain(_)) => record_covers(&p.value, query),
             (Value::Url(a), Value::Url(b)) => a == b || a.host_and_path() == b.host_and_path(),
-            (Value::Domain(d), Value::Url(u)) => {
-                // a domain-only vendor line written without scheme (`evil.com/`) parses as URL;
-                // a domain line never blocks a URL query by itself here
-                let _ = (d, u);
-                false
-            }
             (a, b) => a == b,
         };
         if hit {
@@ -981,7 +966,7 @@ pub fn explain(
         let out = compile_list(config, l, data, previous.get(&l.name), guard, now);
         let lines = output_lines_for(&out.rendered.body, l.vendor, query);
         let (reason, detail) = if lines.is_empty() {
-            why_not(config, l, data, guard, query, &sightings, now)
+            why_not(l, data, guard, query, &sightings, now)
         } else {
             (None, None)
         };
@@ -1002,7 +987,6 @@ pub fn explain(
 }
 
 fn why_not(
-    config: &Config,
     l: &List,
     data: &SourceData,
     guard: &Guard,
@@ -1135,7 +1119,6 @@ fn why_not(
             ),
         );
     }
-    let _ = config;
     some(
         SkipReason::OverLimit,
         "the list is at max_entries; higher-priority entries were kept".into(),

@@ -270,11 +270,7 @@ fn every_real_feed_through_every_vendor() {
             }
             for k in kinds {
                 for ranges in [false, true] {
-                    let supports_ranges = matches!(
-                        vendor,
-                        Vendor::Panos | Vendor::Fortigate | Vendor::CheckpointFeed | Vendor::Plain
-                    );
-                    if ranges && !supports_ranges {
+                    if ranges && !format.accepts_ranges() {
                         continue;
                     }
                     let (body, entries) = compile(path, vendor, k, ranges);

@@ -232,12 +232,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             format.kinds().to_vec()
         }
     };
-    if args.ranges
-        && matches!(
-            vendor,
-            Vendor::Sophos | Vendor::CiscoTid | Vendor::CiscoSi | Vendor::Proxysg
-        )
-    {
+    if args.ranges && !format.accepts_ranges() {
         return Err(usage(format!(
             "--ranges: {vendor} does not accept IP ranges"
         )));

@@ -110,6 +110,19 @@ impl Format {
         }
     }
 
+    /// True when the vendor can write IP sets as `start-end` ranges (what `ranges = true` asks
+    /// for). Derived from the vendor's own IP style, so the rule lives in its file only.
+    pub fn accepts_ranges(&self) -> bool {
+        let with_ranges = Format::new(
+            self.vendor,
+            FormatOptions {
+                ranges: true,
+                ..self.options.clone()
+            },
+        );
+        with_ranges.ip_style() == IpStyle::Range
+    }
+
     /// Writes the list.
     pub fn render(&self, list: &CompiledList) -> RenderedList {
         let mut out = Vec::with_capacity(estimate(list));
