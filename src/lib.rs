@@ -8,7 +8,9 @@
 //! - [`store`]: the persistent indicator store (the only module that knows the backend).
 //! - [`compile`]: selection, safety floor, allowlists, aggregation, capacity → `CompiledList`.
 //! - [`format`]: `CompiledList` → the bytes each firewall accepts, one file per vendor.
-//! - [`pipeline`]: wiring of every stage for `compile`, `plan`, `explain`.
+//! - [`serve`]: the HTTPS server firewalls poll (published bytes in, responses out).
+//! - [`metrics`]: every Prometheus metric (a leaf anyone may use).
+//! - [`pipeline`]: wiring of every stage for `compile`, `plan`, `explain` and `serve`.
 //! - [`cli`]: the command line.
 #![deny(missing_docs)]
 pub mod cli;
@@ -16,6 +18,8 @@ pub mod compile;
 pub mod config;
 pub mod format;
 pub mod indicator;
+pub mod metrics;
 pub mod pipeline;
+pub mod serve;
 pub mod source;
 pub mod store;

@@ -6,6 +6,8 @@
 //! Lists are written atomically (temp file + fsync + rename) and also saved in the store, so a
 //! restart can serve them before any fetch.
 
+pub mod daemon;
+
 use std::collections::{HashMap, HashSet};
 
 type FastSet<T> = foldhash::HashSet<T>;

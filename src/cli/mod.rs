@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod convert;
 mod read;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,9 @@ pub enum Command {
     Check(compile::CheckArgs),
     /// Explain an indicator: which sources report it, which lists publish it, and why not.
     Explain(compile::ExplainArgs),
+    /// Serve every list over HTTPS to the firewalls that poll them, fetching and compiling on
+    /// schedule and reloading feeds.toml and lists/ when they change.
+    Serve(serve::Args),
 }
 
 /// An error of the command line, with the exit code it maps to.
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => compile::plan(args),
         Command::Check(args) => compile::check(args),
         Command::Explain(args) => compile::explain(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

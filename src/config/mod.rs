@@ -8,6 +8,7 @@
 pub mod raw;
 pub mod secret;
 pub mod validate;
+pub mod watch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,94 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Lists, in file order.
     pub lists: Vec<List>,
+    /// `[server]`.
+    pub server: Server,
+}
+
+/// How TLS is set up for `serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// A self-signed certificate kept in `data_dir/tls/`, made on first start.
+    SelfSigned,
+    /// PEM files given in `[server]`.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP.
+    Off,
+}
+
+/// `[server]`, checked.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Listen addresses.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// TLS.
+    pub tls: Tls,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read the status page and metrics (empty: anyone).
+    pub admin_clients: Vec<ipnet::IpNet>,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Header (and TLS handshake) timeout.
+    pub header_timeout: Duration,
+}
+
+/// How clients authenticate to fetch a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone (subject to `clients`).
+    None,
+    /// HTTP basic, one of `users`.
+    Basic,
+    /// A bearer token, one of `tokens`.
+    Token,
+}
+
+impl AuthMode {
+    /// The config id.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Basic => "basic",
+            AuthMode::Token => "token",
+        }
+    }
+}
+
+/// A named secret: a basic-auth user's password or a token. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Who it belongs to (metrics, status page).
+    pub name: String,
+    /// The password or token.
+    pub secret: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Access rules of one list in `serve`.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Authentication.
+    pub auth: AuthMode,
+    /// Basic-auth users.
+    pub users: Vec<Credential>,
+    /// Bearer tokens.
+    pub tokens: Vec<Credential>,
+    /// Allowed peer networks (empty: any).
+    pub clients: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -312,6 +401,8 @@ pub struct List {
     pub category: String,
     /// Treat every domain as `*.name`.
     pub subdomains: bool,
+    /// Who may fetch it from `serve`.
+    pub access: Access,
 }
 
 /// A list output format, by vendor.

@@ -25,6 +25,65 @@ pub struct RawConfig {
     /// The lists to build (`[[list]]`).
     #[serde(default, rename = "list")]
     pub lists: Vec<RawList>,
+    /// How `edlforge serve` listens (`[server]`).
+    #[serde(default)]
+    pub server: RawServer,
+}
+
+/// One address or several.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawListen {
+    /// `listen = "0.0.0.0:8443"`.
+    One(Spanned<String>),
+    /// `listen = ["0.0.0.0:8443", "[::]:8443"]`.
+    Many(Vec<Spanned<String>>),
+}
+
+/// `[server]`: used by `edlforge serve` only.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address(es) to listen on, `ip:port`. Default `"0.0.0.0:8443"`. `--listen` overrides.
+    pub listen: Option<RawListen>,
+    /// `"auto"` (default): TLS with `tls_cert`/`tls_key` when set, else a self-signed
+    /// certificate made once in `data_dir/tls/`; `"off"`: plain HTTP (a warning is logged).
+    pub tls: Option<Spanned<String>>,
+    /// PEM certificate chain for HTTPS, relative to this file. Reloaded when it changes.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key for `tls_cert`. Reloaded when it changes.
+    pub tls_key: Option<Spanned<String>>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed for `clients` checks.
+    /// Default none: the peer address is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    /// Who may read `/`, `/status.json` and `/metrics` (CIDRs). Default: everyone.
+    #[serde(default)]
+    pub admin_clients: Vec<Spanned<String>>,
+    /// Most concurrent connections; more are closed at once. Default 1024.
+    pub max_connections: Option<Spanned<i64>>,
+    /// Time a client has to send its request headers (and the TLS handshake). Default `"10s"`.
+    pub header_timeout: Option<Spanned<String>>,
+}
+
+/// One basic-auth user of a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// Who polls (shown in metrics and on the status page), e.g. `"fw-hq"`.
+    pub name: Spanned<String>,
+    /// Must be `${env:NAME}` or `${file:/path}`.
+    pub password: Spanned<String>,
+}
+
+/// One bearer token of a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// Who polls (shown in metrics and on the status page), e.g. `"fw-dc2"`.
+    pub name: Spanned<String>,
+    /// Must be `${env:NAME}` or `${file:/path}`.
+    pub token: Spanned<String>,
 }
 
 /// `[store]`.
@@ -204,4 +263,17 @@ pub struct RawList {
     /// Domain lists: block every listed name with all its subdomains (as if written `*.name`).
     /// Default false.
     pub subdomains: Option<bool>,
+    /// Who may fetch the list from `edlforge serve`: `"none"` (default: anyone who passes
+    /// `clients`), `"basic"` (one of `users`) or `"token"` (one of `tokens`, as
+    /// `Authorization: Bearer` or `?token=`). A list whose `max_tlp` is above green needs auth.
+    pub auth: Option<Spanned<String>>,
+    /// For `auth = "basic"`: `[{ name = "fw-hq", password = "${env:FW_HQ}" }]`.
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    /// For `auth = "token"`: `[{ name = "fw-dc2", token = "${file:/run/secrets/dc2}" }]`.
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+    /// Peer addresses (CIDRs) allowed to fetch the list. Default: any.
+    #[serde(default)]
+    pub clients: Vec<Spanned<String>>,
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawColumn, RawConfig, RawList, RawSource};
+use super::raw::{RawColumn, RawConfig, RawList, RawListen, RawServer, RawSource};
 use super::secret;
 use super::{
-    Column, Config, ConfigError, Extract, Gates, HttpSettings, List, Location, Role, Source,
-    Syntax, Transport, Vendor,
+    Access, AuthMode, Column, Config, ConfigError, Credential, Extract, Gates, HttpSettings, List,
+    Location, Role, Server, Source, Syntax, Tls, Transport, Vendor,
 };
 use crate::indicator::{Kind, Tlp};
 
@@ -121,6 +121,234 @@ impl Ctx<'_> {
 
     fn path(&self, s: &str) -> PathBuf {
         self.base.join(s)
+    }
+
+    /// CIDRs (or single addresses) for access rules.
+    fn cidrs(&mut self, v: &[Spanned<String>], key: &str) -> Vec<ipnet::IpNet> {
+        let mut out = Vec::new();
+        for c in v {
+            let t = c.get_ref().trim();
+            let net = t
+                .parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| t.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from));
+            match net {
+                Some(n) => out.push(n.trunc()),
+                None => self.err(
+                    c.span(),
+                    key,
+                    format!("{t:?} is not an address or CIDR; write e.g. \"192.0.2.0/24\" or \"2001:db8::1\""),
+                ),
+            }
+        }
+        out
+    }
+}
+
+fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
+    let mut listen = Vec::new();
+    let addrs: Vec<Spanned<String>> = match &rs.listen {
+        None => Vec::new(),
+        Some(RawListen::One(a)) => vec![a.clone()],
+        Some(RawListen::Many(v)) => v.clone(),
+    };
+    for a in &addrs {
+        match a.get_ref().trim().parse::<std::net::SocketAddr>() {
+            Ok(x) => listen.push(x),
+            Err(_) => cx.err(
+                a.span(),
+                "server.listen",
+                format!(
+                    "{:?} is not ip:port; write e.g. \"0.0.0.0:8443\" or \"[::]:8443\"",
+                    a.get_ref()
+                ),
+            ),
+        }
+    }
+    if listen.is_empty() && rs.listen.is_none() {
+        listen.push(std::net::SocketAddr::from(([0, 0, 0, 0], 8443)));
+    }
+    if let Some(RawListen::Many(v)) = &rs.listen {
+        if v.is_empty() {
+            cx.err(0..0, "server.listen", "give at least one address");
+        }
+    }
+    let cert = rs
+        .tls_cert
+        .as_ref()
+        .map(|p| (cx.path(p.get_ref()), p.span()));
+    let key = rs
+        .tls_key
+        .as_ref()
+        .map(|p| (cx.path(p.get_ref()), p.span()));
+    let mode = rs.tls.as_ref().map(|t| (t.get_ref().as_str(), t.span()));
+    let tls = match (mode, cert, key) {
+        (Some(("off", span)), c, k) => {
+            if c.is_some() || k.is_some() {
+                cx.err(
+                    span,
+                    "server.tls",
+                    "tls = \"off\" with tls_cert/tls_key set; remove one or the other",
+                );
+            }
+            Tls::Off
+        }
+        (None | Some(("auto", _)), Some((cert, _)), Some((key, _))) => Tls::Files { cert, key },
+        (None | Some(("auto", _)), None, None) => Tls::SelfSigned,
+        (None | Some(("auto", _)), Some((_, span)), None) => {
+            cx.err(span, "server.tls_cert", "tls_cert needs tls_key too");
+            Tls::Off
+        }
+        (None | Some(("auto", _)), None, Some((_, span))) => {
+            cx.err(span, "server.tls_key", "tls_key needs tls_cert too");
+            Tls::Off
+        }
+        (Some((other, span)), _, _) => {
+            cx.err(
+                span,
+                "server.tls",
+                format!("unknown tls mode {other:?}; expected \"auto\" or \"off\""),
+            );
+            Tls::Off
+        }
+    };
+    let max_connections = match &rs.max_connections {
+        None => 1024,
+        Some(n) if (1..=1_000_000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            cx.err(n.span(), "server.max_connections", "must be in 1..=1000000");
+            1024
+        }
+    };
+    let header_timeout = cx.duration(
+        &rs.header_timeout,
+        "server.header_timeout",
+        Duration::from_secs(10),
+    );
+    if header_timeout.is_zero() {
+        if let Some(h) = &rs.header_timeout {
+            cx.err(h.span(), "server.header_timeout", "must be more than 0s");
+        }
+    }
+    Server {
+        listen,
+        tls,
+        trusted_proxies: cx.cidrs(&rs.trusted_proxies, "server.trusted_proxies"),
+        admin_clients: cx.cidrs(&rs.admin_clients, "server.admin_clients"),
+        max_connections,
+        header_timeout,
+    }
+}
+
+fn access(cx: &mut Ctx<'_>, rl: &RawList, key: &dyn Fn(&str) -> String, max_tlp: Tlp) -> Access {
+    let auth = match rl.auth.as_ref().map(|a| a.get_ref().as_str()) {
+        None | Some("none") => AuthMode::None,
+        Some("basic") => AuthMode::Basic,
+        Some("token") => AuthMode::Token,
+        Some(other) => {
+            let span = rl.auth.as_ref().map_or(0..0, |a| a.span());
+            cx.err(
+                span,
+                &key("auth"),
+                format!("unknown auth {other:?}; expected none, basic or token"),
+            );
+            AuthMode::None
+        }
+    };
+    let auth_span = rl.auth.as_ref().map_or(rl.name.span(), |a| a.span());
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut users = Vec::new();
+    for u in &rl.users {
+        let n = u.name.get_ref().trim().to_string();
+        if n.is_empty() || n.contains(':') || n.chars().any(char::is_control) {
+            cx.err(
+                u.name.span(),
+                &key("users.name"),
+                "a user name is non-empty, without ':' or control characters",
+            );
+        } else if !names.insert(n.clone()) {
+            cx.err(
+                u.name.span(),
+                &key("users.name"),
+                format!("duplicate name {n:?}"),
+            );
+        }
+        if let Some(secret) = cx.secret(&u.password, &key("users.password"), true) {
+            users.push(Credential { name: n, secret });
+        }
+    }
+    let mut tokens = Vec::new();
+    for t in &rl.tokens {
+        let n = t.name.get_ref().trim().to_string();
+        if n.is_empty() || n.chars().any(char::is_control) {
+            cx.err(
+                t.name.span(),
+                &key("tokens.name"),
+                "a token name is non-empty",
+            );
+        } else if !names.insert(n.clone()) {
+            cx.err(
+                t.name.span(),
+                &key("tokens.name"),
+                format!("duplicate name {n:?}"),
+            );
+        }
+        if let Some(secret) = cx.secret(&t.token, &key("tokens.token"), true) {
+            if secret.len() < 16 {
+                cx.err(
+                    t.token.span(),
+                    &key("tokens.token"),
+                    "a token of fewer than 16 characters can be guessed; use e.g. `openssl rand -hex 32`",
+                );
+            }
+            tokens.push(Credential { name: n, secret });
+        }
+    }
+    match auth {
+        AuthMode::Basic if rl.users.is_empty() => cx.err(
+            auth_span.clone(),
+            &key("users"),
+            "auth = \"basic\" needs users = [{ name = \"fw-hq\", password = \"${env:FW_HQ}\" }]",
+        ),
+        AuthMode::Token if rl.tokens.is_empty() => cx.err(
+            auth_span.clone(),
+            &key("tokens"),
+            "auth = \"token\" needs tokens = [{ name = \"fw-dc2\", token = \"${file:/run/secrets/dc2}\" }]",
+        ),
+        _ => {}
+    }
+    if auth != AuthMode::Basic && !rl.users.is_empty() {
+        cx.err(
+            auth_span.clone(),
+            &key("users"),
+            "users are for auth = \"basic\"; set auth = \"basic\" or remove them",
+        );
+    }
+    if auth != AuthMode::Token && !rl.tokens.is_empty() {
+        cx.err(
+            auth_span.clone(),
+            &key("tokens"),
+            "tokens are for auth = \"token\"; set auth = \"token\" or remove them",
+        );
+    }
+    // TLP 2.0: AMBER, AMBER+STRICT and RED are limited disclosure; such a list must never be
+    // readable by anyone who can reach the server.
+    if auth == AuthMode::None && max_tlp > Tlp::Green {
+        let span = rl.max_tlp.as_ref().map_or(rl.name.span(), |t| t.span());
+        cx.err(
+            span,
+            &key("max_tlp"),
+            format!(
+                "a list that may publish TLP:{} needs auth = \"basic\" or \"token\" (auth is \"none\"); add auth or lower max_tlp to \"green\"",
+                max_tlp.as_str().to_ascii_uppercase()
+            ),
+        );
+    }
+    Access {
+        auth,
+        users,
+        tokens,
+        clients: cx.cidrs(&rl.clients, &key("clients")),
     }
 }
 
@@ -293,8 +521,10 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
             lists.push(l);
         }
     }
+    let server = server(&mut cx, &raw.server);
     if cx.errors.is_empty() {
         Ok(Config {
+            server,
             path: file.to_path_buf(),
             data_dir,
             public_suffix_list: psl,
@@ -784,7 +1014,10 @@ fn list(
         }
         None => name.clone(),
     };
+    let max_tlp = cx.tlp(&rl.max_tlp, &key("max_tlp"), Tlp::Green);
+    let access = access(cx, rl, &key, max_tlp);
     let l = List {
+        access,
         name: name.clone(),
         location: cx.loc(rl.name.span()),
         vendor: vendor?,
@@ -794,7 +1027,7 @@ fn list(
         allow: allow.into_iter().collect(),
         min_confidence: cx.percent(&rl.min_confidence, &key("min_confidence"), 0),
         min_sources,
-        max_tlp: cx.tlp(&rl.max_tlp, &key("max_tlp"), Tlp::Green),
+        max_tlp,
         max_entries,
         ranges: rl.ranges.unwrap_or(false),
         category,

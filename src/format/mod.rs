@@ -65,6 +65,22 @@ impl Format {
         Format { vendor, options }
     }
 
+    /// The HTTP `Content-Type` the list is served with: `text/csv` for Check Point's IoC CSV
+    /// (a CSV file, `checkpoint.rs` [C2]), plain text for every other format (each vendor polls a text file).
+    pub fn content_type(&self) -> &'static str {
+        match self.vendor {
+            Vendor::Checkpoint => "text/csv; charset=utf-8",
+            _ => "text/plain; charset=utf-8",
+        }
+    }
+
+    /// Whether the server also offers `/lists/{name}.md5`: Cisco FMC Security Intelligence
+    /// feeds polled every 30 minutes or more often need an MD5 URL holding only the checksum
+    /// (`cisco.rs` [K4]).
+    pub fn md5_url(&self) -> bool {
+        self.vendor == Vendor::CiscoSi
+    }
+
     /// The vendor's default `max_entries` (`None` = no documented limit).
     pub fn default_max_entries(&self) -> Option<u64> {
         match self.vendor {

@@ -1,0 +1,349 @@
+//! The HTTP(S) server firewalls poll: compiled lists as immutable bytes, with conditional GET,
+//! precompressed gzip, per-list access control, `/metrics`, `/healthz`, `/readyz` and a status
+//! page.
+//!
+//! [`run`] is the whole server: it takes bound listeners, an optional TLS acceptor, the shared
+//! [`State`] and a shutdown future. It never compiles or fetches anything: the caller
+//! (`pipeline::daemon`) publishes rendered lists into [`State`] with [`State::publish`], which
+//! swaps a whole map atomically (arc-swap), so a poller sees either the old list or the new one,
+//! never a mix. Everything a request needs is precomputed at publish time (gzip copy, ETags,
+//! `Last-Modified`), so a request costs a map lookup and a reference-count increment.
+//!
+//! Defences against slow or abusive clients: a connection cap (connections over it are closed
+//! at once), a timeout for the TLS handshake and for request headers, no request bodies, HTTP/2
+//! stream limits, and a growing delay for repeated failed authentication from one address
+//! (`auth.rs`). On shutdown, listeners close and in-flight responses finish (bounded wait).
+//!
+//! hyper, hyper-util and rustls are used here only.
+
+mod auth;
+mod routes;
+pub mod status;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::{Access, Config};
+use crate::metrics::Metrics;
+
+pub use self::status::Board;
+
+/// One compiled list as served: immutable, with everything a response needs precomputed.
+#[derive(Debug)]
+pub struct Published {
+    /// The list's bytes.
+    pub body: Bytes,
+    /// The same, gzip-compressed.
+    pub gzip: Bytes,
+    /// Strong ETag of `body`, quoted.
+    pub etag: String,
+    /// Strong ETag of `gzip`, quoted (RFC 9110 8.8.3: one per representation).
+    pub gzip_etag: String,
+    /// When the content last changed (Unix seconds).
+    pub changed_at: i64,
+    /// `Last-Modified` value.
+    pub last_modified: String,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Lines in the list.
+    pub entries: u64,
+    /// For Cisco FMC Security Intelligence: the MD5 checksum file (hex and a newline).
+    pub md5: Option<Bytes>,
+}
+
+impl Published {
+    /// Prepares a list for serving. `hash` is the content hash (hex) the store keeps;
+    /// `changed_at` is when the content last changed.
+    pub fn new(
+        body: Vec<u8>,
+        hash: &str,
+        changed_at: i64,
+        content_type: &'static str,
+        entries: u64,
+        with_md5: bool,
+    ) -> Published {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 4 + 64),
+            flate2::Compression::new(6),
+        );
+        // Writing into a Vec cannot fail.
+        let gzip = gz
+            .write_all(&body)
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        let md5 = with_md5.then(|| {
+            use md5::Digest as _;
+            let d = md5::Md5::digest(&body);
+            let mut s = String::with_capacity(33);
+            for b in d {
+                s.push_str(&format!("{b:02x}"));
+            }
+            s.push('\n');
+            Bytes::from(s)
+        });
+        let when = std::time::UNIX_EPOCH + Duration::from_secs(changed_at.max(0) as u64);
+        Published {
+            body: Bytes::from(body),
+            gzip: Bytes::from(gzip),
+            etag: format!("\"{hash}\""),
+            gzip_etag: format!("\"{hash}-gzip\""),
+            changed_at,
+            last_modified: httpdate::fmt_http_date(when),
+            content_type,
+            entries,
+            md5,
+        }
+    }
+}
+
+/// Access rules in force: per list, plus server-wide settings. Swapped whole on reload.
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Configured lists by name.
+    pub lists: HashMap<String, Access>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read status and metrics (empty: anyone).
+    pub admin_clients: Vec<ipnet::IpNet>,
+    /// Whether TLS is on (adds HSTS; warns on `?token=` over plain HTTP).
+    pub tls: bool,
+}
+
+impl Rules {
+    /// The rules of a checked config.
+    pub fn from_config(c: &Config, tls: bool) -> Rules {
+        Rules {
+            lists: c
+                .lists
+                .iter()
+                .map(|l| (l.name.clone(), l.access.clone()))
+                .collect(),
+            trusted_proxies: c.server.trusted_proxies.clone(),
+            admin_clients: c.server.admin_clients.clone(),
+            tls,
+        }
+    }
+
+    fn any_protected(&self) -> bool {
+        self.lists
+            .values()
+            .any(|a| a.auth != crate::config::AuthMode::None)
+    }
+}
+
+/// Who fetched a list and when.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Polls {
+    /// Successful fetches (200 and 304) since start.
+    pub count: u64,
+    /// Last fetch per client name (`anonymous` without auth).
+    pub last: HashMap<String, i64>,
+}
+
+/// Everything the server shares between connections and with its owner.
+#[derive(Debug)]
+pub struct State {
+    lists: ArcSwap<HashMap<String, Arc<Published>>>,
+    rules: ArcSwap<Rules>,
+    /// The status page's data (sources, lists, reload state), set by the owner.
+    pub board: Mutex<Board>,
+    polls: Mutex<HashMap<String, Polls>>,
+    limiter: auth::Limiter,
+    /// The process's metrics.
+    pub metrics: Metrics,
+}
+
+impl State {
+    /// A server state with no list published yet.
+    pub fn new(rules: Rules, metrics: Metrics) -> State {
+        State {
+            lists: ArcSwap::from_pointee(HashMap::new()),
+            rules: ArcSwap::from_pointee(rules),
+            board: Mutex::new(Board::default()),
+            polls: Mutex::new(HashMap::new()),
+            limiter: auth::Limiter::default(),
+            metrics,
+        }
+    }
+
+    /// Publishes lists (replacing those of the same names) and drops lists not in `keep`.
+    /// One atomic swap: requests see the whole old map or the whole new one.
+    pub fn publish(&self, lists: Vec<(String, Arc<Published>)>, keep: &[String]) {
+        let mut next: HashMap<String, Arc<Published>> = (**self.lists.load()).clone();
+        for (name, p) in lists {
+            next.insert(name, p);
+        }
+        next.retain(|k, _| keep.iter().any(|n| n == k));
+        self.lists.store(Arc::new(next));
+    }
+
+    /// The published list of this name.
+    pub fn list(&self, name: &str) -> Option<Arc<Published>> {
+        self.lists.load().get(name).cloned()
+    }
+
+    /// Names of the published lists.
+    pub fn published(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lists.load().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Replaces the access rules (after a config reload).
+    pub fn set_rules(&self, rules: Rules) {
+        self.rules.store(Arc::new(rules));
+    }
+
+    /// Poll counts per list.
+    pub fn polls(&self) -> HashMap<String, Polls> {
+        self.polls.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn record_poll(&self, list: &str, client: &str, now: i64) {
+        self.metrics.polled(list, client, now);
+        if let Ok(mut p) = self.polls.lock() {
+            let e = p.entry(list.to_string()).or_default();
+            e.count += 1;
+            e.last.insert(client.to_string(), now);
+        }
+    }
+}
+
+/// Connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most concurrent connections.
+    pub max_connections: usize,
+    /// TLS handshake and request-header timeout.
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight responses.
+    pub drain: Duration,
+}
+
+/// Serves until `shutdown` completes, then stops accepting and lets in-flight responses finish
+/// (at most `limits.drain`).
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<State>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut accepts = tokio::task::JoinSet::new();
+    for l in listeners {
+        let (state, tls, slots, mut stop) =
+            (state.clone(), tls.clone(), slots.clone(), stop_rx.clone());
+        let graceful = graceful.clone();
+        accepts.spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    r = l.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // EMFILE and the like: back off instead of spinning.
+                            tracing::warn!(error = %e, "Accept failed.");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    _ = stop.changed() => break,
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(peer = %peer, "Connection cap reached; closing a new connection.");
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match tls {
+                        Some(acceptor) => {
+                            let hs = tokio::time::timeout(
+                                limits.header_timeout,
+                                acceptor.accept(stream),
+                            )
+                            .await;
+                            match hs {
+                                Ok(Ok(s)) => {
+                                    serve_conn(TokioIo::new(s), peer, state, limits, watcher).await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
+                                }
+                                Err(_) => {
+                                    tracing::debug!(peer = %peer, "TLS handshake timed out.")
+                                }
+                            }
+                        }
+                        None => serve_conn(TokioIo::new(stream), peer, state, limits, watcher).await,
+                    }
+                });
+            }
+        });
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while accepts.join_next().await.is_some() {}
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.drain) => {
+            tracing::warn!("Shutdown: some connections did not finish in time.");
+        }
+    }
+}
+
+async fn serve_conn<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    state: Arc<State>,
+    limits: Limits,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(req, peer, &state).await) }
+    });
+    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(64)
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = b.serve_connection(io, svc).into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

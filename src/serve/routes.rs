@@ -1,0 +1,429 @@
+//! One function per route, dispatched by a flat `match` on method and path.
+//!
+//! Lists: `GET`/`HEAD /lists/{name}` (and `/lists/{name}.md5` for Cisco FMC Security
+//! Intelligence lists). Conditional requests follow RFC 9110: `If-None-Match` (weak comparison,
+//! 13.1.2) wins over `If-Modified-Since` (13.1.3); each representation (identity, gzip) has its
+//! own strong ETag and responses say `Vary: Accept-Encoding` (8.8.3). A configured list that has
+//! never been compiled answers 503 with `Retry-After`: a firewall keeps its last copy on a
+//! failure, while a 200 with an empty body would replace it.
+//!
+//! Access: a name that is not a configured list answers like a protected list to a request
+//! without credentials (401) and 404 otherwise, so probing does not reveal which lists exist.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::auth::{self, Presented, Verdict};
+use super::{now, status, Published, State};
+use crate::config::AuthMode;
+
+type Resp = Response<Full<Bytes>>;
+
+/// Answers one request.
+pub async fn handle<B: hyper::body::Body>(
+    req: Request<B>,
+    peer: SocketAddr,
+    state: &State,
+) -> Resp {
+    let (code_label, resp) = route(&req, peer, state).await;
+    state.metrics.request(&code_label, resp.status().as_u16());
+    resp
+}
+
+async fn route<B: hyper::body::Body>(
+    req: &Request<B>,
+    peer: SocketAddr,
+    state: &State,
+) -> (String, Resp) {
+    let path = req.uri().path();
+    let label = |s: &str| s.to_string();
+    // No endpoint takes a body; refuse one instead of reading it.
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.body().size_hint().lower() > 0;
+    if has_body {
+        let mut r = text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request bodies are not accepted\n",
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return (label("other"), r);
+    }
+    let head = req.method() == Method::HEAD;
+    if req.method() != Method::GET && !head {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return (label("other"), r);
+    }
+    let rules = state.rules.load();
+    let admin = |id: &str| -> Option<(String, Resp)> {
+        let xff = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = auth::client_ip(peer.ip(), xff, &rules.trusted_proxies);
+        (!auth::allowed(ip, &rules.admin_clients))
+            .then(|| (id.to_string(), text(StatusCode::FORBIDDEN, "forbidden\n")))
+    };
+    let (l, mut resp) = match path {
+        "/healthz" => (label("healthz"), text(StatusCode::OK, "ok\n")),
+        "/readyz" => (label("readyz"), readyz(state)),
+        "/metrics" => match admin("metrics") {
+            Some(x) => x,
+            None => (label("metrics"), metrics(state)),
+        },
+        "/" | "/index.html" => match admin("status") {
+            Some(x) => x,
+            None => (label("status"), status_page(state)),
+        },
+        "/status.json" => match admin("status") {
+            Some(x) => x,
+            None => (label("status"), status_json(state)),
+        },
+        p => match p.strip_prefix("/lists/") {
+            Some(name) if !name.is_empty() && !name.contains('/') => {
+                list(req, peer, state, &rules, name).await
+            }
+            _ => (label("other"), text(StatusCode::NOT_FOUND, "not found\n")),
+        },
+    };
+    if rules.tls {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if head {
+        // HEAD: the same headers, no body (hyper keeps our Content-Length).
+        let (parts, body) = resp.into_parts();
+        let n = hyper::body::Body::size_hint(&body).exact().unwrap_or(0);
+        let mut r = Response::from_parts(parts, Full::new(Bytes::new()));
+        if r.status() != StatusCode::NOT_MODIFIED
+            && !r.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        return (l, r);
+    }
+    (l, resp)
+}
+
+fn text(code: StatusCode, body: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn readyz(state: &State) -> Resp {
+    let rules = state.rules.load();
+    let published = state.published();
+    let mut missing: Vec<&String> = rules
+        .lists
+        .keys()
+        .filter(|n| !published.contains(n))
+        .collect();
+    missing.sort();
+    if missing.is_empty() {
+        return text(StatusCode::OK, "ready\n");
+    }
+    let body = format!(
+        "not ready: never compiled: {}\n",
+        missing
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn metrics(state: &State) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(state.metrics.render())));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn page_headers(r: &mut Resp, content_type: &'static str) {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+fn status_page(state: &State) -> Resp {
+    let view = status::View::gather(state, now());
+    let mut r = Response::new(Full::new(Bytes::from(status::html(&view))));
+    page_headers(&mut r, "text/html; charset=utf-8");
+    r
+}
+
+fn status_json(state: &State) -> Resp {
+    let view = status::View::gather(state, now());
+    let body = serde_json::to_vec_pretty(&view).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    page_headers(&mut r, "application/json");
+    r
+}
+
+fn challenge(rules: &super::Rules, mode: Option<AuthMode>) -> Resp {
+    let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    let basic = match mode {
+        Some(m) => m == AuthMode::Basic,
+        None => rules.lists.values().any(|a| a.auth == AuthMode::Basic),
+    };
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(if basic {
+            "Basic realm=\"edlforge\", charset=\"UTF-8\""
+        } else {
+            "Bearer realm=\"edlforge\""
+        }),
+    );
+    r
+}
+
+async fn list<B>(
+    req: &Request<B>,
+    peer: SocketAddr,
+    state: &State,
+    rules: &super::Rules,
+    name: &str,
+) -> (String, Resp) {
+    let (base, md5) = match name.strip_suffix(".md5") {
+        Some(b) if rules.lists.contains_key(b) => (b, true),
+        _ => (name, false),
+    };
+    let headers = req.headers();
+    let presented = Presented::read(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        req.uri().query(),
+    );
+    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = auth::client_ip(peer.ip(), xff, &rules.trusted_proxies);
+    let Some(access) = rules.lists.get(base) else {
+        let r = if !presented.any() && rules.any_protected() {
+            challenge(rules, None)
+        } else {
+            text(StatusCode::NOT_FOUND, "not found\n")
+        };
+        return ("unknown".into(), r);
+    };
+    let label = base.to_string();
+    let client = match auth::check(access, &presented) {
+        Verdict::Allowed(c) => {
+            if access.auth != AuthMode::None {
+                state.limiter.succeed(ip);
+            }
+            c
+        }
+        Verdict::Missing => return (label, challenge(rules, Some(access.auth))),
+        Verdict::Wrong => {
+            state
+                .metrics
+                .auth_failed(base, &ip.to_string(), "wrong credentials");
+            let wait = state.limiter.fail(ip);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            return (label, challenge(rules, Some(access.auth)));
+        }
+    };
+    if presented.query_token.is_some() && access.auth == AuthMode::Token {
+        tracing::debug!(list = %base, client = %client, "Token given in the URL; it may be written to proxy and access logs.");
+    }
+    if !auth::allowed(ip, &access.clients) {
+        tracing::warn!(list = %base, peer = %ip, "Client address not in the list's clients.");
+        return (label, text(StatusCode::FORBIDDEN, "forbidden\n"));
+    }
+    let Some(p) = state.list(base) else {
+        let mut r = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this list has not been compiled yet; try again shortly\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return (label, r);
+    };
+    let r = if md5 {
+        match &p.md5 {
+            Some(m) => representation(
+                headers,
+                &p,
+                m.clone(),
+                &format!("{}-md5\"", p.etag.trim_end_matches('"')),
+                "text/plain; charset=utf-8",
+                None,
+            ),
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    } else if accepts_gzip(headers) {
+        representation(
+            headers,
+            &p,
+            p.gzip.clone(),
+            &p.gzip_etag,
+            p.content_type,
+            Some("gzip"),
+        )
+    } else {
+        representation(headers, &p, p.body.clone(), &p.etag, p.content_type, None)
+    };
+    if r.status() == StatusCode::OK || r.status() == StatusCode::NOT_MODIFIED {
+        state.record_poll(base, &client, now());
+    }
+    (label, r)
+}
+
+fn representation(
+    headers: &HeaderMap,
+    p: &Published,
+    body: Bytes,
+    etag: &str,
+    content_type: &'static str,
+    encoding: Option<&'static str>,
+) -> Resp {
+    let not_modified = match headers.get(header::IF_NONE_MATCH) {
+        Some(inm) => inm.to_str().is_ok_and(|v| etag_matches(v, etag)),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|since| p.changed_at <= since.as_secs() as i64),
+    };
+    let mut r = if not_modified {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let n = body.len();
+        let mut r = Response::new(Full::new(body));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        if let Some(e) = encoding {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+        }
+        r
+    };
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&p.last_modified) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// RFC 9110 13.1.2: `*`, or any listed tag equal to ours by weak comparison.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    let ours = etag.trim_start_matches("W/");
+    header.trim() == "*"
+        || header
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == ours)
+}
+
+/// Whether `Accept-Encoding` admits gzip (RFC 9110 12.5.3: `q=0` means "not acceptable").
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut gzip: Option<bool> = None;
+    let mut star: Option<bool> = None;
+    for v in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(v) = v.to_str() else { continue };
+        for item in v.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q_ok = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .next_back()
+                .is_none_or(|q| q.trim().parse::<f32>().is_ok_and(|q| q > 0.0));
+            match coding.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(q_ok),
+                "*" => star = Some(q_ok),
+                _ => {}
+            }
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abc-gzip\"", "\"abc\""));
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert!(accepts_gzip(&h("gzip, deflate")));
+        assert!(accepts_gzip(&h("br;q=1.0, gzip;q=0.5")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("identity")));
+        assert!(accepts_gzip(&h("*")));
+        assert!(!accepts_gzip(&h("*, gzip;q=0")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,358 @@
+//! The status page (`/`, plain server-rendered HTML: no scripts, no external assets) and
+//! `/status.json` (the same data). The owner of the server fills the [`Board`] after every
+//! cycle and reload; request-time facts (what is published, who polled) are merged in by
+//! [`View::gather`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::State;
+
+/// The config reload state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reload {
+    /// Whether the last load of feeds.toml succeeded.
+    pub ok: bool,
+    /// When the running config was loaded.
+    pub loaded_at: Option<i64>,
+    /// When a change was last refused.
+    pub refused_at: Option<i64>,
+    /// The refusal's errors (`file:line:column: key: message`).
+    pub errors: Vec<String>,
+}
+
+/// One source on the status page.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceView {
+    /// Name.
+    pub name: String,
+    /// `http`, `file`, `taxii`.
+    pub kind: String,
+    /// URL (credentials and query values masked) or path.
+    pub location: String,
+    /// `block` or `allow`.
+    pub role: String,
+    /// Configured refresh interval, seconds.
+    pub refresh_secs: u64,
+    /// Last fetch attempt.
+    pub last_attempt: Option<i64>,
+    /// Last success.
+    pub last_success: Option<i64>,
+    /// Records held.
+    pub records: u64,
+    /// Records held by type.
+    pub by_type: BTreeMap<String, u64>,
+    /// Skips of the last accepted parse, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Last error message.
+    pub last_error: Option<String>,
+    /// Last error reason id.
+    pub last_error_reason: Option<String>,
+}
+
+/// One list on the status page.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListView {
+    /// Name.
+    pub name: String,
+    /// Vendor id.
+    pub vendor: String,
+    /// `none`, `basic`, `token`.
+    pub auth: String,
+    /// Path to fetch it.
+    pub path: String,
+    /// Line cap.
+    pub max_entries: Option<u64>,
+    /// Last compile.
+    pub compiled_at: Option<i64>,
+    /// Last content change.
+    pub changed_at: Option<i64>,
+    /// Lines.
+    pub entries: u64,
+    /// ETag served.
+    pub etag: Option<String>,
+    /// Drops of the last compile by reason.
+    pub dropped: BTreeMap<String, u64>,
+    /// Whether it is served (else 503).
+    pub available: bool,
+    /// Successful polls since start.
+    pub polls: u64,
+    /// Last poll per client.
+    pub last_polls: BTreeMap<String, i64>,
+}
+
+/// What the owner of the server reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Board {
+    /// Process start.
+    pub started_at: i64,
+    /// Config file.
+    pub config: String,
+    /// TLS description (mode, certificate fingerprint).
+    pub tls: String,
+    /// Config reload state.
+    pub reload: Reload,
+    /// Sources in config order.
+    pub sources: Vec<SourceView>,
+    /// Lists in config order.
+    pub lists: Vec<ListView>,
+    /// When the last compile cycle ended.
+    pub last_cycle: Option<i64>,
+}
+
+/// The board with request-time facts merged in.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    /// Now.
+    pub now: i64,
+    /// edlforge version.
+    pub version: &'static str,
+    /// The board.
+    #[serde(flatten)]
+    pub board: Board,
+}
+
+impl View {
+    /// Reads the board and merges publication and polls.
+    pub fn gather(state: &State, now: i64) -> View {
+        let mut board = state.board.lock().map(|b| b.clone()).unwrap_or_default();
+        let polls = state.polls();
+        for l in &mut board.lists {
+            if let Some(p) = state.list(&l.name) {
+                l.available = true;
+                l.entries = p.entries;
+                l.etag = Some(p.etag.clone());
+                l.changed_at = Some(p.changed_at);
+            } else {
+                l.available = false;
+            }
+            if let Some(p) = polls.get(&l.name) {
+                l.polls = p.count;
+                l.last_polls = p.last.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            }
+        }
+        View {
+            now,
+            version: env!("CARGO_PKG_VERSION"),
+            board,
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn when(t: Option<i64>, now: i64) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+            let stamp = humantime::format_rfc3339_seconds(at).to_string();
+            format!(
+                "<span title=\"{}\">{} ago</span>",
+                esc(&stamp),
+                age(now.saturating_sub(t))
+            )
+        }
+    }
+}
+
+fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 7200 {
+        format!("{}m", s / 60)
+    } else if s < 172_800 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86400)
+    }
+}
+
+/// Health of a source: `ok`, `stale` (no success for over twice its refresh), `failing` (last
+/// attempt failed), `never` (no success yet).
+pub fn health(s: &SourceView, now: i64) -> &'static str {
+    match s.last_success {
+        None => {
+            if s.last_attempt.is_some() {
+                "failing"
+            } else {
+                "never"
+            }
+        }
+        Some(ok) => {
+            if s.last_error.is_some() && s.last_attempt.is_some_and(|a| a > ok) {
+                "failing"
+            } else if now - ok > 2 * s.refresh_secs.max(60) as i64 && s.kind != "file" {
+                "stale"
+            } else {
+                "ok"
+            }
+        }
+    }
+}
+
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "–".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{}&nbsp;{}", v, esc(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Renders the status page.
+pub fn html(v: &View) -> String {
+    let b = &v.board;
+    let now = v.now;
+    let mut o = String::with_capacity(8192);
+    let _ = write!(
+        o,
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>edlforge status</title>
+<style>
+body{{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem;color:#1b1f23;background:#fff}}
+h1{{font-size:1.4rem;margin:0 0 .25rem}} h2{{font-size:1.1rem;margin:1.6rem 0 .5rem}}
+.meta{{color:#57606a;margin-bottom:1rem}}
+table{{border-collapse:collapse;width:100%;margin-bottom:.5rem}}
+th,td{{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}}
+th{{background:#f6f8fa;font-weight:600}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
+code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;padding:0 .2rem;border-radius:3px}}
+.b{{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:12px;font-weight:600}}
+.ok{{background:#dafbe1;color:#116329}} .failing,.unavailable,.refused{{background:#ffebe9;color:#a40e26}}
+.stale,.never{{background:#fff8c5;color:#7d4e00}} .err{{color:#a40e26;font-size:12px}}
+</style></head><body>
+<h1>edlforge status</h1>
+<div class="meta">version {} · config <code>{}</code> · up {} · TLS: {} · last compile {}</div>
+"#,
+        esc(v.version),
+        esc(&b.config),
+        age(now - b.started_at),
+        esc(&b.tls),
+        when(b.last_cycle, now),
+    );
+    // Config reload.
+    if b.reload.ok {
+        let _ = writeln!(
+            o,
+            "<p>Config: <span class=\"b ok\">loaded</span> {}</p>",
+            when(b.reload.loaded_at, now)
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "<p>Config: <span class=\"b refused\">change refused</span> {} — the previous config stays in force. Fix:</p><ul>",
+            when(b.reload.refused_at, now)
+        );
+        for e in &b.reload.errors {
+            let _ = writeln!(o, "<li><code>{}</code></li>", esc(e));
+        }
+        o.push_str("</ul>\n");
+    }
+    // Lists.
+    o.push_str("<h2>Lists</h2>\n<table><tr><th>List</th><th>Vendor</th><th>State</th><th class=\"n\">Entries</th><th>Last change</th><th>Last compile</th><th>ETag</th><th>Auth</th><th class=\"n\">Polls</th><th>Last polled by</th><th>Dropped (last compile)</th></tr>\n");
+    for l in &b.lists {
+        let state = if l.available {
+            "<span class=\"b ok\">served</span>"
+        } else {
+            "<span class=\"b unavailable\">503: not compiled</span>"
+        };
+        let cap = l.max_entries.map(|m| format!(" / {m}")).unwrap_or_default();
+        let last_poll = l
+            .last_polls
+            .iter()
+            .max_by_key(|(_, t)| **t)
+            .map(|(c, t)| format!("{} {}", esc(c), when(Some(*t), now)))
+            .unwrap_or_else(|| "–".into());
+        let _ = writeln!(
+            o,
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&l.path),
+            esc(&l.name),
+            esc(&l.vendor),
+            state,
+            l.entries,
+            cap,
+            when(l.changed_at, now),
+            when(l.compiled_at, now),
+            esc(l.etag.as_deref().unwrap_or("–")),
+            esc(&l.auth),
+            l.polls,
+            last_poll,
+            counts(&l.dropped),
+        );
+    }
+    o.push_str("</table>\n");
+    // Sources.
+    o.push_str("<h2>Sources</h2>\n<table><tr><th>Source</th><th>Health</th><th>Kind</th><th>Last success</th><th>Refresh</th><th class=\"n\">Records</th><th>By type</th><th>Skipped (last parse)</th><th>Last error</th></tr>\n");
+    for s in &b.sources {
+        let h = health(s, now);
+        let err = match (&s.last_error, &s.last_error_reason) {
+            (Some(e), r) => format!(
+                "<span class=\"err\">{}{}</span>",
+                r.as_deref()
+                    .map(|r| format!("[{}] ", esc(r)))
+                    .unwrap_or_default(),
+                esc(e)
+            ),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}<br><code>{}</code></td><td><span class=\"b {h}\">{h}</span></td><td>{} ({})</td><td>{}</td><td>every {}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.name),
+            esc(&s.location),
+            esc(&s.kind),
+            esc(&s.role),
+            when(s.last_success, now),
+            age(s.refresh_secs as i64),
+            s.records,
+            counts(&s.by_type),
+            counts(&s.skipped),
+            err,
+        );
+    }
+    o.push_str("</table>\n<p class=\"meta\">Machine-readable: <a href=\"/status.json\">/status.json</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p>\n</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_health() {
+        assert_eq!(esc("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+        let mut s = SourceView {
+            kind: "http".into(),
+            refresh_secs: 3600,
+            ..SourceView::default()
+        };
+        assert_eq!(health(&s, 10_000), "never");
+        s.last_attempt = Some(9_000);
+        assert_eq!(health(&s, 10_000), "failing");
+        s.last_success = Some(9_000);
+        assert_eq!(health(&s, 10_000), "ok");
+        assert_eq!(health(&s, 9_000 + 3 * 3600), "stale");
+        s.last_attempt = Some(9_500);
+        s.last_error = Some("timeout".into());
+        assert_eq!(health(&s, 10_000), "failing");
+    }
+}
