@@ -6,6 +6,7 @@ mod oracle;
 mod pipeline;
 mod properties;
 mod real_feeds;
+mod serve;
 mod sources_http;
 mod sources_parse;
 mod store;

@@ -223,7 +223,8 @@ pub struct RawSource {
     pub max_invalid_ratio: Option<Spanned<f64>>,
     /// Gate: accept an empty result. Default false (an empty fetch keeps the last good set).
     pub allow_empty: Option<bool>,
-    /// Gate: refuse a fetch that shrinks the set by more than this share. Default 0.5.
+    /// Gate: refuse a fetch that shrinks the set by more than this share. Default 0.5 for
+    /// network sources; 1.0 (off) for `file` sources, which shrink when someone edits them.
     pub max_shrink: Option<Spanned<f64>>,
     /// TAXII: collection id or title (TAXII sources arrive with their own issue).
     pub collection: Option<Spanned<String>>,

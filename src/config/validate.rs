@@ -759,7 +759,18 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
     let gates = Gates {
         max_invalid_ratio: ratio(cx, &rs.max_invalid_ratio, "max_invalid_ratio", 0.5),
         allow_empty: rs.allow_empty.unwrap_or(false),
-        max_shrink: ratio(cx, &rs.max_shrink, "max_shrink", 0.5),
+        // A hand-kept file shrinks because someone deleted entries on purpose: no shrink gate
+        // unless asked for (the empty gate still catches a truncated file).
+        max_shrink: ratio(
+            cx,
+            &rs.max_shrink,
+            "max_shrink",
+            if matches!(transport, Transport::File { .. }) {
+                1.0
+            } else {
+                0.5
+            },
+        ),
     };
     let s = Source {
         name: name.clone(),

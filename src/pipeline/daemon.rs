@@ -180,11 +180,6 @@ pub async fn run(
         let l = TcpListener::bind(addr)
             .await
             .map_err(|source| DaemonError::Bind { addr, source })?;
-        let shown = l.local_addr().unwrap_or(addr);
-        eprintln!(
-            "edlforge: listening on {}://{shown}",
-            if acceptor.is_some() { "https" } else { "http" }
-        );
         listeners.push(l);
     }
 
@@ -214,7 +209,7 @@ pub async fn run(
         drain: Duration::from_secs(10),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let sched = Scheduler {
+    let mut sched = Scheduler {
         path: opts.config.clone(),
         guard: Arc::new(super::guard(&config)?),
         fetcher: Arc::new(Fetcher::new(config.per_host)),
@@ -224,6 +219,16 @@ pub async fn run(
         watch: None,
         ever_ok: HashSet::new(),
     };
+    // The lists kept from the last run are served from the first request on.
+    sched.publish_stored().await;
+    for l in &listeners {
+        if let Ok(a) = l.local_addr() {
+            eprintln!(
+                "edlforge: listening on {}://{a}",
+                if acceptor.is_some() { "https" } else { "http" }
+            );
+        }
+    }
     let mut sched_task = tokio::spawn(sched.run(rx));
 
     // Signals: SIGHUP reloads; SIGTERM and SIGINT stop.
@@ -341,7 +346,6 @@ impl Scheduler {
         // Watch events and signals arrive on one channel; the watcher forwards into it.
         let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         self.rewatch(&fwd_tx);
-        self.publish_stored().await;
         let mut need_cycle = true;
         let mut retry_at: Option<Instant> = None;
         loop {

@@ -1,0 +1,781 @@
+//! `edlforge serve` end to end: the real binary on 127.0.0.1 with test certificates (rcgen),
+//! a reqwest client, and files edited the way editors save them (write + rename).
+//!
+//! Waits are bounded polls (`eventually`), never fixed sleeps that assert a speed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// A local CA and a server certificate for 127.0.0.1 / localhost signed by it.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki(name: &str) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.signed_by(&key, &ca).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// Writes `text` to `path` the way editors do: a temporary file renamed over the old one.
+fn save(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-save");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `edlforge serve` on `dir/feeds.toml`, listening on a free loopback port.
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
+        cmd.current_dir(dir)
+            .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("edlforge runs");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Server { child, base, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(ca_pem: Option<&str>) -> reqwest::Client {
+    edlforge::source::http::ensure_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .no_gzip()
+        .no_proxy()
+        .timeout(Duration::from_secs(20));
+    if let Some(ca) = ca_pem {
+        b = b
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+            .https_only(true);
+    }
+    b.build().unwrap()
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn etag_of(body: &[u8]) -> String {
+    let d = Sha256::digest(body);
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// A working directory with feeds.toml, lists/ and the TLS files.
+struct Site {
+    dir: tempfile::TempDir,
+    pki: Pki,
+}
+
+impl Site {
+    fn new(config: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki("first");
+        std::fs::create_dir_all(dir.path().join("lists")).unwrap();
+        std::fs::write(dir.path().join("tls.pem"), &pki.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &pki.key_pem).unwrap();
+        std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
+        Site { dir, pki }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+const TLS: &str = "[server]\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\n";
+
+fn basic_config() -> String {
+    format!(
+        r#"{TLS}[[source]]
+name = "block"
+path = "lists/block.txt"
+
+[[source]]
+name = "nets"
+path = "lists/nets.txt"
+type = "ip"
+
+[[source]]
+name = "down"
+url = "http://127.0.0.1:9/feed.txt"
+retries = 0
+timeout = "2s"
+
+[[list]]
+name = "pa"
+vendor = "panos"
+types = ["ip"]
+sources = ["block"]
+
+[[list]]
+name = "fmc"
+vendor = "cisco-si"
+types = ["ip"]
+sources = ["nets"]
+
+[[list]]
+name = "hq"
+vendor = "panos"
+types = ["ip"]
+sources = ["block"]
+auth = "basic"
+users = [{{ name = "fw-hq", password = "${{env:FW_HQ}}" }}]
+
+[[list]]
+name = "dc"
+vendor = "panos"
+types = ["ip"]
+sources = ["block"]
+auth = "token"
+tokens = [{{ name = "fw-dc2", token = "${{env:DC2_TOKEN}}" }}]
+
+[[list]]
+name = "lab"
+vendor = "panos"
+types = ["ip"]
+sources = ["block"]
+clients = ["192.0.2.0/24"]
+
+[[list]]
+name = "waiting"
+vendor = "panos"
+types = ["ip"]
+sources = ["down"]
+"#
+    )
+}
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![("FW_HQ", "hq-secret"), ("DC2_TOKEN", TOKEN)]
+}
+
+fn basic_site() -> Site {
+    let s = Site::new(&basic_config());
+    std::fs::write(
+        s.path("lists/block.txt"),
+        "81.2.69.0/25\n81.2.69.128/25\nmalware-c2.top\n",
+    )
+    .unwrap();
+    std::fs::write(s.path("lists/nets.txt"), "81.2.70.7\n45.9.148.0/24\n").unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_http2_conditional_gzip_head_and_503() {
+    let site = basic_site();
+    let srv = Server::start(site.dir.path(), &env());
+    assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
+    let c = client(Some(&site.pki.ca_pem));
+    let url = srv.url("/lists/pa");
+    let r = eventually(Duration::from_secs(20), "list pa", || async {
+        let r = c.get(&url).send().await.ok()?;
+        (r.status() == 200).then_some(r)
+    })
+    .await;
+    // ALPN chose HTTP/2.
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(h["vary"], "Accept-Encoding");
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let last_modified = h["last-modified"].to_str().unwrap().to_string();
+    let body = r.bytes().await.unwrap();
+    assert_eq!(&body[..], b"81.2.69.0/24\n");
+    assert_eq!(etag, etag_of(&body), "strong ETag = content hash");
+
+    // If-None-Match → 304 with the same validators, no body.
+    let r = c
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+    // A stale tag gets the body; If-Modified-Since alone → 304.
+    let r = c
+        .get(&url)
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(&url)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+
+    // gzip: the precompressed copy, its own ETag.
+    let r = c
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let gz_etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(gz_etag, etag);
+    let zipped = r.bytes().await.unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut plain).unwrap();
+    assert_eq!(plain, body);
+    let r = c
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+
+    // HEAD: the headers of a GET, no body.
+    let r = c.head(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        body.len().to_string().as_str()
+    );
+    assert_eq!(r.headers()["etag"], etag.as_str());
+
+    // Cisco FMC SI: the list and its MD5 URL.
+    let r = c.get(srv.url("/lists/fmc")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let fmc = r.bytes().await.unwrap();
+    let md5 = c
+        .get(srv.url("/lists/fmc.md5"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    use md5::Digest as _;
+    let want: String = md5::Md5::digest(&fmc)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(md5, format!("{want}\n"));
+
+    // A list whose only source never delivered: 503 with Retry-After, never an empty 200.
+    let r = c.get(srv.url("/lists/waiting")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = c.get(srv.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("waiting"));
+    assert_eq!(
+        c.get(srv.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+
+    // Bodies and other methods are refused.
+    let r = c.post(&url).body("x").send().await.unwrap();
+    assert!(r.status() == 413 || r.status() == 405, "{}", r.status());
+    let r = c.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+
+    // HTTP/1.1 works too.
+    let c1 = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(site.pki.ca_pem.as_bytes()).unwrap()])
+        .http1_only()
+        .no_gzip()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = c1.get(&url).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.bytes().await.unwrap(), body);
+
+    // Metrics name every list and source; the failing source is down.
+    let m = c
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "edlforge_list_entries{list=\"pa\"} 1",
+        "edlforge_list_available{list=\"waiting\"} 0",
+        "edlforge_source_up{source=\"down\"} 0",
+        "edlforge_source_up{source=\"block\"} 1",
+        "edlforge_http_requests_total{code=\"304\",list=\"pa\"}",
+        "edlforge_config_reload_success 1",
+        "edlforge_list_last_poll_timestamp_seconds{client=\"anonymous\",list=\"pa\"}",
+        "edlforge_source_last_success_timestamp_seconds{source=\"block\"}",
+        "edlforge_source_fetch_errors_total{reason=\"connect\",source=\"down\"}",
+    ] {
+        assert!(m.contains(want), "missing {want} in\n{m}");
+    }
+    promtool_check(&m);
+
+    // Status page and JSON.
+    let page = c.get(srv.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("edlforge status") && page.contains("waiting") && page.contains("failing")
+    );
+    let js: serde_json::Value = serde_json::from_slice(
+        &c.get(srv.url("/status.json"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(js["reload"]["ok"], true);
+    let lists = js["lists"].as_array().unwrap();
+    let pa = lists.iter().find(|l| l["name"] == "pa").unwrap();
+    assert_eq!(pa["available"], true);
+    assert_eq!(pa["entries"], 1);
+    assert!(pa["polls"].as_u64().unwrap() >= 5);
+
+    let status = srv.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+}
+
+/// Runs `promtool check metrics` on the exposition when promtool is installed (CI installs it
+/// and sets `EDLFORGE_REQUIRE_ORACLES`, which turns a missing promtool into a failure).
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(_) => {
+            assert!(
+                std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
+                "promtool is required (EDLFORGE_REQUIRE_ORACLES) but not installed"
+            );
+            eprintln!("skipped: promtool not installed (apt-get install prometheus)");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool check metrics:\n{said}");
+    assert!(said.trim().is_empty(), "promtool check metrics:\n{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_control() {
+    let site = basic_site();
+    let srv = Server::start(site.dir.path(), &env());
+    let c = client(Some(&site.pki.ca_pem));
+    eventually(Duration::from_secs(20), "list hq", || async {
+        let r = c
+            .get(srv.url("/lists/hq"))
+            .basic_auth("fw-hq", Some("hq-secret"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    // Basic.
+    let r = c.get(srv.url("/lists/hq")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm="));
+    let r = c
+        .get(srv.url("/lists/hq"))
+        .basic_auth("fw-hq", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Token, as a header and in the URL.
+    let r = c.get(srv.url("/lists/dc")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    let r = c
+        .get(srv.url("/lists/dc"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(srv.url(&format!("/lists/dc?token={TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A credential of another list does not open this one.
+    let r = c
+        .get(srv.url("/lists/dc"))
+        .basic_auth("fw-hq", Some("hq-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Address rules: 127.0.0.1 is not in 192.0.2.0/24.
+    let r = c.get(srv.url("/lists/lab")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Unknown names: like a protected list without credentials, 404 with them.
+    let r = c.get(srv.url("/lists/secret-list")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(srv.url("/lists/secret-list"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(c.get(srv.url("/nope")).send().await.unwrap().status(), 404);
+    // Who polled shows in metrics and on the status page.
+    let m = c
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("edlforge_list_last_poll_timestamp_seconds{client=\"fw-dc2\",list=\"dc\"}"));
+    assert!(m.contains("edlforge_list_last_poll_timestamp_seconds{client=\"fw-hq\",list=\"hq\"}"));
+    assert!(m.contains("edlforge_http_auth_failures_total{list=\"hq\"} 1"));
+    let page = c
+        .get(srv.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("fw-dc2"));
+    // Secrets never show.
+    assert!(!page.contains("hq-secret") && !page.contains(TOKEN));
+    assert!(!m.contains("hq-secret") && !srv.log().contains("hq-secret"));
+}
+
+#[test]
+fn tlp_above_green_without_auth_is_refused_at_load() {
+    let site = Site::new(&format!(
+        "{TLS}[[source]]\nname = \"isac\"\npath = \"lists/isac.txt\"\ntlp = \"amber\"\n\n[[list]]\nname = \"isac\"\nvendor = \"panos\"\ntypes = [\"ip\"]\nmax_tlp = \"amber\"\n"
+    ));
+    std::fs::write(site.path("lists/isac.txt"), "198.51.100.1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+        .current_dir(site.dir.path())
+        .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("feeds.toml:14:11: list.isac.max_tlp:") && err.contains("TLP:AMBER"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_of_lists_and_config_and_certificates() {
+    let site = basic_site();
+    let srv = Server::start(site.dir.path(), &env());
+    let c = client(Some(&site.pki.ca_pem));
+    let get = |path: &'static str| {
+        let c = c.clone();
+        let u = srv.url(path);
+        async move {
+            let r = c.get(u).send().await.ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            r.text().await.ok()
+        }
+    };
+    eventually(Duration::from_secs(20), "first compile", || {
+        get("/lists/pa")
+    })
+    .await;
+
+    // A lists/ edit is served shortly after.
+    save(
+        &site.path("lists/block.txt"),
+        "192.0.2.200\n198.18.0.1\n81.2.71.160\n",
+    );
+    eventually(Duration::from_secs(10), "edited list", || async {
+        get("/lists/pa").await.filter(|b| b == "81.2.71.160\n")
+    })
+    .await;
+
+    // A valid feeds.toml edit: a new list appears.
+    let mut cfg = basic_config();
+    cfg.push_str("\n[[list]]\nname = \"fg\"\nvendor = \"fortigate\"\ntypes = [\"ip\"]\nsources = [\"block\"]\n");
+    save(&site.path("feeds.toml"), &cfg);
+    let fg = eventually(Duration::from_secs(10), "new list", || get("/lists/fg")).await;
+    assert_eq!(fg, "81.2.71.160\n");
+
+    // An invalid edit is refused: the old config stays, the error is shown and counted, and
+    // lists/ edits still apply.
+    let bad = cfg.replace("vendor = \"fortigate\"", "vendor = \"fortigatee\"");
+    save(&site.path("feeds.toml"), &bad);
+    let js = eventually(Duration::from_secs(10), "refusal", || async {
+        let body = c
+            .get(srv.url("/status.json"))
+            .send()
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
+        let js: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        (js["reload"]["ok"] == false).then_some(js)
+    })
+    .await;
+    let errs = js["reload"]["errors"].to_string();
+    assert!(
+        errs.contains("feeds.toml:") && errs.contains("fortigatee"),
+        "{errs}"
+    );
+    let m = c
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("edlforge_config_reload_success 0"), "{m}");
+    assert_eq!(get("/lists/fg").await.as_deref(), Some("81.2.71.160\n"));
+    save(&site.path("lists/block.txt"), "81.2.71.161\n");
+    eventually(
+        Duration::from_secs(10),
+        "list edit under a refused config",
+        || async { get("/lists/fg").await.filter(|b| b == "81.2.71.161\n") },
+    )
+    .await;
+
+    // Certificate rotation: a certificate from another CA replaces the first; new connections
+    // see it without a restart.
+    let second = pki("second");
+    save(&site.path("tls.key"), &second.key_pem);
+    save(&site.path("tls.pem"), &second.cert_pem);
+    eventually(Duration::from_secs(10), "rotated certificate", || async {
+        let c2 = client(Some(&second.ca_pem));
+        let r = c2.get(srv.url("/healthz")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let old = client(Some(&site.pki.ca_pem));
+    assert!(old.get(srv.url("/healthz")).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_lists_are_served_at_start_before_any_fetch() {
+    let site = basic_site();
+    {
+        let srv = Server::start(site.dir.path(), &env());
+        let c = client(Some(&site.pki.ca_pem));
+        eventually(Duration::from_secs(20), "first compile", || async {
+            let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+        assert!(srv.terminate().success());
+    }
+    // The file source disappears: the list kept in the store is served from the start and
+    // stays (a failed read keeps the last good set).
+    std::fs::remove_file(site.path("lists/block.txt")).unwrap();
+    let srv = Server::start(site.dir.path(), &env());
+    let c = client(Some(&site.pki.ca_pem));
+    let r = c.get(srv.url("/lists/pa")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "81.2.69.0/24\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_torn_lists_while_recompiling() {
+    let site = basic_site();
+    let version = |g: u32| {
+        let mut text = String::new();
+        for i in 0..100u32 {
+            // Every other /24, so nothing aggregates: 100 lines.
+            text.push_str(&format!("81.{}.{}.0/24\n", g + 1, 2 * i));
+        }
+        text
+    };
+    std::fs::write(site.path("lists/block.txt"), version(0)).unwrap();
+    let srv = Server::start(site.dir.path(), &env());
+    let c = client(Some(&site.pki.ca_pem));
+    eventually(Duration::from_secs(20), "first compile", || async {
+        let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pollers = Vec::new();
+    for _ in 0..4 {
+        let (c, url, stop) = (c.clone(), srv.url("/lists/pa"), stop.clone());
+        pollers.push(tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 5000 {
+                let r = c.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                let etag = r.headers()["etag"].to_str().unwrap().to_string();
+                let body = r.bytes().await.unwrap();
+                assert_eq!(etag, etag_of(&body), "body does not match its ETag");
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                // Every version written below is whole: 100 lines of one generation.
+                let lines: Vec<&str> = text.lines().collect();
+                assert_eq!(lines.len(), 100, "torn list:\n{text}");
+                seen.insert(etag);
+                n += 1;
+            }
+            seen.len()
+        }));
+    }
+    // Rewrite the list 15 times (each save triggers a recompile), bigger than one write.
+    let mut last = String::new();
+    for g in 1..16u32 {
+        let text = version(g);
+        save(&site.path("lists/block.txt"), &text);
+        last = text;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let want = last.clone();
+    eventually(Duration::from_secs(10), "last version", || async {
+        let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+        let b = r.text().await.ok()?;
+        (b.lines().count() == 100 && b.contains(want.lines().next().unwrap_or(""))).then_some(())
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut versions = 0;
+    for p in pollers {
+        versions = versions.max(p.await.unwrap());
+    }
+    assert!(versions >= 2, "pollers saw {versions} version(s)");
+}
