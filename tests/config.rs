@@ -36,6 +36,16 @@ bad_config!(every_problem_is_reported_at_once, "bad-many");
 bad_config!(secrets_must_be_references_and_resolve, "bad-secret-missing");
 
 #[test]
+fn server_and_access_mistakes_are_reported_at_once() {
+    // SAFETY: set before any thread of this test reads the environment; the name is unique.
+    unsafe { std::env::set_var("EDLFORGE_TEST_SHORT_TOKEN", "short") };
+    crate::support::golden(
+        &fixture("config/bad-server-access.err"),
+        &errors_of("bad-server-access"),
+    );
+}
+
+#[test]
 fn small_config_gets_the_defaults() {
     let c = Config::load(&fixture("config/good-small.toml")).unwrap();
     assert_eq!(c.sources.len(), 1);

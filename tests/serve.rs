@@ -779,3 +779,68 @@ async fn no_torn_lists_while_recompiling() {
     }
     assert!(versions >= 2, "pollers saw {versions} version(s)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_floods_cannot_starve_pollers() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let site = Site::new(
+        "[server]\ntls = \"off\"\nmax_connections = 4\nheader_timeout = \"1s\"\n\n[[source]]\nname = \"block\"\npath = \"lists/block.txt\"\n\n[[list]]\nname = \"pa\"\nvendor = \"panos\"\ntypes = [\"ip\"]\n",
+    );
+    std::fs::write(site.path("lists/block.txt"), "81.2.69.1\n").unwrap();
+    let srv = Server::start(site.dir.path(), &[]);
+    assert!(srv.base.starts_with("http://"), "{}", srv.base);
+    assert!(srv.log().contains("TLS is off"), "{}", srv.log());
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let c = client(None);
+    eventually(Duration::from_secs(20), "first compile", || async {
+        let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    drop(c);
+    // Four slowloris connections fill the cap: each sends half a request line, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /lists/pa HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Over the cap: closed at once, without an answer.
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("an over-cap connection is closed, not left hanging")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "over-cap connection got an answer");
+    // The header timeout closes the slow ones, which frees the slots for pollers.
+    for mut s in slow {
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("a slow client is cut off by header_timeout");
+        // Closed (0) or answered 408 then closed: either way not held open.
+        if let Ok(n) = r {
+            assert!(
+                n == 0 || buf[..n].starts_with(b"HTTP/1.1 408"),
+                "{:?}",
+                &buf[..n]
+            );
+        }
+    }
+    let c = client(None);
+    eventually(
+        Duration::from_secs(10),
+        "a poller after the flood",
+        || async {
+            let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
+}

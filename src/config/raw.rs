@@ -30,22 +30,13 @@ pub struct RawConfig {
     pub server: RawServer,
 }
 
-/// One address or several.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
-pub enum RawListen {
-    /// `listen = "0.0.0.0:8443"`.
-    One(Spanned<String>),
-    /// `listen = ["0.0.0.0:8443", "[::]:8443"]`.
-    Many(Vec<Spanned<String>>),
-}
-
 /// `[server]`: used by `edlforge serve` only.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    /// Address(es) to listen on, `ip:port`. Default `"0.0.0.0:8443"`. `--listen` overrides.
-    pub listen: Option<RawListen>,
+    /// Address(es) to listen on, `ip:port`: `"0.0.0.0:8443"` (the default) or
+    /// `["0.0.0.0:8443", "[::]:8443"]`. `--listen` overrides.
+    pub listen: Option<Spanned<toml::Value>>,
     /// `"auto"` (default): TLS with `tls_cert`/`tls_key` when set, else a self-signed
     /// certificate made once in `data_dir/tls/`; `"off"`: plain HTTP (a warning is logged).
     pub tls: Option<Spanned<String>>,

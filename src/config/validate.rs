@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawColumn, RawConfig, RawList, RawListen, RawServer, RawSource};
+use super::raw::{RawColumn, RawConfig, RawList, RawServer, RawSource};
 use super::secret;
 use super::{
     Access, AuthMode, Column, Config, ConfigError, Credential, Extract, Gates, HttpSettings, List,
@@ -147,30 +147,27 @@ impl Ctx<'_> {
 
 fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
     let mut listen = Vec::new();
-    let addrs: Vec<Spanned<String>> = match &rs.listen {
-        None => Vec::new(),
-        Some(RawListen::One(a)) => vec![a.clone()],
-        Some(RawListen::Many(v)) => v.clone(),
-    };
-    for a in &addrs {
-        match a.get_ref().trim().parse::<std::net::SocketAddr>() {
-            Ok(x) => listen.push(x),
-            Err(_) => cx.err(
-                a.span(),
-                "server.listen",
-                format!(
-                    "{:?} is not ip:port; write e.g. \"0.0.0.0:8443\" or \"[::]:8443\"",
-                    a.get_ref()
-                ),
-            ),
-        }
-    }
-    if listen.is_empty() && rs.listen.is_none() {
-        listen.push(std::net::SocketAddr::from(([0, 0, 0, 0], 8443)));
-    }
-    if let Some(RawListen::Many(v)) = &rs.listen {
-        if v.is_empty() {
-            cx.err(0..0, "server.listen", "give at least one address");
+    match &rs.listen {
+        None => listen.push(std::net::SocketAddr::from(([0, 0, 0, 0], 8443))),
+        Some(v) => {
+            let span = v.span();
+            let items: Vec<&toml::Value> = match v.get_ref() {
+                toml::Value::Array(a) => a.iter().collect(),
+                one => vec![one],
+            };
+            if items.is_empty() {
+                cx.err(span.clone(), "server.listen", "give at least one address");
+            }
+            for it in items {
+                match it.as_str().map(|a| a.trim().parse::<std::net::SocketAddr>()) {
+                    Some(Ok(a)) => listen.push(a),
+                    _ => cx.err(
+                        span.clone(),
+                        "server.listen",
+                        format!("{it} is not ip:port; write e.g. \"0.0.0.0:8443\" or [\"0.0.0.0:8443\", \"[::]:8443\"]"),
+                    ),
+                }
+            }
         }
     }
     let cert = rs
@@ -458,6 +455,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
         }
     }
 
+    let server = server(&mut cx, &raw.server);
     let defaults = SourceDefaults {
         refresh,
         timeout,
@@ -521,7 +519,6 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
             lists.push(l);
         }
     }
-    let server = server(&mut cx, &raw.server);
     if cx.errors.is_empty() {
         Ok(Config {
             server,
