@@ -798,6 +798,18 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
     })
     .await;
     drop(c);
+    // An idle keep-alive connection is closed after header_timeout too.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let r = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf))
+        .await
+        .expect("an idle keep-alive connection is closed by header_timeout");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     // Four slowloris connections fill the cap: each sends half a request line, then nothing.
     let mut slow = Vec::new();
     for _ in 0..4 {

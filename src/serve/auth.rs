@@ -353,4 +353,32 @@ mod tests {
         let p = Presented::read(None, Some("token=a%2Bb+c%zz"));
         assert_eq!(p.query_token.as_deref(), Some("a+b c%zz"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, rng_seed: proptest::test_runner::RngSeed::Fixed(6), ..Default::default() })]
+
+        /// Any header text: no panic; the client is the peer or an address from the header.
+        #[test]
+        fn forwarded_for_never_panics(xff in ".{0,80}", a in 0u8..=255, trusted in proptest::bool::ANY) {
+            let peer: IpAddr = format!("10.0.0.{a}").parse().unwrap();
+            let nets = if trusted { nets(&["10.0.0.0/8"]) } else { vec![] };
+            let ip = client_ip(peer, Some(&xff), &nets);
+            proptest::prop_assert!(ip == peer || xff.contains(&ip.to_string()) || xff.to_ascii_lowercase().contains(&ip.to_string()));
+            if !trusted {
+                proptest::prop_assert_eq!(ip, peer);
+            }
+        }
+
+        /// Any Authorization header and query: no panic, and never allowed without the secret.
+        #[test]
+        fn credentials_never_panic(h in ".{0,64}", q in ".{0,64}") {
+            let p = Presented::read(Some(&h), Some(&q));
+            for mode in [AuthMode::Basic, AuthMode::Token] {
+                let v = check(&access(mode), &p);
+                if let Verdict::Allowed(_) = v {
+                    proptest::prop_assert!(h.contains("Basic") || h.to_ascii_lowercase().contains("bearer") || q.contains("token="));
+                }
+            }
+        }
+    }
 }

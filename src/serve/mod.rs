@@ -36,6 +36,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Access, Config};
 use crate::metrics::Metrics;
 
+pub use self::routes::handle;
 pub use self::status::Board;
 
 /// One compiled list as served: immutable, with everything a response needs precomputed.
