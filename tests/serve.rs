@@ -348,12 +348,22 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     // A recompile of the same content moves neither the ETag nor Last-Modified.
     let cycle_of = |js: &serde_json::Value| js["last_cycle"].as_i64().unwrap_or(0);
     let status = || async {
-        let b = c.get(srv.url("/status.json")).send().await.ok()?.bytes().await.ok()?;
+        let b = c
+            .get(srv.url("/status.json"))
+            .send()
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
         serde_json::from_slice::<serde_json::Value>(&b).ok()
     };
     let before = cycle_of(&status().await.unwrap());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    save(&site.path("lists/block.txt"), "81.2.69.128/25\n81.2.69.0/25\nmalware-c2.top\n");
+    save(
+        &site.path("lists/block.txt"),
+        "81.2.69.128/25\n81.2.69.0/25\nmalware-c2.top\n",
+    );
     eventually(Duration::from_secs(10), "a recompile", || async {
         status().await.filter(|js| cycle_of(js) > before)
     })

@@ -829,3 +829,43 @@ async fn rotated_client_key_is_picked_up() {
     let err = fetcher.fetch(&req).await.expect_err("wrong key now");
     assert_eq!(err.reason(), "config", "{err}");
 }
+
+/// `edlforge compile` with the usual proxy variables in its environment: a source goes through
+/// `HTTP_PROXY` unless `NO_PROXY` names its host.
+#[test]
+fn environment_proxy_variables_are_honoured() {
+    let proxy = FixtureServer::start(Routes::new().reply("/list.txt", Reply::ok("81.2.69.1\n")));
+    let direct = FixtureServer::start(Routes::new().reply("/direct.txt", Reply::ok("81.2.69.2\n")));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        format!(
+            "[[source]]\nname = \"via-proxy\"\nurl = \"http://feed.invalid/list.txt\"\n\n[[source]]\nname = \"direct\"\nurl = \"{}\"\n\n[[list]]\nname = \"all\"\nvendor = \"plain\"\n",
+            direct.url("/direct.txt")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edlforge"))
+        .current_dir(dir.path())
+        .args(["compile", "--config", "feeds.toml", "--force"])
+        .env("HTTP_PROXY", format!("http://{}", proxy.plain_addr()))
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = std::fs::read_to_string(dir.path().join("out/all.txt")).unwrap();
+    assert!(list.ends_with("\n81.2.69.1\n81.2.69.2\n"), "{list}");
+    assert_eq!(
+        proxy.requests("/list.txt")[0].uri,
+        "http://feed.invalid/list.txt"
+    );
+    assert_eq!(direct.hits("/direct.txt"), 1);
+}

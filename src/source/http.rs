@@ -1259,10 +1259,19 @@ impl<'r> Prepared<'r> {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is ignored: the backoff applies).
+/// `Retry-After` (RFC 9110 10.2.3): delay-seconds, or an HTTP-date taken relative to now (a
+/// date in the past means "now").
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(headers, std::time::SystemTime::now())
+}
+
+fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -1362,16 +1371,25 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_only() {
+    fn retry_after_takes_seconds_and_dates() {
         let mut h = HeaderMap::new();
         assert_eq!(retry_after(&h), None);
         h.insert(header::RETRY_AFTER, HeaderValue::from_static(" 7 "));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         h.insert(
             header::RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:30 GMT"),
         );
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(30)));
+        // In the past: retry now (the backoff still applies).
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:00:00 GMT"),
+        );
+        assert_eq!(retry_after_at(&h, now), Some(Duration::ZERO));
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after_at(&h, now), None);
     }
 
     #[test]
