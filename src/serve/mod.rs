@@ -214,9 +214,18 @@ impl State {
     fn record_poll(&self, list: &str, client: &str, now: i64) {
         self.metrics.polled(list, client, now);
         if let Ok(mut p) = self.polls.lock() {
-            let e = p.entry(list.to_string()).or_default();
+            // No allocation on the common path: the list and client are already known.
+            let e = match p.get_mut(list) {
+                Some(e) => e,
+                None => p.entry(list.to_string()).or_default(),
+            };
             e.count += 1;
-            e.last.insert(client.to_string(), now);
+            match e.last.get_mut(client) {
+                Some(t) => *t = now,
+                None => {
+                    e.last.insert(client.to_string(), now);
+                }
+            }
         }
     }
 }
