@@ -177,9 +177,7 @@ pub async fn run(
     };
     let mut listeners = Vec::new();
     for addr in addrs {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Bind { addr, source })?;
+        let l = bind(addr).map_err(|source| DaemonError::Bind { addr, source })?;
         listeners.push(l);
     }
 
@@ -271,6 +269,20 @@ pub async fn run(
         () = tokio::time::sleep(Duration::from_secs(5)) => sched_task.abort(),
     }
     Ok(())
+}
+
+/// Binds a listener with a deep accept queue: `TcpListener::bind` asks for 128, which
+/// overflows when many firewalls poll at the same minute (the kernel caps the request at
+/// `net.core.somaxconn`).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(4096)
 }
 
 /// What wakes the scheduler.
