@@ -72,8 +72,13 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
         ));
     }
     for s in &config.sources {
-        if let Transport::Http(h) = &s.transport {
-            if h.url.starts_with("http://") {
+        let url = match &s.transport {
+            Transport::Http(h) => Some(&h.url),
+            Transport::Taxii(t) => Some(&t.http.url),
+            Transport::File { .. } => None,
+        };
+        if let Some(url) = url {
+            if url.starts_with("http://") {
                 eprintln!(
                     "warning: source {:?} uses plain http://; its data can be altered in transit",
                     s.name
@@ -94,6 +99,11 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
         let what = match &s.transport {
             Transport::Http(h) => format!("http {}", h.url.split('?').next().unwrap_or("")),
             Transport::File { path } => format!("file {}", path.display()),
+            Transport::Taxii(t) => format!(
+                "taxii {} collection {}",
+                t.http.url.split('?').next().unwrap_or(""),
+                t.collection
+            ),
         };
         println!(
             "    {:<20} {:<5} every {:<8} {}",

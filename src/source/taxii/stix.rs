@@ -1,0 +1,1269 @@
+//! STIX 2.1 → indicators: the pattern language, and `indicator` objects (from TAXII envelopes
+//! or a static bundle) turned into block entries with their metadata.
+//!
+//! # What is converted
+//! Only what can be turned into block entries *honestly*, i.e. where each entry alone satisfies
+//! the pattern: comparisons `=` on `ipv4-addr:value`, `ipv6-addr:value`, `domain-name:value`,
+//! `url:value`, `file:hashes.'MD5'|'SHA-1'|'SHA-256'`, and `ISSUBSET '<cidr>'` on the two
+//! address paths, joined by `OR` inside an observation expression or between observation
+//! expressions; each comparison becomes one entry. A comparison on another path inside an `OR`
+//! (`email-addr:value`, `file:name`) is left out and its siblings kept (blocking a sibling
+//! alone still satisfies the pattern); a pattern with no usable comparison at all is skipped.
+//! `AND`, `FOLLOWEDBY`, `NOT`, qualifiers (`WITHIN`, `REPEATS`, `START`/`STOP`), `MATCHES`,
+//! `LIKE`, `IN`, `!=`, `<`, `>`, `EXISTS`, `ISSUPERSET` make the whole pattern
+//! `unsupported_pattern`: never approximated. A pattern that does not parse is `invalid` (the
+//! spec says it matches nothing). Values go through [`parse_token`] like any feed's, so a bad
+//! value is an `invalid` skip with the same rules as everywhere.
+//!
+//! # Metadata
+//! - The newest `modified` version of an id wins (within one body; across TAXII polls later
+//!   polls win, as the server sends versions in the order they were added).
+//! - `revoked: true` → the values of its pattern are withdrawn ([`Converted::withdrawn`]).
+//! - `valid_until` → the entry's expiry; already past → withdrawn too, counted `expired`.
+//! - `valid_from` in the future → skipped and counted `not_yet_valid` (the store has no start
+//!   time); [`Converted::not_yet_valid`] tells the TAXII poller, which then does not move its
+//!   position past that page, so the indicator is fetched again until it is active.
+//! - `confidence` (0–100) → confidence; `labels` → tags; `name` (else the id) → comment.
+//! - TLP from `object_marking_refs` by the exact TLP 1.0 and 2.0 marking-definition ids (names
+//!   can be spoofed, ids cannot); several → the most restrictive; none → the source's `tlp`.
+//! - `pattern_type` other than `stix` (snort, yara, sigma, …) → `unsupported_pattern`.
+//!
+//! # Why a hand-written parser
+//! No maintained Rust crate parses STIX patterns: the crates seen (`stix-rs` 0.1.0, `stix2`
+//! 0.1.1) are early single releases, and the reference implementation is the ANTLR grammar of
+//! the Python `stix2-patterns` package. The language is small (the STIX 2.1 spec, section 9), and
+//! a recursive-descent parser of it is a few hundred lines we can fuzz and property-test.
+//!
+//! Fetching (TAXII paging, auth) is [`super`]'s job; storing and merging is `store`'s.
+
+use std::fmt;
+
+use serde_json::Value as Json;
+
+use crate::indicator::{parse_token, HashKind, Kind, Report, Skip, SkipReason, Tlp, Value};
+use crate::source::parse::{rfc3339, ParsedFeed, ParsedIndicator};
+use crate::store::FreshIndicator;
+
+// ---------------------------------------------------------------------------------------------
+// Pattern syntax tree
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed STIX pattern (observation expressions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    /// `[ comparison ]`.
+    Observation(Comparison),
+    /// Observation expressions joined by `OR`.
+    Or(Vec<Pattern>),
+    /// Observation expressions joined by `AND`.
+    And(Vec<Pattern>),
+    /// Observation expressions joined by `FOLLOWEDBY`.
+    FollowedBy(Vec<Pattern>),
+    /// An observation expression with a qualifier.
+    Qualified(Box<Pattern>, Qualifier),
+}
+
+/// A qualifier of an observation expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qualifier {
+    /// `WITHIN <number> SECONDS` (the number as written).
+    Within(String),
+    /// `REPEATS <int> TIMES`.
+    Repeats(String),
+    /// `START t'…' STOP t'…'`.
+    StartStop(String, String),
+}
+
+/// A comparison expression (inside `[ ]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Comparison {
+    /// One test.
+    Test(Test),
+    /// Joined by `OR`.
+    Or(Vec<Comparison>),
+    /// Joined by `AND`.
+    And(Vec<Comparison>),
+}
+
+/// `object-type:path [NOT] op value`, or `EXISTS object-type:path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Test {
+    /// The object path.
+    pub path: ObjectPath,
+    /// `NOT` before the operator.
+    pub negated: bool,
+    /// The operator.
+    pub op: Op,
+    /// The constant (`None` for `EXISTS`).
+    pub value: Option<Literal>,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `IN`
+    In,
+    /// `LIKE`
+    Like,
+    /// `MATCHES`
+    Matches,
+    /// `ISSUBSET`
+    IsSubset,
+    /// `ISSUPERSET`
+    IsSuperset,
+    /// `EXISTS` (prefix)
+    Exists,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::In => "IN",
+            Op::Like => "LIKE",
+            Op::Matches => "MATCHES",
+            Op::IsSubset => "ISSUBSET",
+            Op::IsSuperset => "ISSUPERSET",
+            Op::Exists => "EXISTS",
+        }
+    }
+}
+
+/// `object-type:step.step[0]…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPath {
+    /// `ipv4-addr`, `file`, …
+    pub object_type: String,
+    /// The property steps.
+    pub steps: Vec<Step>,
+}
+
+/// One step of an object path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A property name (`value`, `hashes`, or a quoted `'SHA-256'`, unquoted here).
+    Key(String),
+    /// `[n]`.
+    Index(String),
+    /// `[*]`.
+    Any,
+}
+
+/// A constant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Literal {
+    /// `'text'` (escapes removed).
+    Str(String),
+    /// A number as written (`42`, `-1.5`).
+    Number(String),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `t'2016-01-01T00:00:00Z'`.
+    Timestamp(String),
+    /// `h'ff00'`.
+    Hex(String),
+    /// `b'AAEC'`.
+    Binary(String),
+    /// `('a', 'b')` after `IN`.
+    Set(Vec<Literal>),
+}
+
+/// Why a pattern does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pattern does not parse at byte {at}: {what}")]
+pub struct PatternError {
+    /// Byte offset in the pattern.
+    pub at: usize,
+    /// What was expected or found.
+    pub what: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing (canonical form; parse(print(p)) == p)
+// ---------------------------------------------------------------------------------------------
+
+fn quote(s: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("'")?;
+    for c in s.chars() {
+        match c {
+            '\'' => f.write_str("\\'")?,
+            '\\' => f.write_str("\\\\")?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    f.write_str("'")
+}
+
+fn joined<T: fmt::Display>(items: &[T], sep: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, p) in items.iter().enumerate() {
+        if i > 0 {
+            write!(f, " {sep} ")?;
+        }
+        write!(f, "({p})")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pattern::Observation(c) => write!(f, "[{c}]"),
+            Pattern::Or(v) => joined(v, "OR", f),
+            Pattern::And(v) => joined(v, "AND", f),
+            Pattern::FollowedBy(v) => joined(v, "FOLLOWEDBY", f),
+            Pattern::Qualified(p, q) => write!(f, "({p}) {q}"),
+        }
+    }
+}
+
+impl fmt::Display for Qualifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Qualifier::Within(n) => write!(f, "WITHIN {n} SECONDS"),
+            Qualifier::Repeats(n) => write!(f, "REPEATS {n} TIMES"),
+            Qualifier::StartStop(a, b) => {
+                f.write_str("START t")?;
+                quote(a, f)?;
+                f.write_str(" STOP t")?;
+                quote(b, f)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Comparison::Test(t) => write!(f, "{t}"),
+            Comparison::Or(v) => joined(v, "OR", f),
+            Comparison::And(v) => joined(v, "AND", f),
+        }
+    }
+}
+
+impl fmt::Display for Test {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.op == Op::Exists {
+            return write!(f, "EXISTS {}", self.path);
+        }
+        write!(f, "{} ", self.path)?;
+        if self.negated {
+            f.write_str("NOT ")?;
+        }
+        f.write_str(self.op.as_str())?;
+        if let Some(v) = &self.value {
+            write!(f, " {v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ObjectPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.object_type)?;
+        for (i, s) in self.steps.iter().enumerate() {
+            match s {
+                Step::Key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    if is_plain_ident(k) {
+                        f.write_str(k)?;
+                    } else {
+                        quote(k, f)?;
+                    }
+                }
+                Step::Index(n) => write!(f, "[{n}]")?,
+                Step::Any => f.write_str("[*]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Str(s) => quote(s, f),
+            Literal::Number(n) => f.write_str(n),
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Timestamp(s) => {
+                f.write_str("t")?;
+                quote(s, f)
+            }
+            Literal::Hex(s) => {
+                f.write_str("h")?;
+                quote(s, f)
+            }
+            Literal::Binary(s) => {
+                f.write_str("b")?;
+                quote(s, f)
+            }
+            Literal::Set(v) => {
+                f.write_str("(")?;
+                for (i, l) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{l}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+fn is_plain_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !is_keyword(s)
+}
+
+const KEYWORDS: [&str; 18] = [
+    "AND",
+    "OR",
+    "NOT",
+    "FOLLOWEDBY",
+    "IN",
+    "LIKE",
+    "MATCHES",
+    "ISSUBSET",
+    "ISSUPERSET",
+    "EXISTS",
+    "WITHIN",
+    "SECONDS",
+    "REPEATS",
+    "TIMES",
+    "START",
+    "STOP",
+    "TRUE",
+    "FALSE",
+];
+
+fn is_keyword(s: &str) -> bool {
+    KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lexer
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    LBracket,
+    RBracket,
+    LParen,
+    RParen,
+    Comma,
+    Colon,
+    Dot,
+    Star,
+    Cmp(Op),
+    /// Identifier or keyword (keywords are recognised by the parser, case-insensitively).
+    Ident(String),
+    Str(String),
+    /// `t'…'`, `h'…'`, `b'…'`.
+    Prefixed(char, String),
+    Number(String),
+}
+
+/// Longest pattern accepted: real patterns are far shorter; this bounds the work per object.
+pub const MAX_PATTERN_LEN: usize = 64 * 1024;
+/// Deepest nesting of parentheses and brackets accepted (no stack overflow on hostile input).
+const MAX_DEPTH: usize = 64;
+
+fn lex(src: &str) -> Result<Vec<(usize, Tok)>, PatternError> {
+    let b = src.as_bytes();
+    let err = |at, what| Err(PatternError { at, what });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let single = match c {
+            b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => {
+                i += 1;
+                continue;
+            }
+            b'[' => Some(Tok::LBracket),
+            b']' => Some(Tok::RBracket),
+            b'(' => Some(Tok::LParen),
+            b')' => Some(Tok::RParen),
+            b',' => Some(Tok::Comma),
+            b':' => Some(Tok::Colon),
+            b'.' => Some(Tok::Dot),
+            b'*' => Some(Tok::Star),
+            _ => None,
+        };
+        if let Some(t) = single {
+            out.push((start, t));
+            i += 1;
+            continue;
+        }
+        let next = b.get(i + 1).copied();
+        match c {
+            b'=' => {
+                out.push((start, Tok::Cmp(Op::Eq)));
+                i += 1;
+            }
+            b'!' if next == Some(b'=') => {
+                out.push((start, Tok::Cmp(Op::Ne)));
+                i += 2;
+            }
+            b'<' if next == Some(b'>') => {
+                out.push((start, Tok::Cmp(Op::Ne)));
+                i += 2;
+            }
+            b'<' | b'>' => {
+                let (op, len) = match (c, next) {
+                    (b'<', Some(b'=')) => (Op::Le, 2),
+                    (b'>', Some(b'=')) => (Op::Ge, 2),
+                    (b'<', _) => (Op::Lt, 1),
+                    _ => (Op::Gt, 1),
+                };
+                out.push((start, Tok::Cmp(op)));
+                i += len;
+            }
+            b'\'' => {
+                let (s, end) = string_at(b, i)?;
+                out.push((start, Tok::Str(s)));
+                i = end;
+            }
+            b't' | b'h' | b'b' if next == Some(b'\'') => {
+                let (s, end) = string_at(b, i + 1)?;
+                out.push((start, Tok::Prefixed(c as char, s)));
+                i = end;
+            }
+            b'-' | b'+' | b'0'..=b'9' => {
+                let mut j = i + 1;
+                while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+                    j += 1;
+                }
+                let n = &src[i..j];
+                let digits = n.trim_start_matches(['-', '+']);
+                if digits.is_empty()
+                    || digits.starts_with('.')
+                    || digits.ends_with('.')
+                    || digits.matches('.').count() > 1
+                {
+                    return err(start, "a malformed number");
+                }
+                out.push((start, Tok::Number(n.to_string())));
+                i = j;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let mut j = i + 1;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'-')
+                {
+                    j += 1;
+                }
+                out.push((start, Tok::Ident(src[i..j].to_string())));
+                i = j;
+            }
+            _ => return err(start, "an unexpected character"),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the string starting at the quote `b[i]`; returns it unescaped and the index after it.
+fn string_at(b: &[u8], i: usize) -> Result<(String, usize), PatternError> {
+    let mut out = Vec::new();
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\'' => {
+                let s = String::from_utf8(out).map_err(|_| PatternError {
+                    at: i,
+                    what: "a string that is not UTF-8",
+                })?;
+                return Ok((s, j + 1));
+            }
+            b'\\' => match b.get(j + 1) {
+                Some(&e @ (b'\'' | b'\\')) => {
+                    out.push(e);
+                    j += 2;
+                }
+                _ => {
+                    return Err(PatternError {
+                        at: j,
+                        what: "a backslash not followed by ' or \\ (the only STIX escapes)",
+                    })
+                }
+            },
+            c => {
+                out.push(c);
+                j += 1;
+            }
+        }
+    }
+    Err(PatternError {
+        at: i,
+        what: "an unterminated string",
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser
+// ---------------------------------------------------------------------------------------------
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+    end: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(_, t)| t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map_or(self.end, |(a, _)| *a)
+    }
+
+    fn err<T>(&self, what: &'static str) -> Result<T, PatternError> {
+        Err(PatternError {
+            at: self.at(),
+            what,
+        })
+    }
+
+    fn bump(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).map(|(_, t)| t.clone());
+        self.pos += 1;
+        t
+    }
+
+    fn keyword(&self, k: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case(k))
+    }
+
+    fn eat_keyword(&mut self, k: &str) -> bool {
+        let yes = self.keyword(k);
+        if yes {
+            self.pos += 1;
+        }
+        yes
+    }
+
+    fn expect(&mut self, t: Tok, what: &'static str) -> Result<(), PatternError> {
+        if self.peek() == Some(&t) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.err(what)
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), PatternError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("nesting too deep");
+        }
+        Ok(())
+    }
+
+    /// `FOLLOWEDBY` binds loosest, then `OR`, then `AND` (STIX 2.1 grammar).
+    fn followed_by(&mut self) -> Result<Pattern, PatternError> {
+        let mut v = vec![self.obs_or()?];
+        while self.eat_keyword("FOLLOWEDBY") {
+            v.push(self.obs_or()?);
+        }
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Pattern::FollowedBy(v)
+        })
+    }
+
+    fn obs_or(&mut self) -> Result<Pattern, PatternError> {
+        let mut v = vec![self.obs_and()?];
+        while self.eat_keyword("OR") {
+            v.push(self.obs_and()?);
+        }
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Pattern::Or(v)
+        })
+    }
+
+    fn obs_and(&mut self) -> Result<Pattern, PatternError> {
+        let mut v = vec![self.obs_qualified()?];
+        while self.eat_keyword("AND") {
+            v.push(self.obs_qualified()?);
+        }
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Pattern::And(v)
+        })
+    }
+
+    fn obs_qualified(&mut self) -> Result<Pattern, PatternError> {
+        let mut p = self.obs_atom()?;
+        loop {
+            let q = if self.eat_keyword("WITHIN") {
+                let n = self.number()?;
+                if !self.eat_keyword("SECONDS") {
+                    return self.err("SECONDS after WITHIN <number>");
+                }
+                Qualifier::Within(n)
+            } else if self.eat_keyword("REPEATS") {
+                let n = self.number()?;
+                if !self.eat_keyword("TIMES") {
+                    return self.err("TIMES after REPEATS <number>");
+                }
+                Qualifier::Repeats(n)
+            } else if self.eat_keyword("START") {
+                let a = self.timestamp()?;
+                if !self.eat_keyword("STOP") {
+                    return self.err("STOP after START t'…'");
+                }
+                Qualifier::StartStop(a, self.timestamp()?)
+            } else {
+                return Ok(p);
+            };
+            p = Pattern::Qualified(Box::new(p), q);
+        }
+    }
+
+    fn number(&mut self) -> Result<String, PatternError> {
+        match self.bump() {
+            Some(Tok::Number(n)) => Ok(n),
+            _ => {
+                self.pos -= 1;
+                self.err("a number")
+            }
+        }
+    }
+
+    fn timestamp(&mut self) -> Result<String, PatternError> {
+        match self.bump() {
+            Some(Tok::Prefixed('t', s)) => Ok(s),
+            _ => {
+                self.pos -= 1;
+                self.err("a timestamp t'…'")
+            }
+        }
+    }
+
+    fn obs_atom(&mut self) -> Result<Pattern, PatternError> {
+        self.enter()?;
+        let p = match self.peek() {
+            Some(Tok::LBracket) => {
+                self.pos += 1;
+                let c = self.cmp_or()?;
+                self.expect(Tok::RBracket, "] closing the observation expression")?;
+                Pattern::Observation(c)
+            }
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let p = self.followed_by()?;
+                self.expect(Tok::RParen, ") closing the parenthesis")?;
+                p
+            }
+            _ => return self.err("[ or ( starting an observation expression"),
+        };
+        self.depth -= 1;
+        Ok(p)
+    }
+
+    fn cmp_or(&mut self) -> Result<Comparison, PatternError> {
+        let mut v = vec![self.cmp_and()?];
+        while self.eat_keyword("OR") {
+            v.push(self.cmp_and()?);
+        }
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Comparison::Or(v)
+        })
+    }
+
+    fn cmp_and(&mut self) -> Result<Comparison, PatternError> {
+        let mut v = vec![self.cmp_atom()?];
+        while self.eat_keyword("AND") {
+            v.push(self.cmp_atom()?);
+        }
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Comparison::And(v)
+        })
+    }
+
+    fn cmp_atom(&mut self) -> Result<Comparison, PatternError> {
+        self.enter()?;
+        let c = if self.peek() == Some(&Tok::LParen) {
+            self.pos += 1;
+            let c = self.cmp_or()?;
+            self.expect(Tok::RParen, ") closing the parenthesis")?;
+            c
+        } else if self.eat_keyword("EXISTS") {
+            Comparison::Test(Test {
+                path: self.path()?,
+                negated: false,
+                op: Op::Exists,
+                value: None,
+            })
+        } else {
+            let path = self.path()?;
+            let negated = self.eat_keyword("NOT");
+            let op = match self.bump() {
+                Some(Tok::Cmp(op)) => op,
+                Some(Tok::Ident(k)) => match k.to_ascii_uppercase().as_str() {
+                    "IN" => Op::In,
+                    "LIKE" => Op::Like,
+                    "MATCHES" => Op::Matches,
+                    "ISSUBSET" => Op::IsSubset,
+                    "ISSUPERSET" => Op::IsSuperset,
+                    _ => {
+                        self.pos -= 1;
+                        return self.err("a comparison operator");
+                    }
+                },
+                _ => {
+                    self.pos = self.pos.saturating_sub(1);
+                    return self.err("a comparison operator");
+                }
+            };
+            let value = if op == Op::In {
+                self.set()?
+            } else {
+                self.literal()?
+            };
+            Comparison::Test(Test {
+                path,
+                negated,
+                op,
+                value: Some(value),
+            })
+        };
+        self.depth -= 1;
+        Ok(c)
+    }
+
+    fn set(&mut self) -> Result<Literal, PatternError> {
+        self.expect(Tok::LParen, "( starting the set after IN")?;
+        let mut v = vec![self.literal()?];
+        while self.peek() == Some(&Tok::Comma) {
+            self.pos += 1;
+            v.push(self.literal()?);
+        }
+        self.expect(Tok::RParen, ") closing the set")?;
+        Ok(Literal::Set(v))
+    }
+
+    fn literal(&mut self) -> Result<Literal, PatternError> {
+        let l = match self.bump() {
+            Some(Tok::Str(s)) => Literal::Str(s),
+            Some(Tok::Number(n)) => Literal::Number(n),
+            Some(Tok::Prefixed('t', s)) => Literal::Timestamp(s),
+            Some(Tok::Prefixed('h', s)) => Literal::Hex(s),
+            Some(Tok::Prefixed(_, s)) => Literal::Binary(s),
+            Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                return self.err("a constant ('…', a number, true, false, t'…', h'…', b'…')");
+            }
+        };
+        Ok(l)
+    }
+
+    fn path(&mut self) -> Result<ObjectPath, PatternError> {
+        let object_type = match self.bump() {
+            Some(Tok::Ident(t)) => t,
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                return self.err("an object type (ipv4-addr, file, …)");
+            }
+        };
+        self.expect(Tok::Colon, ": after the object type")?;
+        let mut steps = vec![self.key()?];
+        loop {
+            match self.peek() {
+                Some(Tok::Dot) => {
+                    self.pos += 1;
+                    steps.push(self.key()?);
+                }
+                Some(Tok::LBracket) => {
+                    // `[` starts an index only right after a path step; `[*]` or `[n]`.
+                    self.pos += 1;
+                    let step = match self.bump() {
+                        Some(Tok::Star) => Step::Any,
+                        Some(Tok::Number(n)) if n.bytes().all(|c| c.is_ascii_digit()) => {
+                            Step::Index(n)
+                        }
+                        _ => {
+                            self.pos -= 1;
+                            return self.err("* or an index inside [ ] of an object path");
+                        }
+                    };
+                    self.expect(Tok::RBracket, "] closing the index")?;
+                    steps.push(step);
+                }
+                _ => return Ok(ObjectPath { object_type, steps }),
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<Step, PatternError> {
+        match self.bump() {
+            Some(Tok::Ident(k)) | Some(Tok::Str(k)) => Ok(Step::Key(k)),
+            _ => {
+                self.pos = self.pos.saturating_sub(1);
+                self.err("a property name")
+            }
+        }
+    }
+}
+
+/// Parses a STIX 2.1 pattern.
+///
+/// # Errors
+/// [`PatternError`] with the byte offset and what was expected.
+pub fn parse_pattern(src: &str) -> Result<Pattern, PatternError> {
+    if src.len() > MAX_PATTERN_LEN {
+        return Err(PatternError {
+            at: MAX_PATTERN_LEN,
+            what: "a pattern longer than 64 KiB",
+        });
+    }
+    let toks = lex(src)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: src.len(),
+        depth: 0,
+    };
+    let pattern = p.followed_by()?;
+    if p.pos < p.toks.len() {
+        return p.err("the end of the pattern (AND, OR or FOLLOWEDBY between expressions)");
+    }
+    Ok(pattern)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pattern → values
+// ---------------------------------------------------------------------------------------------
+
+/// One value a pattern asserts: what it should be and the text to parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternValue {
+    /// The kind the value must have.
+    pub kind: Kind,
+    /// For hashes: the algorithm the path names.
+    pub hash: Option<HashKind>,
+    /// The constant as written.
+    pub text: String,
+}
+
+/// Why a parsed pattern cannot be converted: the rule, for the report.
+pub type Unsupported = &'static str;
+
+/// The values of a convertible pattern (one per usable comparison), or why it is not one.
+///
+/// # Errors
+/// The [`Unsupported`] rule that makes the pattern unconvertible.
+pub fn pattern_values(p: &Pattern) -> Result<Vec<PatternValue>, Unsupported> {
+    let mut out = Vec::new();
+    obs_values(p, &mut out)?;
+    if out.is_empty() {
+        return Err("no comparison on an IP, domain, URL or file hash value");
+    }
+    Ok(out)
+}
+
+fn obs_values(p: &Pattern, out: &mut Vec<PatternValue>) -> Result<(), Unsupported> {
+    match p {
+        Pattern::Observation(c) => cmp_values(c, out),
+        Pattern::Or(v) => v.iter().try_for_each(|p| obs_values(p, out)),
+        Pattern::And(_) => Err("AND between observation expressions"),
+        Pattern::FollowedBy(_) => Err("FOLLOWEDBY"),
+        Pattern::Qualified(..) => Err("a qualifier (WITHIN, REPEATS, START/STOP)"),
+    }
+}
+
+fn cmp_values(c: &Comparison, out: &mut Vec<PatternValue>) -> Result<(), Unsupported> {
+    match c {
+        Comparison::Or(v) => v.iter().try_for_each(|c| cmp_values(c, out)),
+        Comparison::And(_) => Err("AND inside an observation expression"),
+        Comparison::Test(t) => {
+            if t.negated {
+                return Err("NOT");
+            }
+            let target = path_target(&t.path);
+            match (t.op, &t.value, target) {
+                // A comparison on a path we do not block on: left out, siblings kept.
+                (Op::Eq, Some(Literal::Str(_)), None) => Ok(()),
+                (Op::Eq, Some(Literal::Str(s)), Some((kind, hash))) => {
+                    out.push(PatternValue {
+                        kind,
+                        hash,
+                        text: s.clone(),
+                    });
+                    Ok(())
+                }
+                (Op::IsSubset, Some(Literal::Str(s)), Some((Kind::Ip, None))) => {
+                    out.push(PatternValue {
+                        kind: Kind::Ip,
+                        hash: None,
+                        text: s.clone(),
+                    });
+                    Ok(())
+                }
+                (Op::Eq, _, _) => Err("= with a constant that is not a string"),
+                (Op::Matches, ..) => Err("MATCHES"),
+                (Op::Like, ..) => Err("LIKE"),
+                (Op::In, ..) => Err("IN"),
+                (Op::IsSubset, ..) => Err("ISSUBSET on a path other than an IP address value"),
+                (Op::IsSuperset, ..) => Err("ISSUPERSET"),
+                (Op::Exists, ..) => Err("EXISTS"),
+                (Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge, ..) => {
+                    Err("a comparison other than = (!=, <, <=, >, >=)")
+                }
+            }
+        }
+    }
+}
+
+fn path_target(p: &ObjectPath) -> Option<(Kind, Option<HashKind>)> {
+    let key = |i: usize| match p.steps.get(i) {
+        Some(Step::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    match (p.object_type.as_str(), p.steps.len(), key(0)) {
+        ("ipv4-addr" | "ipv6-addr", 1, Some("value")) => Some((Kind::Ip, None)),
+        ("domain-name", 1, Some("value")) => Some((Kind::Domain, None)),
+        ("url", 1, Some("value")) => Some((Kind::Url, None)),
+        ("file", 2, Some("hashes")) => {
+            let alg = key(1)?.to_ascii_uppercase();
+            let h = match alg.as_str() {
+                "MD5" => HashKind::Md5,
+                "SHA-1" | "SHA1" => HashKind::Sha1,
+                "SHA-256" | "SHA256" => HashKind::Sha256,
+                _ => return None,
+            };
+            Some((Kind::Hash, Some(h)))
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects → indicators
+// ---------------------------------------------------------------------------------------------
+
+/// TLP 1.0 marking-definition ids (STIX 2.1 section 7.2.1.4).
+const TLP1: [(&str, Tlp); 4] = [
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        Tlp::Red,
+    ),
+];
+
+/// TLP 2.0 marking-definition ids (OASIS cti-stix-common-objects, extension tlp-2.0).
+const TLP2: [(&str, Tlp); 5] = [
+    (
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        Tlp::AmberStrict,
+    ),
+    (
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        Tlp::Red,
+    ),
+];
+
+/// The TLP of a marking-definition id, when it is one of the TLP 1.0 or 2.0 ids.
+pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
+    TLP1.iter()
+        .chain(TLP2.iter())
+        .find(|(m, _)| *m == id)
+        .map(|(_, t)| *t)
+}
+
+/// What a set of STIX objects gave.
+#[derive(Debug, Clone, Default)]
+pub struct Converted {
+    /// Active indicators' values with their metadata (duplicates kept; the store merges).
+    pub fresh: Vec<FreshIndicator>,
+    /// Values of revoked or already expired indicators: to remove from the source.
+    pub withdrawn: Vec<Value>,
+    /// Skips by reason (`unsupported_pattern`, `invalid`, `expired`, `not_yet_valid`) with
+    /// examples whose origin is the indicator id.
+    pub report: Report,
+    /// Indicator objects examined (newest version per id).
+    pub indicators_seen: u64,
+    /// Whether an indicator was skipped because its `valid_from` is in the future.
+    pub not_yet_valid: bool,
+}
+
+/// A STIX timestamp as (Unix seconds, the text) so versions compare by time, then by the text
+/// (its fraction).
+fn version_key(v: Option<&Json>) -> (i64, String) {
+    let s = v.and_then(Json::as_str).unwrap_or("");
+    (rfc3339(s).unwrap_or(i64::MIN), s.to_string())
+}
+
+/// Converts the `indicator` objects among `objects` (other types are ignored) at time `now`.
+pub fn convert_objects<'a>(objects: impl IntoIterator<Item = &'a Json>, now: i64) -> Converted {
+    // Newest `modified` per id, first-seen order kept for determinism.
+    let mut order: Vec<&str> = Vec::new();
+    let mut newest: std::collections::HashMap<&str, &Json> = std::collections::HashMap::new();
+    for o in objects {
+        if o.get("type").and_then(Json::as_str) != Some("indicator") {
+            continue;
+        }
+        let Some(id) = o.get("id").and_then(Json::as_str) else {
+            continue;
+        };
+        match newest.get(id) {
+            Some(prev) if version_key(prev.get("modified")) >= version_key(o.get("modified")) => {}
+            Some(_) => {
+                newest.insert(id, o);
+            }
+            None => {
+                order.push(id);
+                newest.insert(id, o);
+            }
+        }
+    }
+    let mut out = Converted::default();
+    for id in order {
+        let Some(o) = newest.get(id) else { continue };
+        out.indicators_seen += 1;
+        convert_one(id, o, now, &mut out);
+    }
+    out
+}
+
+fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
+    let origin = || Some(id.to_string());
+    let pattern_text = o.get("pattern").and_then(Json::as_str).unwrap_or("");
+    let shown = || pattern_text.to_string();
+    let pattern_type = o
+        .get("pattern_type")
+        .and_then(Json::as_str)
+        .unwrap_or("stix");
+    if pattern_type != "stix" {
+        out.report.skip_with(
+            Skip::new(
+                SkipReason::UnsupportedPattern,
+                "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
+            ),
+            1,
+            origin,
+            shown,
+        );
+        return;
+    }
+    let pattern = match parse_pattern(pattern_text) {
+        Ok(p) => p,
+        Err(_) => {
+            out.report.skip_with(
+                Skip::invalid("STIX pattern does not parse"),
+                1,
+                origin,
+                shown,
+            );
+            return;
+        }
+    };
+    let wanted = match pattern_values(&pattern) {
+        Ok(v) => v,
+        Err(rule) => {
+            out.report.skip_with(
+                Skip::new(SkipReason::UnsupportedPattern, rule),
+                1,
+                origin,
+                shown,
+            );
+            return;
+        }
+    };
+    let mut values = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        match value_of(&w) {
+            Ok(v) => values.push(v),
+            Err(skip) => out.report.skip_with(skip, 1, origin, || w.text.clone()),
+        }
+    }
+    let time = |k: &str| o.get(k).and_then(Json::as_str).and_then(rfc3339);
+    if o.get("revoked").and_then(Json::as_bool) == Some(true) {
+        out.withdrawn.extend(values);
+        return;
+    }
+    let expires = time("valid_until");
+    if expires.is_some_and(|e| e <= now) {
+        out.report.skip_with(
+            Skip::new(SkipReason::Expired, "valid_until is past"),
+            values.len() as u64,
+            origin,
+            shown,
+        );
+        out.withdrawn.extend(values);
+        return;
+    }
+    if time("valid_from").is_some_and(|f| f > now) {
+        out.not_yet_valid = true;
+        out.report.skip_with(
+            Skip::new(SkipReason::NotYetValid, "valid_from is in the future"),
+            values.len() as u64,
+            origin,
+            shown,
+        );
+        return;
+    }
+    let confidence = o
+        .get("confidence")
+        .and_then(Json::as_u64)
+        .filter(|c| *c <= 100)
+        .map(|c| c as u8);
+    let tlp = o
+        .get("object_marking_refs")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| tlp_of_marking(m.as_str()?))
+        .max();
+    let tags: Vec<String> = o
+        .get("labels")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::trim).filter(|l| !l.is_empty()))
+        .map(str::to_string)
+        .collect();
+    let comment = o
+        .get("name")
+        .and_then(Json::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(id)
+        .to_string();
+    for value in values {
+        out.fresh.push(FreshIndicator {
+            value,
+            expires,
+            confidence,
+            tlp,
+            tags: tags.clone(),
+            comment: Some(comment.clone()),
+        });
+    }
+}
+
+fn value_of(w: &PatternValue) -> Result<Value, Skip> {
+    let parsed = parse_token(w.text.trim().as_bytes(), Some(w.kind))?;
+    if let (Some(want), Value::Hash(h)) = (w.hash, &parsed.value) {
+        if h.kind != want {
+            return Err(Skip::invalid(
+                "hash length does not match the algorithm the pattern names",
+            ));
+        }
+    }
+    Ok(parsed.value)
+}
+
+impl Converted {
+    /// The active indicators as a parsed feed (for a static bundle, which is a full snapshot
+    /// and goes through the same gates as any feed). `records_seen` counts values kept plus
+    /// skips, as [`crate::source::parse::parse_feed`]'s does; withdrawals are dropped (a
+    /// snapshot removes what it does not list).
+    pub fn into_feed(self) -> ParsedFeed {
+        let indicators: Vec<ParsedIndicator> = self
+            .fresh
+            .into_iter()
+            .map(|f| ParsedIndicator {
+                value: f.value,
+                confidence: f.confidence,
+                expires: f.expires,
+                tags: f.tags,
+                comment: f.comment,
+                tlp: f.tlp,
+            })
+            .collect();
+        ParsedFeed {
+            records_seen: indicators.len() as u64 + self.report.total_skipped(),
+            indicators,
+            report: self.report,
+        }
+    }
+}
+
+/// Why a STIX body cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StixError {
+    /// Not JSON.
+    #[error("not JSON ({0}); a STIX 2.1 bundle is a JSON object {{\"type\": \"bundle\", \"objects\": [...]}}")]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not a bundle.
+    #[error("not a STIX 2.1 bundle: expected {{\"type\": \"bundle\", \"objects\": [...]}}")]
+    NotABundle,
+}
+
+/// Converts a static STIX 2.1 bundle (`format = "stix"`).
+///
+/// # Errors
+/// [`StixError`] when the body is not a JSON bundle.
+pub fn convert_bundle(body: &[u8], now: i64) -> Result<Converted, StixError> {
+    let doc: Json = serde_json::from_slice(body).map_err(StixError::Json)?;
+    if doc.get("type").and_then(Json::as_str) != Some("bundle") {
+        return Err(StixError::NotABundle);
+    }
+    let objects = match doc.get("objects") {
+        None => &[][..],
+        Some(Json::Array(a)) => a.as_slice(),
+        Some(_) => return Err(StixError::NotABundle),
+    };
+    Ok(convert_objects(objects, now))
+}
+
+#[cfg(test)]
+mod tests;
