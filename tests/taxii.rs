@@ -357,7 +357,11 @@ fn the_client_returns_only_objects_added_after_the_cursor() {
         .block_on(edlforge::source::taxii::poll(&fetcher, &req, None, now))
         .unwrap();
     assert_eq!((first.pages, first.objects), (3, 13));
-    assert_eq!(first.cursor.as_deref(), Some(LAST_ADDED));
+    let objects_url = m.url(&format!("/api1/collections/{COLLECTION_ID}/objects/"));
+    assert_eq!(
+        first.cursor.as_deref(),
+        Some(format!("{LAST_ADDED} {objects_url}").as_str())
+    );
     // 14 indicator versions of 13 ids: the server sends the last version of each.
     assert_eq!(first.converted.indicators_seen, 13);
     m.add(serde_json::json!([indicator(
@@ -380,6 +384,17 @@ fn the_client_returns_only_objects_added_after_the_cursor() {
         "https://cdn-update.example.org/payload.bin"
     );
     assert!(second.cursor.as_deref().is_some_and(|c| c > LAST_ADDED));
+    // A position of another collection is not used: a full poll again.
+    let other = format!("{LAST_ADDED} http://127.0.0.1:1/api1/collections/other/objects/");
+    let again = rt
+        .block_on(edlforge::source::taxii::poll(
+            &fetcher,
+            &req,
+            Some(&other),
+            now,
+        ))
+        .unwrap();
+    assert_eq!(again.objects, 14);
     // Nothing new: an empty envelope, the position kept.
     let third = rt
         .block_on(edlforge::source::taxii::poll(

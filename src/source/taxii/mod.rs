@@ -54,8 +54,8 @@ pub struct TaxiiRequest {
 pub struct Poll {
     /// The indicators, withdrawals and skips of every page.
     pub converted: Converted,
-    /// The position to store for the next poll; `None` = keep the stored one (nothing new, or
-    /// the server sent no `X-TAXII-Date-Added-Last`).
+    /// The position to store for the next poll (see [`Cursor`]); `None` = keep the stored one
+    /// (nothing new, or the server sent no `X-TAXII-Date-Added-Last`).
     pub cursor: Option<String>,
     /// Pages fetched.
     pub pages: u32,
@@ -310,8 +310,45 @@ impl Client<'_> {
     }
 }
 
-/// Polls the collection once: every page of objects added after `cursor` (the position a
-/// previous poll returned), converted at time `now` (Unix seconds).
+/// A stored position: the `added_after` timestamp and the objects URL it belongs to, written as
+/// `<timestamp> <objects URL>`, so a position is never used for another collection or server
+/// (after `url` or `collection` changed in the config, the next poll starts over, bounded by
+/// `initial_lookback`). A bare timestamp is taken for the current collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The TAXII timestamp for `added_after`, as the server wrote it.
+    pub added_after: String,
+    /// The objects URL, when known.
+    pub objects_url: Option<String>,
+}
+
+impl Cursor {
+    /// Reads a stored position.
+    pub fn parse(stored: &str) -> Cursor {
+        match stored.split_once(' ') {
+            Some((ts, url)) => Cursor {
+                added_after: ts.to_string(),
+                objects_url: Some(url.to_string()),
+            },
+            None => Cursor {
+                added_after: stored.to_string(),
+                objects_url: None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.objects_url {
+            Some(u) => write!(f, "{} {u}", self.added_after),
+            None => f.write_str(&self.added_after),
+        }
+    }
+}
+
+/// Polls the collection once: every page of objects added after `cursor` (a position a
+/// previous poll returned, see [`Cursor`]), converted at time `now` (Unix seconds).
 ///
 /// # Errors
 /// A [`TaxiiError`]; nothing of a failed poll is returned, so the caller keeps its data and
@@ -337,8 +374,18 @@ pub async fn poll(
         with_slash(root.as_str()),
         url_segment(&id)
     );
+    let cursor = cursor.map(Cursor::parse).filter(|c| {
+        let same = c.objects_url.as_deref().is_none_or(|u| u == objects_url);
+        if !same {
+            tracing::info!(
+                source = %req.http.source,
+                "The stored TAXII position belongs to another collection URL; starting over."
+            );
+        }
+        same
+    });
     let start: Option<String> = match (cursor, req.initial_lookback) {
-        (Some(c), _) => Some(c.to_string()),
+        (Some(c), _) => Some(c.added_after),
         (None, Some(back)) => Some(taxii_timestamp(
             now.saturating_sub(i64::try_from(back.as_secs()).unwrap_or(i64::MAX)),
         )),
@@ -379,11 +426,11 @@ pub async fn poll(
                 q.append_pair("next", n);
             }
         }
-        let (doc, r) = client.get_json(url.as_str(), "envelope").await?;
+        let (mut doc, r) = client.get_json(url.as_str(), "envelope").await?;
         out.pages += 1;
-        let page: Vec<Json> = match doc.get("objects") {
+        let page: Vec<Json> = match doc.get_mut("objects").map(Json::take) {
             None | Some(Json::Null) => Vec::new(),
-            Some(Json::Array(a)) => a.clone(),
+            Some(Json::Array(a)) => a,
             Some(_) => {
                 return Err(TaxiiError::Body {
                     source_name: req.http.source.clone(),
@@ -431,7 +478,16 @@ pub async fn poll(
         Some(before) => before,
         None => position,
     };
-    out.cursor = if end != start { end } else { None };
+    out.cursor = match end {
+        Some(ts) if Some(&ts) != start.as_ref() => Some(
+            Cursor {
+                added_after: ts,
+                objects_url: Some(objects_url),
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
     Ok(out)
 }
 
@@ -528,6 +584,14 @@ mod tests {
             "source \"isac\": http://127.0.0.1:5000/taxii2/: TAXII server answered HTTP 401 (Unauthorized); the server refused the credentials: check username/password, bearer_token or headers"
         );
         assert_eq!(e.reason(), "taxii_status");
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor::parse("2026-01-10T08:14:00.000000Z http://h/api1/collections/x/objects/");
+        assert_eq!(c.added_after, "2026-01-10T08:14:00.000000Z");
+        assert_eq!(Cursor::parse(&c.to_string()), c);
+        assert_eq!(Cursor::parse("2026-01-10T08:14:00Z").objects_url, None);
     }
 
     #[test]
