@@ -1,7 +1,8 @@
 //! TAXII 2.1 client: one poll of one collection, from the source's URL to converted indicators.
 //!
-//! [`poll`] walks discovery → API root → collections when the URL is a discovery URL (the
-//! `default` API root, else the first), finds the collection by id, alias or title, then GETs
+//! [`poll`] walks discovery → API root when the URL is a discovery URL (the `default` API root,
+//! else the first), checks the collection (by id with `collections/{id}/`; by title or alias,
+//! or an unknown id, through the `collections/` list), then GETs
 //! `{api-root}/collections/{id}/objects/` with `added_after` (the stored position, else now
 //! minus `initial_lookback`, else nothing: the whole collection), `limit` and
 //! `match[type]=indicator`, following `more`/`next` and repeating the whole query on every
@@ -257,8 +258,27 @@ impl Client<'_> {
         Ok(Url::parse(&with_slash(root.as_str())).unwrap_or(root))
     }
 
-    /// The id of the configured collection.
+    /// The id of the configured collection. An id is checked with the one collection's
+    /// resource (`collections/{id}/`); a title or alias, or an id that answers 404, by the list.
     async fn collection_id(&self, root: &Url) -> Result<String, TaxiiError> {
+        let want = self.base.collection.as_str();
+        if looks_like_uuid(want) {
+            let url = format!("{}collections/{want}/", with_slash(root.as_str()));
+            match self.get_json(&url, "collection").await {
+                Ok((c, r)) => {
+                    if c.get("can_read").and_then(Json::as_bool) == Some(false) {
+                        return Err(TaxiiError::NotReadable {
+                            source_name: self.source(),
+                            url: r.url.clone(),
+                            collection: want.to_string(),
+                        });
+                    }
+                    return Ok(want.to_string());
+                }
+                Err(TaxiiError::Status { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let url = format!("{}collections/", with_slash(root.as_str()));
         let (doc, r) = self.get_json(&url, "collections list").await?;
         let list = doc
@@ -266,7 +286,6 @@ impl Client<'_> {
             .and_then(Json::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let want = self.base.collection.as_str();
         let text = |c: &Json, k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
         let hit = list
             .iter()
@@ -500,6 +519,16 @@ fn not_valid_yet(o: &Json, now: i64) -> bool {
             .is_some_and(|f| f > now)
 }
 
+/// `8-4-4-4-12` hex digits: a TAXII collection id (UUID), never a title.
+fn looks_like_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn with_slash(u: &str) -> String {
     if u.ends_with('/') {
         u.to_string()
@@ -592,6 +621,13 @@ mod tests {
         assert_eq!(c.added_after, "2026-01-10T08:14:00.000000Z");
         assert_eq!(Cursor::parse(&c.to_string()), c);
         assert_eq!(Cursor::parse("2026-01-10T08:14:00Z").objects_url, None);
+    }
+
+    #[test]
+    fn uuids() {
+        assert!(looks_like_uuid("91a7b528-80eb-42ed-a74d-c6fbd5a26116"));
+        assert!(!looks_like_uuid("High Value Indicators"));
+        assert!(!looks_like_uuid("91a7b528-80eb-42ed-a74d-c6fbd5a2611"));
     }
 
     #[test]
