@@ -3,7 +3,7 @@
 //! indicator with any pattern gives values or counted skips, never both nothing and no count.
 #![no_main]
 
-use edlforge::source::taxii::stix::{convert_objects, parse_pattern, pattern_values};
+use edlforge::source::taxii::stix::{convert_objects, parse_pattern, pattern_values, StixObject};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
         "type": "indicator", "id": "indicator--fuzz", "modified": "2026-01-01T00:00:00Z",
         "pattern": text, "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"
     });
+    let object: StixObject =
+        serde_json::from_value(object).expect("a fixed object shape with a string pattern");
     let c = convert_objects([&object], 1_790_000_000);
     assert_eq!(c.indicators_seen, 1);
     assert!(

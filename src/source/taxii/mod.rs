@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use url::Url;
 
-use self::stix::Converted;
+use self::stix::{Converted, Envelope, StixObject};
 use super::http::{redact_url, ApiResponse, FetchError, Fetcher, HttpRequest};
 
 /// The media type every TAXII 2.1 request accepts.
@@ -204,6 +204,25 @@ impl Client<'_> {
             });
         }
         Ok(r)
+    }
+
+    /// GETs `url` and reads the body as an [`Envelope`].
+    async fn get_envelope(&self, url: &str) -> Result<(Envelope, ApiResponse), TaxiiError> {
+        let r = self.get(url).await?;
+        let env: Envelope = serde_json::from_slice(&r.body).map_err(|e| {
+            let ct = r.header("content-type").unwrap_or("no Content-Type");
+            TaxiiError::Body {
+                source_name: self.source(),
+                url: r.url.clone(),
+                expected: "envelope",
+                problem: if e.is_data() {
+                    format!("JSON that is not an envelope of objects: {e}")
+                } else {
+                    format!("{ct}, not JSON: {e}")
+                },
+            }
+        })?;
+        Ok((env, r))
     }
 
     async fn get_json(
@@ -412,7 +431,7 @@ pub async fn poll(
     };
     let mut added_after = start.clone();
     let mut next: Option<String> = None;
-    let mut objects: Vec<Json> = Vec::new();
+    let mut objects: Vec<StixObject> = Vec::new();
     let mut out = Poll {
         objects_url: redact_url(&objects_url),
         ..Poll::default()
@@ -445,39 +464,23 @@ pub async fn poll(
                 q.append_pair("next", n);
             }
         }
-        let (mut doc, r) = client.get_json(url.as_str(), "envelope").await?;
+        let (env, r) = client.get_envelope(url.as_str()).await?;
         out.pages += 1;
-        let page: Vec<Json> = match doc.get_mut("objects").map(Json::take) {
-            None | Some(Json::Null) => Vec::new(),
-            Some(Json::Array(a)) => a,
-            Some(_) => {
-                return Err(TaxiiError::Body {
-                    source_name: req.http.source.clone(),
-                    url: r.url.clone(),
-                    expected: "envelope",
-                    problem: "objects is not an array".into(),
-                })
-            }
-        };
-        if held.is_none() && page.iter().any(|o| not_valid_yet(o, now)) {
+        let page = env.objects.unwrap_or_default();
+        if held.is_none() && page.iter().any(|o| o.not_valid_yet(now)) {
             held = Some(position.clone());
         }
         out.objects += page.len() as u64;
-        objects.extend(page);
+        // Only indicators are converted; the rest is dropped as soon as it is read.
+        objects.extend(
+            page.into_iter()
+                .filter(|o| o.kind.as_deref() == Some("indicator")),
+        );
         let last = r.header("x-taxii-date-added-last").map(str::to_string);
         if last.is_some() {
             position = last.clone();
         }
-        let more = doc.get("more").and_then(Json::as_bool).unwrap_or(false);
-        let n = doc
-            .get("next")
-            .and_then(|v| match v {
-                Json::String(s) => Some(s.clone()),
-                Json::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .filter(|s| !s.is_empty());
-        match (more, n, last) {
+        match (env.more.unwrap_or(false), env.next, last) {
             (false, ..) => break,
             (true, Some(n), _) => next = Some(n),
             (true, None, Some(last)) => {
@@ -508,15 +511,6 @@ pub async fn poll(
         _ => None,
     };
     Ok(out)
-}
-
-fn not_valid_yet(o: &Json, now: i64) -> bool {
-    o.get("type").and_then(Json::as_str) == Some("indicator")
-        && o.get("revoked").and_then(Json::as_bool) != Some(true)
-        && o.get("valid_from")
-            .and_then(Json::as_str)
-            .and_then(crate::source::parse::rfc3339)
-            .is_some_and(|f| f > now)
 }
 
 /// `8-4-4-4-12` hex digits: a TAXII collection id (UUID), never a title.

@@ -38,8 +38,6 @@
 
 use std::fmt;
 
-use serde_json::Value as Json;
-
 use crate::indicator::{parse_token, HashKind, Kind, Report, Skip, SkipReason, Tlp, Value};
 use crate::source::parse::{rfc3339, ParsedFeed, ParsedIndicator};
 use crate::store::FreshIndicator;
@@ -1045,27 +1043,150 @@ pub struct Converted {
     pub not_yet_valid: bool,
 }
 
+/// The fields of a STIX object that conversion reads; every other field is skipped unread.
+///
+/// Lenient: a field of an unexpected JSON type (a numeric `id`, `labels` as a string) reads
+/// as absent instead of failing the page, so one odd object never blocks a whole poll.
+/// Deserialize TAXII envelopes and bundles straight into it ([`Envelope`], [`convert_bundle`]):
+/// no `serde_json::Value` tree per object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct StixObject {
+    /// `type` (`indicator`, `identity`, ...).
+    #[serde(rename = "type", deserialize_with = "lenient::string")]
+    pub kind: Option<String>,
+    /// `id`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub id: Option<String>,
+    /// `modified` (the version).
+    #[serde(deserialize_with = "lenient::string")]
+    pub modified: Option<String>,
+    /// `pattern`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub pattern: Option<String>,
+    /// `pattern_type` (absent: `stix`, as STIX 2.0 indicators have none).
+    #[serde(deserialize_with = "lenient::string")]
+    pub pattern_type: Option<String>,
+    /// `valid_from`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub valid_from: Option<String>,
+    /// `valid_until`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub valid_until: Option<String>,
+    /// `revoked`.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub revoked: Option<bool>,
+    /// `confidence`, when an integer 0–100.
+    #[serde(deserialize_with = "lenient::confidence")]
+    pub confidence: Option<u8>,
+    /// `labels` (the strings among them).
+    #[serde(deserialize_with = "lenient::strings")]
+    pub labels: Vec<String>,
+    /// `object_marking_refs` (the strings among them).
+    #[serde(deserialize_with = "lenient::strings")]
+    pub object_marking_refs: Vec<String>,
+    /// `name`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub name: Option<String>,
+}
+
+impl StixObject {
+    /// Whether this is an `indicator` that is not revoked and whose `valid_from` is after `now`.
+    pub fn not_valid_yet(&self, now: i64) -> bool {
+        self.kind.as_deref() == Some("indicator")
+            && self.revoked != Some(true)
+            && self
+                .valid_from
+                .as_deref()
+                .and_then(rfc3339)
+                .is_some_and(|f| f > now)
+    }
+}
+
+/// A TAXII envelope (`objects/` response): `more`, `next`, `objects`, all optional.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Envelope {
+    /// More objects follow.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub more: Option<bool>,
+    /// The paging token (a string, or a number some servers send).
+    #[serde(deserialize_with = "lenient::token")]
+    pub next: Option<String>,
+    /// The objects.
+    pub objects: Option<Vec<StixObject>>,
+}
+
+/// Field readers that take any JSON and keep only a value of the expected type.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value as Json;
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::String(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::String(s) if !s.is_empty() => Some(s),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(Json::deserialize(d)?.as_bool())
+    }
+
+    pub fn confidence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+        Ok(Json::deserialize(d)?
+            .as_u64()
+            .filter(|c| *c <= 100)
+            .map(|c| c as u8))
+    }
+
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::Array(a) => a
+                .into_iter()
+                .filter_map(|v| match v {
+                    Json::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+}
+
 /// A STIX timestamp as (Unix seconds, the text) so versions compare by time, then by the text
 /// (its fraction).
-fn version_key(v: Option<&Json>) -> (i64, String) {
-    let s = v.and_then(Json::as_str).unwrap_or("");
-    (rfc3339(s).unwrap_or(i64::MIN), s.to_string())
+fn version_key(v: Option<&str>) -> (i64, &str) {
+    let s = v.unwrap_or("");
+    (rfc3339(s).unwrap_or(i64::MIN), s)
 }
 
 /// Converts the `indicator` objects among `objects` (other types are ignored) at time `now`.
-pub fn convert_objects<'a>(objects: impl IntoIterator<Item = &'a Json>, now: i64) -> Converted {
+pub fn convert_objects<'a>(
+    objects: impl IntoIterator<Item = &'a StixObject>,
+    now: i64,
+) -> Converted {
     // Newest `modified` per id, first-seen order kept for determinism.
     let mut order: Vec<&str> = Vec::new();
-    let mut newest: std::collections::HashMap<&str, &Json> = std::collections::HashMap::new();
+    let mut newest: foldhash::HashMap<&str, &StixObject> = foldhash::HashMap::default();
     for o in objects {
-        if o.get("type").and_then(Json::as_str) != Some("indicator") {
+        if o.kind.as_deref() != Some("indicator") {
             continue;
         }
-        let Some(id) = o.get("id").and_then(Json::as_str) else {
+        let Some(id) = o.id.as_deref() else {
             continue;
         };
         match newest.get(id) {
-            Some(prev) if version_key(prev.get("modified")) >= version_key(o.get("modified")) => {}
+            Some(prev)
+                if version_key(prev.modified.as_deref()) >= version_key(o.modified.as_deref()) => {}
             Some(_) => {
                 newest.insert(id, o);
             }
@@ -1084,14 +1205,11 @@ pub fn convert_objects<'a>(objects: impl IntoIterator<Item = &'a Json>, now: i64
     out
 }
 
-fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
+fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
     let origin = || Some(id.to_string());
-    let pattern_text = o.get("pattern").and_then(Json::as_str).unwrap_or("");
+    let pattern_text = o.pattern.as_deref().unwrap_or("");
     let shown = || pattern_text.to_string();
-    let pattern_type = o
-        .get("pattern_type")
-        .and_then(Json::as_str)
-        .unwrap_or("stix");
+    let pattern_type = o.pattern_type.as_deref().unwrap_or("stix");
     if pattern_type != "stix" {
         out.report.skip_with(
             Skip::new(
@@ -1135,12 +1253,11 @@ fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
             Err(skip) => out.report.skip_with(skip, 1, origin, || w.text.clone()),
         }
     }
-    let time = |k: &str| o.get(k).and_then(Json::as_str).and_then(rfc3339);
-    if o.get("revoked").and_then(Json::as_bool) == Some(true) {
+    if o.revoked == Some(true) {
         out.withdrawn.extend(values);
         return;
     }
-    let expires = time("valid_until");
+    let expires = o.valid_until.as_deref().and_then(rfc3339);
     if expires.is_some_and(|e| e <= now) {
         out.report.skip_with(
             Skip::new(SkipReason::Expired, "valid_until is past"),
@@ -1151,7 +1268,7 @@ fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
         out.withdrawn.extend(values);
         return;
     }
-    if time("valid_from").is_some_and(|f| f > now) {
+    if o.not_valid_yet(now) {
         out.not_yet_valid = true;
         out.report.skip_with(
             Skip::new(SkipReason::NotYetValid, "valid_from is in the future"),
@@ -1161,29 +1278,21 @@ fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
         );
         return;
     }
-    let confidence = o
-        .get("confidence")
-        .and_then(Json::as_u64)
-        .filter(|c| *c <= 100)
-        .map(|c| c as u8);
     let tlp = o
-        .get("object_marking_refs")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| tlp_of_marking(m.as_str()?))
+        .object_marking_refs
+        .iter()
+        .filter_map(|m| tlp_of_marking(m))
         .max();
     let tags: Vec<String> = o
-        .get("labels")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.as_str().map(str::trim).filter(|l| !l.is_empty()))
+        .labels
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
     let comment = o
-        .get("name")
-        .and_then(Json::as_str)
+        .name
+        .as_deref()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(id)
         .to_string();
@@ -1191,7 +1300,7 @@ fn convert_one(id: &str, o: &Json, now: i64, out: &mut Converted) {
         out.fresh.push(FreshIndicator {
             value,
             expires,
-            confidence,
+            confidence: o.confidence,
             tlp,
             tags: tags.clone(),
             comment: Some(comment.clone()),
@@ -1253,16 +1362,24 @@ pub enum StixError {
 /// # Errors
 /// [`StixError`] when the body is not a JSON bundle.
 pub fn convert_bundle(body: &[u8], now: i64) -> Result<Converted, StixError> {
-    let doc: Json = serde_json::from_slice(body).map_err(StixError::Json)?;
-    if doc.get("type").and_then(Json::as_str) != Some("bundle") {
+    #[derive(serde::Deserialize)]
+    struct Bundle {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        objects: Vec<StixObject>,
+    }
+    let bundle: Bundle = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            StixError::NotABundle
+        } else {
+            StixError::Json(e)
+        }
+    })?;
+    if bundle.kind != "bundle" {
         return Err(StixError::NotABundle);
     }
-    let objects = match doc.get("objects") {
-        None => &[][..],
-        Some(Json::Array(a)) => a.as_slice(),
-        Some(_) => return Err(StixError::NotABundle),
-    };
-    Ok(convert_objects(objects, now))
+    Ok(convert_objects(&bundle.objects, now))
 }
 
 #[cfg(test)]

@@ -2,7 +2,13 @@
 
 use super::*;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value as Json};
+
+fn objs(v: Vec<Json>) -> Vec<StixObject> {
+    v.into_iter()
+        .map(|j| serde_json::from_value(j).unwrap())
+        .collect()
+}
 
 /// The values a pattern gives, as text, or the unsupported rule.
 fn values(p: &str) -> Result<Vec<String>, String> {
@@ -230,7 +236,7 @@ fn newest_version_wins_and_metadata_is_read() {
         "2026-01-15T00:00:00.000Z",
         "[domain-name:value = 'old.example']",
     );
-    let c = convert_objects(&[new, old], NOW);
+    let c = convert_objects(&objs(vec![new, old]), NOW);
     assert_eq!(c.indicators_seen, 1);
     assert_eq!(c.fresh.len(), 1);
     let f = &c.fresh[0];
@@ -276,7 +282,9 @@ fn revoked_expired_future_and_unsupported() {
     let garbage = ind("indicator--f", "2026-01-02T00:00:00Z", "[[[");
     let sco = json!({"type": "ipv4-addr", "id": "ipv4-addr--x", "value": "203.0.113.9"});
     let c = convert_objects(
-        &[revoked, expired, future, compound, snort, garbage, sco],
+        &objs(vec![
+            revoked, expired, future, compound, snort, garbage, sco,
+        ]),
         NOW,
     );
     assert!(c.fresh.is_empty());
@@ -294,6 +302,19 @@ fn revoked_expired_future_and_unsupported() {
             .as_deref(),
         Some("indicator--d")
     );
+}
+
+#[test]
+fn odd_field_types_read_as_absent() {
+    let o: StixObject = serde_json::from_value(json!({
+        "type": "indicator", "id": 7, "labels": "x", "confidence": 300, "revoked": "yes",
+        "object_marking_refs": [1, "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"]
+    }))
+    .unwrap();
+    assert_eq!(o.id, None);
+    assert!(o.labels.is_empty());
+    assert_eq!((o.confidence, o.revoked), (None, None));
+    assert_eq!(o.object_marking_refs.len(), 1);
 }
 
 #[test]
