@@ -405,6 +405,43 @@ fn the_client_returns_only_objects_added_after_the_cursor() {
         ))
         .unwrap();
     assert_eq!((third.objects, third.cursor), (0, None));
+
+    // The first poll bounded by initial_lookback: at 08:20 on the fixture's day, 10 minutes
+    // back reaches the 4 fixture indicators added after 08:10 (and the one added above).
+    let at = time_of;
+    let mut bounded = req.clone();
+    bounded.initial_lookback = Some(Duration::from_secs(600));
+    let p = rt
+        .block_on(edlforge::source::taxii::poll(
+            &fetcher,
+            &bounded,
+            None,
+            at("2026-01-10T08:20:00Z"),
+        ))
+        .unwrap();
+    assert_eq!(p.objects, 4 + 1);
+    assert!(m
+        .object_gets()
+        .last()
+        .unwrap()
+        .contains("added_after=2026-01-10T08:10:00.000000Z"));
+
+    // An id the server does not know: the list is consulted and named in the error.
+    let mut unknown = req.clone();
+    unknown.collection = "00000000-0000-4000-8000-000000000000".into();
+    let e = rt
+        .block_on(edlforge::source::taxii::poll(&fetcher, &unknown, None, now))
+        .unwrap_err();
+    assert_eq!(e.reason(), "taxii_collection", "{e}");
+    assert!(e.to_string().contains("\"High Value Indicators\""), "{e}");
+}
+
+/// Unix seconds of a `YYYY-MM-DDTHH:MM:SSZ` time on 2026-01-10 (the fixture's day).
+fn time_of(t: &str) -> i64 {
+    let day = 1_768_003_200; // 2026-01-10T00:00:00Z
+    let hms: Vec<i64> = t[11..19].split(':').map(|x| x.parse().unwrap()).collect();
+    assert!(t.starts_with("2026-01-10T"));
+    day + hms[0] * 3600 + hms[1] * 60 + hms[2]
 }
 
 #[test]
