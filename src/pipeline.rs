@@ -383,6 +383,7 @@ pub async fn refresh_sources(
             Fetched::Delta(poll) => {
                 let poll = *poll;
                 report.merge(&poll.converted.report);
+                let nothing_new = poll.converted.fresh.is_empty();
                 let (records, added, removed) = accept_delta(s, poll.converted, data, now);
                 state.last_attempt = Some(now);
                 state.last_success = Some(now);
@@ -394,7 +395,12 @@ pub async fn refresh_sources(
                 }
                 state.accepted_count = records.len() as u64;
                 if let Some(st) = store.as_deref_mut() {
-                    st.replace(&s.name, &records, &state)?;
+                    if nothing_new && removed == 0 {
+                        // The records are unchanged: write the small state, not the snapshot.
+                        st.set_state(&s.name, &state)?;
+                    } else {
+                        st.replace(&s.name, &records, &state)?;
+                    }
                 }
                 data.insert(s.name.clone(), records);
                 SourceStatus::Updated { added, removed }
