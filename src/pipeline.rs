@@ -209,7 +209,8 @@ fn parse_spec(s: &Source) -> ParseSpec {
         format: match e.syntax {
             Syntax::Text => FeedFormat::Text,
             Syntax::Csv => FeedFormat::Csv,
-            Syntax::Json => FeedFormat::Json,
+            // STIX bodies are read by source::taxii::stix, never with this spec.
+            Syntax::Json | Syntax::Stix => FeedFormat::Json,
             Syntax::Jsonl => FeedFormat::Jsonl,
         },
         kind: e.kind,
@@ -250,6 +251,8 @@ fn failed(reason: &str, message: String) -> SourceStatus {
 
 enum Fetched {
     Body(Vec<u8>, Option<String>, Option<String>, Option<String>),
+    /// A TAXII poll: a delta, converted.
+    Delta(Box<crate::source::taxii::Poll>),
     NotModified,
     Skipped,
     Error(String, String),
@@ -317,6 +320,7 @@ async fn fetch_one(
                 Err(e) => Fetched::Error(e.reason().into(), e.to_string()),
             }
         }
+        Transport::Taxii(t) => fetch_taxii(&fetcher, &s, t, state, mode, now).await,
     }
 }
 
@@ -378,13 +382,40 @@ pub async fn refresh_sources(
                 SourceStatus::NotModified
             }
             Fetched::Error(reason, message) => SourceStatus::Failed { reason, message },
+            Fetched::Delta(poll) => {
+                let poll = *poll;
+                report.merge(&poll.converted.report);
+                let nothing_new = poll.converted.fresh.is_empty();
+                let (records, added, removed) = accept_delta(s, poll.converted, data, now);
+                state.last_attempt = Some(now);
+                state.last_success = Some(now);
+                state.last_error = None;
+                state.last_error_reason = None;
+                // Only a poll accepted whole moves the position.
+                if poll.cursor.is_some() {
+                    state.cursor = poll.cursor;
+                }
+                state.accepted_count = records.len() as u64;
+                if let Some(st) = store.as_deref_mut() {
+                    if nothing_new && removed == 0 {
+                        // The records are unchanged: write the small state, not the snapshot.
+                        st.set_state(&s.name, &state)?;
+                    } else {
+                        st.replace(&s.name, &records, &state)?;
+                    }
+                }
+                data.insert(s.name.clone(), records);
+                SourceStatus::Updated { added, removed }
+            }
             Fetched::Body(body, etag, last_modified, content_type) => {
                 let url = match &s.transport {
                     Transport::Http(h) => crate::source::http::redact_url(&h.url),
+                    Transport::Taxii(t) => crate::source::http::redact_url(&t.http.url),
                     Transport::File { path } => path.display().to_string(),
                 };
                 let max = match &s.transport {
                     Transport::Http(h) => h.max_body,
+                    Transport::Taxii(t) => t.http.max_body,
                     Transport::File { .. } => u64::MAX,
                 };
                 match accept(
@@ -459,8 +490,12 @@ fn accept(
             format!("source {name:?}: {url} returned an HTML page, not a list (an error or login page?); keeping the last good set"),
         ));
     }
-    let parsed =
-        parse_feed(name, &body, &parse_spec(s)).map_err(|e| failed("parse", e.to_string()))?;
+    let parsed = match s.extract.syntax {
+        Syntax::Stix => crate::source::taxii::stix::convert_bundle(&body, now)
+            .map_err(|e| failed("parse", format!("source {name:?}: {url}: {e}")))?
+            .into_feed(),
+        _ => parse_feed(name, &body, &parse_spec(s)).map_err(|e| failed("parse", e.to_string()))?,
+    };
     report.merge(&parsed.report);
     let bad = parsed.report.count(SkipReason::Invalid);
     if parsed.records_seen > 0
@@ -483,7 +518,7 @@ fn accept(
             value: p.value,
             expires: p.expires,
             confidence: p.confidence,
-            tlp: None,
+            tlp: p.tlp,
             tags: p.tags,
             comment: p.comment,
         })
@@ -522,6 +557,67 @@ fn accept(
     let old = data.remove(name).unwrap_or_default();
     let records = merge_snapshot(old, fresh, now, s.keep_for.as_secs() as i64);
     Ok((records, added, removed))
+}
+
+/// Polls one TAXII source when it is due (the store's cursor as `added_after`).
+async fn fetch_taxii(
+    fetcher: &Fetcher,
+    s: &Source,
+    t: &crate::config::TaxiiSettings,
+    state: Option<SourceState>,
+    mode: FetchMode,
+    now: i64,
+) -> Fetched {
+    let due = match (&state, mode) {
+        (_, FetchMode::Offline) => false,
+        (_, FetchMode::Force) | (None, FetchMode::Due) => true,
+        (Some(st), FetchMode::Due) => st
+            .last_attempt
+            .is_none_or(|a| a.saturating_add(s.refresh.as_secs() as i64) <= now),
+    };
+    if !due {
+        return Fetched::Skipped;
+    }
+    let h = &t.http;
+    let mut http = HttpRequest::new(s.name.clone(), h.url.clone());
+    http.headers = h.headers.clone();
+    http.basic_auth = h.basic.clone();
+    http.bearer_token = h.bearer.clone();
+    http.client_cert = h.client_cert.clone();
+    http.client_key = h.client_key.clone();
+    http.ca_file = h.ca_file.clone();
+    http.proxy = h.proxy.clone();
+    http.timeout = h.timeout;
+    http.retries = h.retries;
+    http.max_body = h.max_body;
+    http.user_agent = h.user_agent.clone();
+    let req = crate::source::taxii::TaxiiRequest {
+        http,
+        collection: t.collection.clone(),
+        page_size: t.page_size,
+        initial_lookback: t.initial_lookback,
+    };
+    let cursor = state.as_ref().and_then(|st| st.cursor.as_deref());
+    match crate::source::taxii::poll(fetcher, &req, cursor, now).await {
+        Ok(p) => Fetched::Delta(Box::new(p)),
+        Err(e) => Fetched::Error(e.reason().into(), e.to_string()),
+    }
+}
+
+/// Applies a TAXII poll (a delta) to the source's records: no empty or shrink gate, since a
+/// poll only says what is new; removal is by withdrawal (revoked, expired), `valid_until` and
+/// `keep_for` ([`crate::store::merge_delta`]). Returns the records and the values added and
+/// removed.
+fn accept_delta(
+    s: &Source,
+    c: crate::source::taxii::stix::Converted,
+    data: &mut SourceData,
+    now: i64,
+) -> (Vec<Record>, u64, u64) {
+    let old = data.remove(&s.name).unwrap_or_default();
+    let (records, counts) =
+        crate::store::merge_delta(old, c.fresh, &c.withdrawn, now, s.keep_for.as_secs() as i64);
+    (records, counts.added, counts.removed)
 }
 
 struct Agg {

@@ -31,6 +31,7 @@ allow = ["ours"]
 name = "a"
 path = "a.txt"
 confidence = 80
+max_shrink = 0.5
 
 [[source]]
 name = "b"
@@ -55,12 +56,16 @@ vendor = "plain"
 sources = ["a", "b"]
 min_sources = 2
 max_tlp = "amber"
+auth = "token"
+tokens = [{ name = "fw", token = "${file:token.txt}" }]
 
 [[list]]
 name = "confident"
 vendor = "plain"
 min_confidence = 50
 max_tlp = "red"
+auth = "token"
+tokens = [{ name = "fw", token = "${file:token.txt}" }]
 "#;
 
 fn setup() -> tempfile::TempDir {
@@ -77,6 +82,7 @@ fn setup() -> tempfile::TempDir {
         "45.9.148.7\n91.198.174.192\nevil-a.com\n",
     );
     write(d.path(), "allow.txt", "81.2.69.160\n");
+    write(d.path(), "token.txt", "0123456789abcdef0123456789abcdef\n");
     d
 }
 

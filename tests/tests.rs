@@ -11,4 +11,5 @@ mod sources_http;
 mod sources_parse;
 mod store;
 mod support;
+mod taxii;
 mod vendors;

@@ -72,8 +72,13 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
         ));
     }
     for s in &config.sources {
-        if let Transport::Http(h) = &s.transport {
-            if h.url.starts_with("http://") {
+        let url = match &s.transport {
+            Transport::Http(h) => Some(&h.url),
+            Transport::Taxii(t) => Some(&t.http.url),
+            Transport::File { .. } => None,
+        };
+        if let Some(url) = url {
+            if url.starts_with("http://") {
                 eprintln!(
                     "warning: source {:?} uses plain http://; its data can be altered in transit",
                     s.name
@@ -87,6 +92,19 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
 /// `edlforge check`.
 pub fn check(args: CheckArgs) -> Result<(), CliError> {
     let c = load_checked(&args.config)?;
+    if !c.serve_errors.is_empty() {
+        for e in &c.serve_errors {
+            eprintln!("{e}");
+        }
+        return Err(CliError::Exit(
+            1,
+            format!(
+                "{} error(s) in {}: `compile` can write these lists, `serve` refuses to publish them",
+                c.serve_errors.len(),
+                args.config.display()
+            ),
+        ));
+    }
     println!("{}: OK", args.config.display());
     println!("  data_dir: {}", c.data_dir.display());
     println!("  {} sources:", c.sources.len());
@@ -94,6 +112,11 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
         let what = match &s.transport {
             Transport::Http(h) => format!("http {}", h.url.split('?').next().unwrap_or("")),
             Transport::File { path } => format!("file {}", path.display()),
+            Transport::Taxii(t) => format!(
+                "taxii {} collection {}",
+                t.http.url.split('?').next().unwrap_or(""),
+                t.collection
+            ),
         };
         println!(
             "    {:<20} {:<5} every {:<8} {}",

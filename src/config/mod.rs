@@ -87,6 +87,10 @@ pub struct Config {
     pub lists: Vec<List>,
     /// `[server]`.
     pub server: Server,
+    /// Problems that only `serve` refuses (a list that may publish TLP:AMBER or above with
+    /// `auth = "none"`): `compile` writes files, which carry no access control of their own.
+    /// `check` reports them as errors for `serve`.
+    pub serve_errors: Vec<ConfigError>,
 }
 
 /// How TLS is set up for `serve`.
@@ -230,6 +234,24 @@ pub enum Transport {
         /// Absolute or config-relative path.
         path: PathBuf,
     },
+    /// A TAXII 2.1 collection, polled incrementally.
+    Taxii(Box<TaxiiSettings>),
+}
+
+/// Default for [`TaxiiSettings::page_size`].
+pub const DEFAULT_TAXII_PAGE_SIZE: u32 = 1000;
+
+/// A TAXII 2.1 source: where the collection is and how to poll it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxiiSettings {
+    /// The API root or discovery URL and every HTTP setting (auth, TLS, proxy, timeout).
+    pub http: HttpSettings,
+    /// Collection id or title.
+    pub collection: String,
+    /// How far back the first poll reaches (`None`: the whole collection).
+    pub initial_lookback: Option<Duration>,
+    /// Objects per page (TAXII `limit`).
+    pub page_size: u32,
 }
 
 /// HTTP settings of a source, secrets resolved.
@@ -288,6 +310,8 @@ pub enum Syntax {
     Json,
     /// One JSON object per line.
     Jsonl,
+    /// STIX 2.1: a bundle (`format = "stix"`) or TAXII envelopes (`kind = "taxii"`).
+    Stix,
 }
 
 /// A CSV column.

@@ -137,13 +137,19 @@ pub struct RawSource {
     /// Unique name, used in lists (`sources = [...]`), reports and metrics. Letters, digits,
     /// `-`, `_`, `.`.
     pub name: Spanned<String>,
-    /// `http` (default when `url` is set), `file` (default when `path` is set) or `taxii`.
+    /// `http` (default when `url` is set), `file` (default when `path` is set) or `taxii`
+    /// (a TAXII 2.1 collection polled incrementally; needs `url` and `collection`).
     pub kind: Option<Spanned<String>>,
-    /// URL of an `http` source (may contain `${env:NAME}` for keys in query strings).
+    /// URL of an `http` source (may contain `${env:NAME}` for keys in query strings). For
+    /// `kind = "taxii"`: the API root (`https://taxii.example/api1/`) or the server's discovery
+    /// URL (`https://taxii.example/taxii2/`, whose default API root, else the first one, is
+    /// used). `http://` is accepted with a warning (test servers such as medallion).
     pub url: Option<Spanned<String>>,
     /// Path of a `file` source, relative to the config file (`lists/block.txt`).
     pub path: Option<Spanned<String>>,
-    /// `text` (default), `csv`, `json`, `jsonl`.
+    /// `text` (default), `csv`, `json`, `jsonl`, or `stix` (a STIX 2.1 bundle,
+    /// `{"type": "bundle", "objects": [...]}`, read as a full snapshot). TAXII sources always
+    /// read STIX and need no `format`.
     pub format: Option<Spanned<String>>,
     /// Indicator type: `auto` (default), `ip`, `domain`, `url`, `hash`.
     #[serde(rename = "type")]
@@ -217,8 +223,24 @@ pub struct RawSource {
     /// Gate: refuse a fetch that shrinks the set by more than this share. Default 0.5 for
     /// network sources; 1.0 (off) for `file` sources, which shrink when someone edits them.
     pub max_shrink: Option<Spanned<f64>>,
-    /// TAXII: collection id or title (TAXII sources arrive with their own issue).
+    /// TAXII (required): the collection to poll, by id
+    /// (`"91a7b528-80eb-42ed-a74d-c6fbd5a26116"`) or title (`"High Value Indicator Collection"`).
+    ///
+    /// Each poll asks for the objects added since the last successful one (`added_after`, from
+    /// the server's `X-TAXII-Date-Added-Last`, kept in the store) and is a delta: new or updated
+    /// indicators are added, revoked ones removed, nothing is removed because a poll did not
+    /// repeat it (so `allow_empty` and `max_shrink` do not apply). Indicators leave through
+    /// `revoked`, `valid_until`, or `keep_for` (for TAXII: dropped when not re-sent for this
+    /// long; `"0s"`, the default, keeps them until revoked or expired). Auth keys as for `http`
+    /// sources: `headers`, `username`/`password`, `bearer_token`, `client_cert`/`client_key`,
+    /// `ca_file`.
     pub collection: Option<Spanned<String>>,
+    /// TAXII: how far back the first poll (no stored position yet) reaches, humantime
+    /// (`"30d"`). Default: the whole collection.
+    pub initial_lookback: Option<Spanned<String>>,
+    /// TAXII: objects asked for per page (the `limit` parameter; servers may send fewer).
+    /// Default 1000.
+    pub page_size: Option<Spanned<i64>>,
 }
 
 /// `[[list]]`.

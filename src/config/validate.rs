@@ -13,7 +13,7 @@ use super::raw::{RawColumn, RawConfig, RawList, RawServer, RawSource};
 use super::secret;
 use super::{
     Access, AuthMode, Column, Config, ConfigError, Credential, Extract, Gates, HttpSettings, List,
-    Location, Role, Server, Source, Syntax, Tls, Transport, Vendor,
+    Location, Role, Server, Source, Syntax, TaxiiSettings, Tls, Transport, Vendor,
 };
 use crate::indicator::{Kind, Tlp};
 
@@ -22,6 +22,8 @@ struct Ctx<'a> {
     text: &'a str,
     base: PathBuf,
     errors: Vec<ConfigError>,
+    /// Problems only `serve` refuses (see [`Config::serve_errors`]).
+    serve_errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -332,6 +334,7 @@ fn access(cx: &mut Ctx<'_>, rl: &RawList, key: &dyn Fn(&str) -> String, max_tlp:
     // readable by anyone who can reach the server.
     if auth == AuthMode::None && max_tlp > Tlp::Green {
         let span = rl.max_tlp.as_ref().map_or(rl.name.span(), |t| t.span());
+        let before = cx.errors.len();
         cx.err(
             span,
             &key("max_tlp"),
@@ -340,6 +343,9 @@ fn access(cx: &mut Ctx<'_>, rl: &RawList, key: &dyn Fn(&str) -> String, max_tlp:
                 max_tlp.as_str().to_ascii_uppercase()
             ),
         );
+        // Written files carry no access control of their own; the rule is the server's.
+        let e = cx.errors.split_off(before);
+        cx.serve_errors.extend(e);
     }
     Access {
         auth,
@@ -413,6 +419,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
         text,
         base,
         errors: Vec::new(),
+        serve_errors: Vec::new(),
     };
     let d = &raw.defaults;
     let data_dir = cx.path(
@@ -521,6 +528,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
     }
     if cx.errors.is_empty() {
         Ok(Config {
+            serve_errors: cx.serve_errors,
             server,
             path: file.to_path_buf(),
             data_dir,
@@ -595,13 +603,13 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
         }
     };
     let transport = match kind.as_str() {
-        "http" => {
+        "http" | "taxii" => {
             let Some(u) = &rs.url else {
                 let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
                 cx.err(
                     span,
                     &key("url"),
-                    "kind = \"http\" needs url = \"https://…\"",
+                    format!("kind = {kind:?} needs url = \"https://…\""),
                 );
                 return None;
             };
@@ -670,7 +678,7 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
                 Some(p) => cx.secret(p, &key("proxy"), false),
                 None => d.proxy.clone(),
             };
-            Transport::Http(Box::new(HttpSettings {
+            let http = HttpSettings {
                 url,
                 headers,
                 basic,
@@ -686,7 +694,12 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
                     .user_agent
                     .clone()
                     .unwrap_or_else(|| d.user_agent.clone()),
-            }))
+            };
+            if kind == "taxii" {
+                taxii_settings(cx, rs, http, &key)
+            } else {
+                Transport::Http(Box::new(http))
+            }
         }
         "file" => {
             let Some(p) = &rs.path else {
@@ -701,15 +714,6 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
                 path: cx.path(p.get_ref()),
             }
         }
-        "taxii" => {
-            let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
-            cx.err(
-                span,
-                &key("kind"),
-                "TAXII sources are not available in this version of edlforge (they arrive with the TAXII 2.1 issue)",
-            );
-            return None;
-        }
         other => {
             let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());
             cx.err(
@@ -720,14 +724,20 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
             return None;
         }
     };
-    if let Some(c) = &rs.collection {
-        cx.err(
-            c.span(),
-            &key("collection"),
-            "collection is for kind = \"taxii\" only",
-        );
+    if kind != "taxii" {
+        taxii_only(cx, rs, &key);
     }
-    let extract = extract(cx, rs, &key)?;
+    let mut extract = extract(cx, rs, &key)?;
+    if kind == "taxii" {
+        if let Some(f) = rs.format.as_ref().filter(|f| f.get_ref() != "stix") {
+            cx.err(
+                f.span(),
+                &key("format"),
+                "a TAXII source always reads STIX 2.1; remove format (or write format = \"stix\")",
+            );
+        }
+        extract.syntax = Syntax::Stix;
+    }
     let role = match rs.role.as_ref().map(|r| r.get_ref().as_str()) {
         None | Some("block") => Role::Block,
         Some("allow") => Role::Allow,
@@ -785,27 +795,89 @@ fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source
     (cx.errors.len() == before).then_some(s)
 }
 
+/// The TAXII part of a `kind = "taxii"` source: collection, first-poll lookback, page size.
+fn taxii_settings(
+    cx: &mut Ctx<'_>,
+    rs: &RawSource,
+    http: HttpSettings,
+    key: &dyn Fn(&str) -> String,
+) -> Transport {
+    let collection = match &rs.collection {
+        Some(c) if !c.get_ref().trim().is_empty() => c.get_ref().trim().to_string(),
+        Some(c) => {
+            cx.err(
+                c.span(),
+                &key("collection"),
+                "collection is empty; write the collection's id or title",
+            );
+            String::new()
+        }
+        None => {
+            cx.err(
+                rs.name.span(),
+                &key("collection"),
+                "kind = \"taxii\" needs collection = \"<collection id or title>\"",
+            );
+            String::new()
+        }
+    };
+    let initial_lookback = rs.initial_lookback.as_ref().map(|_| {
+        cx.duration(
+            &rs.initial_lookback,
+            &key("initial_lookback"),
+            Duration::ZERO,
+        )
+    });
+    let page_size = match &rs.page_size {
+        None => crate::config::DEFAULT_TAXII_PAGE_SIZE,
+        Some(n) if (1..=1_000_000).contains(n.get_ref()) => *n.get_ref() as u32,
+        Some(n) => {
+            cx.err(
+                n.span(),
+                &key("page_size"),
+                format!("page_size {} is not in 1..=1000000", n.get_ref()),
+            );
+            crate::config::DEFAULT_TAXII_PAGE_SIZE
+        }
+    };
+    Transport::Taxii(Box::new(TaxiiSettings {
+        http,
+        collection,
+        initial_lookback,
+        page_size,
+    }))
+}
+
+/// Refuses the TAXII keys on a source of another kind.
+fn taxii_only(cx: &mut Ctx<'_>, rs: &RawSource, key: &dyn Fn(&str) -> String) {
+    let spans = [
+        ("collection", rs.collection.as_ref().map(|c| c.span())),
+        (
+            "initial_lookback",
+            rs.initial_lookback.as_ref().map(|c| c.span()),
+        ),
+        ("page_size", rs.page_size.as_ref().map(|c| c.span())),
+    ];
+    for (k, span) in spans {
+        if let Some(span) = span {
+            cx.err(span, &key(k), format!("{k} is for kind = \"taxii\" only"));
+        }
+    }
+}
+
 fn extract(cx: &mut Ctx<'_>, rs: &RawSource, key: &dyn Fn(&str) -> String) -> Option<Extract> {
     let syntax = match rs.format.as_ref().map(|f| f.get_ref().as_str()) {
         None | Some("text") => Syntax::Text,
         Some("csv") => Syntax::Csv,
         Some("json") => Syntax::Json,
         Some("jsonl") => Syntax::Jsonl,
-        Some("stix") => {
-            let span = rs.format.as_ref().map_or(0..0, |f| f.span());
-            cx.err(
-                span,
-                &key("format"),
-                "STIX bundles are not available in this version (they arrive with the TAXII issue)",
-            );
-            return None;
-        }
+        Some("stix") => Syntax::Stix,
         Some(other) => {
             let span = rs.format.as_ref().map_or(0..0, |f| f.span());
             cx.err(
                 span,
                 &key("format"),
-                format!("unknown format {other:?}; expected text, csv, json or jsonl"),
+                format!("unknown format {other:?}; expected text, csv, json, jsonl or stix"),
             );
             return None;
         }

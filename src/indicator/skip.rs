@@ -31,12 +31,20 @@ pub enum SkipReason {
     MinSources,
     /// Marked with a TLP above the list's `max_tlp`.
     Tlp,
+    /// A STIX pattern edlforge cannot turn into block entries without approximating it (AND,
+    /// FOLLOWEDBY, NOT, qualifiers, MATCHES, LIKE, other operators, unsupported object paths,
+    /// a `pattern_type` other than `stix`).
+    UnsupportedPattern,
+    /// A STIX indicator whose `valid_from` is still in the future.
+    NotYetValid,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 11] = [
+    pub const ALL: [SkipReason; 13] = [
         SkipReason::Invalid,
+        SkipReason::UnsupportedPattern,
+        SkipReason::NotYetValid,
         SkipReason::WrongType,
         SkipReason::Expired,
         SkipReason::Tlp,
@@ -63,6 +71,8 @@ impl SkipReason {
             SkipReason::BelowMinConfidence => "below_min_confidence",
             SkipReason::MinSources => "min_sources",
             SkipReason::Tlp => "tlp",
+            SkipReason::UnsupportedPattern => "unsupported_pattern",
+            SkipReason::NotYetValid => "not_yet_valid",
         }
     }
 
@@ -126,8 +136,8 @@ pub const EXAMPLE_MAX_CHARS: usize = 120;
 /// Counts of every skip reason with a few examples each, plus informational counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    counts: [u64; 11],
-    examples: [Vec<Example>; 11],
+    counts: [u64; SkipReason::ALL.len()],
+    examples: [Vec<Example>; SkipReason::ALL.len()],
     /// Lines or indicators rewritten to their normal form (host bits masked, case folded, ...).
     pub normalized: u64,
     /// Valid indicators that were equal to one already in the list (merged, not dropped).

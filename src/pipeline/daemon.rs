@@ -102,7 +102,8 @@ pub fn load_config(path: &Path) -> Result<Config, DaemonError> {
         }
         Err(e) => return Err(DaemonError::Load(e)),
     };
-    let errors = super::check(&c);
+    let mut errors = super::check(&c);
+    errors.extend(c.serve_errors.iter().cloned());
     if errors.is_empty() {
         Ok(c)
     } else {
@@ -134,8 +135,13 @@ pub async fn run(
     let metrics = Metrics::new();
     metrics.config_loaded(&opts.config.display().to_string(), started);
     for s in &config.sources {
-        if let Transport::Http(h) = &s.transport {
-            if h.url.starts_with("http://") {
+        let url = match &s.transport {
+            Transport::Http(h) => Some(&h.url),
+            Transport::Taxii(t) => Some(&t.http.url),
+            Transport::File { .. } => None,
+        };
+        if let Some(url) = url {
+            if url.starts_with("http://") {
                 tracing::warn!(source = %s.name, "Source uses plain http://; its data can be altered in transit.");
             }
         }
@@ -734,6 +740,10 @@ fn set_board_config(state: &State, c: &Config) {
         v.name = s.name.clone();
         (v.kind, v.location) = match &s.transport {
             Transport::Http(h) => ("http".to_string(), redact_url(&h.url)),
+            Transport::Taxii(t) => (
+                "taxii".to_string(),
+                format!("{} collection {}", redact_url(&t.http.url), t.collection),
+            ),
             Transport::File { path } => ("file".to_string(), path.display().to_string()),
         };
         v.role = match s.role {

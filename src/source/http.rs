@@ -187,6 +187,35 @@ pub enum HttpOutcome {
     },
 }
 
+/// The answer of an API endpoint ([`Fetcher::fetch_api`]): any status but 5xx and 429.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The URL that answered, after redirects (redacted).
+    pub url: String,
+    /// Response headers, names in lowercase (values that are not visible ASCII left out).
+    pub headers: Vec<(String, String)>,
+    /// The body, `Content-Encoding` undone, at most `max_body` bytes.
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    /// The first value of header `name` (give it in lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What one attempt produced: a feed outcome, or an API answer.
+enum Got {
+    Feed(HttpOutcome),
+    Api(ApiResponse),
+}
+
 /// What went wrong with a redirect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedirectProblem {
@@ -640,8 +669,49 @@ impl Fetcher {
     /// A [`FetchError`] naming the source, the URL and the fix; the last attempt's error when
     /// retries ran out.
     pub async fn fetch(&self, req: &HttpRequest) -> Result<HttpOutcome, FetchError> {
+        match self.run(req, false).await? {
+            Got::Feed(outcome) => Ok(outcome),
+            // Not produced without `api`; mapped rather than unreachable.
+            Got::Api(r) => Ok(HttpOutcome::Body {
+                body: r.body,
+                etag: None,
+                last_modified: None,
+                content_type: None,
+            }),
+        }
+    }
+
+    /// GETs `req.url` as an API call (TAXII): like [`Fetcher::fetch`] (credentials, redirects,
+    /// retries on connect errors, timeouts, 5xx and 429, the body limit), but any other status
+    /// is returned with its headers and body instead of being an error, so the caller can read
+    /// the API's own error message. Put the `Accept` header the API wants in `req.headers`.
+    ///
+    /// # Errors
+    /// A [`FetchError`] as for [`Fetcher::fetch`]; [`FetchError::Status`] only for 5xx and 429
+    /// once retries ran out.
+    pub async fn fetch_api(&self, req: &HttpRequest) -> Result<ApiResponse, FetchError> {
+        match self.run(req, true).await? {
+            Got::Api(r) => Ok(r),
+            // Not produced with `api`; mapped rather than unreachable.
+            Got::Feed(HttpOutcome::Body { body, .. }) => Ok(ApiResponse {
+                status: 200,
+                url: redact_url(&req.url),
+                headers: Vec::new(),
+                body,
+            }),
+            Got::Feed(HttpOutcome::NotModified) => Ok(ApiResponse {
+                status: 304,
+                url: redact_url(&req.url),
+                headers: Vec::new(),
+                body: Vec::new(),
+            }),
+        }
+    }
+
+    async fn run(&self, req: &HttpRequest, api: bool) -> Result<Got, FetchError> {
         let url = parse_url(req)?;
-        let prepared = Prepared::new(req, url)?;
+        let mut prepared = Prepared::new(req, url)?;
+        prepared.api = api;
         let client = self.client(req).await?;
         let semaphore = self.host_semaphore(&prepared.url);
         let mut attempt: u32 = 0;
@@ -953,6 +1023,8 @@ struct Prepared<'r> {
     /// Extra headers and bearer token: only to the original origin.
     secret: HeaderMap,
     conditional: bool,
+    /// API mode ([`Fetcher::fetch_api`]): non-transient statuses are answers, not errors.
+    api: bool,
 }
 
 impl<'r> Prepared<'r> {
@@ -1036,6 +1108,7 @@ impl<'r> Prepared<'r> {
             common,
             secret,
             conditional,
+            api: false,
         })
     }
 
@@ -1050,7 +1123,7 @@ impl<'r> Prepared<'r> {
     }
 
     /// One attempt: the request, its redirects and the body.
-    async fn attempt(&self, client: &reqwest::Client) -> Result<HttpOutcome, Failure> {
+    async fn attempt(&self, client: &reqwest::Client) -> Result<Got, Failure> {
         let mut current = self.url.clone();
         for _hop in 0..=MAX_REDIRECTS {
             let mut request = client.get(current.clone()).headers(self.common.clone());
@@ -1075,8 +1148,25 @@ impl<'r> Prepared<'r> {
                     continue;
                 }
             }
+            if self.api && status != 429 && !(500..=599).contains(&status) {
+                let headers = response
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect();
+                let body = match self.read_body(&current, response).await? {
+                    HttpOutcome::Body { body, .. } => body,
+                    HttpOutcome::NotModified => Vec::new(),
+                };
+                return Ok(Got::Api(ApiResponse {
+                    status,
+                    url: redact_url(current.as_str()),
+                    headers,
+                    body,
+                }));
+            }
             if status == 304 && self.conditional {
-                return Ok(HttpOutcome::NotModified);
+                return Ok(Got::Feed(HttpOutcome::NotModified));
             }
             if !(200..=299).contains(&status) || status == 206 {
                 let retry_after = match status {
@@ -1096,6 +1186,7 @@ impl<'r> Prepared<'r> {
             return self
                 .read_body(&current, response)
                 .await
+                .map(Got::Feed)
                 .map_err(Failure::from);
         }
         let (source_name, url) = self.url_error(&current);

@@ -49,6 +49,8 @@
 mod csv;
 mod json;
 mod meta;
+
+pub(crate) use self::meta::rfc3339;
 mod text;
 
 use std::fmt;
@@ -293,6 +295,8 @@ pub struct ParsedIndicator {
     /// Free text: the rest of a text line (without a leading `;`, `#` or `//`), or the
     /// `comment_path` field.
     pub comment: Option<String>,
+    /// TLP the data gives (STIX markings); the feed formats here give none.
+    pub tlp: Option<crate::indicator::Tlp>,
 }
 
 /// Everything one body held.
@@ -467,6 +471,7 @@ impl Out<'_> {
                     expires: e.expires,
                     tags: e.tags,
                     comment: e.comment,
+                    tlp: None,
                 });
             }
             Err(skip) => self.skip(skip, origin, example),

@@ -85,7 +85,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
-pub use self::merge::{merge_snapshot, FreshIndicator};
+pub use self::merge::{merge_delta, merge_snapshot, DeltaCounts, FreshIndicator};
 pub use self::reader::RecordReader;
 pub use self::record::Record;
 

@@ -100,7 +100,7 @@ pub(super) fn comment_json(v: &Json) -> Option<String> {
 /// Reads `YYYY-MM-DD[(T|t| )HH:MM:SS[.fraction][Z|z|±HH:MM]]` as Unix seconds. A time without
 /// offset is UTC (OTX writes them so); a date alone is its midnight UTC. Fractions are dropped,
 /// a leap second counts as :59.
-pub(super) fn rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let d = b.get(r)?;

@@ -54,6 +54,7 @@ pub(super) fn parse(out: &mut Out<'_>, body: &[u8], spec: &ParseSpec) {
                         expires: None,
                         tags: Vec::new(),
                         comment: line_comment(p.comment),
+                        tlp: None,
                     });
                 }
                 Err(skip) => out.skip(skip, line_origin(n), || lossy(trimmed)),

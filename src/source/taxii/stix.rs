@@ -1,0 +1,575 @@
+//! STIX 2.1 → indicators: the pattern language, and `indicator` objects (from TAXII envelopes
+//! or a static bundle) turned into block entries with their metadata.
+//!
+//! # What is converted
+//! Only what can be turned into block entries *honestly*, i.e. where each entry alone satisfies
+//! the pattern: comparisons `=` on `ipv4-addr:value`, `ipv6-addr:value`, `domain-name:value`,
+//! `url:value`, `file:hashes.'MD5'|'SHA-1'|'SHA-256'`, and `ISSUBSET '<cidr>'` on the two
+//! address paths, joined by `OR` inside an observation expression or between observation
+//! expressions; each comparison becomes one entry. A comparison on another path inside an `OR`
+//! (`email-addr:value`, `file:name`) is left out and its siblings kept (blocking a sibling
+//! alone still satisfies the pattern); a pattern with no usable comparison at all is skipped.
+//! `AND`, `FOLLOWEDBY`, `NOT`, qualifiers (`WITHIN`, `REPEATS`, `START`/`STOP`), `MATCHES`,
+//! `LIKE`, `IN`, `!=`, `<`, `>`, `EXISTS`, `ISSUPERSET` make the whole pattern
+//! `unsupported_pattern`: never approximated. A pattern that does not parse is `invalid` (the
+//! spec says it matches nothing). Values go through [`parse_token`] like any feed's, so a bad
+//! value is an `invalid` skip with the same rules as everywhere.
+//!
+//! # Metadata
+//! - The newest `modified` version of an id wins (within one body; across TAXII polls later
+//!   polls win, as the server sends versions in the order they were added).
+//! - `revoked: true` → the values of its pattern are withdrawn ([`Converted::withdrawn`]).
+//! - `valid_until` → the entry's expiry; already past → withdrawn too, counted `expired`.
+//! - `valid_from` in the future → skipped and counted `not_yet_valid` (the store has no start
+//!   time); [`Converted::not_yet_valid`] tells the TAXII poller, which then does not move its
+//!   position past that page, so the indicator is fetched again until it is active.
+//! - `confidence` (0–100) → confidence; `labels` → tags; `name` (else the id) → comment.
+//! - TLP from `object_marking_refs` by the exact TLP 1.0 and 2.0 marking-definition ids (names
+//!   can be spoofed, ids cannot); several → the most restrictive; none → the source's `tlp`.
+//! - `pattern_type` other than `stix` (snort, yara, sigma, …) → `unsupported_pattern`.
+//!
+//! # Why a hand-written parser
+//! No maintained Rust crate parses STIX patterns into a tree we could trust (docs.rs, checked
+//! 2026-11): `stix-rs` 0.1.0 only validates pattern strings (no syntax tree); `stix2` 0.1.1 is
+//! a single early release of a whole STIX object model, far more than this needs; `stix`
+//! (0.3, 2021) covers STIX 2.0 and calls itself a work in progress; `rstix` is a reserved name.
+//! The reference implementation is the ANTLR grammar of the Python `stix2-patterns` package.
+//! The language is small (STIX 2.1 specification, section 9), and a recursive-descent parser
+//! of it ([`pattern`]) is a few hundred lines that are fuzzed (`fuzz/fuzz_targets/
+//! stix_pattern.rs`) and property-tested (print → parse round trip, never a panic).
+//!
+//! Fetching (TAXII paging, auth) is [`super`]'s job; storing and merging is `store`'s.
+
+pub mod pattern;
+
+#[cfg(test)]
+use self::pattern::is_keyword;
+pub use self::pattern::{
+    parse_pattern, Comparison, Literal, ObjectPath, Op, Pattern, PatternError, Qualifier, Step,
+    Test, MAX_PATTERN_LEN,
+};
+
+use crate::indicator::{parse_token, HashKind, Kind, Report, Skip, SkipReason, Tlp, Value};
+use crate::source::parse::{rfc3339, ParsedFeed, ParsedIndicator};
+use crate::store::FreshIndicator;
+
+// ---------------------------------------------------------------------------------------------
+// Pattern → values
+// ---------------------------------------------------------------------------------------------
+
+/// One value a pattern asserts: what it should be and the text to parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternValue {
+    /// The kind the value must have.
+    pub kind: Kind,
+    /// For hashes: the algorithm the path names.
+    pub hash: Option<HashKind>,
+    /// The constant as written.
+    pub text: String,
+}
+
+/// Why a parsed pattern cannot be converted: the rule, for the report.
+pub type Unsupported = &'static str;
+
+/// The values of a convertible pattern (one per usable comparison), or why it is not one.
+///
+/// # Errors
+/// The [`Unsupported`] rule that makes the pattern unconvertible.
+pub fn pattern_values(p: &Pattern) -> Result<Vec<PatternValue>, Unsupported> {
+    let mut out = Vec::new();
+    obs_values(p, &mut out)?;
+    if out.is_empty() {
+        return Err("no comparison on an IP, domain, URL or file hash value");
+    }
+    Ok(out)
+}
+
+fn obs_values(p: &Pattern, out: &mut Vec<PatternValue>) -> Result<(), Unsupported> {
+    match p {
+        Pattern::Observation(c) => cmp_values(c, out),
+        Pattern::Or(v) => v.iter().try_for_each(|p| obs_values(p, out)),
+        Pattern::And(_) => Err("AND between observation expressions"),
+        Pattern::FollowedBy(_) => Err("FOLLOWEDBY"),
+        Pattern::Qualified(..) => Err("a qualifier (WITHIN, REPEATS, START/STOP)"),
+    }
+}
+
+fn cmp_values(c: &Comparison, out: &mut Vec<PatternValue>) -> Result<(), Unsupported> {
+    match c {
+        Comparison::Or(v) => v.iter().try_for_each(|c| cmp_values(c, out)),
+        Comparison::And(_) => Err("AND inside an observation expression"),
+        Comparison::Test(t) => {
+            if t.negated {
+                return Err("NOT");
+            }
+            let target = path_target(&t.path);
+            match (t.op, &t.value, target) {
+                // A comparison on a path we do not block on: left out, siblings kept.
+                (Op::Eq, Some(Literal::Str(_)), None) => Ok(()),
+                (Op::Eq, Some(Literal::Str(s)), Some((kind, hash))) => {
+                    out.push(PatternValue {
+                        kind,
+                        hash,
+                        text: s.clone(),
+                    });
+                    Ok(())
+                }
+                (Op::IsSubset, Some(Literal::Str(s)), Some((Kind::Ip, None))) => {
+                    out.push(PatternValue {
+                        kind: Kind::Ip,
+                        hash: None,
+                        text: s.clone(),
+                    });
+                    Ok(())
+                }
+                (Op::Eq, _, _) => Err("= with a constant that is not a string"),
+                (Op::Matches, ..) => Err("MATCHES"),
+                (Op::Like, ..) => Err("LIKE"),
+                (Op::In, ..) => Err("IN"),
+                (Op::IsSubset, ..) => Err("ISSUBSET on a path other than an IP address value"),
+                (Op::IsSuperset, ..) => Err("ISSUPERSET"),
+                (Op::Exists, ..) => Err("EXISTS"),
+                (Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge, ..) => {
+                    Err("a comparison other than = (!=, <, <=, >, >=)")
+                }
+            }
+        }
+    }
+}
+
+fn path_target(p: &ObjectPath) -> Option<(Kind, Option<HashKind>)> {
+    let key = |i: usize| match p.steps.get(i) {
+        Some(Step::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    match (p.object_type.as_str(), p.steps.len(), key(0)) {
+        ("ipv4-addr" | "ipv6-addr", 1, Some("value")) => Some((Kind::Ip, None)),
+        ("domain-name", 1, Some("value")) => Some((Kind::Domain, None)),
+        ("url", 1, Some("value")) => Some((Kind::Url, None)),
+        ("file", 2, Some("hashes")) => {
+            let alg = key(1)?.to_ascii_uppercase();
+            let h = match alg.as_str() {
+                "MD5" => HashKind::Md5,
+                "SHA-1" | "SHA1" => HashKind::Sha1,
+                "SHA-256" | "SHA256" => HashKind::Sha256,
+                _ => return None,
+            };
+            Some((Kind::Hash, Some(h)))
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects → indicators
+// ---------------------------------------------------------------------------------------------
+
+/// TLP 1.0 marking-definition ids (STIX 2.1 section 7.2.1.4).
+const TLP1: [(&str, Tlp); 4] = [
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        Tlp::Red,
+    ),
+];
+
+/// TLP 2.0 marking-definition ids (OASIS cti-stix-common-objects, extension tlp-2.0).
+const TLP2: [(&str, Tlp); 5] = [
+    (
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        Tlp::Clear,
+    ),
+    (
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        Tlp::Green,
+    ),
+    (
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        Tlp::Amber,
+    ),
+    (
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        Tlp::AmberStrict,
+    ),
+    (
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        Tlp::Red,
+    ),
+];
+
+/// The TLP of a marking-definition id, when it is one of the TLP 1.0 or 2.0 ids.
+pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
+    TLP1.iter()
+        .chain(TLP2.iter())
+        .find(|(m, _)| *m == id)
+        .map(|(_, t)| *t)
+}
+
+/// What a set of STIX objects gave.
+#[derive(Debug, Clone, Default)]
+pub struct Converted {
+    /// Active indicators' values with their metadata (duplicates kept; the store merges).
+    pub fresh: Vec<FreshIndicator>,
+    /// Values of revoked or already expired indicators: to remove from the source.
+    pub withdrawn: Vec<Value>,
+    /// Skips by reason (`unsupported_pattern`, `invalid`, `expired`, `not_yet_valid`) with
+    /// examples whose origin is the indicator id.
+    pub report: Report,
+    /// Indicator objects examined (newest version per id).
+    pub indicators_seen: u64,
+    /// Whether an indicator was skipped because its `valid_from` is in the future.
+    pub not_yet_valid: bool,
+}
+
+/// The fields of a STIX object that conversion reads; every other field is skipped unread.
+///
+/// Lenient: a field of an unexpected JSON type (a numeric `id`, `labels` as a string) reads
+/// as absent instead of failing the page, so one odd object never blocks a whole poll.
+/// Deserialize TAXII envelopes and bundles straight into it ([`Envelope`], [`convert_bundle`]):
+/// no `serde_json::Value` tree per object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct StixObject {
+    /// `type` (`indicator`, `identity`, ...).
+    #[serde(rename = "type", deserialize_with = "lenient::string")]
+    pub kind: Option<String>,
+    /// `id`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub id: Option<String>,
+    /// `modified` (the version).
+    #[serde(deserialize_with = "lenient::string")]
+    pub modified: Option<String>,
+    /// `pattern`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub pattern: Option<String>,
+    /// `pattern_type` (absent: `stix`, as STIX 2.0 indicators have none).
+    #[serde(deserialize_with = "lenient::string")]
+    pub pattern_type: Option<String>,
+    /// `valid_from`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub valid_from: Option<String>,
+    /// `valid_until`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub valid_until: Option<String>,
+    /// `revoked`.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub revoked: Option<bool>,
+    /// `confidence`, when an integer 0–100.
+    #[serde(deserialize_with = "lenient::confidence")]
+    pub confidence: Option<u8>,
+    /// `labels` (the strings among them).
+    #[serde(deserialize_with = "lenient::strings")]
+    pub labels: Vec<String>,
+    /// `object_marking_refs` (the strings among them).
+    #[serde(deserialize_with = "lenient::strings")]
+    pub object_marking_refs: Vec<String>,
+    /// `name`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub name: Option<String>,
+}
+
+impl StixObject {
+    /// Whether this is an `indicator` that is not revoked and whose `valid_from` is after `now`.
+    pub fn not_valid_yet(&self, now: i64) -> bool {
+        self.kind.as_deref() == Some("indicator")
+            && self.revoked != Some(true)
+            && self
+                .valid_from
+                .as_deref()
+                .and_then(rfc3339)
+                .is_some_and(|f| f > now)
+    }
+}
+
+/// A TAXII envelope (`objects/` response): `more`, `next`, `objects`, all optional.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Envelope {
+    /// More objects follow.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub more: Option<bool>,
+    /// The paging token (a string, or a number some servers send).
+    #[serde(deserialize_with = "lenient::token")]
+    pub next: Option<String>,
+    /// The objects.
+    pub objects: Option<Vec<StixObject>>,
+}
+
+/// Field readers that take any JSON and keep only a value of the expected type.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value as Json;
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::String(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::String(s) if !s.is_empty() => Some(s),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(Json::deserialize(d)?.as_bool())
+    }
+
+    pub fn confidence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+        Ok(Json::deserialize(d)?
+            .as_u64()
+            .filter(|c| *c <= 100)
+            .map(|c| c as u8))
+    }
+
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Json::deserialize(d)? {
+            Json::Array(a) => a
+                .into_iter()
+                .filter_map(|v| match v {
+                    Json::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// A STIX timestamp as (Unix seconds, the text) so versions compare by time, then by the text
+/// (its fraction).
+fn version_key(v: Option<&str>) -> (i64, &str) {
+    let s = v.unwrap_or("");
+    (rfc3339(s).unwrap_or(i64::MIN), s)
+}
+
+/// Converts the `indicator` objects among `objects` (other types are ignored) at time `now`.
+pub fn convert_objects<'a>(
+    objects: impl IntoIterator<Item = &'a StixObject>,
+    now: i64,
+) -> Converted {
+    // Newest `modified` per id, first-seen order kept for determinism.
+    let mut order: Vec<&str> = Vec::new();
+    let mut newest: foldhash::HashMap<&str, &StixObject> = foldhash::HashMap::default();
+    for o in objects {
+        if o.kind.as_deref() != Some("indicator") {
+            continue;
+        }
+        let Some(id) = o.id.as_deref() else {
+            continue;
+        };
+        match newest.get(id) {
+            Some(prev)
+                if version_key(prev.modified.as_deref()) >= version_key(o.modified.as_deref()) => {}
+            Some(_) => {
+                newest.insert(id, o);
+            }
+            None => {
+                order.push(id);
+                newest.insert(id, o);
+            }
+        }
+    }
+    let mut out = Converted::default();
+    for id in order {
+        let Some(o) = newest.get(id) else { continue };
+        out.indicators_seen += 1;
+        convert_one(id, o, now, &mut out);
+    }
+    out
+}
+
+fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
+    let origin = || Some(id.to_string());
+    let pattern_text = o.pattern.as_deref().unwrap_or("");
+    let shown = || pattern_text.to_string();
+    let pattern_type = o.pattern_type.as_deref().unwrap_or("stix");
+    if pattern_type != "stix" {
+        out.report.skip_with(
+            Skip::new(
+                SkipReason::UnsupportedPattern,
+                "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
+            ),
+            1,
+            origin,
+            shown,
+        );
+        return;
+    }
+    let pattern = match parse_pattern(pattern_text) {
+        Ok(p) => p,
+        Err(_) => {
+            out.report.skip_with(
+                Skip::invalid("STIX pattern does not parse"),
+                1,
+                origin,
+                shown,
+            );
+            return;
+        }
+    };
+    let wanted = match pattern_values(&pattern) {
+        Ok(v) => v,
+        Err(rule) => {
+            out.report.skip_with(
+                Skip::new(SkipReason::UnsupportedPattern, rule),
+                1,
+                origin,
+                shown,
+            );
+            return;
+        }
+    };
+    let mut values = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        match value_of(&w) {
+            Ok(v) => values.push(v),
+            Err(skip) => out.report.skip_with(skip, 1, origin, || w.text.clone()),
+        }
+    }
+    if o.revoked == Some(true) {
+        out.withdrawn.extend(values);
+        return;
+    }
+    let expires = o.valid_until.as_deref().and_then(rfc3339);
+    if expires.is_some_and(|e| e <= now) {
+        out.report.skip_with(
+            Skip::new(SkipReason::Expired, "valid_until is past"),
+            values.len() as u64,
+            origin,
+            shown,
+        );
+        out.withdrawn.extend(values);
+        return;
+    }
+    if o.not_valid_yet(now) {
+        out.not_yet_valid = true;
+        out.report.skip_with(
+            Skip::new(SkipReason::NotYetValid, "valid_from is in the future"),
+            values.len() as u64,
+            origin,
+            shown,
+        );
+        return;
+    }
+    let tlp = o
+        .object_marking_refs
+        .iter()
+        .filter_map(|m| tlp_of_marking(m))
+        .max();
+    let tags: Vec<String> = o
+        .labels
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let comment = o
+        .name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(id)
+        .to_string();
+    for value in values {
+        out.fresh.push(FreshIndicator {
+            value,
+            expires,
+            confidence: o.confidence,
+            tlp,
+            tags: tags.clone(),
+            comment: Some(comment.clone()),
+        });
+    }
+}
+
+fn value_of(w: &PatternValue) -> Result<Value, Skip> {
+    let parsed = parse_token(w.text.trim().as_bytes(), Some(w.kind))?;
+    if let (Some(want), Value::Hash(h)) = (w.hash, &parsed.value) {
+        if h.kind != want {
+            return Err(Skip::invalid(
+                "hash length does not match the algorithm the pattern names",
+            ));
+        }
+    }
+    Ok(parsed.value)
+}
+
+impl Converted {
+    /// The active indicators as a parsed feed (for a static bundle, which is a full snapshot
+    /// and goes through the same gates as any feed). `records_seen` counts values kept plus
+    /// skips, as [`crate::source::parse::parse_feed`]'s does; withdrawals are dropped (a
+    /// snapshot removes what it does not list).
+    pub fn into_feed(self) -> ParsedFeed {
+        let indicators: Vec<ParsedIndicator> = self
+            .fresh
+            .into_iter()
+            .map(|f| ParsedIndicator {
+                value: f.value,
+                confidence: f.confidence,
+                expires: f.expires,
+                tags: f.tags,
+                comment: f.comment,
+                tlp: f.tlp,
+            })
+            .collect();
+        ParsedFeed {
+            records_seen: indicators.len() as u64 + self.report.total_skipped(),
+            indicators,
+            report: self.report,
+        }
+    }
+}
+
+/// Why a STIX body cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StixError {
+    /// Not JSON.
+    #[error("not JSON ({0}); a STIX 2.1 bundle is a JSON object {{\"type\": \"bundle\", \"objects\": [...]}}")]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not a bundle.
+    #[error("not a STIX 2.1 bundle: expected {{\"type\": \"bundle\", \"objects\": [...]}}")]
+    NotABundle,
+}
+
+/// Converts a static STIX 2.1 bundle (`format = "stix"`).
+///
+/// # Errors
+/// [`StixError`] when the body is not a JSON bundle.
+pub fn convert_bundle(body: &[u8], now: i64) -> Result<Converted, StixError> {
+    #[derive(serde::Deserialize)]
+    struct Bundle {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        objects: Vec<StixObject>,
+    }
+    let bundle: Bundle = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            StixError::NotABundle
+        } else {
+            StixError::Json(e)
+        }
+    })?;
+    if bundle.kind != "bundle" {
+        return Err(StixError::NotABundle);
+    }
+    Ok(convert_objects(&bundle.objects, now))
+}
+
+#[cfg(test)]
+mod tests;
