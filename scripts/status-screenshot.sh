@@ -21,7 +21,7 @@ out=$(cd "$(dirname -- "$out")" && pwd)/$(basename -- "$out")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/edlforge-status.XXXXXX")
 server=""
-cleanup() { [[ -n $server ]] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; }; rm -rf "$tmp"; }
+cleanup() { [[ -n $server ]] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
