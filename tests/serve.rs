@@ -452,6 +452,10 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     assert!(
         page.contains("edlforge status") && page.contains("waiting") && page.contains("failing")
     );
+    assert!(
+        page.contains("Not ready: 1 of 6 lists not served (waiting)"),
+        "{page}"
+    );
     let js: serde_json::Value = serde_json::from_slice(
         &c.get(srv.url("/status.json"))
             .send()
@@ -464,6 +468,11 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     .unwrap();
     assert_eq!(js["reload"]["ok"], true);
     let lists = js["lists"].as_array().unwrap();
+    let waiting = lists.iter().find(|l| l["name"] == "waiting").unwrap();
+    assert_eq!(
+        waiting["withheld"],
+        "compiled empty while down never delivered data"
+    );
     let pa = lists.iter().find(|l| l["name"] == "pa").unwrap();
     assert_eq!(pa["available"], true);
     assert_eq!(pa["entries"], 1);
@@ -602,6 +611,24 @@ async fn access_control() {
         .await
         .unwrap();
     assert!(page.contains("fw-dc2"));
+    let body = c
+        .get(srv.url("/status.json"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let js: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let hq = &js["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "hq")
+        .unwrap()
+        .clone();
+    // Two refusals: one without credentials, one with a wrong password.
+    assert_eq!(hq["refused"], 2, "{hq}");
     // Secrets never show.
     assert!(!page.contains("hq-secret") && !page.contains(TOKEN));
     assert!(!m.contains("hq-secret") && !srv.log().contains("hq-secret"));

@@ -57,6 +57,29 @@ impl SkipReason {
         SkipReason::OverLimit,
     ];
 
+    /// One line for people (status page legend).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            SkipReason::Invalid => "not a valid indicator",
+            SkipReason::WrongType => "a type the list does not take",
+            SkipReason::Guarded => {
+                "refused by the safety floor (private or special space, too wide, public suffix)"
+            }
+            SkipReason::Allowlisted => "removed by an allowlist",
+            SkipReason::Covered => "already covered by a wider entry",
+            SkipReason::VendorUnsupported => "a form the vendor cannot take",
+            SkipReason::OverLimit => "beyond max_entries (lowest priority first)",
+            SkipReason::Expired => "past its expiry",
+            SkipReason::BelowMinConfidence => "confidence below the list's min_confidence",
+            SkipReason::MinSources => "reported by fewer sources than min_sources",
+            SkipReason::Tlp => "TLP above the list's max_tlp",
+            SkipReason::UnsupportedPattern => {
+                "a STIX pattern that cannot be turned into block entries without approximating"
+            }
+            SkipReason::NotYetValid => "a STIX indicator whose valid_from is in the future",
+        }
+    }
+
     /// The stable id used in reports, metrics and `explain`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -664,9 +664,33 @@ impl Scheduler {
                 .iter()
                 .filter(|s| self.config.source(s).is_some_and(|c| c.role == Role::Block))
                 .collect();
-            let complete = blocks.iter().all(|s| self.ever_ok.contains(*s));
-            if o.rendered.entries == 0 && !complete {
-                tracing::warn!(list = %o.name, "List compiled empty while some of its sources never delivered data; not publishing it (firewalls keep their copy).");
+            let never: Vec<&str> = blocks
+                .iter()
+                .filter(|s| !self.ever_ok.contains(**s))
+                .map(|s| s.as_str())
+                .collect();
+            let failing: Vec<String> = blocks
+                .iter()
+                .filter(|s| {
+                    c.states.get(**s).is_none_or(|st| {
+                        st.last_success.is_none()
+                            || (st.last_error.is_some() && st.last_attempt > st.last_success)
+                    })
+                })
+                .map(|s| s.to_string())
+                .collect();
+            if o.rendered.entries == 0 && !never.is_empty() {
+                let why = format!(
+                    "compiled empty while {} never delivered data",
+                    never.join(", ")
+                );
+                tracing::warn!(list = %o.name, reason = %why, "List not published; firewalls keep their copy.");
+                if let Ok(mut b) = self.state.board.lock() {
+                    if let Some(v) = b.lists.iter_mut().find(|v| v.name == o.name) {
+                        v.withheld = Some(why);
+                        v.failing_sources = failing;
+                    }
+                }
                 continue;
             }
             m.reset_list_drops(&o.name);
@@ -683,6 +707,8 @@ impl Scheduler {
                 if let Some(v) = b.lists.iter_mut().find(|v| v.name == o.name) {
                     v.compiled_at = Some(c.finished);
                     v.dropped = dropped.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+                    v.withheld = None;
+                    v.failing_sources = failing;
                 }
             }
             publish.push((o.name.clone(), p.clone()));

@@ -150,6 +150,10 @@ pub struct Polls {
     pub count: u64,
     /// Last fetch per client name (`anonymous` without auth).
     pub last: HashMap<String, i64>,
+    /// Requests refused for missing or wrong credentials since start.
+    pub refused: u64,
+    /// When the last such refusal happened.
+    pub last_refused: Option<i64>,
 }
 
 /// Everything the server shares between connections and with its owner.
@@ -209,6 +213,17 @@ impl State {
     /// Poll counts per list.
     pub fn polls(&self) -> HashMap<String, Polls> {
         self.polls.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn record_refusal(&self, list: &str, now: i64) {
+        if let Ok(mut p) = self.polls.lock() {
+            let e = match p.get_mut(list) {
+                Some(e) => e,
+                None => p.entry(list.to_string()).or_default(),
+            };
+            e.refused += 1;
+            e.last_refused = Some(now);
+        }
     }
 
     fn record_poll(&self, list: &str, client: &str, now: i64) {

@@ -257,8 +257,12 @@ async fn list<B>(
             }
             c
         }
-        Verdict::Missing => return (label, challenge(rules, Some(access.auth))),
+        Verdict::Missing => {
+            state.record_refusal(base, now());
+            return (label, challenge(rules, Some(access.auth)));
+        }
         Verdict::Wrong => {
+            state.record_refusal(base, now());
             state
                 .metrics
                 .auth_failed(base, &ip.to_string(), "wrong credentials");

@@ -81,6 +81,14 @@ pub struct ListView {
     pub polls: u64,
     /// Last poll per client.
     pub last_polls: BTreeMap<String, i64>,
+    /// Requests refused for missing or wrong credentials since start.
+    pub refused: u64,
+    /// When the last refusal happened.
+    pub last_refused: Option<i64>,
+    /// Block sources of the list whose last fetch failed or that never delivered.
+    pub failing_sources: Vec<String>,
+    /// Why the last compile was not published, if it was not.
+    pub withheld: Option<String>,
 }
 
 /// What the owner of the server reports.
@@ -131,6 +139,8 @@ impl View {
             if let Some(p) = polls.get(&l.name) {
                 l.polls = p.count;
                 l.last_polls = p.last.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                l.refused = p.refused;
+                l.last_refused = p.last_refused;
             }
         }
         View {
@@ -171,17 +181,32 @@ fn when(t: Option<i64>, now: i64) -> String {
     }
 }
 
+/// A duration in its largest whole unit (`90s`, `15m`, `1h`, `2d`), rounded down past 2 units.
 fn age(secs: i64) -> String {
     let s = secs.max(0);
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 7200 {
-        format!("{}m", s / 60)
-    } else if s < 172_800 {
+    let exact = |unit: i64| s >= unit && s % unit == 0;
+    if exact(86_400) || s >= 172_800 {
+        format!("{}d", s / 86_400)
+    } else if exact(3600) || s >= 7200 {
         format!("{}h", s / 3600)
+    } else if exact(60) || s >= 120 {
+        format!("{}m", s / 60)
     } else {
-        format!("{}d", s / 86400)
+        format!("{s}s")
     }
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut o = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            o.push(',');
+        }
+        o.push(c);
+    }
+    o
 }
 
 /// Health of a source: `ok`, `stale` (no success for over twice its refresh), `failing` (last
@@ -212,7 +237,7 @@ fn counts(m: &BTreeMap<String, u64>) -> String {
         return "–".into();
     }
     m.iter()
-        .map(|(k, v)| format!("{}&nbsp;{}", v, esc(k)))
+        .map(|(k, v)| format!("{}&nbsp;{}", thousands(*v), esc(k)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -221,7 +246,7 @@ fn counts(m: &BTreeMap<String, u64>) -> String {
 pub fn html(v: &View) -> String {
     let b = &v.board;
     let now = v.now;
-    let mut o = String::with_capacity(8192);
+    let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
         o,
         r#"<!doctype html>
@@ -230,25 +255,74 @@ pub fn html(v: &View) -> String {
 <style>
 body{{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem;color:#1b1f23;background:#fff}}
 h1{{font-size:1.4rem;margin:0 0 .25rem}} h2{{font-size:1.1rem;margin:1.6rem 0 .5rem}}
-.meta{{color:#57606a;margin-bottom:1rem}}
-table{{border-collapse:collapse;width:100%;margin-bottom:.5rem}}
+.meta{{color:#57606a;margin:.2rem 0}}
+.verdict{{padding:.6rem .9rem;border-radius:6px;margin:1rem 0;font-weight:600}}
+.v-ok{{background:#dafbe1;color:#116329}} .v-bad{{background:#ffebe9;color:#a40e26}} .v-warn{{background:#fff8c5;color:#7d4e00}}
+table{{border-collapse:collapse;width:100%;margin-bottom:.5rem}} .wrap{{overflow-x:auto}}
 th,td{{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}}
-th{{background:#f6f8fa;font-weight:600}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
+th{{background:#f6f8fa;font-weight:600;white-space:nowrap}} td.n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
+td.t{{white-space:nowrap}} .small{{font-size:12px;color:#57606a}}
 code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;padding:0 .2rem;border-radius:3px}}
-.b{{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:12px;font-weight:600}}
-.ok{{background:#dafbe1;color:#116329}} .failing,.unavailable,.refused{{background:#ffebe9;color:#a40e26}}
-.stale,.never{{background:#fff8c5;color:#7d4e00}} .err{{color:#a40e26;font-size:12px}}
+.b{{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:12px;font-weight:600;white-space:nowrap}}
+.ok{{background:#dafbe1;color:#116329}} .failing,.unavailable,.refused,.withheld{{background:#ffebe9;color:#a40e26}}
+.stale,.never,.partial{{background:#fff8c5;color:#7d4e00}} .err{{color:#a40e26;font-size:12px}}
+dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:13px}} dt{{font-weight:600}} dd{{margin:0}}
 </style></head><body>
 <h1>edlforge status</h1>
-<div class="meta">version {} · config <code>{}</code> · up {} · TLS: {} · last compile {}</div>
+<div class="meta">edlforge {} · config <code>{}</code> · up {} · last compile {}</div>
+<div class="meta">TLS: <code>{}</code></div>
 "#,
         esc(v.version),
         esc(&b.config),
         age(now - b.started_at),
-        esc(&b.tls),
         when(b.last_cycle, now),
+        esc(&b.tls),
     );
-    // Config reload.
+    // The verdict first: is every list served, is every source healthy.
+    let unserved: Vec<&str> = b
+        .lists
+        .iter()
+        .filter(|l| !l.available)
+        .map(|l| l.name.as_str())
+        .collect();
+    let unhealthy: Vec<&str> = b
+        .sources
+        .iter()
+        .filter(|s| health(s, now) != "ok")
+        .map(|s| s.name.as_str())
+        .collect();
+    let (class, text) = if !unserved.is_empty() {
+        (
+            "v-bad",
+            format!(
+                "Not ready: {} of {} lists not served ({}).",
+                unserved.len(),
+                b.lists.len(),
+                unserved.join(", ")
+            ),
+        )
+    } else if !unhealthy.is_empty() {
+        (
+            "v-warn",
+            format!(
+                "All {} lists served; {} of {} sources need attention ({}): their lists use their last good data.",
+                b.lists.len(),
+                unhealthy.len(),
+                b.sources.len(),
+                unhealthy.join(", ")
+            ),
+        )
+    } else {
+        (
+            "v-ok",
+            format!(
+                "All {} lists served, all {} sources healthy.",
+                b.lists.len(),
+                b.sources.len()
+            ),
+        )
+    };
+    let _ = writeln!(o, "<div class=\"verdict {class}\">{}</div>", esc(&text));
     if b.reload.ok {
         let _ = writeln!(
             o,
@@ -267,45 +341,92 @@ code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;p
         o.push_str("</ul>\n");
     }
     // Lists.
-    o.push_str("<h2>Lists</h2>\n<table><tr><th>List</th><th>Vendor</th><th>State</th><th class=\"n\">Entries</th><th>Last change</th><th>Last compile</th><th>ETag</th><th>Auth</th><th class=\"n\">Polls</th><th>Last polled by</th><th>Dropped (last compile)</th></tr>\n");
+    o.push_str("<h2>Lists</h2>\n<div class=\"wrap\"><table><tr><th>List</th><th>Vendor</th><th>State</th><th class=\"n\">Entries</th><th>Changed / compiled</th><th>ETag</th><th>Auth</th><th class=\"n\">Polls</th><th>Polled by</th><th>Refused logins</th><th>Dropped</th></tr>\n");
+    let mut reasons_seen: Vec<crate::indicator::SkipReason> = Vec::new();
     for l in &b.lists {
-        let state = if l.available {
-            "<span class=\"b ok\">served</span>"
+        let state = if let (false, Some(w)) = (l.available, &l.withheld) {
+            format!(
+                "<span class=\"b withheld\">503: withheld</span><br><span class=\"small\">{}</span>",
+                esc(w)
+            )
+        } else if !l.available {
+            "<span class=\"b unavailable\">503: not compiled yet</span>".to_string()
+        } else if !l.failing_sources.is_empty() {
+            format!(
+                "<span class=\"b partial\">served</span><br><span class=\"small\">failing: {}</span>",
+                esc(&l.failing_sources.join(", "))
+            )
         } else {
-            "<span class=\"b unavailable\">503: not compiled</span>"
+            "<span class=\"b ok\">served</span>".to_string()
         };
-        let cap = l.max_entries.map(|m| format!(" / {m}")).unwrap_or_default();
-        let last_poll = l
-            .last_polls
-            .iter()
-            .max_by_key(|(_, t)| **t)
-            .map(|(c, t)| format!("{} {}", esc(c), when(Some(*t), now)))
-            .unwrap_or_else(|| "–".into());
+        let cap = l
+            .max_entries
+            .map(|m| format!("<br><span class=\"small\">max {}</span>", thousands(m)))
+            .unwrap_or_default();
+        let polled_by = if l.last_polls.is_empty() {
+            "–".to_string()
+        } else {
+            let mut v: Vec<(&String, &i64)> = l.last_polls.iter().collect();
+            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            v.iter()
+                .map(|(c, t)| format!("{} {}", esc(c), when(Some(**t), now)))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let refused = if l.refused == 0 {
+            "–".to_string()
+        } else {
+            format!(
+                "<span class=\"err\">{} (last {})</span>",
+                thousands(l.refused),
+                when(l.last_refused, now)
+            )
+        };
+        let etag = match &l.etag {
+            Some(e) => {
+                let short: String = e.trim_matches('"').chars().take(10).collect();
+                format!("<code title=\"{}\">{}…</code>", esc(e), esc(&short))
+            }
+            None => "–".into(),
+        };
+        let mut dropped: Vec<String> = Vec::new();
+        for (k, n) in &l.dropped {
+            if let Some(r) = crate::indicator::SkipReason::ALL
+                .iter()
+                .find(|r| r.as_str() == k)
+            {
+                if !reasons_seen.contains(r) {
+                    reasons_seen.push(*r);
+                }
+            }
+            dropped.push(format!("{}&nbsp;{}", thousands(*n), esc(k)));
+        }
         let _ = writeln!(
             o,
-            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">{}{}</td><td class=\"t\">{}<br><span class=\"small\">compiled {}</span></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&l.path),
             esc(&l.name),
             esc(&l.vendor),
             state,
-            l.entries,
+            thousands(l.entries),
             cap,
             when(l.changed_at, now),
             when(l.compiled_at, now),
-            esc(l.etag.as_deref().unwrap_or("–")),
+            etag,
             esc(&l.auth),
-            l.polls,
-            last_poll,
-            counts(&l.dropped),
+            thousands(l.polls),
+            polled_by,
+            refused,
+            if dropped.is_empty() { "–".to_string() } else { dropped.join(", ") },
         );
     }
-    o.push_str("</table>\n");
+    o.push_str("</table></div>\n");
     // Sources.
-    o.push_str("<h2>Sources</h2>\n<table><tr><th>Source</th><th>Health</th><th>Kind</th><th>Last success</th><th>Refresh</th><th class=\"n\">Records</th><th>By type</th><th>Skipped (last parse)</th><th>Last error</th></tr>\n");
+    o.push_str("<h2>Sources</h2>\n<div class=\"wrap\"><table><tr><th>Source</th><th>Health</th><th>Kind</th><th>Last success</th><th>Last attempt</th><th>Refresh</th><th class=\"n\">Records</th><th>By type</th><th>Skipped (last parse)</th><th>Last error</th></tr>\n");
     for s in &b.sources {
         let h = health(s, now);
         let err = match (&s.last_error, &s.last_error_reason) {
-            (Some(e), r) => format!(
+            (Some(e), r) if h != "ok" => format!(
                 "<span class=\"err\">{}{}</span>",
                 r.as_deref()
                     .map(|r| format!("[{}] ", esc(r)))
@@ -314,22 +435,47 @@ code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;p
             ),
             _ => "–".into(),
         };
+        for (k, _) in &s.skipped {
+            if let Some(r) = crate::indicator::SkipReason::ALL
+                .iter()
+                .find(|r| r.as_str() == k)
+            {
+                if !reasons_seen.contains(r) {
+                    reasons_seen.push(*r);
+                }
+            }
+        }
         let _ = writeln!(
             o,
-            "<tr><td>{}<br><code>{}</code></td><td><span class=\"b {h}\">{h}</span></td><td>{} ({})</td><td>{}</td><td>every {}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}<br><code>{}</code></td><td><span class=\"b {h}\">{h}</span></td><td>{} ({})</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">every {}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&s.name),
             esc(&s.location),
             esc(&s.kind),
             esc(&s.role),
             when(s.last_success, now),
+            when(s.last_attempt, now),
             age(s.refresh_secs as i64),
-            s.records,
+            thousands(s.records),
             counts(&s.by_type),
             counts(&s.skipped),
             err,
         );
     }
-    o.push_str("</table>\n<p class=\"meta\">Machine-readable: <a href=\"/status.json\">/status.json</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p>\n</body></html>\n");
+    o.push_str("</table></div>\n");
+    if !reasons_seen.is_empty() {
+        reasons_seen.sort_by_key(|r| {
+            crate::indicator::SkipReason::ALL
+                .iter()
+                .position(|x| x == r)
+                .unwrap_or(usize::MAX)
+        });
+        o.push_str("<h2>Reasons</h2>\n<dl>\n");
+        for r in reasons_seen {
+            let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", r.as_str(), esc(r.meaning()));
+        }
+        o.push_str("</dl>\n");
+    }
+    o.push_str("<p class=\"meta\">Times are relative to now; hover for the UTC time. Machine-readable: <a href=\"/status.json\">/status.json</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p>\n</body></html>\n");
     o
 }
 
@@ -354,5 +500,21 @@ mod tests {
         s.last_attempt = Some(9_500);
         s.last_error = Some("timeout".into());
         assert_eq!(health(&s, 10_000), "failing");
+    }
+
+    #[test]
+    fn numbers_and_durations_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(age(45), "45s");
+        assert_eq!(age(60), "1m");
+        assert_eq!(age(900), "15m");
+        assert_eq!(age(3600), "1h");
+        assert_eq!(age(5400), "90m");
+        assert_eq!(age(43_200), "12h");
+        assert_eq!(age(86_400), "1d");
+        assert_eq!(age(200_000), "2d");
     }
 }
