@@ -201,7 +201,7 @@ fn thousands(n: u64) -> String {
     let d = n.to_string();
     let mut o = String::with_capacity(d.len() + d.len() / 3);
     for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -435,7 +435,7 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
             ),
             _ => "–".into(),
         };
-        for (k, _) in &s.skipped {
+        for k in s.skipped.keys() {
             if let Some(r) = crate::indicator::SkipReason::ALL
                 .iter()
                 .find(|r| r.as_str() == k)
