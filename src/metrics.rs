@@ -386,9 +386,20 @@ impl Metrics {
 
     /// One HTTP request answered. `list` is a configured list name or a fixed endpoint id.
     pub fn request(&self, list: &str, code: u16) {
-        self.http_requests
-            .with_label_values(&[list, code.to_string().as_str()])
-            .inc();
+        let text;
+        let code: &str = match code {
+            200 => "200",
+            304 => "304",
+            401 => "401",
+            403 => "403",
+            404 => "404",
+            503 => "503",
+            other => {
+                text = other.to_string();
+                &text
+            }
+        };
+        self.http_requests.with_label_values(&[list, code]).inc();
     }
 
     /// A client fetched a list (200 or 304).

@@ -211,6 +211,7 @@ pub async fn run(
         max_connections: config.server.max_connections,
         header_timeout: config.server.header_timeout,
         drain: Duration::from_secs(10),
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut sched = Scheduler {

@@ -146,9 +146,9 @@ fn find<'c>(creds: &'c [Credential], user: Option<&str>, secret: &str) -> Option
 
 /// The result of checking a request against a list.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Verdict<'a> {
     /// Allowed; the client's name (`anonymous` without auth).
-    Allowed(String),
+    Allowed(&'a str),
     /// No credentials where some are needed.
     Missing,
     /// Wrong credentials.
@@ -156,13 +156,13 @@ pub enum Verdict {
 }
 
 /// Checks the credentials of a request against one list.
-pub fn check(access: &Access, p: &Presented<'_>) -> Verdict {
+pub fn check<'a>(access: &'a Access, p: &Presented<'_>) -> Verdict<'a> {
     match access.auth {
-        AuthMode::None => Verdict::Allowed("anonymous".into()),
+        AuthMode::None => Verdict::Allowed("anonymous"),
         AuthMode::Basic => match &p.basic {
             None => Verdict::Missing,
             Some((u, pw)) => match find(&access.users, Some(u), pw) {
-                Some(n) => Verdict::Allowed(n.to_string()),
+                Some(n) => Verdict::Allowed(n),
                 None => Verdict::Wrong,
             },
         },
@@ -174,7 +174,7 @@ pub fn check(access: &Access, p: &Presented<'_>) -> Verdict {
             match t {
                 None => Verdict::Missing,
                 Some(t) => match find(&access.tokens, None, &t) {
-                    Some(n) => Verdict::Allowed(n.to_string()),
+                    Some(n) => Verdict::Allowed(n),
                     None => Verdict::Wrong,
                 },
             }
@@ -295,7 +295,7 @@ mod tests {
         let h = format!("Basic {}", b64("fw-dc:pw2"));
         assert_eq!(
             check(&basic, &Presented::read(Some(&h), None)),
-            Verdict::Allowed("fw-dc".into())
+            Verdict::Allowed("fw-dc")
         );
         let h = format!("Basic {}", b64("fw-dc:pw1"));
         assert_eq!(
@@ -312,14 +312,14 @@ mod tests {
                 &tok,
                 &Presented::read(Some("Bearer 0123456789abcdef0123"), None)
             ),
-            Verdict::Allowed("fw-dc2".into())
+            Verdict::Allowed("fw-dc2")
         );
         assert_eq!(
             check(
                 &tok,
                 &Presented::read(None, Some("a=1&token=0123456789abcdef0123"))
             ),
-            Verdict::Allowed("fw-dc2".into())
+            Verdict::Allowed("fw-dc2")
         );
         assert_eq!(
             check(&tok, &Presented::read(Some("Bearer nope"), None)),
@@ -327,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             check(&access(AuthMode::None), &Presented::read(None, None)),
-            Verdict::Allowed("anonymous".into())
+            Verdict::Allowed("anonymous")
         );
     }
 
@@ -374,7 +374,8 @@ mod tests {
         fn credentials_never_panic(h in ".{0,64}", q in ".{0,64}") {
             let p = Presented::read(Some(&h), Some(&q));
             for mode in [AuthMode::Basic, AuthMode::Token] {
-                let v = check(&access(mode), &p);
+                let a = access(mode);
+                let v = check(&a, &p);
                 if let Verdict::Allowed(_) = v {
                     proptest::prop_assert!(h.contains("Basic") || h.to_ascii_lowercase().contains("bearer") || q.contains("token="));
                 }

@@ -60,6 +60,21 @@ pub struct Published {
     pub entries: u64,
     /// For Cisco FMC Security Intelligence: the MD5 checksum file (hex and a newline).
     pub md5: Option<Bytes>,
+    /// The validators as header values, made once.
+    pub headers: Validators,
+}
+
+/// A list's validators as ready header values.
+#[derive(Debug, Clone)]
+pub struct Validators {
+    /// `ETag` of the identity body.
+    pub etag: http::HeaderValue,
+    /// `ETag` of the gzip body.
+    pub gzip_etag: http::HeaderValue,
+    /// `ETag` of the MD5 file.
+    pub md5_etag: http::HeaderValue,
+    /// `Last-Modified`.
+    pub last_modified: http::HeaderValue,
 }
 
 impl Published {
@@ -94,13 +109,26 @@ impl Published {
             Bytes::from(s)
         });
         let when = std::time::UNIX_EPOCH + Duration::from_secs(changed_at.max(0) as u64);
+        // The hash is hex from our own content hash; a value a header cannot carry would be a
+        // bug, and then the header is left empty rather than the list unserved.
+        let hv = |s: &str| {
+            http::HeaderValue::from_str(s).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+        };
+        let last_modified = httpdate::fmt_http_date(when);
+        let headers = Validators {
+            etag: hv(&format!("\"{hash}\"")),
+            gzip_etag: hv(&format!("\"{hash}-gzip\"")),
+            md5_etag: hv(&format!("\"{hash}-md5\"")),
+            last_modified: hv(&last_modified),
+        };
         Published {
+            headers,
             body: Bytes::from(body),
             gzip: Bytes::from(gzip),
             etag: format!("\"{hash}\""),
             gzip_etag: format!("\"{hash}-gzip\""),
             changed_at,
-            last_modified: httpdate::fmt_http_date(when),
+            last_modified,
             content_type,
             entries,
             md5,
@@ -254,10 +282,18 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight responses.
     pub drain: Duration,
+    /// Server threads (each a single-threaded runtime accepting on every listener).
+    pub threads: usize,
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets in-flight responses finish
 /// (at most `limits.drain`).
+///
+/// Connections are served by `limits.threads` OS threads, each running its own single-threaded
+/// tokio runtime and accepting on every listener (nginx's worker model). A connection stays on
+/// the thread that accepted it, so a request never wakes another thread; with many small
+/// responses (304s) this beats a work-stealing runtime, whose cross-thread wake-ups cost more
+/// than the request itself.
 pub async fn run(
     listeners: Vec<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -268,70 +304,150 @@ pub async fn run(
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut accepts = tokio::task::JoinSet::new();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut std_listeners = Vec::new();
     for l in listeners {
-        let (state, tls, slots, mut stop) =
-            (state.clone(), tls.clone(), slots.clone(), stop_rx.clone());
-        let graceful = graceful.clone();
-        accepts.spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    r = l.accept() => match r {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // EMFILE and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "Accept failed.");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = stop.changed() => break,
+        match l.into_std() {
+            Ok(l) => std_listeners.push(l),
+            Err(e) => tracing::error!(error = %e, "Cannot use a listener."),
+        }
+    }
+    let mut workers = Vec::new();
+    for i in 0..limits.threads.max(1) {
+        let mut mine = Vec::new();
+        for l in &std_listeners {
+            match l.try_clone() {
+                Ok(c) => mine.push(c),
+                Err(e) => tracing::error!(error = %e, "Cannot share a listener with a worker."),
+            }
+        }
+        let (state, tls, slots, graceful) =
+            (state.clone(), tls.clone(), slots.clone(), graceful.clone());
+        let (stop, mut done, ended) = (stop_rx.clone(), done_rx.clone(), ended_tx.clone());
+        let w = std::thread::Builder::new()
+            .name(format!("edlforge-http-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Cannot start a server thread.");
+                        let _ = ended.send(());
+                        return;
+                    }
                 };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %peer, "Connection cap reached; closing a new connection.");
-                    drop(stream);
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match tls {
-                        Some(acceptor) => {
-                            let hs = tokio::time::timeout(
-                                limits.header_timeout,
-                                acceptor.accept(stream),
-                            )
-                            .await;
-                            match hs {
-                                Ok(Ok(s)) => {
-                                    serve_conn(TokioIo::new(s), peer, state, limits, watcher).await
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
-                                }
-                                Err(_) => {
-                                    tracing::debug!(peer = %peer, "TLS handshake timed out.")
-                                }
+                rt.block_on(async move {
+                    let mut accepts = tokio::task::JoinSet::new();
+                    for l in mine {
+                        match TcpListener::from_std(l) {
+                            Ok(l) => {
+                                accepts.spawn(accept_loop(
+                                    l,
+                                    tls.clone(),
+                                    state.clone(),
+                                    limits,
+                                    slots.clone(),
+                                    graceful.clone(),
+                                    stop.clone(),
+                                ));
                             }
+                            Err(e) => tracing::error!(error = %e, "Cannot register a listener."),
                         }
-                        None => serve_conn(TokioIo::new(stream), peer, state, limits, watcher).await,
+                    }
+                    while accepts.join_next().await.is_some() {}
+                    drop(graceful);
+                    let _ = ended.send(());
+                    // Keep serving the connections this thread holds until they are drained.
+                    while !*done.borrow() {
+                        if done.changed().await.is_err() {
+                            break;
+                        }
                     }
                 });
-            }
-        });
+            });
+        match w {
+            Ok(h) => workers.push(h),
+            Err(e) => tracing::error!(error = %e, "Cannot start a server thread."),
+        }
     }
+    drop(ended_tx);
+    drop(std_listeners);
     shutdown.await;
     let _ = stop_tx.send(true);
-    while accepts.join_next().await.is_some() {}
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return;
-    };
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.drain) => {
-            tracing::warn!("Shutdown: some connections did not finish in time.");
+    // Every worker has stopped accepting (and dropped its handle on `graceful`).
+    for _ in 0..workers.len() {
+        if ended_rx.recv().await.is_none() {
+            break;
         }
+    }
+    if let Ok(graceful) = Arc::try_unwrap(graceful) {
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(limits.drain) => {
+                tracing::warn!("Shutdown: some connections did not finish in time.");
+            }
+        }
+    }
+    let _ = done_tx.send(true);
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            let _ = w.join();
+        }
+    })
+    .await;
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<State>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %peer, "Connection cap reached; closing a new connection.");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                Some(acceptor) => {
+                    let hs =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    match hs {
+                        Ok(Ok(s)) => {
+                            serve_conn(TokioIo::new(s), peer, state, limits, watcher).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
+                        }
+                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out."),
+                    }
+                }
+                None => serve_conn(TokioIo::new(stream), peer, state, limits, watcher).await,
+            }
+        });
     }
 }
 

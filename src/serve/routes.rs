@@ -10,6 +10,7 @@
 //! Access: a name that is not a configured list answers like a protected list to a request
 //! without credentials (401) and 404 otherwise, so probing does not reveal which lists exist.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -34,13 +35,13 @@ pub async fn handle<B: hyper::body::Body>(
     resp
 }
 
-async fn route<B: hyper::body::Body>(
-    req: &Request<B>,
+async fn route<'r, B: hyper::body::Body>(
+    req: &'r Request<B>,
     peer: SocketAddr,
     state: &State,
-) -> (String, Resp) {
+) -> (Cow<'r, str>, Resp) {
     let path = req.uri().path();
-    let label = |s: &str| s.to_string();
+    let label = |s: &'static str| Cow::Borrowed(s);
     // No endpoint takes a body; refuse one instead of reading it.
     let has_body = req
         .headers()
@@ -65,14 +66,18 @@ async fn route<B: hyper::body::Body>(
         return (label("other"), r);
     }
     let rules = state.rules.load();
-    let admin = |id: &str| -> Option<(String, Resp)> {
+    let admin = |id: &'static str| -> Option<(Cow<'r, str>, Resp)> {
         let xff = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         let ip = auth::client_ip(peer.ip(), xff, &rules.trusted_proxies);
-        (!auth::allowed(ip, &rules.admin_clients))
-            .then(|| (id.to_string(), text(StatusCode::FORBIDDEN, "forbidden\n")))
+        (!auth::allowed(ip, &rules.admin_clients)).then(|| {
+            (
+                Cow::Borrowed(id),
+                text(StatusCode::FORBIDDEN, "forbidden\n"),
+            )
+        })
     };
     let (l, mut resp) = match path {
         "/healthz" => (label("healthz"), text(StatusCode::OK, "ok\n")),
@@ -221,13 +226,13 @@ fn challenge(rules: &super::Rules, mode: Option<AuthMode>) -> Resp {
     r
 }
 
-async fn list<B>(
+async fn list<'r, B>(
     req: &Request<B>,
     peer: SocketAddr,
     state: &State,
     rules: &super::Rules,
-    name: &str,
-) -> (String, Resp) {
+    name: &'r str,
+) -> (Cow<'r, str>, Resp) {
     let (base, md5) = match name.strip_suffix(".md5") {
         Some(b) if rules.lists.contains_key(b) => (b, true),
         _ => (name, false),
@@ -247,9 +252,9 @@ async fn list<B>(
         } else {
             text(StatusCode::NOT_FOUND, "not found\n")
         };
-        return ("unknown".into(), r);
+        return (Cow::Borrowed("unknown"), r);
     };
-    let label = base.to_string();
+    let label = Cow::Borrowed(base);
     let client = match auth::check(access, &presented) {
         Verdict::Allowed(c) => {
             if access.auth != AuthMode::None {
@@ -295,7 +300,7 @@ async fn list<B>(
                 headers,
                 &p,
                 m.clone(),
-                &format!("{}-md5\"", p.etag.trim_end_matches('"')),
+                &p.headers.md5_etag,
                 "text/plain; charset=utf-8",
                 None,
             ),
@@ -306,15 +311,22 @@ async fn list<B>(
             headers,
             &p,
             p.gzip.clone(),
-            &p.gzip_etag,
+            &p.headers.gzip_etag,
             p.content_type,
             Some("gzip"),
         )
     } else {
-        representation(headers, &p, p.body.clone(), &p.etag, p.content_type, None)
+        representation(
+            headers,
+            &p,
+            p.body.clone(),
+            &p.headers.etag,
+            p.content_type,
+            None,
+        )
     };
     if r.status() == StatusCode::OK || r.status() == StatusCode::NOT_MODIFIED {
-        state.record_poll(base, &client, now());
+        state.record_poll(base, client, now());
     }
     (label, r)
 }
@@ -323,12 +335,14 @@ fn representation(
     headers: &HeaderMap,
     p: &Published,
     body: Bytes,
-    etag: &str,
+    etag: &HeaderValue,
     content_type: &'static str,
     encoding: Option<&'static str>,
 ) -> Resp {
     let not_modified = match headers.get(header::IF_NONE_MATCH) {
-        Some(inm) => inm.to_str().is_ok_and(|v| etag_matches(v, etag)),
+        Some(inm) => inm
+            .to_str()
+            .is_ok_and(|v| etag_matches(v, etag.to_str().unwrap_or(""))),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
@@ -354,12 +368,9 @@ fn representation(
         r
     };
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&p.last_modified) {
-        h.insert(header::LAST_MODIFIED, v);
-    }
+    // Precomputed at publish time: a header value is a reference-count increment.
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::LAST_MODIFIED, p.headers.last_modified.clone());
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
