@@ -73,21 +73,26 @@
 mod codec;
 mod error;
 mod file;
+mod fresh;
 mod lock;
 mod merge;
 mod migrate;
 mod name;
 mod reader;
 mod record;
+mod set;
+mod snapshot;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
+pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
 pub use self::merge::{merge_snapshot, FreshIndicator};
 pub use self::reader::RecordReader;
 pub use self::record::Record;
+pub use self::set::{Key, RecordSet, Stamp, StampId};
 
 use self::file::{MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};
 use self::record::SnapHeader;
@@ -288,33 +293,79 @@ impl Store {
         records: &[Record],
         state: &SourceState,
     ) -> Result<(), StoreError> {
+        self.write_snapshot(source, records.len() as u64, state, |w| {
+            snapshot::write_records(w, records)
+        })
+    }
+
+    /// [`Store::replace`] for a [`RecordSet`] (what the pipeline holds): the records and the
+    /// state of `source` together, atomically.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the old pair is then
+    /// still in place).
+    pub fn replace_set(
+        &mut self,
+        source: &str,
+        records: &RecordSet,
+        state: &SourceState,
+    ) -> Result<(), StoreError> {
+        self.write_snapshot(source, records.len() as u64, state, |w| {
+            snapshot::write_set(w, records)
+        })
+    }
+
+    /// Writes the snapshot of `source` (`count` records streamed by `payload`) with `state`,
+    /// one generation above anything stored for it.
+    fn write_snapshot(
+        &mut self,
+        source: &str,
+        count: u64,
+        state: &SourceState,
+        payload: impl FnOnce(&mut file::PayloadWriter<'_>) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
         let esc = name::escape("source", source)?;
         let gen = self.current_gen(&esc, source)? + 1;
         let header = record::encode_snap_header(
             source,
             &SnapHeader {
                 gen,
-                count: records.len() as u64,
+                count,
                 state: state.clone(),
             },
         );
-        let mut scratch = record::Scratch::default();
         file::write_atomic(
             &self.sources,
             &format!("{esc}{SNAP_EXT}"),
             MAGIC_SNAP,
             &header,
-            |w| {
-                for r in records {
-                    w.write(record::encode_record(r, &mut scratch))?;
-                }
-                Ok(())
-            },
+            payload,
         )?;
         // The `.state` now has a lower generation and loses anyway; removing it keeps a damaged
         // one from hiding the new state, and the layout simple (a `.state` exists only when it is
         // newer than the snapshot). A crash before this line changes nothing that is read.
         file::remove(&self.sources, &format!("{esc}{STATE_EXT}"))
+    }
+
+    /// All records of `source` as a [`RecordSet`] (empty when none are stored): the compact,
+    /// sorted form the pipeline keeps. Records whose value no longer parses are left out,
+    /// counted and logged.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its snapshot is damaged (nothing partial is
+    /// returned); [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn load(&self, source: &str) -> Result<RecordSet, StoreError> {
+        let (set, reader) = self.read_records(source)?.into_set()?;
+        if reader.skipped() > 0 {
+            tracing::warn!(
+                source = %source,
+                file = %reader.path().display(),
+                skipped = reader.skipped(),
+                example = reader.first_skipped().unwrap_or(""),
+                "Stored records whose value no longer parses were dropped."
+            );
+        }
+        Ok(set)
     }
 
     /// Removes everything stored for `source`; nothing stored is not an error.
