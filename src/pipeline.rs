@@ -24,9 +24,10 @@ use crate::format::{Format, FormatOptions, RenderedList};
 use crate::indicator::{Kind, Meta, Report, Skip, SkipReason, Tlp, Value};
 use crate::source::decode::decode_body;
 use crate::source::http::{Fetcher, HttpOutcome, HttpRequest};
-use crate::source::parse::{self, parse_feed, FeedFormat, ParseSpec};
+use crate::source::parse::{self, parse_feed_into, FeedFormat, ParseSpec, ParsedIndicator, Sink};
 use crate::store::{
-    merge_snapshot, FreshIndicator, ListMeta, Record, SourceState, Store, StoreError,
+    merge_set, FreshMeta, FreshSet, Key, ListMeta, RecordSet, SourceState, StampId, Store,
+    StoreError,
 };
 
 /// Which sources to fetch.
@@ -89,9 +90,9 @@ pub struct ListOutcome {
     pub rendered: RenderedList,
     /// Drops by reason.
     pub report: Report,
-    /// Lines new since the last compile.
+    /// Lines new since the last compile, in list order.
     pub added: Vec<String>,
-    /// Lines gone since the last compile.
+    /// Lines gone since the last compile, in the last list's order.
     pub removed: Vec<String>,
     /// Strong content hash (hex).
     pub etag: String,
@@ -186,8 +187,9 @@ pub fn guard(config: &Config) -> Result<Guard, PipelineError> {
     })
 }
 
-/// Source records held in memory for one run (the store's, updated by fetches).
-pub type SourceData = HashMap<String, Vec<Record>>;
+/// Source records held in memory for one run (the store's, updated by fetches), as compact
+/// sorted [`RecordSet`]s: 12 bytes per IPv4 record.
+pub type SourceData = HashMap<String, RecordSet>;
 
 /// Loads the stored records of every configured source.
 ///
@@ -196,9 +198,27 @@ pub type SourceData = HashMap<String, Vec<Record>>;
 pub fn load_sources(config: &Config, store: &Store) -> Result<SourceData, PipelineError> {
     let mut data = HashMap::new();
     for s in &config.sources {
-        data.insert(s.name.clone(), store.records(&s.name)?);
+        data.insert(s.name.clone(), store.load(&s.name)?);
     }
     Ok(data)
+}
+
+/// A fetch's indicators go straight into a [`FreshSet`] as they are parsed.
+impl Sink for FreshSet {
+    fn indicator(&mut self, p: ParsedIndicator) {
+        self.push(
+            p.value,
+            FreshMeta {
+                expires: p.expires,
+                confidence: p.confidence,
+                // Records keep the tags their data gave; the source's own tags are config,
+                // applied when lists select by `tag:` (no copy per record).
+                tlp: None,
+                tags: p.tags,
+                comment: p.comment,
+            },
+        );
+    }
 }
 
 fn parse_spec(s: &Source) -> ParseSpec {
@@ -404,7 +424,7 @@ pub async fn refresh_sources(
                         state.last_modified = last_modified;
                         state.accepted_count = records.len() as u64;
                         if let Some(st) = store.as_deref_mut() {
-                            st.replace(&s.name, &records, &state)?;
+                            st.replace_set(&s.name, &records, &state)?;
                         }
                         data.insert(s.name.clone(), records);
                         SourceStatus::Updated { added, removed }
@@ -444,7 +464,7 @@ fn accept(
     data: &mut SourceData,
     now: i64,
     report: &mut Report,
-) -> Result<(Vec<Record>, u64, u64), SourceStatus> {
+) -> Result<(RecordSet, u64, u64), SourceStatus> {
     let name = &s.name;
     let body = decode_body(body, content_type, url, max)
         .map_err(|e| failed("decode", format!("source {name:?}: {e}")))?;
@@ -457,8 +477,9 @@ fn accept(
             format!("source {name:?}: {url} returned an HTML page, not a list (an error or login page?); keeping the last good set"),
         ));
     }
-    let parsed =
-        parse_feed(name, &body, &parse_spec(s)).map_err(|e| failed("parse", e.to_string()))?;
+    let (parsed, parts) = parse_feed_into(name, &body, &parse_spec(s), FreshSet::default)
+        .map_err(|e| failed("parse", e.to_string()))?;
+    drop(body);
     report.merge(&parsed.report);
     let bad = parsed.report.count(SkipReason::Invalid);
     if parsed.records_seen > 0
@@ -472,30 +493,23 @@ fn accept(
             ),
         ));
     }
-    // Records keep the tags their data gave; the source's own tags are config, applied when
-    // lists select by `tag:` (no copy per record).
-    let fresh: Vec<FreshIndicator> = parsed
-        .indicators
+    let mut fresh = parts
         .into_iter()
-        .map(|p| FreshIndicator {
-            value: p.value,
-            expires: p.expires,
-            confidence: p.confidence,
-            tlp: None,
-            tags: p.tags,
-            comment: p.comment,
+        .reduce(|mut a, b| {
+            a.append(b);
+            a
         })
-        .collect();
-    let distinct: FastSet<&Value> = fresh.iter().map(|f| &f.value).collect();
-    let n = distinct.len() as u64;
+        .unwrap_or_default();
+    fresh.dedup();
+    let n = fresh.len() as u64;
     if n == 0 && !s.gates.allow_empty {
         return Err(failed(
             "empty",
             format!("source {name:?}: {url} gave no indicators; keeping the last good set (set allow_empty = true if empty is normal)"),
         ));
     }
-    let old: &[Record] = data.get(name).map_or(&[], Vec::as_slice);
-    let old_values: FastSet<&Value> = old.iter().map(|r| &r.value).collect();
+    let empty = RecordSet::default();
+    let old = data.get(name).unwrap_or(&empty);
     let prev = old.len() as u64;
     if prev > 0 && (n as f64) < prev as f64 * (1.0 - s.gates.max_shrink) {
         return Err(failed(
@@ -506,30 +520,68 @@ fn accept(
             ),
         ));
     }
-    let added = distinct
-        .iter()
-        .filter(|v| !old_values.contains(**v))
-        .count() as u64;
-    let removed = old_values
-        .iter()
-        .filter(|v| !distinct.contains(**v))
-        .count() as u64;
-    drop(distinct);
-    drop(old_values);
-    // Taken out of `data` (not cloned); the caller puts the merged set back.
-    let old = data.remove(name).unwrap_or_default();
-    let records = merge_snapshot(old, fresh, now, s.keep_for.as_secs() as i64);
-    Ok((records, added, removed))
+    // One sorted walk over the old and the fresh records: the new set and both counts.
+    let (records, counts) = merge_set(old, fresh, now, s.keep_for.as_secs() as i64);
+    Ok((records, counts.added, counts.removed))
 }
 
-struct Agg {
-    /// Indices into the list's sources, ascending, distinct.
-    sources: Vec<u16>,
-    confidence: u8,
-    last_seen: i64,
-    tlp: Tlp,
-    comment: Option<String>,
+/// What a list does with the records of one source that share a stamp: selection depends only
+/// on the stamp and the source's config, so it is decided once per stamp, not per record.
+#[derive(Clone)]
+enum Pick<'a> {
+    Skip(Skip),
+    Take {
+        confidence: u8,
+        tlp: Tlp,
+        last_seen: i64,
+        comment: Option<&'a str>,
+    },
 }
+
+/// A record's value as a list groups it: `subdomains = true` makes every domain a wildcard, so
+/// `a.example` and `*.a.example` are one value (they are adjacent in a sorted set).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKey<'a> {
+    V4(u32, u32),
+    V6(u128, u128),
+    Name(std::borrow::Cow<'a, Value>),
+}
+
+impl<'a> GroupKey<'a> {
+    fn new(k: Key<'a>, subdomains: bool) -> Self {
+        match k {
+            Key::V4(s, e) => GroupKey::V4(s, e),
+            Key::V6(s, e) => GroupKey::V6(s, e),
+            Key::Name(Value::Domain(d)) if subdomains && !d.wildcard => {
+                let mut d = d.clone();
+                d.wildcard = true;
+                GroupKey::Name(std::borrow::Cow::Owned(Value::Domain(d)))
+            }
+            Key::Name(v) => GroupKey::Name(std::borrow::Cow::Borrowed(v)),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            GroupKey::V4(start, end) => Value::Ip(crate::indicator::IpRange::V4 { start, end }),
+            GroupKey::V6(start, end) => Value::Ip(crate::indicator::IpRange::V6 { start, end }),
+            GroupKey::Name(v) => v.into_owned(),
+        }
+    }
+}
+
+/// One block source of a list, walked in value order.
+struct Walked<'a, I: Iterator<Item = (Key<'a>, StampId)>> {
+    name: &'a str,
+    picks: Vec<Pick<'a>>,
+    /// Meta id of a value reported by this source alone, per stamp (the common case).
+    alone: Vec<Option<crate::compile::MetaId>>,
+    records: std::iter::Peekable<I>,
+}
+
+/// The interned metadata of an output value: list source indices, confidence, last seen, TLP,
+/// comment.
+type MetaKey = (Vec<u16>, u8, i64, Tlp, Option<String>);
 
 /// Compiles every list from `data`. Lists are independent; one that fails does not stop the
 /// others (none can fail today: compile and render are infallible).
@@ -566,104 +618,124 @@ fn compile_list(
         kinds,
         max_entries: l.max_entries.or(format.default_max_entries()),
     };
-    let allow = AllowSet::new(
-        l.allow
-            .iter()
-            .flat_map(|a| data.get(a).into_iter().flatten())
-            .filter(|r| r.expires.is_none_or(|e| e > now))
-            .map(|r| r.value.clone()),
-    );
+    let allow = AllowSet::new(l.allow.iter().filter_map(|a| data.get(a)).flat_map(|set| {
+        set.iter()
+            .filter(|&(_, id)| set.stamp(id).expires.is_none_or(|e| e > now))
+            .map(|(k, _)| k.to_value())
+    }));
     let mut report = Report::default();
-    // Per-record selection, then per-value corroboration across sources. Values are keyed in a
-    // hash map (output order comes from the compiler, not from here); metadata is interned, so a
-    // million records of one fetch share one `Meta`.
     let keep_comments = l.vendor == Vendor::Checkpoint;
-    let mut agg: FastMap<Value, Agg> = FastMap::default();
+    let mut compiler = Compiler::new(policy, guard, &format);
+    let mut interned: FastMap<MetaKey, crate::compile::MetaId> = FastMap::default();
+    let mut intern = |compiler: &mut Compiler<'_>, key: MetaKey| match interned.get(&key) {
+        Some(id) => *id,
+        None => {
+            let meta = Meta {
+                sources: key
+                    .0
+                    .iter()
+                    .map(|&i| l.sources[i as usize].clone())
+                    .collect(),
+                confidence: Some(key.1),
+                last_seen: Some(key.2),
+                tlp: Some(key.3),
+                comment: key.4.clone(),
+                ..Meta::default()
+            };
+            let id = compiler.add_meta(meta);
+            interned.insert(key, id);
+            id
+        }
+    };
+    // Selection per stamp, then corroboration per value: the list's sources are sorted sets, so
+    // one merged walk in value order meets every copy of a value together, with no hashing.
+    let mut walked = Vec::new();
     for (si, src) in l.sources.iter().enumerate() {
-        let Some(cfg) = config.source(src) else {
+        let (Some(cfg), Some(set)) = (config.source(src), data.get(src)) else {
             continue;
         };
-        if cfg.role != Role::Block {
+        if cfg.role != Role::Block || si > u16::MAX as usize {
             continue;
         }
-        let si = si.min(u16::MAX as usize) as u16;
-        for r in data.get(src).into_iter().flatten() {
-            let origin = || Some(format!("source {src}"));
-            if r.expires.is_some_and(|e| e <= now) {
-                report.skip_with(
-                    Skip::new(SkipReason::Expired, "past its expiry"),
-                    1,
-                    origin,
-                    || r.value.to_string(),
-                );
-                continue;
-            }
-            let tlp = r.tlp.unwrap_or(cfg.tlp);
-            if tlp > l.max_tlp {
-                report.skip_with(
-                    Skip::new(SkipReason::Tlp, "TLP above the list's max_tlp"),
-                    1,
-                    origin,
-                    || r.value.to_string(),
-                );
-                continue;
-            }
-            let confidence = r.confidence.unwrap_or(cfg.confidence);
-            if confidence < l.min_confidence {
-                report.skip_with(
-                    Skip::new(
+        let picks: Vec<Pick<'_>> = set
+            .stamps()
+            .iter()
+            .map(|st| {
+                let tlp = st.tlp.unwrap_or(cfg.tlp);
+                let confidence = st.confidence.unwrap_or(cfg.confidence);
+                if st.expires.is_some_and(|e| e <= now) {
+                    Pick::Skip(Skip::new(SkipReason::Expired, "past its expiry"))
+                } else if tlp > l.max_tlp {
+                    Pick::Skip(Skip::new(SkipReason::Tlp, "TLP above the list's max_tlp"))
+                } else if confidence < l.min_confidence {
+                    Pick::Skip(Skip::new(
                         SkipReason::BelowMinConfidence,
                         "confidence below the list's min_confidence",
-                    ),
-                    1,
-                    origin,
-                    || r.value.to_string(),
-                );
-                continue;
-            }
-            let mut value = r.value.clone();
-            if l.subdomains {
-                if let Value::Domain(d) = &mut value {
-                    d.wildcard = true;
-                }
-            }
-            match agg.get_mut(&value) {
-                Some(a) => {
-                    if a.sources.last() != Some(&si) {
-                        a.sources.push(si);
-                    }
-                    a.confidence = a.confidence.max(confidence);
-                    a.last_seen = a.last_seen.max(r.last_seen);
-                    a.tlp = a.tlp.min(tlp);
-                    if keep_comments && a.comment.is_none() {
-                        a.comment = r.comment.clone();
+                    ))
+                } else {
+                    Pick::Take {
+                        confidence,
+                        tlp,
+                        last_seen: st.last_seen,
+                        comment: st.comment.as_deref().filter(|_| keep_comments),
                     }
                 }
-                None => {
-                    agg.insert(
-                        value,
-                        Agg {
-                            sources: vec![si],
-                            confidence,
-                            last_seen: r.last_seen,
-                            tlp,
-                            comment: if keep_comments {
-                                r.comment.clone()
-                            } else {
-                                None
-                            },
-                        },
-                    );
+            })
+            .collect();
+        walked.push((
+            si as u16,
+            Walked {
+                name: src.as_str(),
+                alone: vec![None; picks.len()],
+                picks,
+                records: set.iter().peekable(),
+            },
+        ));
+    }
+    let subdomains = l.subdomains;
+    let mut group: Vec<(u16, usize, StampId)> = Vec::new();
+    loop {
+        // The smallest value at the head of any source.
+        let mut min: Option<GroupKey<'_>> = None;
+        for (_, w) in &mut walked {
+            if let Some(&(k, _)) = w.records.peek() {
+                let g = GroupKey::new(k, subdomains);
+                if min.as_ref().is_none_or(|m| g < *m) {
+                    min = Some(g);
                 }
             }
         }
-    }
-    let mut compiler = Compiler::new(policy, guard, &format);
-    type MetaKey = (Vec<u16>, u8, i64, Tlp, Option<String>);
-    let mut interned: FastMap<MetaKey, crate::compile::MetaId> = FastMap::default();
-    for (value, a) in agg {
-        if a.sources.len() < l.min_sources {
-            let n = a.sources.len();
+        let Some(value) = min else {
+            break;
+        };
+        // Every record of that value, in source order; selection skips counted per record.
+        group.clear();
+        for (wi, (si, w)) in walked.iter_mut().enumerate() {
+            while let Some((k, id)) = w
+                .records
+                .next_if(|&(k, _)| GroupKey::new(k, subdomains) == value)
+            {
+                match &w.picks[id as usize] {
+                    Pick::Skip(skip) => {
+                        let src = w.name;
+                        report.skip_with(
+                            *skip,
+                            1,
+                            || Some(format!("source {src}")),
+                            || k.to_value().to_string(),
+                        )
+                    }
+                    Pick::Take { .. } => group.push((*si, wi, id)),
+                }
+            }
+        }
+        if group.is_empty() {
+            continue;
+        }
+        let mut sources: Vec<u16> = group.iter().map(|g| g.0).collect();
+        sources.dedup();
+        if sources.len() < l.min_sources {
+            let n = sources.len();
             report.skip_with(
                 Skip::new(
                     SkipReason::MinSources,
@@ -671,33 +743,69 @@ fn compile_list(
                 ),
                 1,
                 || Some(format!("{n} source(s)")),
-                || value.to_string(),
+                || value.clone().into_value().to_string(),
             );
             continue;
         }
-        let key: MetaKey = (a.sources, a.confidence, a.last_seen, a.tlp, a.comment);
-        let id = match interned.get(&key) {
-            Some(id) => *id,
-            None => {
-                let meta = Meta {
-                    sources: key
-                        .0
-                        .iter()
-                        .map(|&i| l.sources[i as usize].clone())
-                        .collect(),
-                    confidence: Some(key.1),
-                    last_seen: Some(key.2),
-                    tlp: Some(key.3),
-                    comment: key.4.clone(),
-                    ..Meta::default()
-                };
-                let id = compiler.add_meta(meta);
-                interned.insert(key, id);
-                id
+        let id = if let [(_, wi, sid)] = group[..] {
+            let w = &mut walked[wi].1;
+            match w.alone[sid as usize] {
+                Some(id) => id,
+                None => {
+                    let Pick::Take {
+                        confidence,
+                        tlp,
+                        last_seen,
+                        comment,
+                    } = &w.picks[sid as usize]
+                    else {
+                        continue;
+                    };
+                    let key = (
+                        sources,
+                        *confidence,
+                        *last_seen,
+                        *tlp,
+                        comment.map(str::to_owned),
+                    );
+                    let id = intern(&mut compiler, key);
+                    w.alone[sid as usize] = Some(id);
+                    id
+                }
             }
+        } else {
+            let (mut confidence, mut last_seen, mut tlp) = (0u8, i64::MIN, Tlp::Red);
+            let mut comment: Option<&str> = None;
+            for &(_, wi, sid) in &group {
+                if let Pick::Take {
+                    confidence: c,
+                    tlp: t,
+                    last_seen: ls,
+                    comment: cm,
+                } = &walked[wi].1.picks[sid as usize]
+                {
+                    confidence = confidence.max(*c);
+                    last_seen = last_seen.max(*ls);
+                    tlp = tlp.min(*t);
+                    if comment.is_none() {
+                        comment = *cm;
+                    }
+                }
+            }
+            intern(
+                &mut compiler,
+                (
+                    sources,
+                    confidence,
+                    last_seen,
+                    tlp,
+                    comment.map(str::to_owned),
+                ),
+            )
         };
-        compiler.push(value, id, || None);
+        compiler.push(value.into_value(), id, || None);
     }
+    drop(walked);
     let list = compiler.finish(&allow);
     report.merge(&list.report);
     let rendered = format.render(&list);
@@ -729,32 +837,38 @@ pub fn content_hash(body: &[u8]) -> String {
     d.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn entry_lines(body: &[u8]) -> FastSet<&[u8]> {
-    body.split(|b| *b == b'\n')
-        .filter(|l| {
-            !l.is_empty()
-                && !l.starts_with(b"#")
-                && *l != b"end"
-                && !l.starts_with(b"define category ")
-        })
-        .collect()
+fn entry_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|b| *b == b'\n').filter(|l| {
+        !l.is_empty() && !l.starts_with(b"#") && *l != b"end" && !l.starts_with(b"define category ")
+    })
 }
 
+fn line_set(body: &[u8]) -> FastSet<&[u8]> {
+    let mut set = FastSet::default();
+    set.reserve(memchr::memchr_iter(b'\n', body).count() + 1);
+    set.extend(entry_lines(body));
+    set
+}
+
+/// Entry lines (not headers) new in `new` and gone from `old`, each in its list's order. A
+/// first compile and an unchanged list, the common cases on big lists, hash nothing.
 fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Vec<String>, Vec<String>) {
-    let new_set = entry_lines(new);
-    let old_set = old.map(entry_lines).unwrap_or_default();
-    let mut added: Vec<String> = new_set
-        .iter()
-        .filter(|l| !old_set.contains(*l))
-        .map(|l| String::from_utf8_lossy(l).into_owned())
+    let text = |l: &[u8]| String::from_utf8_lossy(l).into_owned();
+    let Some(old) = old else {
+        return (entry_lines(new).map(text).collect(), Vec::new());
+    };
+    if old == new {
+        return (Vec::new(), Vec::new());
+    }
+    let (old_set, new_set) = (line_set(old), line_set(new));
+    let added = entry_lines(new)
+        .filter(|l| !old_set.contains(l))
+        .map(text)
         .collect();
-    let mut removed: Vec<String> = old_set
-        .iter()
-        .filter(|l| !new_set.contains(*l))
-        .map(|l| String::from_utf8_lossy(l).into_owned())
+    let removed = entry_lines(old)
+        .filter(|l| !new_set.contains(l))
+        .map(text)
         .collect();
-    added.sort();
-    removed.sort();
     (added, removed)
 }
 
@@ -945,7 +1059,7 @@ pub fn explain(
 ) -> Explanation {
     let mut sightings = Vec::new();
     for s in &config.sources {
-        for r in data.get(&s.name).into_iter().flatten() {
+        for r in data.get(&s.name).into_iter().flat_map(RecordSet::records) {
             if record_covers(&r.value, query) {
                 sightings.push(Sighting {
                     source: s.name.clone(),
@@ -1038,7 +1152,7 @@ fn why_not(
     }
     // Allowlists: name the source and the entry.
     for a in &l.allow {
-        for r in data.get(a).into_iter().flatten() {
+        for r in data.get(a).into_iter().flat_map(RecordSet::records) {
             let allow = AllowSet::new([r.value.clone()]);
             let hit = match query {
                 Value::Ip(ip) => allow.covers_ip(ip),

@@ -135,10 +135,20 @@ struct Run {
 }
 
 fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliError> {
+    // EDLFORGE_TIMING=1 prints the time of each phase to stderr (for benchmarks).
+    let timing = std::env::var_os("EDLFORGE_TIMING").is_some();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |what: &str| {
+        if timing {
+            eprintln!("timing: {what} {:.3}s", clock.elapsed().as_secs_f64());
+        }
+        clock = std::time::Instant::now();
+    };
     let guard = pipeline::guard(config).map_err(anyhow::Error::from)?;
     let mut store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
     let mut data = pipeline::load_sources(config, &store).map_err(anyhow::Error::from)?;
+    lap("load store");
     let mode = if args.offline {
         FetchMode::Offline
     } else if args.force {
@@ -164,6 +174,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
             now,
         ))
         .map_err(anyhow::Error::from)?;
+    lap("fetch+parse+merge+store");
     let mut previous = HashMap::new();
     for l in &config.lists {
         if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
@@ -171,6 +182,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         }
     }
     let lists = pipeline::compile_lists(config, &data, &previous, &guard, now);
+    lap("compile+render+diff");
     if write {
         let out = args.out.clone().unwrap_or_else(|| {
             config
@@ -184,6 +196,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
             pipeline::save_list(&mut store, l, now).map_err(anyhow::Error::from)?;
         }
         eprintln!("wrote {} lists to {}", lists.len(), out.display());
+        lap("write lists");
     }
     Ok(Run { sources, lists })
 }
