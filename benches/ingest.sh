@@ -8,8 +8,10 @@
 #   EDLFORGE_BIN=path             use this binary instead of building target/release/edlforge
 #
 # Each run is timed by GNU time (wall seconds, peak RSS). "first" compiles into an empty store
-# (nothing to merge with); "second" compiles the same feed again over the store the first left
-# (the steady state of a scheduled fetch: every record merged with its old self).
+# (nothing to merge with); "changed" fetches the feed again over the full store (its mtime is
+# moved, so the server answers 200 and every record is merged with its old self: the steady state
+# of a scheduled fetch of a feed that changed); "304" finds the feed unchanged (If-Modified-Since
+# answered 304) and compiles from the store alone.
 #
 # Loopback only: the source is served by `python3 -m http.server --bind 127.0.0.1`, stopped on exit.
 set -euo pipefail
@@ -67,20 +69,22 @@ best() {
 }
 
 compile=("$bin" compile --config "$tmp/feeds.toml" --out "$tmp/out" --force)
-read -r cw cr < <(best 'rm -rf "$tmp/data"' "${compile[@]}")
-read -r c2w c2r < <(best ':' "${compile[@]}")
+read -r cw cr < <(best 'rm -rf "$tmp/data" "$tmp/out"' "${compile[@]}")
+read -r c2w c2r < <(best 'n=$((${n:-0} + 1)); touch -d "@$(($(date +%s) + n))" "$tmp/feed.txt"' "${compile[@]}")
+read -r c3w c3r < <(best ':' "${compile[@]}")
 read -r vw vr < <(best ':' "$bin" convert --vendor panos --type ip --max-entries 100000000 "$tmp/feed.txt")
 cmp -s <("$bin" convert --vendor panos --type ip --max-entries 100000000 "$tmp/feed.txt" 2>/dev/null) "$tmp/out/panos-ip.txt" \
   && same="identical" || same="DIFFERENT"
 
 printf '\n%s lines, %s bytes, served from 127.0.0.1 (python http.server); %s CPUs; best of %s\n' \
   "$LINES" "$(stat -c %s "$tmp/feed.txt")" "$(nproc)" "$RUNS"
-printf '%-40s %8s %10s %14s %10s\n' "run" "wall s" "RSS MiB" "lines/s" "/ convert"
-row() { printf '%-40s %8s %10.1f %14.0f %9.2fx\n' "$1" "$2" "$(echo "$3/1024" | bc -l)" "$(echo "$LINES/$2" | bc -l)" "$(echo "$2/$vw" | bc -l)"; }
+printf '%-44s %8s %10s %14s %10s\n' "run" "wall s" "RSS MiB" "lines/s" "/ convert"
+row() { printf '%-44s %8s %10.1f %14.0f %9.2fx\n' "$1" "$2" "$(echo "$3/1024" | bc -l)" "$(echo "$LINES/$2" | bc -l)" "$(echo "$2/$vw" | bc -l)"; }
 row "compile --force (first, empty store)" "$cw" "$cr"
-row "compile --force (second, full store)" "$c2w" "$c2r"
+row "compile --force (feed changed, full store)" "$c2w" "$c2r"
+row "compile --force (feed unchanged: 304)" "$c3w" "$c3r"
 row "convert (bare, same file)" "$vw" "$vr"
-printf 'store+fetch overhead (compile / convert - 1): first %.2fx, second %.2fx (target <= 1.00x)\n' \
+printf 'store+fetch overhead (compile / convert - 1): first %.2fx, changed %.2fx (target <= 1.00x)\n' \
   "$(echo "$cw/$vw - 1" | bc -l)" "$(echo "$c2w/$vw - 1" | bc -l)"
-printf 'store size on disk: %s MiB\n' "$(du -sm "$tmp/data" | cut -f1)"
+printf 'store on disk: %s\n' "$(du -b "$tmp"/data/sources/*.snap | awk '{printf "%.1f MiB snapshot", $1/1048576}')"
 printf 'list from compile vs convert: %s\n' "$same"

@@ -164,8 +164,8 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         .build()
         .context("cannot start the async runtime")?;
     let fetcher = Arc::new(Fetcher::new(config.per_host));
-    let sources = rt
-        .block_on(pipeline::refresh_sources(
+    let (sources, pending) = rt
+        .block_on(pipeline::refresh_sources_deferred(
             config,
             if write { Some(&mut store) } else { None },
             &mut data,
@@ -174,15 +174,31 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
             now,
         ))
         .map_err(anyhow::Error::from)?;
-    lap("fetch+parse+merge+store");
+    lap("fetch+parse+merge");
     let mut previous = HashMap::new();
     for l in &config.lists {
         if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
             previous.insert(l.name.clone(), body);
         }
     }
-    let lists = pipeline::compile_lists(config, &data, &previous, &guard, now);
-    lap("compile+render+diff");
+    // The accepted snapshots are written while the lists compile from the same data (both only
+    // read it); the list files are written after both, so a snapshot is always durable before
+    // the lists made from it.
+    let (lists, written) = std::thread::scope(|scope| {
+        let (store, data) = (&mut store, &data);
+        let writer = (!pending.is_empty()).then(|| scope.spawn(move || pending.write(store, data)));
+        let lists = pipeline::compile_lists(config, data, &previous, &guard, now);
+        let written: anyhow::Result<()> = match writer {
+            Some(h) => match h.join() {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("the store writer thread panicked")),
+            },
+            None => Ok(()),
+        };
+        (lists, written)
+    });
+    written?;
+    lap("compile+render+diff (and store)");
     if write {
         let out = args.out.clone().unwrap_or_else(|| {
             config

@@ -82,7 +82,18 @@ impl<T> Part<T> {
         }
     }
 
-    fn append(&mut self, other: Part<T>, remap: &[u32]) {
+    fn append(&mut self, mut other: Part<T>, remap: &[u32]) {
+        let uniform = |u: Option<u32>| u.map(|m| remap.get(m as usize).copied().unwrap_or(0));
+        if other.metas.is_empty()
+            && self.metas.is_empty()
+            && (self.items.is_empty() || uniform(other.uniform) == self.uniform)
+        {
+            if self.items.is_empty() {
+                self.uniform = uniform(other.uniform);
+            }
+            self.items.append(&mut other.items);
+            return;
+        }
         self.items.reserve(other.items.len());
         for (i, item) in other.items.into_iter().enumerate() {
             let m = match other.metas.get(i) {

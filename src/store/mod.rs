@@ -1,15 +1,15 @@
 //! The persistent indicator store: each source's last accepted records and fetch state, and the
 //! last compiled lists, kept under `data_dir` so a restart serves and compiles before any fetch.
 //! The only module that knows the backend: everything else sees [`Store`]'s methods and plain
-//! data ([`Record`], [`SourceState`], [`ListMeta`]); merging a fresh snapshot into the old
-//! records is the pure [`merge_snapshot`].
+//! data ([`RecordSet`], [`Record`], [`SourceState`], [`ListMeta`]); merging a fresh snapshot
+//! into the old records is the pure [`merge_set`] (and [`merge_snapshot`] on plain `Vec`s).
 //!
 //! # Layout
 //! ```text
 //! data_dir/
-//!   VERSION                  store format, "1\n" (migrate.rs)
+//!   VERSION                  store format, "2\n" (migrate.rs)
 //!   lock                     held by the open Store (lock.rs)
-//!   sources/<name>.snap      header + state + all records of one source (record.rs)
+//!   sources/<name>.snap      header + state + all records of one source (snapshot.rs)
 //!   sources/<name>.state     the source's state, when it changed after its last snapshot
 //!   lists/<name>.list        header + metadata + the compiled list's bytes
 //! ```
@@ -52,13 +52,21 @@
 //! transactions we would not use.
 //!
 //! # Size and speed
-//! A record is its value's canonical text plus varint-encoded metadata (25 bytes for an IPv4
-//! address with its two timestamps: 10M of them are 242 MiB on disk), streamed to and from disk
-//! through a 1 MiB buffer, so writing never builds the file in memory and reading adds about
-//! 1 MiB to what the caller keeps. What the caller keeps is the real cost: a [`Record`] is
-//! 176 bytes in memory, so [`Store::records`] of 10M records is a 1.7 GiB `Vec`; a caller that
-//! only folds them (the compiler) should use [`Store::read_records`], which holds one at a time.
-//!
+//! The pipeline holds each source as a [`RecordSet`] (set.rs): values by family, sorted, one
+//! record per value, and everything else interned as a shared [`Stamp`] (times, expiry,
+//! confidence, TLP, tags, comment), since a fetch gives most records the same. An IPv4 record
+//! costs 12 bytes in memory (10M: 120 MB), where a [`Record`] costs 176 (10M: 1.7 GiB).
+//! On disk (format 2, snapshot.rs) the stamps are a table and each record is a code, a
+//! delta-coded binary value and a stamp index: about 5 bytes for an IPv4 address of a plain feed
+//! (format 1 took 25), so 10M addresses are ~50 MB. [`Store::load`] streams a snapshot through a
+//! 1 MiB buffer straight into a `RecordSet` (no per-record allocation for IPs, no text parsing),
+//! and [`Store::replace_set`] streams one out. Measured with `benches/ingest.sh` on 2 shared
+//! cores, a 10M-line IPv4 feed through fetch, gates, merge, store and compile: see
+//! `benches/results/2026-11-23-rust-2core/ingest.txt` (1M lines: 0.32 s and 83 MiB with the
+//! previous snapshot loaded, 0.53 s / 118 MiB into an empty store; bare `convert` 0.21 s).
+//! [`Store::records`] and [`Store::read_records`] still give [`Record`]s, for tests, tools and
+//! small sources.
+
 //! # Not here
 //! What to keep is [`merge_snapshot`]'s rule with the caller's `keep_for`; when to fetch, which
 //! sources exist (the caller removes those no longer configured) and what a list contains are
@@ -282,7 +290,7 @@ impl Store {
 
     /// Replaces the records and the state of `source` together: after a crash either the old
     /// pair or the new pair is read, never a mix. Records are stored in the order given
-    /// ([`merge_snapshot`] gives them sorted).
+    /// ([`merge_snapshot`] gives them sorted); [`Store::load`] sorts them if they were not.
     ///
     /// # Errors
     /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the old pair is then
