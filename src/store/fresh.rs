@@ -319,7 +319,7 @@ impl Walk<'_> {
         let s = &self.old[i];
         let keep = self.keep_for > 0
             && s.last_seen.saturating_add(self.keep_for) > self.now
-            && !s.expires.is_some_and(|e| e <= self.now);
+            && s.expires.is_none_or(|e| e > self.now);
         let id = keep.then(|| self.out.intern_ref(s));
         if let Some(slot) = self.kept.get_mut(i) {
             *slot = Some(id);

@@ -270,6 +270,66 @@ impl RecordReader {
         }))
     }
 
+    /// Format 2, for [`RecordReader::into_set`]: decodes every record straight from the buffer
+    /// into `b`, refilling only when a record runs past the bytes read so far.
+    fn read_v2_into(&mut self, b: &mut Builder) -> Result<(), StoreError> {
+        self.read_stamps()?;
+        let stamps = self.stamps.as_ref().map_or(0, Vec::len);
+        let mut want = 64;
+        loop {
+            self.fill(want)?;
+            let avail = &self.buf[self.pos..];
+            if avail.is_empty() {
+                return Ok(());
+            }
+            let mut r = Reader::new(avail);
+            let mut used = 0;
+            let mut short = false;
+            let mut skipped = Vec::new();
+            let mut prev = self.prev;
+            let mut index = self.index;
+            loop {
+                match snapshot::get_record(&mut r, &mut prev, stamps) {
+                    Ok((d, id)) => {
+                        index += 1;
+                        used = avail.len() - r.rest().len();
+                        match d {
+                            Decoded::V4(s, e) => b.push_v4(s, e, id),
+                            Decoded::V6(s, e) => b.push_v6(s, e, id),
+                            Decoded::Name(v) => b.push_name(v, id),
+                            Decoded::Unparsable(text) => skipped.push(text),
+                        }
+                        if r.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(m) if codec::is_short(m) && self.remaining > 0 => {
+                        short = true;
+                        break;
+                    }
+                    Err(m) => {
+                        return Err(StoreError::damaged(
+                            &self.path,
+                            Damage::Record { index, what: m },
+                        ))
+                    }
+                }
+            }
+            self.pos += used;
+            self.prev = prev;
+            self.index = index;
+            for text in skipped {
+                self.note_skipped(text);
+            }
+            // A record cut by the end of the buffer: read more (at least twice what is left).
+            want = if short {
+                (self.buf.len() - self.pos).saturating_mul(2).max(64)
+            } else {
+                64
+            };
+        }
+    }
+
     fn note_skipped(&mut self, text: String) {
         self.skipped += 1;
         if self.first_skipped.is_none() {
@@ -280,6 +340,9 @@ impl RecordReader {
     /// Reads every record into a [`RecordSet`] (format 2 without making a [`Record`] of each).
     pub(super) fn into_set(mut self) -> Result<(RecordSet, Self), StoreError> {
         let mut b = Builder::default();
+        if self.format == Format::V2 {
+            self.read_v2_into(&mut b)?;
+        }
         while let Some(item) = self.step()? {
             match item {
                 Item::Whole(r) => {

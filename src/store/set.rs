@@ -289,7 +289,7 @@ impl Builder {
 /// Sorts one IP part (stable) and keeps the first record of each value.
 fn sort_part<T: Ord + Copy>(vals: &mut Vec<(T, T)>, ids: &mut Vec<StampId>) {
     let mut both: Vec<((T, T), StampId)> = vals.iter().copied().zip(ids.iter().copied()).collect();
-    both.sort_by(|a, b| a.0.cmp(&b.0));
+    both.sort_by_key(|a| a.0);
     both.dedup_by(|later, first| later.0 == first.0);
     *vals = both.iter().map(|x| x.0).collect();
     *ids = both.iter().map(|x| x.1).collect();
