@@ -578,9 +578,11 @@ fn accept(
             format!("source {name:?}: {url} returned an HTML page, not a list (an error or login page?); keeping the last good set"),
         ));
     }
+    let t = Instant::now();
     let (parsed, parts) = parse_feed_into(name, &body, &parse_spec(s), FreshSet::default)
         .map_err(|e| failed("parse", e.to_string()))?;
     drop(body);
+    let parse_time = t.elapsed();
     report.merge(&parsed.report);
     let bad = parsed.report.count(SkipReason::Invalid);
     if parsed.records_seen > 0
@@ -602,6 +604,13 @@ fn accept(
         })
         .unwrap_or_default();
     fresh.dedup();
+    if timing() {
+        eprintln!(
+            "timing: source {name}: parse {:.3}s, sort {:.3}s",
+            parse_time.as_secs_f64(),
+            (t.elapsed() - parse_time).as_secs_f64()
+        );
+    }
     let n = fresh.len() as u64;
     if n == 0 && !s.gates.allow_empty {
         return Err(failed(

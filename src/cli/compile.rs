@@ -207,9 +207,18 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                 .map_or_else(|| PathBuf::from("out"), |p| p.join("out"))
         });
         for l in &lists {
-            pipeline::write_atomic(&out, &l.file_name, &l.rendered.body)
-                .map_err(anyhow::Error::from)?;
-            pipeline::save_list(&mut store, l, now).map_err(anyhow::Error::from)?;
+            // The file and the store's copy are independent: write both at once, so their
+            // fsyncs overlap.
+            std::thread::scope(|scope| -> anyhow::Result<()> {
+                let file =
+                    scope.spawn(|| pipeline::write_atomic(&out, &l.file_name, &l.rendered.body));
+                let saved = pipeline::save_list(&mut store, l, now);
+                match file.join() {
+                    Ok(r) => r.map(drop)?,
+                    Err(_) => anyhow::bail!("the list writer thread panicked"),
+                }
+                Ok(saved?)
+            })?;
         }
         eprintln!("wrote {} lists to {}", lists.len(), out.display());
         lap("write lists");

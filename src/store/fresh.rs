@@ -252,6 +252,27 @@ impl FreshSet {
     }
 }
 
+/// Collects [`FreshIndicator`](super::FreshIndicator)s in order (for sources that build their
+/// indicators themselves rather than through a parser's sink).
+impl FromIterator<super::FreshIndicator> for FreshSet {
+    fn from_iter<I: IntoIterator<Item = super::FreshIndicator>>(iter: I) -> Self {
+        let mut set = FreshSet::default();
+        for i in iter {
+            set.push(
+                i.value,
+                FreshMeta {
+                    expires: i.expires,
+                    confidence: i.confidence,
+                    tlp: i.tlp,
+                    tags: i.tags,
+                    comment: i.comment,
+                },
+            );
+        }
+        set
+    }
+}
+
 /// What [`merge_set`] found: distinct fresh values not among the old records, and old values not
 /// in the fresh snapshot (whether or not `keep_for` keeps them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -487,20 +508,9 @@ mod tests {
     }
 
     fn fresh_set(f: &[FreshIndicator], split: usize) -> FreshSet {
-        let mut a = FreshSet::default();
-        let mut b = FreshSet::default();
-        for (i, x) in f.iter().enumerate() {
-            let meta = FreshMeta {
-                expires: x.expires,
-                confidence: x.confidence,
-                tlp: x.tlp,
-                tags: x.tags.clone(),
-                comment: x.comment.clone(),
-            };
-            let part = if i < split { &mut a } else { &mut b };
-            part.push(x.value.clone(), meta);
-        }
-        a.append(b);
+        let split = split.min(f.len());
+        let mut a: FreshSet = f[..split].iter().cloned().collect();
+        a.append(f[split..].iter().cloned().collect());
         a
     }
 
