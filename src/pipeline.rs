@@ -231,9 +231,9 @@ impl Sink for FreshSet {
             FreshMeta {
                 expires: p.expires,
                 confidence: p.confidence,
+                tlp: None,
                 // Records keep the tags their data gave; the source's own tags are config,
                 // applied when lists select by `tag:` (no copy per record).
-                tlp: None,
                 tags: p.tags,
                 comment: p.comment,
             },
@@ -413,8 +413,13 @@ impl PendingWrites {
     pub fn write(self, store: &mut Store, data: &SourceData) -> Result<(), PipelineError> {
         for (name, state) in self.snapshots {
             let t = Instant::now();
-            let empty = RecordSet::default();
-            store.replace_set(&name, data.get(&name).unwrap_or(&empty), &state)?;
+            // Accepted sets are in `data` until the run ends; one missing there is kept as stored
+            // rather than overwritten by nothing.
+            let Some(records) = data.get(&name) else {
+                tracing::error!(source = %name, "Accepted snapshot missing from the run's data; not written.");
+                continue;
+            };
+            store.replace_set(&name, records, &state)?;
             if timing() {
                 eprintln!(
                     "timing: source {name}: store {:.3}s",
