@@ -975,8 +975,18 @@ fn compile_list(
     let list = compiler.finish(&allow);
     report.merge(&list.report);
     let rendered = format.render(&list);
-    let (added, removed) = diff_lines(previous.map(Vec::as_slice), &rendered.body);
-    let etag = content_hash(&rendered.body);
+    let body = &rendered.body;
+    let diff = || diff_lines(previous.map(Vec::as_slice), body);
+    // Big lists: the hash on a second core while the diff runs.
+    let ((added, removed), etag) = if body.len() >= 1 << 20 {
+        std::thread::scope(|s| {
+            let hash = s.spawn(|| content_hash(body));
+            let d = diff();
+            (d, hash.join().unwrap_or_else(|_| content_hash(body)))
+        })
+    } else {
+        (diff(), content_hash(body))
+    };
     ListOutcome {
         name: l.name.clone(),
         vendor: l.vendor,
