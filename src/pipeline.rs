@@ -111,13 +111,69 @@ pub struct ListOutcome {
     /// Drops by reason.
     pub report: Report,
     /// Lines new since the last compile, in list order.
-    pub added: Vec<String>,
+    pub added: Lines,
     /// Lines gone since the last compile, in the last list's order.
-    pub removed: Vec<String>,
+    pub removed: Lines,
     /// Strong content hash (hex).
     pub etag: String,
     /// Output file name (`name.txt`, `name.csv`).
     pub file_name: String,
+}
+
+/// Lines of text in one buffer: what a list diff gives. A first compile of a 10M-entry list adds
+/// every line, and one `String` per line would cost a million allocations per million lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    text: String,
+    /// End of each line in `text`.
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    /// Lines held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Line `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    /// Every line, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.ends.len()).map(|i| self.get(i).unwrap_or(""))
+    }
+
+    /// Every line as its own `String`.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        match std::str::from_utf8(line) {
+            Ok(t) => self.text.push_str(t),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(line)),
+        }
+        self.ends.push(self.text.len());
+    }
+}
+
+impl<'a> FromIterator<&'a [u8]> for Lines {
+    fn from_iter<I: IntoIterator<Item = &'a [u8]>>(iter: I) -> Self {
+        let mut lines = Lines::default();
+        for l in iter {
+            lines.push(l);
+        }
+        lines
+    }
 }
 
 /// Errors that stop a run.
@@ -740,6 +796,7 @@ fn compile_list(
     }));
     let mut report = Report::default();
     let keep_comments = l.vendor == Vendor::Checkpoint;
+    let t0 = Instant::now();
     let mut compiler = Compiler::new(policy, guard, &format);
     let mut interned: FastMap<MetaKey, crate::compile::MetaId> = FastMap::default();
     let mut intern = |compiler: &mut Compiler<'_>, key: MetaKey| match interned.get(&key) {
@@ -972,9 +1029,13 @@ fn compile_list(
         compiler.push(value.into_value(), id, || None);
     }
     drop(walked);
+    let t1 = Instant::now();
     let list = compiler.finish(&allow);
     report.merge(&list.report);
+    let t2 = Instant::now();
     let rendered = format.render(&list);
+    drop(list);
+    let t3 = Instant::now();
     let body = &rendered.body;
     let diff = || diff_lines(previous.map(Vec::as_slice), body);
     // Big lists: the hash on a second core while the diff runs.
@@ -987,6 +1048,16 @@ fn compile_list(
     } else {
         (diff(), content_hash(body))
     };
+    if timing() {
+        eprintln!(
+            "timing: list {}: select {:.3}s, compile {:.3}s, render {:.3}s, diff+hash {:.3}s",
+            l.name,
+            (t1 - t0).as_secs_f64(),
+            (t2 - t1).as_secs_f64(),
+            (t3 - t2).as_secs_f64(),
+            t3.elapsed().as_secs_f64()
+        );
+    }
     ListOutcome {
         name: l.name.clone(),
         vendor: l.vendor,
@@ -1014,9 +1085,20 @@ pub fn content_hash(body: &[u8]) -> String {
 }
 
 fn entry_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
-    body.split(|b| *b == b'\n').filter(|l| {
-        !l.is_empty() && !l.starts_with(b"#") && *l != b"end" && !l.starts_with(b"define category ")
-    })
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .map(move |end| {
+            let line = body.get(start..end).unwrap_or_default();
+            start = end + 1;
+            line
+        })
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with(b"#")
+                && *l != b"end"
+                && !l.starts_with(b"define category ")
+        })
 }
 
 fn line_set(body: &[u8]) -> FastSet<&[u8]> {
@@ -1028,23 +1110,16 @@ fn line_set(body: &[u8]) -> FastSet<&[u8]> {
 
 /// Entry lines (not headers) new in `new` and gone from `old`, each in its list's order. A
 /// first compile and an unchanged list, the common cases on big lists, hash nothing.
-fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Vec<String>, Vec<String>) {
-    let text = |l: &[u8]| String::from_utf8_lossy(l).into_owned();
+fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Lines, Lines) {
     let Some(old) = old else {
-        return (entry_lines(new).map(text).collect(), Vec::new());
+        return (entry_lines(new).collect(), Lines::default());
     };
     if old == new {
-        return (Vec::new(), Vec::new());
+        return (Lines::default(), Lines::default());
     }
     let (old_set, new_set) = (line_set(old), line_set(new));
-    let added = entry_lines(new)
-        .filter(|l| !old_set.contains(l))
-        .map(text)
-        .collect();
-    let removed = entry_lines(old)
-        .filter(|l| !new_set.contains(l))
-        .map(text)
-        .collect();
+    let added = entry_lines(new).filter(|l| !old_set.contains(l)).collect();
+    let removed = entry_lines(old).filter(|l| !new_set.contains(l)).collect();
     (added, removed)
 }
 
@@ -1112,8 +1187,13 @@ mod tests {
             Some(b"# x: 2 entries\n1.1.1.1\n2.2.2.2\n"),
             b"# x: 2 entries\n2.2.2.2\n3.3.3.3\n",
         );
-        assert_eq!(a, ["3.3.3.3"]);
-        assert_eq!(r, ["1.1.1.1"]);
+        assert_eq!(a.to_vec(), ["3.3.3.3"]);
+        assert_eq!(r.to_vec(), ["1.1.1.1"]);
+        let (a, r) = diff_lines(None, b"# h\n1.1.1.1\n\xff\n");
+        assert_eq!(a.iter().collect::<Vec<_>>(), ["1.1.1.1", "\u{fffd}"]);
+        assert_eq!(a.get(1), Some("\u{fffd}"));
+        assert_eq!(a.get(2), None);
+        assert!(r.is_empty());
     }
 
     #[test]
