@@ -342,6 +342,7 @@ fn failed(reason: &str, message: String) -> SourceStatus {
     }
 }
 
+#[derive(Debug)]
 enum Fetched {
     Body(Vec<u8>, Option<String>, Option<String>, Option<String>),
     NotModified,
@@ -503,10 +504,34 @@ pub async fn refresh_sources_deferred(
     mode: FetchMode,
     now: i64,
 ) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
-    let mut pending = PendingWrites::default();
+    let fetches = fetch_sources(config, store.as_deref(), fetcher, mode, now).await?;
+    accept_fetches(config, fetches, store.as_deref_mut(), data, now)
+}
+
+/// What [`fetch_sources`] got, for [`accept_fetches`]: each source's response (or why there is
+/// none) and the state it was fetched with.
+#[derive(Debug)]
+pub struct Fetches {
+    fetched: Vec<Option<(Fetched, Duration)>>,
+    states: HashMap<String, Option<SourceState>>,
+}
+
+/// The network half of [`refresh_sources_deferred`]: fetches the sources `mode` selects (with
+/// the conditional-GET state of `store`, when given) and touches neither the store nor the
+/// records, so the caller can load the records (`load_sources`) meanwhile.
+///
+/// # Errors
+/// Only store failures (reading states).
+pub async fn fetch_sources(
+    config: &Config,
+    store: Option<&Store>,
+    fetcher: Arc<Fetcher>,
+    mode: FetchMode,
+    now: i64,
+) -> Result<Fetches, PipelineError> {
     let mut states: HashMap<String, Option<SourceState>> = HashMap::new();
     for s in &config.sources {
-        let st = match store.as_deref() {
+        let st = match store {
             Some(st) => st.state(&s.name)?,
             None => None,
         };
@@ -527,6 +552,24 @@ pub async fn refresh_sources_deferred(
             fetched[i] = Some((f, d));
         }
     }
+    Ok(Fetches { fetched, states })
+}
+
+/// The second half of [`refresh_sources_deferred`]: decodes, parses and gates what
+/// [`fetch_sources`] got, merges accepted snapshots into `data` and returns them to be written;
+/// state-only changes are written to `store` at once.
+///
+/// # Errors
+/// Only store failures; a source failure is an outcome, not an error.
+pub fn accept_fetches(
+    config: &Config,
+    fetches: Fetches,
+    mut store: Option<&mut Store>,
+    data: &mut SourceData,
+    now: i64,
+) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
+    let Fetches { fetched, states } = fetches;
+    let mut pending = PendingWrites::default();
     let mut out = Vec::new();
     for (s, f) in config.sources.iter().zip(fetched) {
         let (f, took) = f.unwrap_or((

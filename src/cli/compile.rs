@@ -147,8 +147,6 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
     let guard = pipeline::guard(config).map_err(anyhow::Error::from)?;
     let mut store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
-    let mut data = pipeline::load_sources(config, &store).map_err(anyhow::Error::from)?;
-    lap("load store");
     let mode = if args.offline {
         FetchMode::Offline
     } else if args.force {
@@ -164,17 +162,35 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         .build()
         .context("cannot start the async runtime")?;
     let fetcher = Arc::new(Fetcher::new(config.per_host));
-    let (sources, pending) = rt
-        .block_on(pipeline::refresh_sources_deferred(
+    // The stored records load while the sources are fetched (both only read the store).
+    let (data, fetches) = std::thread::scope(|scope| {
+        let store = &store;
+        let loader = scope.spawn(move || pipeline::load_sources(config, store));
+        let fetches = rt.block_on(pipeline::fetch_sources(
             config,
-            if write { Some(&mut store) } else { None },
-            &mut data,
+            if write { Some(store) } else { None },
             fetcher,
             mode,
             now,
-        ))
-        .map_err(anyhow::Error::from)?;
-    lap("fetch+parse+merge");
+        ));
+        let data = match loader.join() {
+            Ok(d) => d.map_err(anyhow::Error::from),
+            Err(_) => Err(anyhow::anyhow!("the store loader thread panicked")),
+        };
+        (data, fetches)
+    });
+    let mut data = data?;
+    let fetches = fetches.map_err(anyhow::Error::from)?;
+    lap("load store + fetch");
+    let (sources, pending) = pipeline::accept_fetches(
+        config,
+        fetches,
+        if write { Some(&mut store) } else { None },
+        &mut data,
+        now,
+    )
+    .map_err(anyhow::Error::from)?;
+    lap("parse+gates+merge");
     let mut previous = HashMap::new();
     for l in &config.lists {
         if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
