@@ -498,14 +498,14 @@ impl PendingWrites {
 /// Only store failures; a source failure is an outcome, not an error.
 pub async fn refresh_sources_deferred(
     config: &Config,
-    mut store: Option<&mut Store>,
+    store: Option<&mut Store>,
     data: &mut SourceData,
     fetcher: Arc<Fetcher>,
     mode: FetchMode,
     now: i64,
 ) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
     let fetches = fetch_sources(config, store.as_deref(), fetcher, mode, now).await?;
-    accept_fetches(config, fetches, store.as_deref_mut(), data, now)
+    accept_fetches(config, fetches, store, data, now)
 }
 
 /// What [`fetch_sources`] got, for [`accept_fetches`]: each source's response (or why there is
