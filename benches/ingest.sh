@@ -4,7 +4,7 @@
 # `edlforge convert` on the same file, so the store's and fetcher's overhead shows.
 #
 #   benches/ingest.sh [LINES]     lines in the feed (default 10000000; also LINES=N)
-#   RUNS=n                        runs of each measurement, the best is shown (default 3)
+#   RUNS=n                        rounds of the four measurements, the best is shown (default 3)
 #   EDLFORGE_BIN=path             use this binary instead of building target/release/edlforge
 #
 # Each run is timed by GNU time (wall seconds, peak RSS). "first" compiles into an empty store
@@ -53,26 +53,31 @@ TOML
 
 # One timed run: prints "wall_s rss_kib".
 measure() { /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }; cat "$tmp/time"; }
-# The best of RUNS runs (least wall time; peak RSS is the largest seen, the honest bound).
-# `prep` runs before each (untimed).
-best() {
-  local prep=$1; shift
-  local bw="" br=0 w r
-  for _ in $(seq "$RUNS"); do
-    eval "$prep"
-    read -r w r < <(measure "$@")
-    echo "  $w s $((r / 1024)) MiB: $*" | sed "s#$tmp#\$tmp#g" >&2
-    if [[ -z $bw ]] || (( $(echo "$w < $bw" | bc -l) )); then bw=$w; fi
-    (( r > br )) && br=$r
-  done
-  echo "$bw $br"
-}
 
+# RUNS rounds, each: compile into an empty store, compile again after the feed changed, compile
+# with the feed unchanged (304), bare convert. Interleaved so that load from other processes on
+# a shared machine falls on all four alike; each is reported by its best (least) wall time and
+# its highest peak RSS.
 compile=("$bin" compile --config "$tmp/feeds.toml" --out "$tmp/out" --force)
-read -r cw cr < <(best 'rm -rf "$tmp/data" "$tmp/out"' "${compile[@]}")
-read -r c2w c2r < <(best 'n=$((${n:-0} + 1)); touch -d "@$(($(date +%s) + n))" "$tmp/feed.txt"' "${compile[@]}")
-read -r c3w c3r < <(best ':' "${compile[@]}")
-read -r vw vr < <(best ':' "$bin" convert --vendor panos --type ip --max-entries 100000000 "$tmp/feed.txt")
+convert=("$bin" convert --vendor panos --type ip --max-entries 100000000 "$tmp/feed.txt")
+declare -A bw br
+keep() { # name wall rss
+  echo "  $1: $2 s $(($3 / 1024)) MiB" >&2
+  if [[ -z ${bw[$1]:-} ]] || (( $(echo "$2 < ${bw[$1]}" | bc -l) )); then bw[$1]=$2; fi
+  (( $3 > ${br[$1]:-0} )) && br[$1]=$3
+  return 0
+}
+for round in $(seq "$RUNS"); do
+  echo "round $round" >&2
+  rm -rf "$tmp/data" "$tmp/out"
+  read -r w r < <(measure "${compile[@]}"); keep first "$w" "$r"
+  touch -d "@$(($(date +%s) + round))" "$tmp/feed.txt"
+  read -r w r < <(measure "${compile[@]}"); keep changed "$w" "$r"
+  read -r w r < <(measure "${compile[@]}"); keep unchanged "$w" "$r"
+  read -r w r < <(measure "${convert[@]}"); keep convert "$w" "$r"
+done
+cw=${bw[first]} cr=${br[first]} c2w=${bw[changed]} c2r=${br[changed]}
+c3w=${bw[unchanged]} c3r=${br[unchanged]} vw=${bw[convert]} vr=${br[convert]}
 cmp -s <("$bin" convert --vendor panos --type ip --max-entries 100000000 "$tmp/feed.txt" 2>/dev/null) "$tmp/out/panos-ip.txt" \
   && same="identical" || same="DIFFERENT"
 
