@@ -162,10 +162,20 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         .build()
         .context("cannot start the async runtime")?;
     let fetcher = Arc::new(Fetcher::new(config.per_host));
-    // The stored records load while the sources are fetched (both only read the store).
+    // The stored records and lists load while the sources are fetched (both only read the
+    // store).
     let (data, fetches) = std::thread::scope(|scope| {
         let store = &store;
-        let loader = scope.spawn(move || pipeline::load_sources(config, store));
+        let loader = scope.spawn(move || -> anyhow::Result<_> {
+            let data = pipeline::load_sources(config, store)?;
+            let mut previous = HashMap::new();
+            for l in &config.lists {
+                if let Some((body, _)) = store.load_list(&l.name)? {
+                    previous.insert(l.name.clone(), body);
+                }
+            }
+            Ok((data, previous))
+        });
         let fetches = rt.block_on(pipeline::fetch_sources(
             config,
             if write { Some(store) } else { None },
@@ -173,13 +183,13 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
             mode,
             now,
         ));
-        let data = match loader.join() {
-            Ok(d) => d.map_err(anyhow::Error::from),
+        let loaded = match loader.join() {
+            Ok(d) => d,
             Err(_) => Err(anyhow::anyhow!("the store loader thread panicked")),
         };
-        (data, fetches)
+        (loaded, fetches)
     });
-    let mut data = data?;
+    let (mut data, previous) = data?;
     let fetches = fetches.map_err(anyhow::Error::from)?;
     lap("load store + fetch");
     let (sources, pending) = pipeline::accept_fetches(
@@ -191,12 +201,6 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
     )
     .map_err(anyhow::Error::from)?;
     lap("parse+gates+merge");
-    let mut previous = HashMap::new();
-    for l in &config.lists {
-        if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
-            previous.insert(l.name.clone(), body);
-        }
-    }
     // The accepted snapshots are written while the lists compile from the same data (both only
     // read it); the list files are written after both, so a snapshot is always durable before
     // the lists made from it.

@@ -88,6 +88,7 @@ pub enum Key<'a> {
 
 impl Key<'_> {
     /// The value it stands for.
+    #[inline]
     pub fn to_value(&self) -> Value {
         match *self {
             Key::V4(start, end) => Value::Ip(IpRange::V4 { start, end }),
