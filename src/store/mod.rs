@@ -62,8 +62,8 @@
 //! 1 MiB buffer straight into a `RecordSet` (no per-record allocation for IPs, no text parsing),
 //! and [`Store::replace_set`] streams one out. `benches/ingest.sh` (results in
 //! `benches/results/2026-11-23-rust-2core/ingest.txt`), a 10M-line IPv4 feed through fetch,
-//! gates, merge, store and compile on 2 shared cores: 1.42 s and 233 MiB into an empty store,
-//! 1.61 s and 348 MiB merged with a stored 10M, against 0.79 s for the bare `convert` (format 1
+//! gates, merge, store and compile on 2 shared cores: 1.39 s and 233 MiB into an empty store,
+//! 1.57 s and 373 MiB merged with a stored 10M, against 0.82 s for the bare `convert` (format 1
 //! with `Vec<Record>`s: 39.5 s and 5.4 GiB).
 //! [`Store::records`] and [`Store::read_records`] still give [`Record`]s, for tests, tools and
 //! small sources.
