@@ -253,6 +253,92 @@ fn kill_9_mid_run_leaves_a_store_that_gives_the_same_lists() {
     }
 }
 
+// A list of one source takes a shorter path than a list of several; both must select, count and
+// corroborate alike. Here `one` and `two` see the same records (`two` adds a source that reports
+// nothing it keeps), and `sub` folds `evil-x.com` into `*.evil-x.com`.
+#[test]
+fn one_source_and_merged_paths_agree() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "feeds.toml",
+        r#"
+[[source]]
+name = "a"
+path = "a.txt"
+format = "csv"
+column = 0
+header = false
+confidence_field = "1"
+
+[[source]]
+name = "z"
+path = "z.txt"
+tlp = "red"
+
+[[list]]
+name = "one"
+vendor = "plain"
+sources = ["a"]
+min_confidence = 40
+
+[[list]]
+name = "two"
+vendor = "plain"
+sources = ["a", "z"]
+min_confidence = 40
+
+[[list]]
+name = "min2"
+vendor = "plain"
+sources = ["a"]
+min_sources = 2
+
+[[list]]
+name = "sub"
+vendor = "plain"
+sources = ["a"]
+subdomains = true
+"#,
+    );
+    write(
+        d.path(),
+        "a.txt",
+        "45.9.148.7,90\n45.9.148.8,10\nevil-x.com,80\nwww.evil-x.com,80\n45.9.148.7,20\n",
+    );
+    write(d.path(), "z.txt", "45.9.148.8\n");
+    let (code, out, err) = run(d.path(), &["compile"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let read = |f: &str| std::fs::read_to_string(d.path().join("out").join(f)).unwrap();
+    let body = |f: &str| -> Vec<String> {
+        read(f)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        body("one.txt"),
+        ["45.9.148.7", "evil-x.com", "www.evil-x.com"]
+    );
+    assert_eq!(body("one.txt"), body("two.txt"));
+    assert!(body("min2.txt").is_empty());
+    assert_eq!(
+        body("sub.txt"),
+        ["45.9.148.7", "45.9.148.8", "*.evil-x.com"]
+    );
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name}: {out}"))
+            .to_string()
+    };
+    assert!(row("one ").contains("below_min_confidence 1"), "{out}");
+    assert!(row("two ").contains("below_min_confidence 1"), "{out}");
+    assert!(row("two ").contains("tlp 1"), "{out}");
+    assert!(row("min2 ").contains("min_sources 4"), "{out}");
+}
+
 #[test]
 fn explain_names_sources_lists_and_reasons() {
     let d = setup();

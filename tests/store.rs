@@ -379,7 +379,8 @@ fn bless_fixture(dir: &Path) {
     std::fs::remove_file(dir.join("lock")).expect("no lock file in the fixture");
 }
 
-// A store written by the first release of the format: every later edlforge must read it.
+// A store written by the first release of the format: every later edlforge must read it (and
+// migrate it to the current format).
 #[test]
 fn fixture_v1_still_reads() {
     let fixture = fixture_dir();
@@ -421,6 +422,33 @@ fn fixture_v1_still_reads() {
         store.load_list("pa-ips").expect("reads"),
         Some(fixture_list())
     );
+
+    // Migration to format 2: VERSION is raised on open, format-1 snapshots load as record sets,
+    // and a replace writes format 2 beside the format-1 files, all readable.
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("VERSION")).expect("VERSION"),
+        "2\n"
+    );
+    let mut sorted = fixture_records();
+    sorted.sort_by(|a, b| a.value.cmp(&b.value));
+    assert_eq!(store.load("abuse.ch").expect("loads").to_records(), sorted);
+    let mut store = store;
+    let set = store.load("abuse.ch").expect("loads");
+    store
+        .replace_set("abuse.ch", &set, &fixture_state())
+        .expect("replace in format 2");
+    drop(store);
+    let store = Store::open(tmp.path(), Duration::ZERO).expect("reopens");
+    assert_eq!(store.records("abuse.ch").expect("reads"), sorted);
+    assert_eq!(store.load("abuse.ch").expect("loads"), set);
+    assert_eq!(
+        store
+            .records("Mixed Case/../feed")
+            .expect("format 1 beside format 2"),
+        fixture_records()[..2]
+    );
+    let snap = std::fs::read(tmp.path().join("sources/abuse.ch.snap")).expect("snapshot");
+    assert_eq!(snap[8..12], 2u32.to_le_bytes(), "written in format 2");
 }
 
 /// Peak RSS of this process since the last reset, in MiB (Linux).

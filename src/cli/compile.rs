@@ -158,10 +158,18 @@ struct Run {
 }
 
 fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliError> {
+    // EDLFORGE_TIMING=1 prints the time of each phase to stderr (for benchmarks).
+    let timing = std::env::var_os("EDLFORGE_TIMING").is_some();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |what: &str| {
+        if timing {
+            eprintln!("timing: {what} {:.3}s", clock.elapsed().as_secs_f64());
+        }
+        clock = std::time::Instant::now();
+    };
     let guard = pipeline::guard(config).map_err(anyhow::Error::from)?;
     let mut store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
-    let mut data = pipeline::load_sources(config, &store).map_err(anyhow::Error::from)?;
     let mode = if args.offline {
         FetchMode::Offline
     } else if args.force {
@@ -177,23 +185,63 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         .build()
         .context("cannot start the async runtime")?;
     let fetcher = Arc::new(Fetcher::new(config.per_host));
-    let sources = rt
-        .block_on(pipeline::refresh_sources(
+    // The stored records and lists load while the sources are fetched (both only read the
+    // store).
+    let (data, fetches) = std::thread::scope(|scope| {
+        let store = &store;
+        let loader = scope.spawn(move || -> anyhow::Result<_> {
+            let data = pipeline::load_sources(config, store)?;
+            let mut previous = HashMap::new();
+            for l in &config.lists {
+                if let Some((body, _)) = store.load_list(&l.name)? {
+                    previous.insert(l.name.clone(), body);
+                }
+            }
+            Ok((data, previous))
+        });
+        let fetches = rt.block_on(pipeline::fetch_sources(
             config,
-            if write { Some(&mut store) } else { None },
-            &mut data,
+            if write { Some(store) } else { None },
             fetcher,
             mode,
             now,
-        ))
-        .map_err(anyhow::Error::from)?;
-    let mut previous = HashMap::new();
-    for l in &config.lists {
-        if let Some((body, _)) = store.load_list(&l.name).map_err(anyhow::Error::from)? {
-            previous.insert(l.name.clone(), body);
-        }
-    }
-    let lists = pipeline::compile_lists(config, &data, &previous, &guard, now);
+        ));
+        let loaded = match loader.join() {
+            Ok(d) => d,
+            Err(_) => Err(anyhow::anyhow!("the store loader thread panicked")),
+        };
+        (loaded, fetches)
+    });
+    let (mut data, previous) = data?;
+    let fetches = fetches.map_err(anyhow::Error::from)?;
+    lap("load store + fetch");
+    let (sources, pending) = pipeline::accept_fetches(
+        config,
+        fetches,
+        if write { Some(&mut store) } else { None },
+        &mut data,
+        now,
+    )
+    .map_err(anyhow::Error::from)?;
+    lap("parse+gates+merge");
+    // The accepted snapshots are written while the lists compile from the same data (both only
+    // read it); the list files are written after both, so a snapshot is always durable before
+    // the lists made from it.
+    let (lists, written) = std::thread::scope(|scope| {
+        let (store, data) = (&mut store, &data);
+        let writer = (!pending.is_empty()).then(|| scope.spawn(move || pending.write(store, data)));
+        let lists = pipeline::compile_lists(config, data, &previous, &guard, now);
+        let written: anyhow::Result<()> = match writer {
+            Some(h) => match h.join() {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("the store writer thread panicked")),
+            },
+            None => Ok(()),
+        };
+        (lists, written)
+    });
+    written?;
+    lap("compile+render+diff (and store)");
     if write {
         let out = args.out.clone().unwrap_or_else(|| {
             config
@@ -202,11 +250,21 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                 .map_or_else(|| PathBuf::from("out"), |p| p.join("out"))
         });
         for l in &lists {
-            pipeline::write_atomic(&out, &l.file_name, &l.rendered.body)
-                .map_err(anyhow::Error::from)?;
-            pipeline::save_list(&mut store, l, now).map_err(anyhow::Error::from)?;
+            // The file and the store's copy are independent: write both at once, so their
+            // fsyncs overlap.
+            std::thread::scope(|scope| -> anyhow::Result<()> {
+                let file =
+                    scope.spawn(|| pipeline::write_atomic(&out, &l.file_name, &l.rendered.body));
+                let saved = pipeline::save_list(&mut store, l, now);
+                match file.join() {
+                    Ok(r) => r.map(drop)?,
+                    Err(_) => anyhow::bail!("the list writer thread panicked"),
+                }
+                Ok(saved?)
+            })?;
         }
         eprintln!("wrote {} lists to {}", lists.len(), out.display());
+        lap("write lists");
     }
     Ok(Run { sources, lists })
 }

@@ -70,8 +70,22 @@ pub fn sort_by_start<I: Send, T: Addr>(
     start: impl Fn(&I) -> T + Sync,
     end: impl Fn(&I) -> T + Sync,
 ) {
+    sort_by_start_then(v, &start, |i| (start(i), end(i)));
+}
+
+/// [`sort_by_start`] with a full sort key whose first component is the start address (the
+/// buckets are cut by it): `(start, end, sequence)` gives a stable order among equal ranges.
+pub fn sort_by_start_then<I: Send, T: Addr, K: Ord>(
+    v: &mut [I],
+    start: impl Fn(&I) -> T + Sync,
+    key: impl Fn(&I) -> K + Sync,
+) {
     if v.len() < 1 << 16 {
-        v.sort_unstable_by_key(|i| (start(i), end(i)));
+        v.sort_unstable_by_key(&key);
+        return;
+    }
+    // Already sorted (a store snapshot, a sorted feed): one pass, nothing to move.
+    if v.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
         return;
     }
     let shift = T::BITS - 8;
@@ -101,7 +115,7 @@ pub fn sort_by_start<I: Send, T: Addr>(
         }
     }
     // The buckets are independent: sort the two halves on two threads when there are cores.
-    let key = |i: &I| (start(i), end(i));
+    let key = &key;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let sort_buckets = |part: &mut [I], offset: usize, range: std::ops::Range<usize>| {
         for b in range {

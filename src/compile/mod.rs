@@ -123,41 +123,54 @@ struct In<T> {
     meta: MetaId,
 }
 
-/// IP inputs of one family. Metadata ids are kept only once some entry has non-default
-/// metadata, so the common case (plain feeds) stores 8 bytes per IPv4 entry.
+/// IP inputs of one family. Metadata ids are kept only once some entry's metadata differs from
+/// the first entry's, so the common cases (a plain feed; one source whose records share their
+/// metadata) store 8 bytes per IPv4 entry.
 #[derive(Debug, Clone, Default)]
 struct IpInputs<T> {
     ranges: Vec<(T, T)>,
+    /// Per entry, once they differ; empty while every entry has `uniform`.
     metas: Vec<MetaId>,
+    /// The metadata of every entry while `metas` is empty.
+    uniform: MetaId,
 }
 
 impl<T: Copy> IpInputs<T> {
     fn push(&mut self, start: T, end: T, meta: MetaId) {
-        if meta != 0 && self.metas.len() < self.ranges.len() {
-            self.metas.resize(self.ranges.len(), 0);
+        if self.metas.is_empty() {
+            if self.ranges.is_empty() {
+                self.uniform = meta;
+            } else if meta != self.uniform {
+                self.metas = vec![self.uniform; self.ranges.len()];
+            }
         }
         self.ranges.push((start, end));
-        if !self.metas.is_empty() || meta != 0 {
+        if !self.metas.is_empty() {
             self.metas.push(meta);
         }
     }
 
     fn append(&mut self, other: IpInputs<T>, meta_offset: MetaId) {
-        if other.metas.is_empty() && self.metas.is_empty() {
+        let remap = |m: MetaId| if m == 0 { 0 } else { m + meta_offset };
+        if other.ranges.is_empty() {
+            return;
+        }
+        let other_uniform = remap(other.uniform);
+        if self.ranges.is_empty() && self.metas.is_empty() {
+            self.uniform = other_uniform;
+        }
+        if other.metas.is_empty() && self.metas.is_empty() && other_uniform == self.uniform {
             self.ranges.extend(other.ranges);
             return;
         }
-        self.metas.resize(self.ranges.len(), 0);
+        if self.metas.is_empty() {
+            self.metas = vec![self.uniform; self.ranges.len()];
+        }
         self.ranges.extend(other.ranges.iter().copied());
         if other.metas.is_empty() {
-            self.metas.resize(self.ranges.len(), 0);
+            self.metas.resize(self.ranges.len(), other_uniform);
         } else {
-            self.metas.extend(
-                other
-                    .metas
-                    .iter()
-                    .map(|&m| if m == 0 { 0 } else { m + meta_offset }),
-            );
+            self.metas.extend(other.metas.iter().map(|&m| remap(m)));
         }
     }
 }
@@ -380,6 +393,7 @@ fn compile_ip<T: Addr>(
     };
     // Uniform metadata (the common case): sort and merge the bare pairs in place, so the peak
     // memory is the input vector alone. Otherwise keep each input's metadata for the sweep.
+    let uniform = inputs.uniform;
     let (merged, with_meta) = if inputs.metas.is_empty() {
         let mut v = inputs.ranges;
         v.retain(|&(s, e)| !wholly_allowed(s, e));
@@ -421,7 +435,7 @@ fn compile_ip<T: Addr>(
         IpStyle::Range | IpStyle::Hosts => set,
     };
     let prios = if with_meta.is_empty() {
-        vec![prio[0]; intervals.len()]
+        vec![prio[uniform as usize]; intervals.len()]
     } else {
         line_priorities(&with_meta, &intervals, prio)
     };

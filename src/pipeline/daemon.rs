@@ -35,7 +35,7 @@ use crate::serve::status::{ListView, Reload, SourceView};
 use crate::serve::tls::{self, Certs, TlsError};
 use crate::serve::{self, Limits, Published, Rules, State};
 use crate::source::http::{ensure_crypto_provider, redact_url, Fetcher};
-use crate::store::{SourceState, Store};
+use crate::store::{Key, SourceState, Store};
 
 use super::{
     compile_lists, list_format, load_sources, refresh_sources, save_list, FetchMode, ListOutcome,
@@ -852,8 +852,19 @@ fn run_cycle(
             states.insert(s.name.clone(), st);
         }
         let mut t: BTreeMap<String, u64> = BTreeMap::new();
-        for r in data.get(&s.name).into_iter().flatten() {
-            *t.entry(r.value.kind().as_str().to_string()).or_default() += 1;
+        if let Some(set) = data.get(&s.name) {
+            for (k, _) in set.iter() {
+                let kind = match k {
+                    Key::V4(..) | Key::V6(..) => "ip",
+                    Key::Name(v) => v.kind().as_str(),
+                };
+                match t.get_mut(kind) {
+                    Some(n) => *n += 1,
+                    None => {
+                        t.insert(kind.to_string(), 1);
+                    }
+                }
+            }
         }
         by_type.insert(s.name.clone(), t);
     }

@@ -14,6 +14,15 @@ pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Appends `v` as an unsigned LEB128 varint (at most 19 bytes).
+pub(super) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 /// Appends `v` zig-zag encoded, so small negative numbers stay short too.
 pub(super) fn put_i64(out: &mut Vec<u8>, v: i64) {
     put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
@@ -55,6 +64,17 @@ pub(super) fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
 /// What was malformed, for [`super::error::Damage`].
 pub(super) type Malformed = &'static str;
 
+/// The data ended inside a value.
+pub(super) const END: Malformed = "unexpected end of data";
+/// A length runs past the end of the data.
+pub(super) const PAST_END: Malformed = "length runs past the end of the data";
+
+/// True for the errors that only mean "more bytes needed" when the data is a prefix of a
+/// stream.
+pub(super) fn is_short(m: Malformed) -> bool {
+    m == END || m == PAST_END
+}
+
 /// A bounds-checked reader over a byte slice: every getter fails instead of panicking when the
 /// bytes run out or make no sense.
 #[derive(Debug)]
@@ -80,7 +100,7 @@ impl<'a> Reader<'a> {
 
     /// One byte.
     pub(super) fn u8(&mut self) -> Result<u8, Malformed> {
-        let (&b, rest) = self.buf.split_first().ok_or("unexpected end of data")?;
+        let (&b, rest) = self.buf.split_first().ok_or(END)?;
         self.buf = rest;
         Ok(b)
     }
@@ -88,7 +108,7 @@ impl<'a> Reader<'a> {
     /// Exactly `n` bytes.
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if n > self.buf.len() {
-            return Err("length runs past the end of the data");
+            return Err(PAST_END);
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
@@ -125,6 +145,24 @@ impl<'a> Reader<'a> {
             }
         }
         Err("varint longer than 10 bytes")
+    }
+
+    /// An unsigned varint of up to 128 bits.
+    pub(super) fn u128(&mut self) -> Result<u128, Malformed> {
+        let mut v: u128 = 0;
+        for shift in (0..128).step_by(7) {
+            let b = self.u8()?;
+            let bits = u128::from(b & 0x7f);
+            // The nineteenth byte may only carry the two remaining bits.
+            if shift == 126 && bits > 3 {
+                return Err("varint overflows 128 bits");
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("varint longer than 19 bytes")
     }
 
     /// A varint that must fit a `usize` length.
@@ -313,6 +351,15 @@ mod tests {
             let mut r = Reader::new(&out);
             prop_assert_eq!(r.u64(), Ok(u));
             prop_assert_eq!(r.i64(), Ok(i));
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn u128_round_trips(u in any::<u128>()) {
+            let mut out = Vec::new();
+            put_u128(&mut out, u);
+            let mut r = Reader::new(&out);
+            prop_assert_eq!(r.u128(), Ok(u));
             prop_assert!(r.is_empty());
         }
 

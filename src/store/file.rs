@@ -79,9 +79,21 @@ pub(super) fn write_atomic(
     header: &[u8],
     payload: impl FnOnce(&mut PayloadWriter<'_>) -> io::Result<()>,
 ) -> Result<(), StoreError> {
+    write_atomic_as(dir, name, magic, migrate::CURRENT, header, payload)
+}
+
+/// [`write_atomic`] stamped with another format number: for tests that make older files.
+pub(super) fn write_atomic_as(
+    dir: &Path,
+    name: &str,
+    magic: &[u8; 8],
+    format: u32,
+    header: &[u8],
+    payload: impl FnOnce(&mut PayloadWriter<'_>) -> io::Result<()>,
+) -> Result<(), StoreError> {
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
-    let result = write_temp(&tmp, magic, header, payload).and_then(|()| {
+    let result = write_temp(&tmp, magic, format, header, payload).and_then(|()| {
         std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, IoAction::Rename, e))?;
         sync_dir(dir)
     });
@@ -95,6 +107,7 @@ pub(super) fn write_atomic(
 fn write_temp(
     tmp: &Path,
     magic: &[u8; 8],
+    format: u32,
     header: &[u8],
     payload: impl FnOnce(&mut PayloadWriter<'_>) -> io::Result<()>,
 ) -> Result<(), StoreError> {
@@ -126,7 +139,7 @@ fn write_temp(
 
     let mut prefix = Vec::with_capacity(prefix_len);
     prefix.extend_from_slice(magic);
-    prefix.extend_from_slice(&migrate::CURRENT.to_le_bytes());
+    prefix.extend_from_slice(&format.to_le_bytes());
     prefix.extend_from_slice(&header_len32.to_le_bytes());
     prefix.extend_from_slice(&len.to_le_bytes());
     prefix.extend_from_slice(&crc.to_le_bytes());

@@ -5,19 +5,28 @@
 //! - `VERSION` (a decimal number and a newline) is the newest format any file in the directory
 //!   may carry. [`prepare_dir`] refuses a directory whose `VERSION` is newer than [`CURRENT`], so
 //!   an older edlforge never misreads or overwrites files from a newer one (and says so:
-//!   "data/ was written by a newer edlforge (format 2, this one reads up to 1); ...").
+//!   "data/ was written by a newer edlforge (format 3, this one reads up to 2); ...").
 //! - Every file repeats its own format in its header (see `file.rs`), so a directory in the middle
 //!   of an upgrade, with files of both formats, still reads correctly file by file.
 //!
-//! # Adding format 2
-//! 1. Add `Format::V2`, set [`CURRENT`] to 2; writers always write [`CURRENT`].
-//! 2. Move today's decoders (`record::decode_record`, `record::decode_*_header`) here as
-//!    `mod v1`, and make the readers match on [`Format`]: the compiler then lists every place
-//!    that must handle both.
-//! 3. [`prepare_dir`] raises `VERSION` from 1 to 2 on open, before anything is written in the
-//!    new format; old files are rewritten in format 2 when their source is next replaced.
-//! 4. Keep a format-1 store under `tests/fixtures/store/` readable by a test forever
-//!    (`fixture_v1_still_reads` in `tests/store.rs` does that today).
+//! # Formats
+//! - 1: the first release. Records with their value as text and all their metadata inline
+//!   (`record.rs`). Still read; no longer written.
+//! - 2: snapshot payloads hold a table of shared stamps and binary, delta-coded IP values
+//!   (`snapshot.rs`); the container, state files and list files are as in format 1.
+//!
+//! # Migration from 1 to 2
+//! [`prepare_dir`] raises `VERSION` from 1 to 2 when the store is opened (with the lock held,
+//! before anything is written in format 2), so an edlforge that reads format 1 only refuses the
+//! directory from then on instead of misreading it. Files are not rewritten on open: each
+//! carries its format, so a format-1 snapshot is read as such until its source is next replaced,
+//! and a crash in the middle of an upgrade leaves nothing to repair. `fixture_v1_still_reads` in
+//! `tests/store.rs` keeps a frozen format-1 store readable, and replaces a source in it.
+//!
+//! # Adding format 3
+//! Add `Format::V3`, set [`CURRENT`] to 3, make the readers that `match` on [`Format`] handle it
+//! (the compiler lists them), raise `VERSION` in [`prepare_dir`] as for 1 → 2, and freeze a
+//! format-2 fixture beside the format-1 one.
 
 use std::io;
 use std::path::Path;
@@ -26,7 +35,7 @@ use super::error::{Damage, IoAction, StoreError, VersionProblem};
 use super::file;
 
 /// The newest format this build reads, and the one it writes.
-pub(super) const CURRENT: u32 = 1;
+pub(super) const CURRENT: u32 = 2;
 
 /// The name of the directory's format file.
 pub(super) const VERSION_FILE: &str = "VERSION";
@@ -36,6 +45,8 @@ pub(super) const VERSION_FILE: &str = "VERSION";
 pub(super) enum Format {
     /// The first format: container of `file.rs`, encodings of `record.rs`.
     V1,
+    /// Snapshot payloads of `snapshot.rs` (stamp table, binary IP values); headers as format 1.
+    V2,
 }
 
 /// The format of the file at `path` whose header says `found`.
@@ -46,6 +57,7 @@ pub(super) enum Format {
 pub(super) fn file_format(path: &Path, found: u32) -> Result<Format, StoreError> {
     match found {
         1 => Ok(Format::V1),
+        2 => Ok(Format::V2),
         n if n > CURRENT => Err(StoreError::NewerFile {
             path: path.to_path_buf(),
             found: n,
@@ -73,15 +85,7 @@ pub(super) fn prepare_dir(dir: &Path, data_subdirs: &[&str]) -> Result<(), Store
             }
             // A new store. Written before any data directory exists, so a crash here leaves
             // either an empty directory or a complete VERSION.
-            let body = format!("{CURRENT}\n");
-            let tmp = dir.join(format!(".{VERSION_FILE}.tmp"));
-            let w = |e| StoreError::io(&tmp, IoAction::Write, e);
-            let f = std::fs::File::create(&tmp).map_err(w)?;
-            io::Write::write_all(&mut &f, body.as_bytes()).map_err(w)?;
-            f.sync_all()
-                .map_err(|e| StoreError::io(&tmp, IoAction::Sync, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, IoAction::Rename, e))?;
-            return file::sync_dir(dir);
+            return write_version(dir);
         }
         Err(e) => return Err(StoreError::io(&path, IoAction::Read, e)),
     };
@@ -92,6 +96,15 @@ pub(super) fn prepare_dir(dir: &Path, data_subdirs: &[&str]) -> Result<(), Store
     })?;
     match found {
         CURRENT => Ok(()),
+        // Format 1: every file keeps its own format number and is read as such; raising VERSION
+        // before anything is written in format 2 keeps an older edlforge (which reads format 1
+        // only) from opening a directory that is about to hold format-2 files. Snapshots are
+        // rewritten in format 2 when their source is next replaced.
+        1 => {
+            write_version(dir)?;
+            tracing::info!(dir = %dir.display(), from = 1, to = CURRENT, "Store format upgraded.");
+            Ok(())
+        }
         n if n > CURRENT => Err(StoreError::NewerStore {
             dir: dir.to_path_buf(),
             found: n,
@@ -104,6 +117,20 @@ pub(super) fn prepare_dir(dir: &Path, data_subdirs: &[&str]) -> Result<(), Store
     }
 }
 
+/// Writes `dir/VERSION` as [`CURRENT`], atomically and durably.
+fn write_version(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(VERSION_FILE);
+    let body = format!("{CURRENT}\n");
+    let tmp = dir.join(format!(".{VERSION_FILE}.tmp"));
+    let w = |e| StoreError::io(&tmp, IoAction::Write, e);
+    let f = std::fs::File::create(&tmp).map_err(w)?;
+    io::Write::write_all(&mut &f, body.as_bytes()).map_err(w)?;
+    f.sync_all()
+        .map_err(|e| StoreError::io(&tmp, IoAction::Sync, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, IoAction::Rename, e))?;
+    file::sync_dir(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,9 +141,21 @@ mod tests {
         prepare_dir(dir.path(), &["sources"]).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("VERSION")).unwrap(),
-            "1\n"
+            "2\n"
         );
         prepare_dir(dir.path(), &["sources"]).unwrap();
+    }
+
+    #[test]
+    fn format_1_dir_is_raised_to_2() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sources")).unwrap();
+        std::fs::write(dir.path().join("VERSION"), "1\n").unwrap();
+        prepare_dir(dir.path(), &["sources"]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("VERSION")).unwrap(),
+            "2\n"
+        );
     }
 
     #[test]
@@ -127,7 +166,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}/ was written by a newer edlforge (format 7, this one reads up to 1); \
+                "{}/ was written by a newer edlforge (format 7, this one reads up to 2); \
                  upgrade edlforge or use another data_dir",
                 dir.path().display()
             )
@@ -164,10 +203,11 @@ mod tests {
     fn file_formats() {
         let p = Path::new("data/sources/x.snap");
         assert_eq!(file_format(p, 1).unwrap(), Format::V1);
+        assert_eq!(file_format(p, 2).unwrap(), Format::V2);
         assert_eq!(
             file_format(p, 3).unwrap_err().to_string(),
             "data/sources/x.snap was written by a newer edlforge (format 3, this one reads up \
-             to 1); upgrade edlforge or use another data_dir"
+             to 2); upgrade edlforge or use another data_dir"
         );
         assert!(matches!(file_format(p, 0), Err(StoreError::Damaged { .. })));
     }

@@ -1,15 +1,19 @@
-//! [`RecordReader`]: streams the records of one snapshot file from disk, checking its checksum
-//! and record count at the end, so millions of records can be folded without holding them.
+//! [`RecordReader`]: streams the records of one snapshot file from disk (format 1 or 2), checking
+//! its checksum and record count at the end, so millions of records can be folded without
+//! holding them. [`super::Store::load`] uses the same reader without making a [`Record`] of
+//! each: format-2 records go straight into a [`RecordSet`] with their stamp ids.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::codec::{Crc32, Reader};
+use super::codec::{self, Crc32, Malformed, Reader};
 use super::error::{Damage, IoAction, StoreError};
 use super::file::Opened;
 use super::migrate::Format;
 use super::record::{decode_record, Record};
+use super::set::{Builder, RecordSet, Stamp, StampId};
+use super::snapshot::{self, Decoded, Prev};
 
 /// Bytes read from disk at a time.
 const CHUNK: usize = 1 << 20;
@@ -37,6 +41,15 @@ pub struct RecordReader {
     skipped: u64,
     first_skipped: Option<String>,
     done: bool,
+    /// Format 2: the stamp table, read before the first record.
+    stamps: Option<Vec<Stamp>>,
+    prev: Prev,
+}
+
+/// One record as read: format 1 gives whole records, format 2 a value and a stamp id.
+enum Item {
+    Whole(Record),
+    Stamped(Decoded, StampId),
 }
 
 impl RecordReader {
@@ -56,6 +69,8 @@ impl RecordReader {
             skipped: 0,
             first_skipped: None,
             done: false,
+            stamps: None,
+            prev: Prev::default(),
         }
     }
 
@@ -64,7 +79,7 @@ impl RecordReader {
         RecordReader {
             path: path.to_path_buf(),
             file: None,
-            format: Format::V1,
+            format: Format::V2,
             buf: Vec::new(),
             pos: 0,
             remaining: 0,
@@ -75,6 +90,8 @@ impl RecordReader {
             skipped: 0,
             first_skipped: None,
             done: false,
+            stamps: Some(Vec::new()),
+            prev: Prev::default(),
         }
     }
 
@@ -126,25 +143,112 @@ impl RecordReader {
         Ok(())
     }
 
-    /// One record: `Ok(None)` at a clean end, `Ok(Some(Err(text)))` for a skipped one.
-    fn step(&mut self) -> Result<Option<Result<Record, String>>, StoreError> {
+    /// Decodes one item with `f` from the unread bytes, reading more from the file while `f`
+    /// runs out of bytes and the file has more.
+    fn decode<T>(
+        &mut self,
+        f: impl Fn(&mut Reader<'_>) -> Result<T, Malformed>,
+    ) -> Result<T, StoreError> {
+        let mut want = 64;
+        loop {
+            self.fill(want)?;
+            let avail = &self.buf[self.pos..];
+            let mut r = Reader::new(avail);
+            match f(&mut r) {
+                Ok(v) => {
+                    self.pos += avail.len() - r.rest().len();
+                    return Ok(v);
+                }
+                Err(m) if codec::is_short(m) && self.remaining > 0 => {
+                    want = avail.len().saturating_mul(2).max(want);
+                }
+                Err(m) => {
+                    let index = self.index;
+                    return Err(StoreError::damaged(
+                        &self.path,
+                        Damage::Record { index, what: m },
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Format 2: reads the stamp table when not yet read.
+    fn read_stamps(&mut self) -> Result<(), StoreError> {
+        if self.stamps.is_some() {
+            return Ok(());
+        }
+        let n = self.decode(|r| r.u64())?;
+        // A stamp takes at least 4 bytes: a count beyond that is damage, and must not reserve
+        // memory.
+        let bound = self.payload_hint() / 4;
+        if n > bound {
+            return Err(StoreError::damaged(
+                &self.path,
+                Damage::Record {
+                    index: 0,
+                    what: "stamp count runs past the end of the file",
+                },
+            ));
+        }
+        let mut stamps = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for _ in 0..n {
+            stamps.push(self.decode(snapshot::get_stamp)?);
+        }
+        self.stamps = Some(stamps);
+        Ok(())
+    }
+
+    /// Checks the end of the payload: checksum and count.
+    fn check_end(&self) -> Result<(), StoreError> {
+        if self.crc.value() != self.expected_crc {
+            return Err(StoreError::damaged(&self.path, Damage::DataChecksum));
+        }
+        if self.index != self.expected_count {
+            return Err(StoreError::damaged(
+                &self.path,
+                Damage::Count {
+                    expected: self.expected_count,
+                    found: self.index,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// One record: `Ok(None)` at a clean end.
+    fn step(&mut self) -> Result<Option<Item>, StoreError> {
+        match self.format {
+            Format::V1 => self.step_v1(),
+            Format::V2 => {
+                self.read_stamps()?;
+                self.fill(1)?;
+                if self.pos == self.buf.len() {
+                    self.check_end()?;
+                    return Ok(None);
+                }
+                let stamps = self.stamps.as_ref().map_or(0, Vec::len);
+                let prev = self.prev;
+                let ((d, id), prev) = self.decode(|r| {
+                    let mut p = prev;
+                    let out = snapshot::get_record(r, &mut p, stamps)?;
+                    Ok((out, p))
+                })?;
+                self.prev = prev;
+                self.index += 1;
+                Ok(Some(Item::Stamped(d, id)))
+            }
+        }
+    }
+
+    /// One format-1 record.
+    fn step_v1(&mut self) -> Result<Option<Item>, StoreError> {
         let index = self.index;
         let damaged = |path: &Path, what| StoreError::damaged(path, Damage::Record { index, what });
         self.fill(10)?;
         let avail = &self.buf[self.pos..];
         if avail.is_empty() {
-            if self.crc.value() != self.expected_crc {
-                return Err(StoreError::damaged(&self.path, Damage::DataChecksum));
-            }
-            if self.index != self.expected_count {
-                return Err(StoreError::damaged(
-                    &self.path,
-                    Damage::Count {
-                        expected: self.expected_count,
-                        found: self.index,
-                    },
-                ));
-            }
+            self.check_end()?;
             return Ok(None);
         }
         let mut r = Reader::new(avail);
@@ -157,19 +261,105 @@ impl RecordReader {
         self.fill(prefix + len)?;
         let start = self.pos + prefix;
         let body = &self.buf[start..start + len];
-        let decoded = match self.format {
-            Format::V1 => decode_record(body),
-        }
-        .map_err(|w| damaged(&self.path, w))?;
+        let decoded = decode_record(body).map_err(|w| damaged(&self.path, w))?;
         self.pos = start + len;
         self.index += 1;
-        if let Err(text) = &decoded {
-            self.skipped += 1;
-            if self.first_skipped.is_none() {
-                self.first_skipped = Some(text.clone());
+        Ok(Some(match decoded {
+            Ok(r) => Item::Whole(r),
+            Err(text) => Item::Stamped(Decoded::Unparsable(text), 0),
+        }))
+    }
+
+    /// Format 2, for [`RecordReader::into_set`]: decodes every record straight from the buffer
+    /// into `b`, refilling only when a record runs past the bytes read so far.
+    fn read_v2_into(&mut self, b: &mut Builder) -> Result<(), StoreError> {
+        self.read_stamps()?;
+        let stamps = self.stamps.as_ref().map_or(0, Vec::len);
+        let mut want = 64;
+        loop {
+            self.fill(want)?;
+            let avail = &self.buf[self.pos..];
+            if avail.is_empty() {
+                return Ok(());
+            }
+            let mut r = Reader::new(avail);
+            let mut used = 0;
+            let mut short = false;
+            let mut skipped = Vec::new();
+            let mut prev = self.prev;
+            let mut index = self.index;
+            loop {
+                match snapshot::get_record(&mut r, &mut prev, stamps) {
+                    Ok((d, id)) => {
+                        index += 1;
+                        used = avail.len() - r.rest().len();
+                        match d {
+                            Decoded::V4(s, e) => b.push_v4(s, e, id),
+                            Decoded::V6(s, e) => b.push_v6(s, e, id),
+                            Decoded::Name(v) => b.push_name(v, id),
+                            Decoded::Unparsable(text) => skipped.push(text),
+                        }
+                        if r.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(m) if codec::is_short(m) && self.remaining > 0 => {
+                        short = true;
+                        break;
+                    }
+                    Err(m) => {
+                        return Err(StoreError::damaged(
+                            &self.path,
+                            Damage::Record { index, what: m },
+                        ))
+                    }
+                }
+            }
+            self.pos += used;
+            self.prev = prev;
+            self.index = index;
+            for text in skipped {
+                self.note_skipped(text);
+            }
+            // A record cut by the end of the buffer: read more (at least twice what is left).
+            want = if short {
+                (self.buf.len() - self.pos).saturating_mul(2).max(64)
+            } else {
+                64
+            };
+        }
+    }
+
+    fn note_skipped(&mut self, text: String) {
+        self.skipped += 1;
+        if self.first_skipped.is_none() {
+            self.first_skipped = Some(text);
+        }
+    }
+
+    /// Reads every record into a [`RecordSet`] (format 2 without making a [`Record`] of each).
+    pub(super) fn into_set(mut self) -> Result<(RecordSet, Self), StoreError> {
+        let mut b = Builder::default();
+        if self.format == Format::V2 {
+            self.read_v2_into(&mut b)?;
+        }
+        while let Some(item) = self.step()? {
+            match item {
+                Item::Whole(r) => {
+                    let id = b.stamps.intern_ref(&Stamp::of(&r));
+                    b.push_value(r.value, id);
+                }
+                Item::Stamped(Decoded::V4(s, e), id) => b.push_v4(s, e, id),
+                Item::Stamped(Decoded::V6(s, e), id) => b.push_v6(s, e, id),
+                Item::Stamped(Decoded::Name(v), id) => b.push_name(v, id),
+                Item::Stamped(Decoded::Unparsable(text), _) => self.note_skipped(text),
             }
         }
-        Ok(Some(decoded))
+        if self.format == Format::V2 {
+            // Format 2's ids index the table as read.
+            b.use_stamps(self.stamps.take().unwrap_or_default());
+        }
+        Ok((b.finish(), self))
     }
 }
 
@@ -179,8 +369,19 @@ impl Iterator for RecordReader {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             match self.step() {
-                Ok(Some(Ok(rec))) => return Some(Ok(rec)),
-                Ok(Some(Err(_skipped))) => {}
+                Ok(Some(Item::Whole(rec))) => return Some(Ok(rec)),
+                Ok(Some(Item::Stamped(d, id))) => match d.into_value() {
+                    Ok(v) => {
+                        // The id was checked against the table when decoded.
+                        let stamps = self.stamps.as_deref().unwrap_or_default();
+                        let r = match stamps.get(id as usize) {
+                            Some(s) => s.record(v),
+                            None => Stamp::default().record(v),
+                        };
+                        return Some(Ok(r));
+                    }
+                    Err(text) => self.note_skipped(text),
+                },
                 Ok(None) => self.done = true,
                 Err(e) => {
                     self.done = true;

@@ -1,5 +1,6 @@
-//! [`Record`] and the format-1 encodings of everything the store keeps: records, source state and
-//! list metadata (the container around them is `file.rs`, the streaming reader `reader.rs`).
+//! [`Record`], the format-1 record encoding (read, no longer written: format 2's snapshot payload
+//! is `snapshot.rs`), and the encodings of source state and list metadata, the same in both
+//! formats (the container around them is `file.rs`, the streaming reader `reader.rs`).
 //!
 //! # Record (format 1)
 //! ```text
@@ -28,6 +29,7 @@
 //! would not survive that (a URL whose path contains `[.]` is refanged into another URL; a
 //! single-label domain of 32 hex digits is taken for an MD5 hash).
 
+#[cfg(test)]
 use std::fmt::Write as _;
 
 use super::codec::{self, Malformed, Reader};
@@ -84,7 +86,7 @@ const FLAG_TLP: u8 = 4;
 const FLAG_COMMENT: u8 = 8;
 const FLAGS_KNOWN: u8 = FLAG_EXPIRES | FLAG_CONFIDENCE | FLAG_TLP | FLAG_COMMENT;
 
-fn kind_code(k: Kind) -> u8 {
+pub(super) fn kind_code(k: Kind) -> u8 {
     match k {
         Kind::Ip => 0,
         Kind::Domain => 1,
@@ -93,7 +95,7 @@ fn kind_code(k: Kind) -> u8 {
     }
 }
 
-fn kind_from(code: u8) -> Result<Kind, Malformed> {
+pub(super) fn kind_from(code: u8) -> Result<Kind, Malformed> {
     Ok(match code {
         0 => Kind::Ip,
         1 => Kind::Domain,
@@ -103,7 +105,7 @@ fn kind_from(code: u8) -> Result<Kind, Malformed> {
     })
 }
 
-fn tlp_code(t: Tlp) -> u8 {
+pub(super) fn tlp_code(t: Tlp) -> u8 {
     match t {
         Tlp::Clear => 0,
         Tlp::Green => 1,
@@ -113,7 +115,7 @@ fn tlp_code(t: Tlp) -> u8 {
     }
 }
 
-fn tlp_from(code: u8) -> Result<Tlp, Malformed> {
+pub(super) fn tlp_from(code: u8) -> Result<Tlp, Malformed> {
     Ok(match code {
         0 => Tlp::Clear,
         1 => Tlp::Green,
@@ -125,6 +127,7 @@ fn tlp_from(code: u8) -> Result<Tlp, Malformed> {
 }
 
 /// Reusable buffers for [`encode_record`], so writing a snapshot allocates nothing per record.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
     text: String,
@@ -133,6 +136,8 @@ pub(super) struct Scratch {
 }
 
 /// Encodes one record, length prefix included; the bytes live in `scratch` until the next call.
+/// Format 1 is no longer written; this stays to make the test data of its reader.
+#[cfg(test)]
 pub(super) fn encode_record<'s>(r: &Record, scratch: &'s mut Scratch) -> &'s [u8] {
     let Scratch { text, body, out } = scratch;
     text.clear();
@@ -329,7 +334,8 @@ fn decode_header<T>(
 ) -> Result<T, StoreError> {
     let damaged = |what| StoreError::damaged(&o.path, Damage::Header(what));
     match o.format {
-        Format::V1 => {
+        // Headers did not change in format 2 (only the snapshot payload did).
+        Format::V1 | Format::V2 => {
             let mut r = Reader::new(&o.header);
             let found = r.str().map_err(damaged)?;
             if found != name {

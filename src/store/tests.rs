@@ -300,12 +300,13 @@ fn unparsable_values_are_skipped_and_counted() {
             state: state(3),
         },
     );
-    file::write_atomic(&s.sources, "feed.snap", MAGIC_SNAP, &header, |w| {
+    file::write_atomic_as(&s.sources, "feed.snap", MAGIC_SNAP, 1, &header, |w| {
         w.write(&payload)
     })
     .unwrap();
     let got = s.records("feed").unwrap();
     assert_eq!(got.len(), 2);
+    assert_eq!(s.load("feed").unwrap().to_records(), got);
     let mut reader = s.read_records("feed").unwrap();
     assert_eq!(reader.by_ref().filter(Result::is_ok).count(), 2);
     assert_eq!(reader.skipped(), 1);
@@ -313,15 +314,45 @@ fn unparsable_values_are_skipped_and_counted() {
 }
 
 #[test]
+fn unparsable_values_are_skipped_and_counted_in_format_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(tmp.path());
+    s.replace(
+        "feed",
+        &[rec("1.1.1.1", 1), rec("evil.example", 1), rec("2.2.2.2", 1)],
+        &state(3),
+    )
+    .unwrap();
+    // Damage the name's text in place (same length), then fix the payload checksum so only the
+    // value is wrong: "evil.example" -> "evil..xample".
+    let path = snap_path(&s, "feed");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes.windows(6).position(|w| w == b"evil.e").unwrap();
+    bytes[i + 5] = b'.';
+    let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let payload_start = 16 + header_len + 4;
+    let crc = codec::Crc32::of(&bytes[payload_start..]);
+    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    let header_crc = codec::Crc32::of(&bytes[..16 + header_len]);
+    bytes[16 + header_len..payload_start].copy_from_slice(&header_crc.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(s.records("feed").unwrap().len(), 2);
+    assert_eq!(s.load("feed").unwrap().len(), 2);
+    let mut reader = s.read_records("feed").unwrap();
+    assert_eq!(reader.by_ref().filter(Result::is_ok).count(), 2);
+    assert_eq!(reader.first_skipped(), Some("evil..xample"));
+}
+
+#[test]
 fn newer_store_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     drop(open(tmp.path()));
-    std::fs::write(tmp.path().join("VERSION"), "2\n").unwrap();
+    std::fs::write(tmp.path().join("VERSION"), "3\n").unwrap();
     let e = Store::open(tmp.path(), Duration::ZERO).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
-            "{}/ was written by a newer edlforge (format 2, this one reads up to 1); upgrade \
+            "{}/ was written by a newer edlforge (format 3, this one reads up to 2); upgrade \
              edlforge or use another data_dir",
             tmp.path().display()
         )
@@ -335,10 +366,10 @@ fn newer_file_is_refused() {
     s.replace("a", &[rec("1.1.1.1", 1)], &state(1)).unwrap();
     let path = snap_path(&s, "a");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[8] = 2; // format, little-endian
+    bytes[8] = 3; // format, little-endian
     std::fs::write(&path, bytes).unwrap();
     let e = s.records("a").unwrap_err();
-    assert!(matches!(e, StoreError::NewerFile { found: 2, .. }), "{e}");
+    assert!(matches!(e, StoreError::NewerFile { found: 3, .. }), "{e}");
     assert!(e.to_string().starts_with(&path.display().to_string()));
 }
 
@@ -385,4 +416,30 @@ fn waiting_open_gets_the_lock_when_released() {
     std::thread::sleep(Duration::from_millis(100));
     drop(first);
     assert!(waiter.join().unwrap());
+}
+
+// `load` decodes format 2 in batches straight from the read buffer: records cut by the 1 MiB
+// buffer boundary, long names and every family must come back as `records` gives them.
+#[test]
+fn load_equals_records_across_buffer_boundaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(tmp.path());
+    let mut records = Vec::new();
+    for i in 0..150_000u32 {
+        let v = match i % 4 {
+            0 => format!("{}.{}.{}.{}", 1 + i % 200, (i >> 8) & 255, i & 255, i % 7),
+            1 => format!("[2001:db8::{:x}:{:x}]", i >> 16, i & 0xffff),
+            2 => format!("h{i}x{}.evil.com", "x".repeat((i % 50) as usize)),
+            _ => format!("http://u{i}.evil.com/{}", "p".repeat((i % 300) as usize)),
+        };
+        records.push(rec(&v, i64::from(i % 3)));
+    }
+    s.replace("big", &records, &state(records.len() as u64))
+        .unwrap();
+    let set = s.load("big").unwrap();
+    assert_eq!(set, RecordSet::from_records(s.records("big").unwrap()));
+    assert_eq!(set.len(), records.len());
+    assert_eq!(set.stamps().len(), 3);
+    s.replace_set("big2", &set, &state(1)).unwrap();
+    assert_eq!(s.load("big2").unwrap(), set);
 }

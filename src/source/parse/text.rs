@@ -35,7 +35,9 @@ pub(super) fn parse(out: &mut Out<'_>, body: &[u8], spec: &ParseSpec) {
     let comment = spec.comment.as_deref();
     let line_origin = |n: u64| move |s: &str| format!("{s}:{n}");
     let mut regex = spec.regex.as_ref().map(|re| (re, re.capture_locations()));
+    let base = out.line_base;
     for (n, line) in lines(body) {
+        let n = base + n;
         let trimmed = trim(line);
         if blank_or_comment(trimmed, comment) {
             continue;
@@ -48,7 +50,7 @@ pub(super) fn parse(out: &mut Out<'_>, body: &[u8], spec: &ParseSpec) {
                     if p.parsed.normalized {
                         out.feed.report.normalized += 1;
                     }
-                    out.feed.indicators.push(ParsedIndicator {
+                    out.sink.indicator(ParsedIndicator {
                         value: p.parsed.value,
                         confidence: None,
                         expires: None,
