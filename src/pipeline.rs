@@ -371,13 +371,10 @@ async fn fetch_one(
             ),
         },
         Transport::Http(h) => {
-            let due = match (&state, mode) {
-                (_, FetchMode::Offline) => false,
-                (_, FetchMode::Force) => true,
-                (None, FetchMode::Due) => true,
-                (Some(st), FetchMode::Due) => st
-                    .last_attempt
-                    .is_none_or(|t| t.saturating_add(s.refresh.as_secs() as i64) <= now),
+            let due = match mode {
+                FetchMode::Offline => false,
+                FetchMode::Force => true,
+                FetchMode::Due => next_fetch(&s, state.as_ref()) <= now,
             };
             if !due {
                 return Fetched::Skipped;
@@ -419,6 +416,45 @@ async fn fetch_one(
         }
         Transport::Taxii(t) => fetch_taxii(&fetcher, &s, t, state, mode, now).await,
     }
+}
+
+/// The longest wait before a failed fetch is tried again (a source's own `refresh` when
+/// shorter). An hour keeps within what list publishers ask of automated clients (Spamhaus: at
+/// most one download an hour) while a 12-hour source does not stay stale for 12 hours after one
+/// failed attempt.
+pub const RETRY_FAILED_AFTER: i64 = 3600;
+
+/// When a network source is next due (Unix seconds; `i64::MIN` when it never was fetched):
+/// `refresh` after the last attempt, or sooner after a failed one ([`RETRY_FAILED_AFTER`]).
+pub fn next_fetch(s: &Source, state: Option<&SourceState>) -> i64 {
+    match state {
+        None => i64::MIN,
+        Some(st) => next_fetch_at(
+            s.refresh.as_secs() as i64,
+            st.last_attempt,
+            st.last_success,
+            st.last_error.is_some(),
+        ),
+    }
+}
+
+/// [`next_fetch`] from the plain facts (for callers that keep them elsewhere).
+pub fn next_fetch_at(
+    refresh_secs: i64,
+    last_attempt: Option<i64>,
+    last_success: Option<i64>,
+    has_error: bool,
+) -> i64 {
+    let Some(last) = last_attempt else {
+        return i64::MIN;
+    };
+    let failed = has_error && last_success.is_none_or(|ok| ok < last);
+    let wait = if failed {
+        refresh_secs.min(RETRY_FAILED_AFTER)
+    } else {
+        refresh_secs
+    };
+    last.saturating_add(wait)
 }
 
 /// Fetches the sources `mode` selects, applies the publish gates and updates `data` (and the
@@ -797,12 +833,10 @@ async fn fetch_taxii(
     mode: FetchMode,
     now: i64,
 ) -> Fetched {
-    let due = match (&state, mode) {
-        (_, FetchMode::Offline) => false,
-        (_, FetchMode::Force) | (None, FetchMode::Due) => true,
-        (Some(st), FetchMode::Due) => st
-            .last_attempt
-            .is_none_or(|a| a.saturating_add(s.refresh.as_secs() as i64) <= now),
+    let due = match mode {
+        FetchMode::Offline => false,
+        FetchMode::Force => true,
+        FetchMode::Due => next_fetch(s, state.as_ref()) <= now,
     };
     if !due {
         return Fetched::Skipped;
@@ -1334,6 +1368,19 @@ pub fn save_list(store: &mut Store, o: &ListOutcome, now: i64) -> Result<(), Pip
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_sources_are_retried_sooner() {
+        // 12 h source: 12 h after a success, 1 h after a failure, at once when never tried.
+        assert_eq!(next_fetch_at(43_200, Some(1000), Some(1000), false), 44_200);
+        assert_eq!(next_fetch_at(43_200, Some(1000), Some(500), true), 4_600);
+        assert_eq!(next_fetch_at(43_200, Some(1000), None, true), 4_600);
+        // A short refresh stays short.
+        assert_eq!(next_fetch_at(900, Some(1000), None, true), 1_900);
+        // An old error with a newer success is not a failure.
+        assert_eq!(next_fetch_at(43_200, Some(1000), Some(1000), true), 44_200);
+        assert_eq!(next_fetch_at(60, None, None, false), i64::MIN);
+    }
 
     #[test]
     fn html_is_recognised() {

@@ -513,9 +513,13 @@ impl Scheduler {
                 if s.kind == "file" {
                     continue;
                 }
-                let due = s
-                    .last_attempt
-                    .map_or(now_s, |t| t.saturating_add(s.refresh_secs as i64));
+                let due = super::next_fetch_at(
+                    s.refresh_secs as i64,
+                    s.last_attempt,
+                    s.last_success,
+                    s.last_error.is_some(),
+                )
+                .max(now_s);
                 let w = Duration::from_secs(due.saturating_sub(now_s).max(1) as u64);
                 wait = wait.min(w);
             }
