@@ -25,7 +25,7 @@
 //! - `fetch.rs`: fetching, the publish gates, TAXII deltas, [`PendingWrites`], [`next_fetch`].
 //! - `lists.rs`: selection, corroboration, [`compile_lists`], file names, hashes, diffs, writes.
 //! - `explain.rs`: [`explain()`], why a value is or is not in each list.
-//! - `daemon.rs`: `edlforge serve`.
+//! - `daemon/`: `edlforge serve` (start-up in `mod.rs`, the schedule and cycle in `scheduler.rs`).
 //!
 //! [`FreshSet`]: crate::store::FreshSet
 //! [`Sink`]: crate::source::parse::Sink
