@@ -1,0 +1,288 @@
+//! `edlforge serve`: one process that schedules source fetches, compiles the lists, publishes
+//! them to the server, and reloads feeds.toml, `file` sources and TLS files when they change.
+//!
+//! Order of start-up, so firewalls are served as early as possible: check the config (a bad one
+//! stops here, with every error), bind the listeners and announce them, publish the lists the
+//! store kept from the last run (before any fetch), then run the first cycle.
+//!
+//! A cycle (on a blocking thread, holding the store's lock only for its duration, so an
+//! `edlforge compile` beside the server waits its turn instead of failing): fetch the sources
+//! that are due, compile every list, save them, then publish the new bytes in one swap. A cycle
+//! runs when a source is due, when a watched file changed (after a 250 ms quiet period, so one
+//! editor save is one cycle) and after a config reload.
+//!
+//! What is never served as good: a list that compiled to nothing while one of its sources has
+//! never delivered data (a fresh start without internet) keeps its previous bytes, or answers
+//! 503 if it has none. A bad feeds.toml edit is refused with its errors on the status page and
+//! in `edlforge_config_reload_success`; the running config stays in force and its `file`
+//! sources still reload.
+
+mod scheduler;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError, LoadError, Tls, Transport};
+use crate::metrics::Metrics;
+use crate::serve::status::Reload;
+use crate::serve::tls::{self, Certs, TlsError};
+use crate::serve::{self, Limits, Rules, State};
+use crate::source::http::{ensure_crypto_provider, Fetcher};
+
+use super::PipelineError;
+use scheduler::{set_board_config, Event, Scheduler};
+
+/// How `serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// feeds.toml.
+    pub config: PathBuf,
+    /// Listen addresses overriding `[server] listen` (empty: the config's).
+    pub listen: Vec<SocketAddr>,
+}
+
+/// What stops `serve` from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// feeds.toml cannot be read.
+    #[error(transparent)]
+    Load(LoadError),
+    /// feeds.toml has errors (each printed by the caller).
+    #[error("{} error(s) in {}", .errors.len(), .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The errors.
+        errors: Vec<ConfigError>,
+    },
+    /// A listen address cannot be bound.
+    #[error(
+        "cannot listen on {addr} (in use, or a privileged port?); set [server] listen or --listen"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// rustls refused its configuration.
+    #[error("TLS set-up failed")]
+    Rustls(#[source] rustls::Error),
+    /// The PSL file is bad.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Loads and fully checks a config (syntax, references, vendor/type rules).
+///
+/// # Errors
+/// [`DaemonError::Load`] or [`DaemonError::Invalid`] with every error.
+pub fn load_config(path: &Path) -> Result<Config, DaemonError> {
+    let c = match Config::load(path) {
+        Ok(c) => c,
+        Err(LoadError::Invalid(errors)) => {
+            return Err(DaemonError::Invalid {
+                path: path.to_path_buf(),
+                errors,
+            })
+        }
+        Err(e) => return Err(DaemonError::Load(e)),
+    };
+    let mut errors = super::check(&c);
+    errors.extend(c.serve_errors.iter().cloned());
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(DaemonError::Invalid {
+            path: path.to_path_buf(),
+            errors,
+        })
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs the server until SIGTERM or SIGINT (or `stop` completes).
+///
+/// # Errors
+/// Start-up failures only: config, bind, TLS. Once serving, failures are logged, shown on the
+/// status page and counted, and the server goes on.
+pub async fn run(
+    opts: Options,
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), DaemonError> {
+    let config = load_config(&opts.config)?;
+    ensure_crypto_provider();
+    let started = now();
+    let metrics = Metrics::new();
+    metrics.config_loaded(&opts.config.display().to_string(), started);
+    for s in &config.sources {
+        let url = match &s.transport {
+            Transport::Http(h) => Some(&h.url),
+            Transport::Taxii(t) => Some(&t.http.url),
+            Transport::File { .. } => None,
+        };
+        if let Some(url) = url {
+            if url.starts_with("http://") {
+                tracing::warn!(source = %s.name, "Source uses plain http://; its data can be altered in transit.");
+            }
+        }
+    }
+
+    // TLS.
+    let (certs, tls_desc) = match &config.server.tls {
+        Tls::Off => {
+            tracing::warn!("TLS is off: lists and credentials travel in clear; use tls = \"auto\" outside a lab.");
+            (None, "off (plain HTTP)".to_string())
+        }
+        Tls::SelfSigned => {
+            let (cert, key, made) = tls::self_signed(&config.data_dir)?;
+            let c = Arc::new(Certs::new(cert.clone(), key)?);
+            let fp = c.fingerprint();
+            eprintln!(
+                "edlforge: {} self-signed certificate {}\nedlforge:   SHA-256 fingerprint {fp}\nedlforge:   import it as a trusted CA in each firewall's certificate profile, or set [server] tls_cert/tls_key",
+                if made { "made a" } else { "using the" },
+                cert.display()
+            );
+            (Some(c), format!("self-signed, SHA-256 {fp}"))
+        }
+        Tls::Files { cert, key } => {
+            let c = Arc::new(Certs::new(cert.clone(), key.clone())?);
+            let fp = c.fingerprint();
+            (Some(c), format!("{} (SHA-256 {fp})", cert.display()))
+        }
+    };
+    let acceptor = match &certs {
+        Some(c) => Some(tls::acceptor(c.clone()).map_err(DaemonError::Rustls)?),
+        None => None,
+    };
+
+    // Listeners.
+    let addrs = if opts.listen.is_empty() {
+        config.server.listen.clone()
+    } else {
+        opts.listen.clone()
+    };
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let l = bind(addr).map_err(|source| DaemonError::Bind { addr, source })?;
+        listeners.push(l);
+    }
+
+    let state = Arc::new(State::new(
+        Rules::from_config(&config, acceptor.is_some()),
+        metrics.clone(),
+    ));
+    if let Ok(mut b) = state.board.lock() {
+        b.started_at = started;
+        b.config = opts.config.display().to_string();
+        b.tls = tls_desc;
+        b.reload = Reload {
+            ok: true,
+            loaded_at: Some(started),
+            ..Reload::default()
+        };
+    }
+    set_board_config(&state, &config);
+    for l in &config.lists {
+        metrics.list_unavailable(&l.name);
+    }
+
+    // Listener settings are read once: changing them needs a restart.
+    let limits = Limits {
+        max_connections: config.server.max_connections,
+        header_timeout: config.server.header_timeout,
+        drain: Duration::from_secs(10),
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut sched = Scheduler {
+        path: opts.config.clone(),
+        guard: Arc::new(super::guard(&config)?),
+        fetcher: Arc::new(Fetcher::new(config.per_host)),
+        config: Arc::new(config),
+        state: state.clone(),
+        certs,
+        watch: None,
+        ever_ok: HashSet::new(),
+    };
+    // The lists kept from the last run are served from the first request on.
+    sched.publish_stored().await;
+    for l in &listeners {
+        if let Ok(a) = l.local_addr() {
+            eprintln!(
+                "edlforge: listening on {}://{a}",
+                if acceptor.is_some() { "https" } else { "http" }
+            );
+        }
+    }
+    let mut sched_task = tokio::spawn(sched.run(rx));
+
+    // Signals: SIGHUP reloads; SIGTERM and SIGINT stop.
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading.");
+                    let _ = tx.send(Event::Hangup);
+                }
+            });
+        }
+    }
+    let shutdown = async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = term => {}
+            _ = tokio::signal::ctrl_c() => {}
+            () = stop => {}
+        }
+        tracing::info!("Stopping: finishing in-flight responses.");
+    };
+    serve::run(listeners, acceptor, state, limits, shutdown).await;
+    drop(tx);
+    tokio::select! {
+        _ = &mut sched_task => {}
+        () = tokio::time::sleep(Duration::from_secs(5)) => sched_task.abort(),
+    }
+    Ok(())
+}
+
+/// Binds a listener with a deep accept queue: `TcpListener::bind` asks for 128, which
+/// overflows when many firewalls poll at the same minute (the kernel caps the request at
+/// `net.core.somaxconn`).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(4096)
+}
