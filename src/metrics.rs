@@ -44,6 +44,8 @@ pub enum Name {
     SourceSkipped,
     /// `edlforge_source_refresh_interval_seconds{source}`.
     SourceRefresh,
+    /// `edlforge_source_last_fetch_bytes{source}`.
+    SourceBytes,
     /// `edlforge_list_entries{list}`.
     ListEntries,
     /// `edlforge_list_max_entries{list}`.
@@ -84,6 +86,7 @@ impl Name {
             Name::SourceIndicators => "edlforge_source_indicators",
             Name::SourceSkipped => "edlforge_source_skipped",
             Name::SourceRefresh => "edlforge_source_refresh_interval_seconds",
+            Name::SourceBytes => "edlforge_source_last_fetch_bytes",
             Name::ListEntries => "edlforge_list_entries",
             Name::ListMaxEntries => "edlforge_list_max_entries",
             Name::ListAvailable => "edlforge_list_available",
@@ -118,6 +121,7 @@ impl Name {
             Name::SourceIndicators => "Indicators the source holds now, by type.",
             Name::SourceSkipped => "Lines or objects skipped by the source's last accepted parse, by reason.",
             Name::SourceRefresh => "The source's configured refresh interval.",
+            Name::SourceBytes => "Bytes of the source's last received body, as sent (before decompression).",
             Name::ListEntries => "Entries (lines) in the list being served.",
             Name::ListMaxEntries => "The list's max_entries (the vendor's limit unless set).",
             Name::ListAvailable => "1 when the list has been compiled and is served, 0 while it answers 503.",
@@ -148,6 +152,7 @@ pub struct Metrics {
     src_indicators: IntGaugeVec,
     src_skipped: IntGaugeVec,
     src_refresh: GaugeVec,
+    src_bytes: IntGaugeVec,
     list_entries: IntGaugeVec,
     list_max: IntGaugeVec,
     list_available: IntGaugeVec,
@@ -226,6 +231,7 @@ impl Metrics {
             src_indicators: family!(r, IntGaugeVec, Name::SourceIndicators, &["source", "type"]),
             src_skipped: family!(r, IntGaugeVec, Name::SourceSkipped, &["source", "reason"]),
             src_refresh: family!(r, GaugeVec, Name::SourceRefresh, &["source"]),
+            src_bytes: family!(r, IntGaugeVec, Name::SourceBytes, &["source"]),
             list_entries: family!(r, IntGaugeVec, Name::ListEntries, &["list"]),
             list_max: family!(r, IntGaugeVec, Name::ListMaxEntries, &["list"]),
             list_available: family!(r, IntGaugeVec, Name::ListAvailable, &["list"]),
@@ -284,6 +290,13 @@ impl Metrics {
         self.src_errors
             .with_label_values(&[source, "none"])
             .inc_by(0);
+    }
+
+    /// A body of `bytes` was received for a source.
+    pub fn source_bytes(&self, source: &str, bytes: u64) {
+        self.src_bytes
+            .with_label_values(&[source])
+            .set(bytes.min(i64::MAX as u64) as i64);
     }
 
     /// A source fetch failed; it keeps its last good set.
@@ -424,6 +437,7 @@ impl Metrics {
         prune(&self.src_duration.clone().into(), &keep_s);
         prune(&self.src_refresh.clone().into(), &keep_s);
         prune_int(&self.src_up, &keep_s);
+        prune_int(&self.src_bytes, &keep_s);
         prune_int(&self.src_indicators, &keep_s);
         prune_int(&self.src_skipped, &keep_s);
         prune_int(&self.list_entries, &keep_l);

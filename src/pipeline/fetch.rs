@@ -354,6 +354,7 @@ pub fn accept_fetches(
         let mut state = states[&s.name].clone().unwrap_or_default();
         let t = Instant::now();
         let mut report = Report::default();
+        let mut bytes = 0u64;
         let status = match f {
             Fetched::Skipped => SourceStatus::Skipped,
             Fetched::NotModified => {
@@ -395,6 +396,7 @@ pub fn accept_fetches(
                 SourceStatus::Updated { added, removed }
             }
             Fetched::Body(body, etag, last_modified, content_type) => {
+                bytes = body.len() as u64;
                 let url = match &s.transport {
                     Transport::Http(h) => crate::source::http::redact_url(&h.url),
                     Transport::Taxii(t) => crate::source::http::redact_url(&t.http.url),
@@ -456,6 +458,7 @@ pub fn accept_fetches(
             records: data.get(&s.name).map_or(0, |r| r.len() as u64),
             report,
             duration: took + t.elapsed(),
+            bytes,
         });
     }
     Ok((out, pending))

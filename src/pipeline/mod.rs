@@ -85,6 +85,9 @@ pub struct SourceOutcome {
     pub report: Report,
     /// Time spent.
     pub duration: Duration,
+    /// Bytes of the body received in this run (as sent, before decompression); 0 when nothing
+    /// was received (skipped, 304, failed before a body, TAXII polls).
+    pub bytes: u64,
 }
 
 /// The result of one source's fetch.

@@ -354,6 +354,9 @@ impl Scheduler {
         // Sources.
         for (s, o) in self.config.sources.iter().zip(&c.sources) {
             let took = o.duration.as_secs_f64();
+            if o.bytes > 0 {
+                m.source_bytes(&s.name, o.bytes);
+            }
             match &o.status {
                 SourceStatus::Updated { .. } | SourceStatus::NotModified => {
                     m.source_ok(&s.name, c.finished, took);
