@@ -71,20 +71,11 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
             format!("{} error(s) in {}", errs.len(), path.display()),
         ));
     }
-    for s in &config.sources {
-        let url = match &s.transport {
-            Transport::Http(h) => Some(&h.url),
-            Transport::Taxii(t) => Some(&t.http.url),
-            Transport::File { .. } => None,
-        };
-        if let Some(url) = url {
-            if url.starts_with("http://") {
-                eprintln!(
-                    "warning: source {:?} uses plain http://; its data can be altered in transit",
-                    s.name
-                );
-            }
-        }
+    for s in config.sources.iter().filter(|s| s.is_plain_http()) {
+        eprintln!(
+            "warning: source {:?} uses plain http://; its data can be altered in transit",
+            s.name
+        );
     }
     Ok(config)
 }

@@ -394,6 +394,22 @@ pub struct Source {
     pub gates: Gates,
 }
 
+impl Source {
+    /// The HTTP settings of a network source (`http` or `taxii`); `None` for a file.
+    pub fn http(&self) -> Option<&HttpSettings> {
+        match &self.transport {
+            Transport::Http(h) => Some(h),
+            Transport::Taxii(t) => Some(&t.http),
+            Transport::File { .. } => None,
+        }
+    }
+
+    /// Whether it is fetched over plain `http://` (data can be altered in transit).
+    pub fn is_plain_http(&self) -> bool {
+        self.http().is_some_and(|h| h.url.starts_with("http://"))
+    }
+}
+
 /// A checked list.
 #[derive(Debug, Clone)]
 pub struct List {

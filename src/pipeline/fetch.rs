@@ -397,15 +397,10 @@ pub fn accept_fetches(
             }
             Fetched::Body(body, etag, last_modified, content_type) => {
                 bytes = body.len() as u64;
-                let url = match &s.transport {
-                    Transport::Http(h) => crate::source::http::redact_url(&h.url),
-                    Transport::Taxii(t) => crate::source::http::redact_url(&t.http.url),
-                    Transport::File { path } => path.display().to_string(),
-                };
-                let max = match &s.transport {
-                    Transport::Http(h) => h.max_body,
-                    Transport::Taxii(t) => t.http.max_body,
-                    Transport::File { .. } => u64::MAX,
+                let (url, max) = match (s.http(), &s.transport) {
+                    (Some(h), _) => (crate::source::http::redact_url(&h.url), h.max_body),
+                    (None, Transport::File { path }) => (path.display().to_string(), u64::MAX),
+                    (None, _) => (s.name.clone(), u64::MAX),
                 };
                 let t_accept = Instant::now();
                 match accept(

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError, LoadError, Tls, Transport};
+use crate::config::{Config, ConfigError, LoadError, Tls};
 use crate::metrics::Metrics;
 use crate::serve::status::Reload;
 use crate::serve::tls::{self, Certs, TlsError};
@@ -129,17 +129,8 @@ pub async fn run(
     let started = now();
     let metrics = Metrics::new();
     metrics.config_loaded(&opts.config.display().to_string(), started);
-    for s in &config.sources {
-        let url = match &s.transport {
-            Transport::Http(h) => Some(&h.url),
-            Transport::Taxii(t) => Some(&t.http.url),
-            Transport::File { .. } => None,
-        };
-        if let Some(url) = url {
-            if url.starts_with("http://") {
-                tracing::warn!(source = %s.name, "Source uses plain http://; its data can be altered in transit.");
-            }
-        }
+    for s in config.sources.iter().filter(|s| s.is_plain_http()) {
+        tracing::warn!(source = %s.name, "Source uses plain http://; its data can be altered in transit.");
     }
 
     // TLS.
