@@ -139,6 +139,17 @@ fn client(ca_pem: Option<&str>) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// GET `url`, the body as text (panics on a transport error).
+async fn text(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// GET `url`, the body as JSON (panics on a transport or JSON error).
+async fn json(c: &reqwest::Client, url: &str) -> serde_json::Value {
+    let body = c.get(url).send().await.unwrap().bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
 /// Polls `f` until it returns `Some`, for at most `limit`.
 async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
 where
@@ -376,14 +387,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     let r = c.get(srv.url("/lists/fmc")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let fmc = r.bytes().await.unwrap();
-    let md5 = c
-        .get(srv.url("/lists/fmc.md5"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let md5 = text(&c, &srv.url("/lists/fmc.md5")).await;
     use md5::Digest as _;
     let want: String = md5::Md5::digest(&fmc)
         .iter()
@@ -422,14 +426,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     assert_eq!(r.bytes().await.unwrap(), body);
 
     // Metrics name every list and source; the failing source is down.
-    let m = c
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = text(&c, &srv.url("/metrics")).await;
     for want in [
         "edlforge_list_entries{list=\"pa\"} 1",
         "edlforge_list_available{list=\"waiting\"} 0",
@@ -457,16 +454,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
         page.contains("Not ready: 1 of 6 lists not served (waiting)"),
         "{page}"
     );
-    let js: serde_json::Value = serde_json::from_slice(
-        &c.get(srv.url("/status.json"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let js: serde_json::Value = json(&c, &srv.url("/status.json")).await;
     assert_eq!(js["reload"]["ok"], true);
     let lists = js["lists"].as_array().unwrap();
     let waiting = lists.iter().find(|l| l["name"] == "waiting").unwrap();
@@ -592,35 +580,13 @@ async fn access_control() {
     assert_eq!(r.status(), 404);
     assert_eq!(c.get(srv.url("/nope")).send().await.unwrap().status(), 404);
     // Who polled shows in metrics and on the status page.
-    let m = c
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = text(&c, &srv.url("/metrics")).await;
     assert!(m.contains("edlforge_list_last_poll_timestamp_seconds{client=\"fw-dc2\",list=\"dc\"}"));
     assert!(m.contains("edlforge_list_last_poll_timestamp_seconds{client=\"fw-hq\",list=\"hq\"}"));
     assert!(m.contains("edlforge_http_auth_failures_total{list=\"hq\"} 1"));
-    let page = c
-        .get(srv.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text(&c, &srv.url("/")).await;
     assert!(page.contains("fw-dc2"));
-    let body = c
-        .get(srv.url("/status.json"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let js: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let js = json(&c, &srv.url("/status.json")).await;
     let hq = &js["lists"]
         .as_array()
         .unwrap()
@@ -714,14 +680,7 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
         errs.contains("feeds.toml:") && errs.contains("fortigatee"),
         "{errs}"
     );
-    let m = c
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = text(&c, &srv.url("/metrics")).await;
     assert!(m.contains("edlforge_config_reload_success 0"), "{m}");
     assert_eq!(get("/lists/fg").await.as_deref(), Some("81.2.71.160\n"));
     save(&site.path("lists/block.txt"), "81.2.71.161\n");

@@ -1,5 +1,6 @@
 //! `edlforge compile`, `plan` and `check`: feeds.toml → sources → store → lists.
 
+use crate::indicator::unix_now as now;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,12 +138,6 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 struct Run {
     sources: Vec<SourceOutcome>,
     lists: Vec<ListOutcome>,
@@ -251,7 +246,8 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                     Ok(r) => r.map(drop)?,
                     Err(_) => anyhow::bail!("the list writer thread panicked"),
                 }
-                Ok(saved?)
+                saved?;
+                Ok(())
             })?;
         }
         eprintln!("wrote {} lists to {}", lists.len(), out.display());

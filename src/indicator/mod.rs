@@ -265,6 +265,14 @@ fn classify(t: &str) -> Kind {
 
 const NOT_UTF8: Skip = Skip::invalid("not valid UTF-8");
 
+/// Now, in Unix seconds: the clock every timestamp of the vocabulary (first/last seen,
+/// expiry, compile and poll times) is read from.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Parses one token (already split from its line). `want = None` detects the kind; with a
 /// fixed kind, a token of another kind is a `wrong_type` skip.
 pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {

@@ -88,6 +88,23 @@ enum Fetched {
     Error(String, String),
 }
 
+/// The request for a network source's settings (without conditional headers).
+fn http_request(source: &str, h: &crate::config::HttpSettings) -> HttpRequest {
+    let mut req = HttpRequest::new(source.to_string(), h.url.clone());
+    req.headers = h.headers.clone();
+    req.basic_auth = h.basic.clone();
+    req.bearer_token = h.bearer.clone();
+    req.client_cert = h.client_cert.clone();
+    req.client_key = h.client_key.clone();
+    req.ca_file = h.ca_file.clone();
+    req.proxy = h.proxy.clone();
+    req.timeout = h.timeout;
+    req.retries = h.retries;
+    req.max_body = h.max_body;
+    req.user_agent = h.user_agent.clone();
+    req
+}
+
 async fn fetch_one(
     fetcher: Arc<Fetcher>,
     s: Source,
@@ -119,23 +136,9 @@ async fn fetch_one(
                 }
                 _ => (None, None),
             };
-            let req = HttpRequest {
-                source: s.name.clone(),
-                url: h.url.clone(),
-                headers: h.headers.clone(),
-                basic_auth: h.basic.clone(),
-                bearer_token: h.bearer.clone(),
-                client_cert: h.client_cert.clone(),
-                client_key: h.client_key.clone(),
-                ca_file: h.ca_file.clone(),
-                proxy: h.proxy.clone(),
-                timeout: h.timeout,
-                retries: h.retries,
-                max_body: h.max_body,
-                user_agent: h.user_agent.clone(),
-                etag,
-                last_modified,
-            };
+            let mut req = http_request(&s.name, h);
+            req.etag = etag;
+            req.last_modified = last_modified;
             match fetcher.fetch(&req).await {
                 Ok(HttpOutcome::NotModified) => Fetched::NotModified,
                 Ok(HttpOutcome::Body {
@@ -573,18 +576,7 @@ async fn fetch_taxii(
         return Fetched::Skipped;
     }
     let h = &t.http;
-    let mut http = HttpRequest::new(s.name.clone(), h.url.clone());
-    http.headers = h.headers.clone();
-    http.basic_auth = h.basic.clone();
-    http.bearer_token = h.bearer.clone();
-    http.client_cert = h.client_cert.clone();
-    http.client_key = h.client_key.clone();
-    http.ca_file = h.ca_file.clone();
-    http.proxy = h.proxy.clone();
-    http.timeout = h.timeout;
-    http.retries = h.retries;
-    http.max_body = h.max_body;
-    http.user_agent = h.user_agent.clone();
+    let http = http_request(&s.name, h);
     let req = crate::source::taxii::TaxiiRequest {
         http,
         collection: t.collection.clone(),

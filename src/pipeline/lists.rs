@@ -524,27 +524,25 @@ pub fn write_atomic(dir: &Path, file_name: &str, body: &[u8]) -> Result<PathBuf,
     Ok(path)
 }
 
-/// Saves a compiled list in the store, moving `changed_at` only when the content changed.
+/// Saves a compiled list in the store, moving `changed_at` only when the content changed, and
+/// returns what it stored (the server's `Last-Modified` is its `changed_at`).
 ///
 /// # Errors
 /// The store failed.
-pub fn save_list(store: &mut Store, o: &ListOutcome, now: i64) -> Result<(), PipelineError> {
+pub fn save_list(store: &mut Store, o: &ListOutcome, now: i64) -> Result<ListMeta, PipelineError> {
     let prev = store.load_list(&o.name)?;
     let changed_at = match &prev {
         Some((_, m)) if m.etag == o.etag => m.changed_at,
         _ => now,
     };
-    store.save_list(
-        &o.name,
-        &o.rendered.body,
-        &ListMeta {
-            entries: o.rendered.entries,
-            compiled_at: now,
-            changed_at,
-            etag: o.etag.clone(),
-        },
-    )?;
-    Ok(())
+    let meta = ListMeta {
+        entries: o.rendered.entries,
+        compiled_at: now,
+        changed_at,
+        etag: o.etag.clone(),
+    };
+    store.save_list(&o.name, &o.rendered.body, &meta)?;
+    Ok(meta)
 }
 
 #[cfg(test)]

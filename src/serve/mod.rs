@@ -481,10 +481,3 @@ async fn serve_conn<I>(
         tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
     }
 }
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}

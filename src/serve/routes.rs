@@ -19,8 +19,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::auth::{self, Presented, Verdict};
-use super::{now, status, Published, State};
+use super::{status, Published, State};
 use crate::config::AuthMode;
+use crate::indicator::unix_now as now;
 
 type Resp = Response<Full<Bytes>>;
 

@@ -38,6 +38,23 @@ impl From<Indicator> for FreshIndicator {
     }
 }
 
+/// Sorts both inputs by value and folds repeated fresh values into one ([`absorb`]). Stable
+/// sorts: among equal values the input order decides, so a merge depends on nothing but its
+/// inputs. Stored snapshots are sorted already, so `old` is usually left as it is.
+fn sort_inputs(old: &mut [Record], fresh: &mut Vec<FreshIndicator>) {
+    if !old.is_sorted_by(|a, b| a.value <= b.value) {
+        old.sort_by(|a, b| a.value.cmp(&b.value));
+    }
+    fresh.sort_by(|a, b| a.value.cmp(&b.value));
+    fresh.dedup_by(|later, first| {
+        if later.value != first.value {
+            return false;
+        }
+        absorb(first, later);
+        true
+    });
+}
+
 /// Merges a fresh full snapshot of a source into its previous records.
 ///
 /// - a value in `fresh` keeps its old `first_seen` (or gets `now`), `last_seen = now`, and takes
@@ -57,19 +74,7 @@ pub fn merge_snapshot(
     keep_for: i64,
 ) -> Vec<Record> {
     let expired = |e: Option<i64>| e.is_some_and(|e| e <= now);
-    // Stable sorts: among equal values the input order decides, so the result does not depend on
-    // anything but the inputs. Snapshots are stored sorted, so `old` is usually sorted already.
-    if !old.is_sorted_by(|a, b| a.value <= b.value) {
-        old.sort_by(|a, b| a.value.cmp(&b.value));
-    }
-    fresh.sort_by(|a, b| a.value.cmp(&b.value));
-    fresh.dedup_by(|later, first| {
-        if later.value != first.value {
-            return false;
-        }
-        absorb(first, later);
-        true
-    });
+    sort_inputs(&mut old, &mut fresh);
 
     let mut out = Vec::with_capacity(fresh.len() + if keep_for > 0 { old.len() } else { 0 });
     let mut old = old.into_iter().peekable();
@@ -137,17 +142,7 @@ pub fn merge_delta(
     keep_for: i64,
 ) -> (Vec<Record>, DeltaCounts) {
     let expired = |e: Option<i64>| e.is_some_and(|e| e <= now);
-    if !old.is_sorted_by(|a, b| a.value <= b.value) {
-        old.sort_by(|a, b| a.value.cmp(&b.value));
-    }
-    fresh.sort_by(|a, b| a.value.cmp(&b.value));
-    fresh.dedup_by(|later, first| {
-        if later.value != first.value {
-            return false;
-        }
-        absorb(first, later);
-        true
-    });
+    sort_inputs(&mut old, &mut fresh);
     let mut gone: Vec<&Value> = withdrawn.iter().collect();
     gone.sort();
     let withdrawn = |v: &Value| gone.binary_search(&v).is_ok();

@@ -257,15 +257,7 @@ impl Store {
         for r in reader.by_ref() {
             out.push(r?);
         }
-        if reader.skipped() > 0 {
-            tracing::warn!(
-                source = %source,
-                file = %reader.path().display(),
-                skipped = reader.skipped(),
-                example = reader.first_skipped().unwrap_or(""),
-                "Stored records whose value no longer parses were dropped."
-            );
-        }
+        warn_skipped(source, &reader);
         Ok(out)
     }
 
@@ -365,15 +357,7 @@ impl Store {
     /// returned); [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn load(&self, source: &str) -> Result<RecordSet, StoreError> {
         let (set, reader) = self.read_records(source)?.into_set()?;
-        if reader.skipped() > 0 {
-            tracing::warn!(
-                source = %source,
-                file = %reader.path().display(),
-                skipped = reader.skipped(),
-                example = reader.first_skipped().unwrap_or(""),
-                "Stored records whose value no longer parses were dropped."
-            );
-        }
+        warn_skipped(source, &reader);
         Ok(set)
     }
 
@@ -481,6 +465,20 @@ fn names(dir: &Path, exts: &[&str]) -> Result<Vec<String>, StoreError> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Logs the stored records a read dropped because their value no longer parses (a stricter
+/// parser than the one that stored them).
+fn warn_skipped(source: &str, reader: &RecordReader) {
+    if reader.skipped() > 0 {
+        tracing::warn!(
+            source = %source,
+            file = %reader.path().display(),
+            skipped = reader.skipped(),
+            example = reader.first_skipped().unwrap_or(""),
+            "Stored records whose value no longer parses were dropped."
+        );
+    }
 }
 
 #[cfg(test)]

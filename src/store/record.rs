@@ -86,6 +86,102 @@ const FLAG_TLP: u8 = 4;
 const FLAG_COMMENT: u8 = 8;
 const FLAGS_KNOWN: u8 = FLAG_EXPIRES | FLAG_CONFIDENCE | FLAG_TLP | FLAG_COMMENT;
 
+/// The metadata both formats carry in one layout (format 1 per record, format 2 per stamp
+/// in `snapshot.rs`): a flags byte, then the optional fields it announces, the tags, the comment.
+pub(super) struct MetaFields<T, C> {
+    pub(super) expires: Option<i64>,
+    pub(super) confidence: Option<u8>,
+    pub(super) tlp: Option<Tlp>,
+    pub(super) tags: T,
+    pub(super) comment: Option<C>,
+}
+
+impl<T, C> MetaFields<T, C> {
+    /// The flags byte announcing the optional fields.
+    pub(super) fn flags(&self) -> u8 {
+        let on = |b: bool, f: u8| if b { f } else { 0 };
+        on(self.expires.is_some(), FLAG_EXPIRES)
+            | on(self.confidence.is_some(), FLAG_CONFIDENCE)
+            | on(self.tlp.is_some(), FLAG_TLP)
+            | on(self.comment.is_some(), FLAG_COMMENT)
+    }
+}
+
+impl MetaFields<&[String], &str> {
+    /// Appends everything after the flags byte.
+    pub(super) fn put(&self, out: &mut Vec<u8>) {
+        if let Some(e) = self.expires {
+            codec::put_i64(out, e);
+        }
+        if let Some(c) = self.confidence {
+            out.push(c);
+        }
+        if let Some(t) = self.tlp {
+            out.push(tlp_code(t));
+        }
+        codec::put_u64(out, self.tags.len() as u64);
+        for t in self.tags {
+            codec::put_str(out, t);
+        }
+        if let Some(c) = self.comment {
+            codec::put_str(out, c);
+        }
+    }
+}
+
+/// Reads a flags byte, refusing bits this version does not know.
+pub(super) fn get_flags(r: &mut Reader<'_>) -> Result<u8, Malformed> {
+    let flags = r.u8()?;
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err("unknown flag bits");
+    }
+    Ok(flags)
+}
+
+/// Reads everything after the flags byte.
+pub(super) fn get_meta(
+    r: &mut Reader<'_>,
+    flags: u8,
+) -> Result<MetaFields<Vec<String>, String>, Malformed> {
+    let expires = if flags & FLAG_EXPIRES != 0 {
+        Some(r.i64()?)
+    } else {
+        None
+    };
+    let confidence = if flags & FLAG_CONFIDENCE != 0 {
+        Some(r.u8()?)
+    } else {
+        None
+    };
+    let tlp = if flags & FLAG_TLP != 0 {
+        Some(tlp_from(r.u8()?)?)
+    } else {
+        None
+    };
+    let n = r.len()?;
+    // Each tag takes at least one byte: a count beyond the bytes left is damage, and must not
+    // reserve memory.
+    if n > r.rest().len() {
+        return Err("tag count runs past the end of the record");
+    }
+    let mut tags = Vec::with_capacity(n);
+    for _ in 0..n {
+        tags.push(r.str()?.to_owned());
+    }
+    let comment = if flags & FLAG_COMMENT != 0 {
+        Some(r.str()?.to_owned())
+    } else {
+        None
+    };
+    Ok(MetaFields {
+        expires,
+        confidence,
+        tlp,
+        tags,
+        comment,
+    })
+}
+
 pub(super) fn kind_code(k: Kind) -> u8 {
     match k {
         Kind::Ip => 0,
@@ -145,35 +241,19 @@ pub(super) fn encode_record<'s>(r: &Record, scratch: &'s mut Scratch) -> &'s [u8
     out.clear();
     // Writing to a String cannot fail.
     let _ = write!(text, "{}", r.value);
-    let flags = if r.expires.is_some() { FLAG_EXPIRES } else { 0 }
-        | if r.confidence.is_some() {
-            FLAG_CONFIDENCE
-        } else {
-            0
-        }
-        | if r.tlp.is_some() { FLAG_TLP } else { 0 }
-        | if r.comment.is_some() { FLAG_COMMENT } else { 0 };
+    let meta = MetaFields {
+        expires: r.expires,
+        confidence: r.confidence,
+        tlp: r.tlp,
+        tags: r.tags.as_slice(),
+        comment: r.comment.as_deref(),
+    };
     body.push(kind_code(r.value.kind()));
-    body.push(flags);
+    body.push(meta.flags());
     codec::put_str(body, text);
     codec::put_i64(body, r.first_seen);
     codec::put_i64(body, r.last_seen.wrapping_sub(r.first_seen));
-    if let Some(e) = r.expires {
-        codec::put_i64(body, e);
-    }
-    if let Some(c) = r.confidence {
-        body.push(c);
-    }
-    if let Some(t) = r.tlp {
-        body.push(tlp_code(t));
-    }
-    codec::put_u64(body, r.tags.len() as u64);
-    for t in &r.tags {
-        codec::put_str(body, t);
-    }
-    if let Some(c) = &r.comment {
-        codec::put_str(body, c);
-    }
+    meta.put(body);
     codec::put_bytes(out, body);
     out
 }
@@ -205,43 +285,11 @@ pub(super) fn decode_value(kind: Kind, text: &str) -> Option<Value> {
 pub(super) fn decode_record(body: &[u8]) -> Result<Result<Record, String>, Malformed> {
     let mut r = Reader::new(body);
     let kind = kind_from(r.u8()?)?;
-    let flags = r.u8()?;
-    if flags & !FLAGS_KNOWN != 0 {
-        return Err("unknown flag bits");
-    }
+    let flags = get_flags(&mut r)?;
     let text = r.str()?;
     let first_seen = r.i64()?;
     let last_seen = first_seen.wrapping_add(r.i64()?);
-    let expires = if flags & FLAG_EXPIRES != 0 {
-        Some(r.i64()?)
-    } else {
-        None
-    };
-    let confidence = if flags & FLAG_CONFIDENCE != 0 {
-        Some(r.u8()?)
-    } else {
-        None
-    };
-    let tlp = if flags & FLAG_TLP != 0 {
-        Some(tlp_from(r.u8()?)?)
-    } else {
-        None
-    };
-    let n = r.len()?;
-    // Each tag takes at least one byte: a count beyond the bytes left is damage, and must not
-    // reserve memory.
-    if n > r.rest().len() {
-        return Err("tag count runs past the end of the record");
-    }
-    let mut tags = Vec::with_capacity(n);
-    for _ in 0..n {
-        tags.push(r.str()?.to_owned());
-    }
-    let comment = if flags & FLAG_COMMENT != 0 {
-        Some(r.str()?.to_owned())
-    } else {
-        None
-    };
+    let m = get_meta(&mut r, flags)?;
     if !r.is_empty() {
         return Err("trailing bytes after the record");
     }
@@ -252,11 +300,11 @@ pub(super) fn decode_record(body: &[u8]) -> Result<Result<Record, String>, Malfo
         value,
         first_seen,
         last_seen,
-        expires,
-        confidence,
-        tlp,
-        tags,
-        comment,
+        expires: m.expires,
+        confidence: m.confidence,
+        tlp: m.tlp,
+        tags: m.tags,
+        comment: m.comment,
     }))
 }
 

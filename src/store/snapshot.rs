@@ -41,7 +41,7 @@ use std::io;
 
 use super::codec::{self, Malformed, Reader};
 use super::file::PayloadWriter;
-use super::record::{decode_value, kind_code, kind_from, tlp_code, tlp_from, Record};
+use super::record::{decode_value, get_flags, get_meta, kind_code, kind_from, MetaFields, Record};
 use super::set::{Interner, Key, RecordSet, Stamp, StampId};
 use crate::indicator::{IpRange, Value};
 
@@ -97,90 +97,40 @@ fn write_payload<'a>(
     w.write(&buf)
 }
 
-const FLAG_EXPIRES: u8 = 1;
-const FLAG_CONFIDENCE: u8 = 2;
-const FLAG_TLP: u8 = 4;
-const FLAG_COMMENT: u8 = 8;
-const FLAGS_KNOWN: u8 = FLAG_EXPIRES | FLAG_CONFIDENCE | FLAG_TLP | FLAG_COMMENT;
-
 const CODE_V4: u8 = 0;
 const CODE_V6: u8 = 1;
 /// Added to the format-1 kind code (1 domain, 2 URL, 3 hash) for the codes 2, 3, 4.
 const CODE_TEXT: u8 = 1;
 
-/// Appends one stamp.
+/// Appends one stamp: its times, then the metadata in format 1's layout.
 pub(super) fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
     codec::put_i64(out, s.first_seen);
     codec::put_i64(out, s.last_seen.wrapping_sub(s.first_seen));
-    let flags = if s.expires.is_some() { FLAG_EXPIRES } else { 0 }
-        | if s.confidence.is_some() {
-            FLAG_CONFIDENCE
-        } else {
-            0
-        }
-        | if s.tlp.is_some() { FLAG_TLP } else { 0 }
-        | if s.comment.is_some() { FLAG_COMMENT } else { 0 };
-    out.push(flags);
-    if let Some(e) = s.expires {
-        codec::put_i64(out, e);
-    }
-    if let Some(c) = s.confidence {
-        out.push(c);
-    }
-    if let Some(t) = s.tlp {
-        out.push(tlp_code(t));
-    }
-    codec::put_u64(out, s.tags.len() as u64);
-    for t in &s.tags {
-        codec::put_str(out, t);
-    }
-    if let Some(c) = &s.comment {
-        codec::put_str(out, c);
-    }
+    let meta = MetaFields {
+        expires: s.expires,
+        confidence: s.confidence,
+        tlp: s.tlp,
+        tags: s.tags.as_slice(),
+        comment: s.comment.as_deref(),
+    };
+    out.push(meta.flags());
+    meta.put(out);
 }
 
 /// Reads one stamp.
 pub(super) fn get_stamp(r: &mut Reader<'_>) -> Result<Stamp, Malformed> {
     let first_seen = r.i64()?;
     let last_seen = first_seen.wrapping_add(r.i64()?);
-    let flags = r.u8()?;
-    if flags & !FLAGS_KNOWN != 0 {
-        return Err("unknown flag bits");
-    }
-    let expires = if flags & FLAG_EXPIRES != 0 {
-        Some(r.i64()?)
-    } else {
-        None
-    };
-    let confidence = if flags & FLAG_CONFIDENCE != 0 {
-        Some(r.u8()?)
-    } else {
-        None
-    };
-    let tlp = if flags & FLAG_TLP != 0 {
-        Some(tlp_from(r.u8()?)?)
-    } else {
-        None
-    };
-    let n = r.len()?;
-    // Each tag takes at least one byte: a count beyond the bytes left must not reserve memory.
-    let mut tags = Vec::with_capacity(n.min(r.rest().len()));
-    for _ in 0..n {
-        tags.push(r.str()?.to_owned());
-    }
-    let comment = if flags & FLAG_COMMENT != 0 {
-        Some(r.str()?.to_owned())
-    } else {
-        None
-    };
+    let flags = get_flags(r)?;
+    let m = get_meta(r, flags)?;
     Ok(Stamp {
         first_seen,
         last_seen,
-        expires,
-        confidence,
-        tlp,
-        tags,
-        comment,
+        expires: m.expires,
+        confidence: m.confidence,
+        tlp: m.tlp,
+        tags: m.tags,
+        comment: m.comment,
     })
 }
 

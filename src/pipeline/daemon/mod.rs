@@ -19,6 +19,7 @@
 
 mod scheduler;
 
+use crate::indicator::unix_now as now;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,12 +108,6 @@ pub fn load_config(path: &Path) -> Result<Config, DaemonError> {
             errors,
         })
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Runs the server until SIGTERM or SIGINT (or `stop` completes).

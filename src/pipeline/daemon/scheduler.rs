@@ -1,6 +1,7 @@
 //! The scheduler of `edlforge serve`: events, the cycle (fetch, compile, save) on a blocking
 //! thread, applying its result and the status board.
 
+use crate::indicator::unix_now as now;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +17,14 @@ use crate::serve::status::{ListView, Reload, SourceView};
 use crate::serve::tls::Certs;
 use crate::serve::{Published, Rules, State};
 use crate::source::http::{redact_url, Fetcher};
-use crate::store::{Key, SourceState, Store};
+use crate::store::{Key, ListMeta, SourceState, Store};
 
 use crate::pipeline::{
-    compile_lists, list_format, load_sources, refresh_sources, save_list, FetchMode, ListOutcome,
-    PipelineError, SourceOutcome, SourceStatus,
+    list_format, load_sources, refresh_sources, save_list, FetchMode, ListOutcome, PipelineError,
+    SourceOutcome, SourceStatus,
 };
 
-use super::{load_config, now, DaemonError};
+use super::{load_config, DaemonError};
 
 /// What wakes the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,15 +273,7 @@ impl Scheduler {
             let mut out = Vec::new();
             for l in &config.lists {
                 if let Some((body, meta)) = store.load_list(&l.name)? {
-                    let f = list_format(l);
-                    let p = Published::new(
-                        body,
-                        &meta.etag,
-                        meta.changed_at,
-                        f.content_type(),
-                        meta.entries,
-                        f.md5_url(),
-                    );
+                    let p = published(l, body, &meta);
                     out.push((l.name.clone(), Arc::new(p), meta));
                 }
             }
@@ -532,6 +525,19 @@ pub(super) fn set_board_config(state: &State, c: &Config) {
     }
 }
 
+/// A list's bytes ready to serve, with the validators the store keeps for it.
+fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta) -> Published {
+    let f = list_format(l);
+    Published::new(
+        body,
+        &meta.etag,
+        meta.changed_at,
+        f.content_type(),
+        meta.entries,
+        f.md5_url(),
+    )
+}
+
 /// Fetch the due sources, compile every list, save them: the blocking part of a cycle.
 fn run_cycle(
     config: &Config,
@@ -551,38 +557,27 @@ fn run_cycle(
         now,
     ))?;
     let mut previous = HashMap::new();
-    let mut prev_meta = HashMap::new();
     for l in &config.lists {
-        if let Some((body, meta)) = store.load_list(&l.name)? {
+        if let Some((body, _)) = store.load_list(&l.name)? {
             previous.insert(l.name.clone(), body);
-            prev_meta.insert(l.name.clone(), meta);
         }
     }
     let mut lists = Vec::new();
     for l in &config.lists {
-        let one = Config {
-            lists: vec![l.clone()],
-            ..config.clone()
-        };
         let t = Instant::now();
-        let Some(o) = compile_lists(&one, &data, &previous, guard, now).pop() else {
-            continue;
-        };
+        let o = crate::pipeline::lists::compile_list(
+            config,
+            l,
+            &data,
+            previous.get(&l.name),
+            guard,
+            now,
+        );
         let took = t.elapsed().as_secs_f64();
-        save_list(&mut store, &o, now)?;
-        let changed_at = match prev_meta.get(&l.name) {
-            Some(m) if m.etag == o.etag => m.changed_at,
-            _ => now,
-        };
-        let f = list_format(l);
-        let p = Arc::new(Published::new(
-            o.rendered.body.clone(),
-            &o.etag,
-            changed_at,
-            f.content_type(),
-            o.rendered.entries,
-            f.md5_url(),
-        ));
+        // `changed_at` moves only when the content changed (the store's rule).
+        let meta = save_list(&mut store, &o, now)?;
+        let p = Arc::new(published(l, o.rendered.body.clone(), &meta));
+        let changed_at = meta.changed_at;
         lists.push((o, changed_at, took, p));
     }
     let mut states = HashMap::new();
@@ -613,6 +608,6 @@ fn run_cycle(
         lists,
         states,
         by_type,
-        finished: super::now(),
+        finished: crate::indicator::unix_now(),
     })
 }
