@@ -338,6 +338,79 @@ fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
     assert!(!gets[2].contains(LAST_ADDED), "{gets:#?}");
 }
 
+/// Two indicators of one collection assert the same address (two ISAC members reporting one C2
+/// server). Revoking one of them must not unblock it; revoking both must. The indicators are
+/// kept by STIX id in the store (`sources/isac.ids`), across polls and processes.
+#[test]
+fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
+    let Some(m) = Medallion::start() else { return };
+    let d = setup(&taxii_source(
+        "isac",
+        &m.url("/api1/"),
+        COLLECTION_ID,
+        Path::new("pw"),
+        "",
+    ));
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    const A: &str = "indicator--7d0e6a52-1b3c-4f4e-9d2a-5c6b7a8e9f01";
+    const B: &str = "indicator--7d0e6a52-1b3c-4f4e-9d2a-5c6b7a8e9f02";
+    let shared = "[ipv4-addr:value = '45.155.205.99']";
+    let status = m.add(serde_json::json!([
+        indicator(A, "2026-03-01T00:00:00.000Z", shared, serde_json::json!({})),
+        indicator(
+            B,
+            "2026-03-01T00:00:00.000Z",
+            &format!("{shared} OR [domain-name:value = 'second-c2.example.net']"),
+            serde_json::json!({}),
+        ),
+    ]));
+    assert_eq!(status, 202, "{}", m.log_text());
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated (+2 -0)"), "{out}");
+    assert!(list(d.path(), "all").contains("45.155.205.99\n"));
+    assert!(d.path().join("data/sources/isac.ids").exists());
+
+    // A is revoked: B still asserts the address, so it stays.
+    let revoked = serde_json::json!({ "revoked": true });
+    assert_eq!(
+        m.add(serde_json::json!([indicator(
+            A,
+            "2026-03-02T00:00:00.000Z",
+            shared,
+            revoked.clone()
+        )])),
+        202
+    );
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated (+0 -0)"), "{out}");
+    let all = list(d.path(), "all");
+    assert!(all.contains("45.155.205.99\n"), "{all}");
+
+    // B is revoked too: nobody asserts the address or B's domain any more.
+    assert_eq!(
+        m.add(serde_json::json!([indicator(
+            B,
+            "2026-03-02T00:00:00.000Z",
+            shared,
+            revoked
+        )])),
+        202
+    );
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated (+0 -2)"), "{out}");
+    let all = list(d.path(), "all");
+    assert!(
+        !all.contains("45.155.205.99") && !all.contains("second-c2.example.net"),
+        "{all}"
+    );
+    // The rest of the collection is untouched.
+    assert!(all.contains("91.92.242.17\n"), "{all}");
+}
+
 #[test]
 fn the_client_returns_only_objects_added_after_the_cursor() {
     let Some(m) = Medallion::start() else { return };
@@ -380,7 +453,7 @@ fn the_client_returns_only_objects_added_after_the_cursor() {
         .unwrap();
     assert_eq!((second.pages, second.objects), (1, 1));
     assert_eq!(
-        second.converted.fresh[0].value.to_string(),
+        second.converted.active().next().unwrap().0.to_string(),
         "https://cdn-update.example.org/payload.bin"
     );
     assert!(second.cursor.as_deref().is_some_and(|c| c > LAST_ADDED));

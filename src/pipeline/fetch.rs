@@ -10,7 +10,7 @@ use crate::indicator::{Report, SkipReason};
 use crate::source::decode::decode_body;
 use crate::source::http::{Fetcher, HttpOutcome, HttpRequest};
 use crate::source::parse::{self, parse_feed_into, FeedFormat, ParseSpec, ParsedIndicator, Sink};
-use crate::store::{merge_set, FreshMeta, FreshSet, RecordSet, SourceState, Store};
+use crate::store::{merge_set, FreshMeta, FreshSet, IndicatorIndex, RecordSet, SourceState, Store};
 
 use super::{timing, FetchMode, PipelineError, SourceData, SourceOutcome, SourceStatus};
 
@@ -228,6 +228,8 @@ pub async fn refresh_sources(
 pub struct PendingWrites {
     /// Source name and the state accepted with its records.
     snapshots: Vec<(String, SourceState)>,
+    /// Delta sources' indicator indexes, written before their snapshots.
+    indexes: Vec<(String, IndicatorIndex)>,
 }
 
 impl PendingWrites {
@@ -246,6 +248,11 @@ impl PendingWrites {
     /// # Errors
     /// The store failed; the snapshots written before stay written.
     pub fn write(self, store: &mut Store, data: &SourceData) -> Result<(), PipelineError> {
+        // An index ahead of its snapshot is harmless (the next poll repeats the same versions);
+        // one behind would lose indicators, so indexes go first.
+        for (name, index) in &self.indexes {
+            store.save_indicators(name, index)?;
+        }
         for (name, state) in self.snapshots {
             let t = Instant::now();
             // Accepted sets are in `data` until the run ends; one missing there is kept as stored
@@ -374,8 +381,14 @@ pub fn accept_fetches(
             Fetched::Delta(poll) => {
                 let poll = *poll;
                 report.merge(&poll.converted.report);
-                let nothing_new = poll.converted.fresh.is_empty();
-                let (records, added, removed) = accept_delta(s, poll.converted, data, now);
+                let nothing_new = poll.converted.versions.is_empty();
+                let mut index = match store.as_deref() {
+                    Some(st) => st.load_indicators(&s.name)?,
+                    None => IndicatorIndex::default(),
+                };
+                let before = index.len();
+                let (records, added, removed) =
+                    accept_delta(s, poll.converted, &mut index, data, now);
                 state.last_attempt = Some(now);
                 state.last_success = Some(now);
                 state.last_error = None;
@@ -386,12 +399,14 @@ pub fn accept_fetches(
                 }
                 state.accepted_count = records.len() as u64;
                 if let Some(st) = store.as_deref_mut() {
-                    if nothing_new && removed == 0 {
-                        // The records are unchanged: write the small state, not the snapshot.
+                    if nothing_new && removed == 0 && index.len() == before {
+                        // The records and the index are unchanged: write the small state,
+                        // not the snapshot.
                         st.set_state(&s.name, &state)?;
                     } else {
                         // Written with the other accepted snapshots (after the lists compile
-                        // in `compile`), with the state that goes with them.
+                        // in `compile`), the index first, with the state that goes with them.
+                        pending.indexes.push((s.name.clone(), index));
                         pending.snapshots.push((s.name.clone(), state.clone()));
                     }
                 }
@@ -590,28 +605,36 @@ async fn fetch_taxii(
     }
 }
 
-/// Applies a TAXII poll (a delta) to the source's records: no empty or shrink gate, since a
-/// poll only says what is new; removal is by withdrawal (revoked, expired), `valid_until` and
-/// `keep_for` ([`crate::store::merge_delta`]). Returns the records and the values added and
-/// removed.
+/// Applies a TAXII poll (a delta) to the source's records through its indicator index: no
+/// empty or shrink gate, since a poll only says what is new; an indicator leaves when revoked,
+/// expired or past `keep_for`, and a value when no live indicator asserts it any more
+/// ([`crate::store::apply_delta`]). Returns the records and the values added and removed.
 fn accept_delta(
     s: &Source,
     c: crate::source::taxii::stix::Converted,
+    index: &mut IndicatorIndex,
     data: &mut SourceData,
     now: i64,
 ) -> (RecordSet, u64, u64) {
-    // TAXII collections are small next to bulk text feeds: the delta merge works on plain
-    // records and the result goes back into a set.
+    // TAXII collections are small next to bulk text feeds: the delta works on plain records
+    // and the result goes back into a set.
     let old = data
         .remove(&s.name)
         .map(|set| set.to_records())
         .unwrap_or_default();
-    let (records, counts) =
-        crate::store::merge_delta(old, c.fresh, &c.withdrawn, now, s.keep_for.as_secs() as i64);
+    let (records, outcome) =
+        crate::store::apply_delta(index, old, c.versions, now, s.keep_for.as_secs() as i64);
+    if outcome.stale > 0 {
+        tracing::info!(
+            source = %s.name,
+            stale = outcome.stale,
+            "Ignored indicator versions older than the ones already stored."
+        );
+    }
     (
         RecordSet::from_records(records),
-        counts.added,
-        counts.removed,
+        outcome.counts.added,
+        outcome.counts.removed,
     )
 }
 

@@ -35,6 +35,8 @@ pub(super) const MAGIC_SNAP: &[u8; 8] = b"EDLFSNAP";
 pub(super) const MAGIC_STATE: &[u8; 8] = b"EDLFSTAT";
 /// Magic of a compiled list file (`lists/<name>.list`).
 pub(super) const MAGIC_LIST: &[u8; 8] = b"EDLFLIST";
+/// Magic of a delta source's indicator index (`sources/<name>.ids`).
+pub(super) const MAGIC_IDS: &[u8; 8] = b"EDLFIDS1";
 
 /// Largest header accepted on read: a header is a state (a few short strings) or list metadata,
 /// so anything bigger is damage, and the bound keeps a damaged length from allocating gigabytes.

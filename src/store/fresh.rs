@@ -32,7 +32,7 @@ impl FreshMeta {
     /// Folds the metadata of a later copy of the same value into this one: the highest
     /// confidence, the most restrictive TLP, the latest expiry (none if one has none), the tags
     /// of both in first-seen order, the first comment (as [`super::merge_snapshot`]).
-    fn absorb(&mut self, later: FreshMeta) {
+    pub(super) fn absorb(&mut self, later: FreshMeta) {
         self.confidence = self.confidence.max(later.confidence);
         self.tlp = match (self.tlp, later.tlp) {
             (Some(a), Some(b)) => Some(a.max(b)),

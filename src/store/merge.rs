@@ -113,90 +113,13 @@ pub fn merge_snapshot(
     out
 }
 
-/// What [`merge_delta`] did, besides the records.
+/// What a delta (a TAXII poll, [`super::apply_delta`]) did to a source's values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeltaCounts {
     /// Values new to the source.
     pub added: u64,
     /// Values gone from the source (withdrawn, expired, or past `keep_for`).
     pub removed: u64,
-}
-
-/// Merges a delta of an incremental source (a TAXII poll) into its previous records.
-///
-/// Unlike [`merge_snapshot`], a value absent from the delta stays: a poll only says what is new.
-/// - a value in `fresh` is added or updated: it keeps its old `first_seen` (or gets `now`),
-///   `last_seen = now`, and takes the fresh metadata;
-/// - a value in `withdrawn` (revoked, or a newer version already expired) is removed, unless
-///   `fresh` also holds it (another live indicator of the same poll asserts it);
-/// - an old value not in `fresh` is kept unchanged unless its `expires <= now`, or
-///   `keep_for > 0` and `last_seen + keep_for <= now` (`keep_for = 0`: no age limit);
-/// - a fresh value already expired is not kept (and replaces its old record, so it goes);
-/// - the output is sorted by value, one record per value; repeated fresh values fold as in
-///   [`merge_snapshot`].
-pub fn merge_delta(
-    mut old: Vec<Record>,
-    mut fresh: Vec<FreshIndicator>,
-    withdrawn: &[Value],
-    now: i64,
-    keep_for: i64,
-) -> (Vec<Record>, DeltaCounts) {
-    let expired = |e: Option<i64>| e.is_some_and(|e| e <= now);
-    sort_inputs(&mut old, &mut fresh);
-    let mut gone: Vec<&Value> = withdrawn.iter().collect();
-    gone.sort();
-    let withdrawn = |v: &Value| gone.binary_search(&v).is_ok();
-    let keep_old = |r: &Record| {
-        !withdrawn(&r.value)
-            && !expired(r.expires)
-            && (keep_for <= 0 || r.last_seen.saturating_add(keep_for) > now)
-    };
-    let mut counts = DeltaCounts::default();
-    let mut out = Vec::with_capacity(old.len() + fresh.len());
-    let mut old = old.into_iter().peekable();
-    let push_old = |o: Record, out: &mut Vec<Record>, counts: &mut DeltaCounts| {
-        if out.last().is_some_and(|l: &Record| l.value == o.value) {
-            return; // a repeated old value (not written by us)
-        }
-        if keep_old(&o) {
-            out.push(o);
-        } else {
-            counts.removed += 1;
-        }
-    };
-    for f in fresh {
-        let mut first_seen = None;
-        while let Some(o) = old.next_if(|o| o.value <= f.value) {
-            if o.value == f.value {
-                first_seen.get_or_insert(o.first_seen);
-            } else {
-                push_old(o, &mut out, &mut counts);
-            }
-        }
-        if expired(f.expires) {
-            if first_seen.is_some() {
-                counts.removed += 1;
-            }
-            continue;
-        }
-        if first_seen.is_none() {
-            counts.added += 1;
-        }
-        out.push(Record {
-            value: f.value,
-            first_seen: first_seen.unwrap_or(now),
-            last_seen: now,
-            expires: f.expires,
-            confidence: f.confidence,
-            tlp: f.tlp,
-            tags: f.tags,
-            comment: f.comment,
-        });
-    }
-    for o in old {
-        push_old(o, &mut out, &mut counts);
-    }
-    (out, counts)
 }
 
 /// Folds a repeated fresh indicator into the first one of its value (`later` is dropped after).
@@ -341,50 +264,6 @@ mod tests {
         assert_eq!(out[0].first_seen, 7);
     }
 
-    #[test]
-    fn delta_adds_updates_withdraws_and_keeps_the_rest() {
-        let mut upd = fresh("1.1.1.1");
-        upd.confidence = Some(90);
-        let mut dead = fresh("4.4.4.4");
-        dead.expires = Some(900);
-        let o = vec![
-            old("1.1.1.1", 10, 500),
-            old("2.2.2.2", 20, 500),
-            old("3.3.3.3", 30, 500),
-            old("4.4.4.4", 40, 500),
-        ];
-        let (out, c) = merge_delta(
-            o.clone(),
-            vec![upd, fresh("5.5.5.5"), dead],
-            &[v("3.3.3.3"), v("9.9.9.9")],
-            1000,
-            0,
-        );
-        assert_eq!(values(&out), ["1.1.1.1", "2.2.2.2", "5.5.5.5"]);
-        assert_eq!(
-            (out[0].first_seen, out[0].last_seen, out[0].confidence),
-            (10, 1000, Some(90))
-        );
-        assert_eq!(out[1], o[1], "untouched by the delta");
-        assert_eq!(
-            c,
-            DeltaCounts {
-                added: 1,
-                removed: 2
-            }
-        );
-        // keep_for ages out what was not re-sent; fresh beats a withdrawal of the same poll.
-        let (out, c) = merge_delta(o, vec![fresh("3.3.3.3")], &[v("3.3.3.3")], 1000, 400);
-        assert_eq!(values(&out), ["3.3.3.3"]);
-        assert_eq!(
-            c,
-            DeltaCounts {
-                added: 0,
-                removed: 3
-            }
-        );
-    }
-
     fn any_ip() -> impl Strategy<Value = String> {
         (0u8..4, 0u8..4).prop_map(|(a, b)| format!("10.0.{a}.{b}"))
     }
@@ -464,31 +343,6 @@ mod tests {
             sorted_tags(&mut a);
             sorted_tags(&mut b);
             prop_assert_eq!(a, b);
-        }
-
-        // A delta never loses a live old value it does not mention (without keep_for), and
-        // holds every live fresh value; an empty delta changes nothing but expiry.
-        #[test]
-        fn delta_properties(
-            o in prop::collection::vec(any_old(), 0..12),
-            f in prop::collection::vec(any_fresh(), 0..12),
-            w in prop::collection::vec(any_ip(), 0..4),
-        ) {
-            let now = 1000;
-            let w: Vec<Value> = w.iter().map(|s| v(s)).collect();
-            let (out, _) = merge_delta(o.clone(), f.clone(), &w, now, 0);
-            prop_assert!(out.windows(2).all(|p| p[0].value < p[1].value));
-            for r in &o {
-                let live = r.expires.is_none_or(|e| e > now);
-                let mentioned = f.iter().any(|x| x.value == r.value) || w.contains(&r.value);
-                if live && !mentioned {
-                    prop_assert!(out.iter().any(|x| x.value == r.value));
-                }
-            }
-            for x in &f {
-                let live = f.iter().any(|y| y.value == x.value && y.expires.is_none_or(|e| e > now));
-                prop_assert_eq!(live, out.iter().any(|r| r.value == x.value));
-            }
         }
 
         // Merging the same snapshot twice at the same time changes nothing.

@@ -11,6 +11,7 @@
 //!   lock                     held by the open Store (lock.rs)
 //!   sources/<name>.snap      header + state + all records of one source (snapshot.rs)
 //!   sources/<name>.state     the source's state, when it changed after its last snapshot
+//!   sources/<name>.ids       a TAXII source's indicators by STIX id (indicators.rs)
 //!   lists/<name>.list        header + metadata + the compiled list's bytes
 //! ```
 //! `<name>` is the source or list name escaped reversibly for the file system (name.rs). Every
@@ -83,6 +84,7 @@ mod codec;
 mod error;
 mod file;
 mod fresh;
+mod indicators;
 mod lock;
 mod merge;
 mod migrate;
@@ -98,12 +100,15 @@ use std::time::Duration;
 
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
 pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
-pub use self::merge::{merge_delta, merge_snapshot, DeltaCounts, FreshIndicator};
+pub use self::indicators::{
+    apply_delta, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex, TOMBSTONE_KEEP,
+};
+pub use self::merge::{merge_snapshot, DeltaCounts, FreshIndicator};
 pub use self::reader::RecordReader;
 pub use self::record::Record;
 pub use self::set::{Key, RecordSet, Stamp, StampId};
 
-use self::file::{MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};
+use self::file::{MAGIC_IDS, MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};
 use self::record::SnapHeader;
 
 const SOURCES: &str = "sources";
@@ -111,6 +116,7 @@ const LISTS: &str = "lists";
 const SNAP_EXT: &str = ".snap";
 const STATE_EXT: &str = ".state";
 const LIST_EXT: &str = ".list";
+const IDS_EXT: &str = ".ids";
 
 /// What the store remembers about fetching one source. Times are Unix seconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -204,7 +210,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Io`] when `sources/` cannot be listed.
     pub fn sources(&self) -> Result<Vec<String>, StoreError> {
-        names(&self.sources, &[SNAP_EXT, STATE_EXT])
+        names(&self.sources, &[SNAP_EXT, STATE_EXT, IDS_EXT])
     }
 
     /// The state of `source`; `None` when nothing is stored for it.
@@ -369,7 +375,74 @@ impl Store {
         let esc = name::escape("source", source)?;
         // State first: a crash in between leaves the last replace's pair, never state alone.
         file::remove(&self.sources, &format!("{esc}{STATE_EXT}"))?;
-        file::remove(&self.sources, &format!("{esc}{SNAP_EXT}"))
+        file::remove(&self.sources, &format!("{esc}{SNAP_EXT}"))?;
+        file::remove(&self.sources, &format!("{esc}{IDS_EXT}"))
+    }
+
+    /// Stores the indicator index of a delta source, stamped one generation above its stored
+    /// snapshot: write it *before* that snapshot ([`Store::replace_set`]), so the index is
+    /// never behind the records it explains (see `indicators.rs`).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the previous index is
+    /// then still in place).
+    pub fn save_indicators(
+        &mut self,
+        source: &str,
+        index: &IndicatorIndex,
+    ) -> Result<(), StoreError> {
+        let esc = name::escape("source", source)?;
+        let gen = self.current_gen(&esc, source)? + 1;
+        let mut header = Vec::new();
+        codec::put_str(&mut header, source);
+        codec::put_u64(&mut header, gen);
+        codec::put_u64(&mut header, index.len() as u64);
+        let mut payload = Vec::new();
+        indicators::encode(index, &mut payload);
+        file::write_atomic(
+            &self.sources,
+            &format!("{esc}{IDS_EXT}"),
+            MAGIC_IDS,
+            &header,
+            |w| w.write(&payload),
+        )
+    }
+
+    /// The indicator index of a delta source; empty when none is stored, or when the stored
+    /// one is older than the source's snapshot (written by a binary that kept none, or before
+    /// the source was a TAXII source): its records then count as unattributed.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file; [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn load_indicators(&self, source: &str) -> Result<IndicatorIndex, StoreError> {
+        let esc = name::escape("source", source)?;
+        let path = self.sources.join(format!("{esc}{IDS_EXT}"));
+        let Some(o) = file::open(&path, MAGIC_IDS)? else {
+            return Ok(IndicatorIndex::default());
+        };
+        let (gen, count) = record::decode_ids_header(&o, source)?;
+        let snap_gen = self.read_snap_header(&esc, source)?.map_or(0, |h| h.gen);
+        if gen < snap_gen {
+            tracing::info!(
+                source = %source,
+                file = %path.display(),
+                "The stored indicator index is older than the source's records; not used."
+            );
+            return Ok(IndicatorIndex::default());
+        }
+        let path = o.path.clone();
+        let payload = o.read_payload()?;
+        let (index, skipped) = indicators::decode(&payload, count)
+            .map_err(|(index, what)| StoreError::damaged(&path, Damage::Record { index, what }))?;
+        if skipped > 0 {
+            tracing::warn!(
+                source = %source,
+                file = %path.display(),
+                skipped,
+                "Stored indicator values that no longer parse were dropped."
+            );
+        }
+        Ok(index)
     }
 
     /// Stores the compiled list `name` (its bytes and metadata, atomically together).

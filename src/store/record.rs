@@ -428,6 +428,14 @@ pub(super) fn decode_state_header(
     decode_header(o, name, |r| Ok((r.u64()?, decode_state(r)?)))
 }
 
+/// Decodes the header of an opened indicator index of source `name`: generation and count.
+///
+/// # Errors
+/// [`StoreError::Damaged`] naming the file.
+pub(super) fn decode_ids_header(o: &Opened, name: &str) -> Result<(u64, u64), StoreError> {
+    decode_header(o, name, |r| Ok((r.u64()?, r.u64()?)))
+}
+
 /// Decodes the header of an opened list file of list `name`.
 ///
 /// # Errors

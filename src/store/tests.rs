@@ -443,3 +443,58 @@ fn load_equals_records_across_buffer_boundaries() {
     s.replace_set("big2", &set, &state(1)).unwrap();
     assert_eq!(s.load("big2").unwrap(), set);
 }
+
+#[test]
+fn indicator_index_round_trips_and_is_dropped_when_behind_its_snapshot() {
+    use crate::source::taxii::stix::{Status, Version};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = open(tmp.path());
+    assert!(s.load_indicators("isac").unwrap().is_empty());
+    let mut idx = IndicatorIndex::default();
+    let version = |id: &str, status| Version {
+        id: id.into(),
+        modified: Some("2026-01-01T00:00:00Z".into()),
+        status,
+        values: vec![parse_token(b"203.0.113.5", None).unwrap().value],
+        expires: Some(2_000_000_000),
+        confidence: Some(80),
+        tlp: Some(Tlp::Amber),
+        tags: vec!["c2".into()],
+        comment: Some("C2".into()),
+    };
+    let (records, _) = apply_delta(
+        &mut idx,
+        vec![],
+        vec![
+            version("indicator--a", Status::Active),
+            version("indicator--b", Status::Revoked),
+        ],
+        1_800_000_000,
+        0,
+    );
+    // The index first, then its snapshot (the pipeline's order): read back whole.
+    s.save_indicators("isac", &idx).unwrap();
+    s.replace("isac", &records, &state(1)).unwrap();
+    assert_eq!(s.load_indicators("isac").unwrap(), idx);
+    assert_eq!(s.sources().unwrap(), ["isac"]);
+    // A crash between the two writes leaves the index ahead: still used.
+    s.save_indicators("isac", &idx).unwrap();
+    assert_eq!(s.load_indicators("isac").unwrap(), idx);
+    // A snapshot written without an index (an older binary): the index is behind, not used.
+    s.replace("isac", &records, &state(2)).unwrap();
+    s.replace("isac", &records, &state(3)).unwrap();
+    assert!(s.load_indicators("isac").unwrap().is_empty());
+    // Damage is a clear error naming the file.
+    s.save_indicators("isac", &idx).unwrap();
+    let path = tmp.path().join("sources").join("isac.ids");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let e = s.load_indicators("isac").unwrap_err().to_string();
+    assert!(e.contains("isac.ids"), "{e}");
+    // Removing the source removes its index.
+    s.remove_source("isac").unwrap();
+    assert!(!path.exists());
+    assert!(s.sources().unwrap().is_empty());
+}

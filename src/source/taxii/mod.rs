@@ -397,7 +397,7 @@ pub async fn poll(
     cursor: Option<&str>,
     now: i64,
 ) -> Result<Poll, TaxiiError> {
-    if req.http.url.starts_with("http://") {
+    if req.http.url.starts_with("http://") && first_warning(&req.http.source, &req.http.url) {
         tracing::warn!(
             source = %req.http.source,
             url = %redact_url(&req.http.url),
@@ -513,6 +513,21 @@ pub async fn poll(
     Ok(out)
 }
 
+/// True the first time this process sees `(source, url)`: the plain-`http://` warning is said
+/// once per source and URL, not on every poll (a server polls every few minutes for months).
+fn first_warning(source: &str, url: &str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = match SEEN.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if seen.iter().any(|(s, u)| s == source && u == url) {
+        return false;
+    }
+    seen.push((source.to_string(), url.to_string()));
+    true
+}
+
 /// `8-4-4-4-12` hex digits: a TAXII collection id (UUID), never a title.
 fn looks_like_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
@@ -572,8 +587,12 @@ impl fmt::Display for Poll {
             "{} page(s), {} object(s), {} indicator value(s), {} withdrawn",
             self.pages,
             self.objects,
-            self.converted.fresh.len(),
-            self.converted.withdrawn.len()
+            self.converted.active().count(),
+            self.converted
+                .versions
+                .iter()
+                .filter(|v| v.status != stix::Status::Active)
+                .count()
         )
     }
 }
@@ -615,6 +634,14 @@ mod tests {
         assert_eq!(c.added_after, "2026-01-10T08:14:00.000000Z");
         assert_eq!(Cursor::parse(&c.to_string()), c);
         assert_eq!(Cursor::parse("2026-01-10T08:14:00Z").objects_url, None);
+    }
+
+    #[test]
+    fn the_plain_http_warning_is_said_once_per_source_and_url() {
+        assert!(first_warning("w-test", "http://a/"));
+        assert!(!first_warning("w-test", "http://a/"));
+        assert!(first_warning("w-test", "http://b/"));
+        assert!(first_warning("w-test2", "http://a/"));
     }
 
     #[test]

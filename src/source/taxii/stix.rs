@@ -16,10 +16,13 @@
 //! value is an `invalid` skip with the same rules as everywhere.
 //!
 //! # Metadata
-//! - The newest `modified` version of an id wins (within one body; across TAXII polls later
-//!   polls win, as the server sends versions in the order they were added).
-//! - `revoked: true` → the values of its pattern are withdrawn ([`Converted::withdrawn`]).
-//! - `valid_until` → the entry's expiry; already past → withdrawn too, counted `expired`.
+//! - The newest `modified` version of an id wins, within one body and (in the store's
+//!   indicator index, `store::IndicatorIndex`) across TAXII polls.
+//! - Every indicator is kept *by its id* ([`Converted::versions`]): `revoked: true` withdraws
+//!   that indicator, and its values go only when no other live indicator asserts them (two
+//!   ISAC members reporting the same C2 address, one of them revoking, must not unblock it).
+//! - `valid_until` → the entry's expiry; already past → that indicator is withdrawn too,
+//!   counted `expired`.
 //! - `valid_from` in the future → skipped and counted `not_yet_valid` (the store has no start
 //!   time); [`Converted::not_yet_valid`] tells the TAXII poller, which then does not move its
 //!   position past that page, so the indicator is fetched again until it is active.
@@ -49,9 +52,10 @@ pub use self::pattern::{
     Test, MAX_PATTERN_LEN,
 };
 
+use std::cmp::Ordering;
+
 use crate::indicator::{parse_token, HashKind, Kind, Report, Skip, SkipReason, Tlp, Value};
 use crate::source::parse::{rfc3339, ParsedFeed, ParsedIndicator};
-use crate::store::FreshIndicator;
 
 // ---------------------------------------------------------------------------------------------
 // Pattern → values
@@ -216,13 +220,61 @@ pub fn tlp_of_marking(id: &str) -> Option<Tlp> {
         .map(|(_, t)| *t)
 }
 
+/// What the newest version of one indicator in a body says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Live: its values are to be blocked.
+    Active,
+    /// `revoked: true`: the indicator is withdrawn.
+    Revoked,
+    /// `valid_until` is past: the indicator is withdrawn.
+    Expired,
+}
+
+/// One indicator (the newest version of its id in a body), converted: who asserts which values,
+/// with what metadata. Withdrawn versions ([`Status::Revoked`], [`Status::Expired`]) carry the
+/// values of their pattern too, for sources whose earlier data did not record ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The STIX id (`indicator--<uuid>`).
+    pub id: String,
+    /// `modified` as written (the version); `None` when absent.
+    pub modified: Option<String>,
+    /// Live or withdrawn.
+    pub status: Status,
+    /// The values its pattern asserts (those that convert), in pattern order.
+    pub values: Vec<Value>,
+    /// `valid_until`.
+    pub expires: Option<i64>,
+    /// `confidence`.
+    pub confidence: Option<u8>,
+    /// The most restrictive TLP of its `object_marking_refs`; `None`: the source's.
+    pub tlp: Option<Tlp>,
+    /// `labels`, trimmed, empty ones dropped.
+    pub tags: Vec<String>,
+    /// `name`, else the id.
+    pub comment: Option<String>,
+}
+
+impl Version {
+    /// Whether this version is newer than one whose `modified` is `other` (by time, then by the
+    /// text, so fractions of a second count; an absent or unreadable `modified` is the oldest).
+    pub fn is_newer_than(&self, other: Option<&str>) -> bool {
+        compare_versions(self.modified.as_deref(), other) == Ordering::Greater
+    }
+}
+
+/// Orders two `modified` values as STIX versions: by time, then by the text (its fraction); an
+/// absent or unreadable one is the oldest.
+pub fn compare_versions(a: Option<&str>, b: Option<&str>) -> Ordering {
+    version_key(a).cmp(&version_key(b))
+}
+
 /// What a set of STIX objects gave.
 #[derive(Debug, Clone, Default)]
 pub struct Converted {
-    /// Active indicators' values with their metadata (duplicates kept; the store merges).
-    pub fresh: Vec<FreshIndicator>,
-    /// Values of revoked or already expired indicators: to remove from the source.
-    pub withdrawn: Vec<Value>,
+    /// Each indicator's newest version that converted, live or withdrawn, in first-seen order.
+    pub versions: Vec<Version>,
     /// Skips by reason (`unsupported_pattern`, `invalid`, `expired`, `not_yet_valid`) with
     /// examples whose origin is the indicator id.
     pub report: Report,
@@ -230,6 +282,24 @@ pub struct Converted {
     pub indicators_seen: u64,
     /// Whether an indicator was skipped because its `valid_from` is in the future.
     pub not_yet_valid: bool,
+}
+
+impl Converted {
+    /// The values of the live indicators, with the indicator asserting each.
+    pub fn active(&self) -> impl Iterator<Item = (&Value, &Version)> + '_ {
+        self.versions
+            .iter()
+            .filter(|v| v.status == Status::Active)
+            .flat_map(|v| v.values.iter().map(move |x| (x, v)))
+    }
+
+    /// The values of the withdrawn (revoked or expired) indicators.
+    pub fn withdrawn(&self) -> impl Iterator<Item = &Value> + '_ {
+        self.versions
+            .iter()
+            .filter(|v| v.status != Status::Active)
+            .flat_map(|v| v.values.iter())
+    }
 }
 
 /// The fields of a STIX object that conversion reads; every other field is skipped unread.
@@ -394,68 +464,81 @@ pub fn convert_objects<'a>(
     out
 }
 
+/// The values a STIX `pattern`/`pattern_type` asserts, or the skip that says why none.
+fn wanted_values(o: &StixObject) -> Result<Vec<PatternValue>, Skip> {
+    if o.pattern_type.as_deref().unwrap_or("stix") != "stix" {
+        return Err(Skip::new(
+            SkipReason::UnsupportedPattern,
+            "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
+        ));
+    }
+    let pattern = parse_pattern(o.pattern.as_deref().unwrap_or(""))
+        .map_err(|_| Skip::invalid("STIX pattern does not parse"))?;
+    pattern_values(&pattern).map_err(|rule| Skip::new(SkipReason::UnsupportedPattern, rule))
+}
+
 fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
     let origin = || Some(id.to_string());
-    let pattern_text = o.pattern.as_deref().unwrap_or("");
-    let shown = || pattern_text.to_string();
-    let pattern_type = o.pattern_type.as_deref().unwrap_or("stix");
-    if pattern_type != "stix" {
-        out.report.skip_with(
-            Skip::new(
-                SkipReason::UnsupportedPattern,
-                "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
-            ),
-            1,
-            origin,
-            shown,
-        );
-        return;
-    }
-    let pattern = match parse_pattern(pattern_text) {
-        Ok(p) => p,
-        Err(_) => {
-            out.report.skip_with(
-                Skip::invalid("STIX pattern does not parse"),
-                1,
-                origin,
-                shown,
-            );
-            return;
-        }
+    let shown = || o.pattern.clone().unwrap_or_default();
+    let expires = o.valid_until.as_deref().and_then(rfc3339);
+    // A revoked or expired indicator is withdrawn whatever its pattern: the withdrawal is of
+    // the id. Its values (when they convert) only serve stores that did not record ids yet,
+    // and are not counted as skips: they were never going to be blocked.
+    let withdrawn = if o.revoked == Some(true) {
+        Some(Status::Revoked)
+    } else if expires.is_some_and(|e| e <= now) {
+        Some(Status::Expired)
+    } else {
+        None
     };
-    let wanted = match pattern_values(&pattern) {
-        Ok(v) => v,
-        Err(rule) => {
-            out.report.skip_with(
-                Skip::new(SkipReason::UnsupportedPattern, rule),
-                1,
-                origin,
-                shown,
-            );
+    let version = |status, values| Version {
+        id: id.to_string(),
+        modified: o.modified.clone(),
+        status,
+        values,
+        expires: None,
+        confidence: None,
+        tlp: None,
+        tags: Vec::new(),
+        comment: None,
+    };
+    let wanted = match wanted_values(o) {
+        Ok(w) => w,
+        Err(skip) if withdrawn.is_none() => {
+            out.report.skip_with(skip, 1, origin, shown);
+            // The newest version asserts nothing we can block: what an older version of the
+            // id asserted is no longer attributed to it.
+            out.versions.push(version(Status::Active, Vec::new()));
             return;
         }
+        Err(_) => Vec::new(),
     };
     let mut values = Vec::with_capacity(wanted.len());
     for w in wanted {
         match value_of(&w) {
             Ok(v) => values.push(v),
-            Err(skip) => out.report.skip_with(skip, 1, origin, || w.text.clone()),
+            Err(skip) if withdrawn.is_none() => {
+                out.report.skip_with(skip, 1, origin, || w.text.clone())
+            }
+            Err(_) => {}
         }
     }
-    if o.revoked == Some(true) {
-        out.withdrawn.extend(values);
-        return;
-    }
-    let expires = o.valid_until.as_deref().and_then(rfc3339);
-    if expires.is_some_and(|e| e <= now) {
-        out.report.skip_with(
-            Skip::new(SkipReason::Expired, "valid_until is past"),
-            values.len() as u64,
-            origin,
-            shown,
-        );
-        out.withdrawn.extend(values);
-        return;
+    match withdrawn {
+        Some(Status::Expired) => {
+            out.report.skip_with(
+                Skip::new(SkipReason::Expired, "valid_until is past"),
+                values.len().max(1) as u64,
+                origin,
+                shown,
+            );
+            out.versions.push(version(Status::Expired, values));
+            return;
+        }
+        Some(status) => {
+            out.versions.push(version(status, values));
+            return;
+        }
+        None => {}
     }
     if o.not_valid_yet(now) {
         out.not_yet_valid = true;
@@ -485,16 +568,14 @@ fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(id)
         .to_string();
-    for value in values {
-        out.fresh.push(FreshIndicator {
-            value,
-            expires,
-            confidence: o.confidence,
-            tlp,
-            tags: tags.clone(),
-            comment: Some(comment.clone()),
-        });
-    }
+    out.versions.push(Version {
+        expires,
+        confidence: o.confidence,
+        tlp,
+        tags,
+        comment: Some(comment),
+        ..version(Status::Active, values)
+    });
 }
 
 fn value_of(w: &PatternValue) -> Result<Value, Skip> {
@@ -516,15 +597,27 @@ impl Converted {
     /// snapshot removes what it does not list).
     pub fn into_feed(self) -> ParsedFeed {
         let indicators: Vec<ParsedIndicator> = self
-            .fresh
+            .versions
             .into_iter()
-            .map(|f| ParsedIndicator {
-                value: f.value,
-                confidence: f.confidence,
-                expires: f.expires,
-                tags: f.tags,
-                comment: f.comment,
-                tlp: f.tlp,
+            .filter(|v| v.status == Status::Active)
+            .flat_map(|v| {
+                let Version {
+                    values,
+                    expires,
+                    confidence,
+                    tlp,
+                    tags,
+                    comment,
+                    ..
+                } = v;
+                values.into_iter().map(move |value| ParsedIndicator {
+                    value,
+                    confidence,
+                    expires,
+                    tags: tags.clone(),
+                    comment: comment.clone(),
+                    tlp,
+                })
             })
             .collect();
         ParsedFeed {

@@ -238,9 +238,12 @@ fn newest_version_wins_and_metadata_is_read() {
     );
     let c = convert_objects(&objs(vec![new, old]), NOW);
     assert_eq!(c.indicators_seen, 1);
-    assert_eq!(c.fresh.len(), 1);
-    let f = &c.fresh[0];
-    assert_eq!(f.value.to_string(), "new.example");
+    assert_eq!(c.versions.len(), 1);
+    let f = &c.versions[0];
+    assert_eq!(f.status, Status::Active);
+    assert_eq!(f.modified.as_deref(), Some("2026-02-01T00:00:00.000Z"));
+    assert_eq!(f.values.len(), 1);
+    assert_eq!(f.values[0].to_string(), "new.example");
     assert_eq!(f.confidence, Some(85));
     assert_eq!(f.tags, ["c2"]);
     assert_eq!(f.tlp, Some(Tlp::Amber));
@@ -287,9 +290,26 @@ fn revoked_expired_future_and_unsupported() {
         ]),
         NOW,
     );
-    assert!(c.fresh.is_empty());
-    let w: Vec<String> = c.withdrawn.iter().map(|v| v.to_string()).collect();
+    assert_eq!(c.active().count(), 0);
+    let w: Vec<String> = c.withdrawn().map(|v| v.to_string()).collect();
     assert_eq!(w, ["203.0.113.5", "203.0.113.6"]);
+    let statuses: Vec<(&str, Status)> = c
+        .versions
+        .iter()
+        .map(|v| (v.id.as_str(), v.status))
+        .collect();
+    // Withdrawals by id; the unsupported and unparsable newest versions assert nothing.
+    assert_eq!(
+        statuses,
+        [
+            ("indicator--a", Status::Revoked),
+            ("indicator--b", Status::Expired),
+            ("indicator--d", Status::Active),
+            ("indicator--e", Status::Active),
+            ("indicator--f", Status::Active),
+        ]
+    );
+    assert!(c.versions[2..].iter().all(|v| v.values.is_empty()));
     assert!(c.not_yet_valid);
     assert_eq!(c.report.count(SkipReason::UnsupportedPattern), 2);
     assert_eq!(c.report.count(SkipReason::Expired), 1);
@@ -323,7 +343,10 @@ fn bundles() {
         ind("indicator--a", "2026-01-02T00:00:00Z", "[url:value = 'https://evil.example/x']")
     ]});
     let c = convert_bundle(b.to_string().as_bytes(), NOW).unwrap();
-    assert_eq!(c.fresh[0].value.to_string(), "https://evil.example/x");
+    assert_eq!(
+        c.active().next().unwrap().0.to_string(),
+        "https://evil.example/x"
+    );
     assert!(matches!(
         convert_bundle(b"[]", NOW),
         Err(StixError::NotABundle)
@@ -334,7 +357,7 @@ fn bundles() {
     ));
     assert!(convert_bundle(br#"{"type":"bundle"}"#, NOW)
         .unwrap()
-        .fresh
+        .versions
         .is_empty());
 }
 

@@ -1,0 +1,725 @@
+//! [`IndicatorIndex`] and [`apply_delta`]: the STIX indicators behind a delta source's records
+//! (a TAXII collection), kept by id, so that a value leaves the source only when no live
+//! indicator asserts it any more.
+//!
+//! A TAXII poll is a delta: it brings new versions of some indicators, and a version may revoke
+//! its indicator or have expired. Several indicators often assert one value (two members of an
+//! ISAC report the same C2 address; an IP and its domain in two patterns). Removing a value
+//! because *one* of them was revoked would unblock an address that another live indicator still
+//! names. So the source keeps, per indicator id, its newest version (`modified`), whether it is
+//! live, the values it asserts with its metadata, and when a poll last brought it; the records
+//! are rebuilt from that after every poll:
+//! - a value is in the source while at least one live indicator asserts it;
+//! - its metadata folds those indicators' (highest confidence, most restrictive TLP, latest
+//!   expiry or none, every label, the first comment by id), as repeated values of a feed do;
+//! - an indicator leaves when it is revoked, when its `valid_until` passes, or (with
+//!   `keep_for`) when no poll brought it for that long;
+//! - a version older than the one kept (by `modified`) is ignored, so an out-of-order copy
+//!   never brings back what a revocation removed; withdrawn ids are remembered for
+//!   [`TOMBSTONE_KEEP`] seconds for that.
+//!
+//! Values stored before the index existed (or whose index was lost) have no known indicator:
+//! they stay as they were ("unattributed"), leave by their own expiry or `keep_for`, and go
+//! when a withdrawn indicator names them — the only by-value removal left. Once a live
+//! indicator asserts such a value, the indicator owns it.
+//!
+//! Persistence: `Store::save_indicators` writes `sources/<name>.ids` *before* the source's
+//! snapshot (the pipeline's pending writes keep that order). An index one generation ahead of
+//! the snapshot (a crash between the two writes) is harmless: the cursor stayed behind too, so
+//! the next poll brings the same versions again, and applying a version twice changes nothing.
+//! An index behind the snapshot (one written by a binary without it) is not used.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::indicator::Value;
+use crate::source::taxii::stix::{compare_versions, Status, Version};
+
+use super::codec::{self, Malformed, Reader};
+use super::fresh::FreshMeta;
+use super::merge::DeltaCounts;
+use super::record::{self, MetaFields, Record};
+
+/// How long a withdrawn indicator's id (and version) is remembered, in seconds: 90 days.
+pub const TOMBSTONE_KEEP: i64 = 90 * 86_400;
+
+/// What a delta source knows of one indicator id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorEntry {
+    /// Its newest version's `modified`.
+    pub modified: Option<String>,
+    /// When a poll last brought a version of it (Unix seconds).
+    pub seen: i64,
+    /// What it asserts while live; `None` once withdrawn (revoked, expired).
+    pub live: Option<Assertion>,
+}
+
+/// The values a live indicator asserts and its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    /// The values, in pattern order.
+    pub values: Vec<Value>,
+    /// Expiry (`valid_until`), confidence, TLP, labels, comment.
+    pub meta: FreshMeta,
+}
+
+/// Every indicator id a delta source has seen (recently, for withdrawn ones), by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorIndex {
+    /// By id; a `BTreeMap` so the records rebuilt from it, and its file, are deterministic.
+    pub entries: BTreeMap<String, IndicatorEntry>,
+}
+
+impl IndicatorIndex {
+    /// Number of ids known (live and withdrawn).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no id is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of live indicators.
+    pub fn live(&self) -> usize {
+        self.entries.values().filter(|e| e.live.is_some()).count()
+    }
+
+    /// Ids of the live indicators asserting `value`, in id order: for `explain`.
+    pub fn asserting<'a>(&'a self, value: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries.iter().filter_map(move |(id, e)| {
+            e.live
+                .as_ref()
+                .is_some_and(|a| a.values.contains(value))
+                .then_some(id.as_str())
+        })
+    }
+}
+
+/// What [`apply_delta`] did, besides the records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeltaOutcome {
+    /// Values added to and removed from the source.
+    pub counts: DeltaCounts,
+    /// Versions ignored because a newer version of their id is kept.
+    pub stale: u64,
+    /// Indicators withdrawn by this poll (revoked or expired versions applied).
+    pub withdrawn: u64,
+}
+
+/// Applies one poll's `versions` (each id's newest in the poll, from
+/// [`crate::source::taxii::stix::convert_objects`]) to `index`, prunes what expired at `now`
+/// (and with `keep_for > 0`, what no poll brought for `keep_for` seconds), and rebuilds the
+/// source's records from the live indicators plus the unattributed `old` records (see the
+/// module doc). `old` is the source's previous records; they also give each value its
+/// `first_seen`. Returns the new records, sorted by value, one per value.
+pub fn apply_delta(
+    index: &mut IndicatorIndex,
+    old: Vec<Record>,
+    versions: Vec<Version>,
+    now: i64,
+    keep_for: i64,
+) -> (Vec<Record>, DeltaOutcome) {
+    let mut outcome = DeltaOutcome::default();
+    let mut old = old;
+    if !old.is_sorted_by(|a, b| a.value <= b.value) {
+        old.sort_by(|a, b| a.value.cmp(&b.value));
+    }
+    // Old values no live indicator asserts: unattributed (true = still kept).
+    let mut asserted: Vec<&Value> = index
+        .entries
+        .values()
+        .filter_map(|e| e.live.as_ref())
+        .flat_map(|a| a.values.iter())
+        .collect();
+    asserted.sort_unstable();
+    let mut unattributed: Vec<bool> = old
+        .iter()
+        .map(|r| asserted.binary_search(&&r.value).is_err())
+        .collect();
+    fn drop_unattributed(values: &[Value], old: &[Record], keep: &mut [bool]) {
+        for v in values {
+            if let Ok(i) = old.binary_search_by(|r| r.value.cmp(v)) {
+                keep[i] = false;
+            }
+        }
+    }
+
+    for v in versions {
+        if let Some(e) = index.entries.get(&v.id) {
+            if compare_versions(e.modified.as_deref(), v.modified.as_deref()).is_gt() {
+                outcome.stale += 1;
+                continue;
+            }
+        }
+        // A withdrawal names its values for unattributed records; a live version takes its
+        // values over from them.
+        drop_unattributed(&v.values, &old, &mut unattributed);
+        let live = match v.status {
+            Status::Active => Some(Assertion {
+                values: v.values,
+                meta: FreshMeta {
+                    expires: v.expires,
+                    confidence: v.confidence,
+                    tlp: v.tlp,
+                    tags: v.tags,
+                    comment: v.comment,
+                },
+            }),
+            Status::Revoked | Status::Expired => {
+                outcome.withdrawn += 1;
+                None
+            }
+        };
+        index.entries.insert(
+            v.id,
+            IndicatorEntry {
+                modified: v.modified,
+                seen: now,
+                live,
+            },
+        );
+    }
+
+    // Expiry, keep_for, and old tombstones.
+    let expired = |e: Option<i64>| e.is_some_and(|e| e <= now);
+    let aged = |seen: i64| keep_for > 0 && seen.saturating_add(keep_for) <= now;
+    index.entries.retain(|_, e| match &e.live {
+        Some(_) if aged(e.seen) => false,
+        Some(a) if expired(a.meta.expires) => {
+            e.live = None;
+            true
+        }
+        Some(_) => true,
+        None => e.seen.saturating_add(TOMBSTONE_KEEP) > now,
+    });
+
+    // The live indicators' values, folded per value (id order decides ties).
+    let mut fresh: Vec<(&Value, &FreshMeta, i64)> = index
+        .entries
+        .values()
+        .filter_map(|e| e.live.as_ref().map(|a| (a, e.seen)))
+        .flat_map(|(a, seen)| a.values.iter().map(move |v| (v, &a.meta, seen)))
+        .collect();
+    fresh.sort_by(|a, b| a.0.cmp(b.0));
+
+    let mut out: Vec<Record> = Vec::with_capacity(fresh.len() + old.len());
+    let first_seen = |v: &Value| {
+        old.binary_search_by(|r| r.value.cmp(v))
+            .map_or(now, |i| old[i].first_seen)
+    };
+    let mut fresh = fresh.into_iter().peekable();
+    while let Some((value, meta, seen)) = fresh.next() {
+        let mut meta = meta.clone();
+        let mut last_seen = seen;
+        while let Some((_, m, s)) = fresh.next_if(|n| n.0 == value) {
+            meta.absorb(m.clone());
+            last_seen = last_seen.max(s);
+        }
+        out.push(Record {
+            value: value.clone(),
+            first_seen: first_seen(value),
+            last_seen,
+            expires: meta.expires,
+            confidence: meta.confidence,
+            tlp: meta.tlp,
+            tags: meta.tags,
+            comment: meta.comment,
+        });
+    }
+    // Unattributed old records, under their own expiry and keep_for.
+    let attributed = out.len();
+    for (r, keep) in old.iter().zip(&unattributed) {
+        if *keep && !expired(r.expires) && !aged(r.last_seen) {
+            out.push(r.clone());
+        }
+    }
+    if out.len() > attributed {
+        out.sort_by(|a, b| a.value.cmp(&b.value));
+    }
+    out.dedup_by(|later, first| later.value == first.value);
+
+    // Counts: one walk over the old and the new values.
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < out.len() {
+        match (old.get(i), out.get(j)) {
+            (Some(o), Some(n)) if o.value == n.value => {
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.value < n.value => {
+                outcome.counts.removed += 1;
+                i += 1;
+            }
+            (Some(_), None) => {
+                outcome.counts.removed += 1;
+                i += 1;
+            }
+            _ => {
+                outcome.counts.added += 1;
+                j += 1;
+            }
+        }
+    }
+    (out, outcome)
+}
+
+/// Flag bits of an encoded entry.
+const HAS_MODIFIED: u8 = 1;
+const LIVE: u8 = 2;
+
+/// Encodes the entries (the payload of `sources/<name>.ids`): per id its text, a flags byte,
+/// `modified`, `seen`, and for a live one its values (kind code and canonical text) and its
+/// metadata in the layout of the snapshot stamps.
+pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
+    let mut text = String::new();
+    for (id, e) in &index.entries {
+        codec::put_str(out, id);
+        let flags = if e.modified.is_some() {
+            HAS_MODIFIED
+        } else {
+            0
+        } | if e.live.is_some() { LIVE } else { 0 };
+        out.push(flags);
+        if let Some(m) = &e.modified {
+            codec::put_str(out, m);
+        }
+        codec::put_i64(out, e.seen);
+        if let Some(a) = &e.live {
+            codec::put_u64(out, a.values.len() as u64);
+            for v in &a.values {
+                text.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(text, "{v}");
+                out.push(record::kind_code(v.kind()));
+                codec::put_str(out, &text);
+            }
+            let meta = MetaFields {
+                expires: a.meta.expires,
+                confidence: a.meta.confidence,
+                tlp: a.meta.tlp,
+                tags: a.meta.tags.as_slice(),
+                comment: a.meta.comment.as_deref(),
+            };
+            out.push(meta.flags());
+            meta.put(out);
+        }
+    }
+}
+
+/// Decodes `count` entries written by [`encode`]. Values that no longer parse (a stricter
+/// parser than the one that wrote them) are left out and counted in the second result.
+///
+/// # Errors
+/// The position of the first malformed entry and what is wrong with it.
+pub(super) fn decode(
+    payload: &[u8],
+    count: u64,
+) -> Result<(IndicatorIndex, u64), (u64, Malformed)> {
+    let mut r = Reader::new(payload);
+    let mut index = IndicatorIndex::default();
+    let mut skipped = 0;
+    for i in 0..count {
+        let (id, entry) = decode_entry(&mut r, &mut skipped).map_err(|m| (i, m))?;
+        index.entries.insert(id, entry);
+    }
+    if !r.is_empty() {
+        return Err((count, "trailing bytes after the last entry"));
+    }
+    Ok((index, skipped))
+}
+
+fn decode_entry(
+    r: &mut Reader<'_>,
+    skipped: &mut u64,
+) -> Result<(String, IndicatorEntry), Malformed> {
+    let id = r.str()?.to_owned();
+    let flags = r.u8()?;
+    if flags & !(HAS_MODIFIED | LIVE) != 0 {
+        return Err("unknown flag bits");
+    }
+    let modified = if flags & HAS_MODIFIED != 0 {
+        Some(r.str()?.to_owned())
+    } else {
+        None
+    };
+    let seen = r.i64()?;
+    let live = if flags & LIVE != 0 {
+        let n = r.len()?;
+        if n > r.rest().len() {
+            return Err("value count runs past the end of the data");
+        }
+        let mut values = Vec::with_capacity(n);
+        for _ in 0..n {
+            let kind = record::kind_from(r.u8()?)?;
+            let text = r.str()?;
+            match record::decode_value(kind, text) {
+                Some(v) => values.push(v),
+                None => *skipped += 1,
+            }
+        }
+        let mflags = record::get_flags(r)?;
+        let m = record::get_meta(r, mflags)?;
+        Some(Assertion {
+            values,
+            meta: FreshMeta {
+                expires: m.expires,
+                confidence: m.confidence,
+                tlp: m.tlp,
+                tags: m.tags,
+                comment: m.comment,
+            },
+        })
+    } else {
+        None
+    };
+    Ok((
+        id,
+        IndicatorEntry {
+            modified,
+            seen,
+            live,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicator::{parse_token, Tlp};
+    use proptest::prelude::*;
+
+    const T0: i64 = 1_800_000_000;
+
+    fn v(s: &str) -> Value {
+        parse_token(s.as_bytes(), None).unwrap().value
+    }
+
+    fn ver(id: &str, modified: &str, status: Status, values: &[&str]) -> Version {
+        Version {
+            id: id.into(),
+            modified: Some(modified.into()),
+            status,
+            values: values.iter().map(|s| v(s)).collect(),
+            expires: None,
+            confidence: Some(50),
+            tlp: None,
+            tags: vec![id.into()],
+            comment: Some(id.into()),
+        }
+    }
+
+    fn live(id: &str, modified: &str, values: &[&str]) -> Version {
+        ver(id, modified, Status::Active, values)
+    }
+
+    fn values(rs: &[Record]) -> Vec<String> {
+        rs.iter().map(|r| r.value.to_string()).collect()
+    }
+
+    const M1: &str = "2026-01-01T00:00:00.000Z";
+    const M2: &str = "2026-02-01T00:00:00.000Z";
+
+    #[test]
+    fn revoking_one_indicator_keeps_a_value_another_live_one_asserts() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, o) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![
+                live("indicator--a", M1, &["203.0.113.5", "evil.example"]),
+                live("indicator--b", M1, &["203.0.113.5"]),
+            ],
+            T0,
+            0,
+        );
+        assert_eq!(values(&recs), ["203.0.113.5", "evil.example"]);
+        assert_eq!(o.counts.added, 2);
+        // The shared value folds both indicators' labels.
+        assert_eq!(recs[0].tags, ["indicator--a", "indicator--b"]);
+
+        // A later poll revokes a: its own value goes, the shared one stays (b still asserts it).
+        let (recs, o) = apply_delta(
+            &mut idx,
+            recs,
+            vec![ver(
+                "indicator--a",
+                M2,
+                Status::Revoked,
+                &["203.0.113.5", "evil.example"],
+            )],
+            T0 + 60,
+            0,
+        );
+        assert_eq!(values(&recs), ["203.0.113.5"]);
+        assert_eq!((o.counts.added, o.counts.removed, o.withdrawn), (0, 1, 1));
+        assert_eq!(recs[0].tags, ["indicator--b"]);
+        assert_eq!(recs[0].first_seen, T0);
+
+        // Revoking b as well removes it.
+        let (recs, o) = apply_delta(
+            &mut idx,
+            recs,
+            vec![ver("indicator--b", M2, Status::Revoked, &[])],
+            T0 + 120,
+            0,
+        );
+        assert!(recs.is_empty());
+        assert_eq!(o.counts.removed, 1);
+        assert_eq!(idx.live(), 0);
+        assert_eq!(idx.len(), 2, "withdrawn ids are remembered");
+    }
+
+    #[test]
+    fn an_older_version_never_undoes_a_newer_one() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, _) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![ver("indicator--a", M2, Status::Revoked, &["203.0.113.5"])],
+            T0,
+            0,
+        );
+        let (recs, o) = apply_delta(
+            &mut idx,
+            recs,
+            vec![live("indicator--a", M1, &["203.0.113.5"])],
+            T0 + 1,
+            0,
+        );
+        assert!(recs.is_empty());
+        assert_eq!(o.stale, 1);
+        // The same version again is applied (a re-poll after a crash is harmless).
+        let (recs, o) = apply_delta(
+            &mut idx,
+            recs,
+            vec![ver("indicator--a", M2, Status::Revoked, &["203.0.113.5"])],
+            T0 + 2,
+            0,
+        );
+        assert!(recs.is_empty());
+        assert_eq!(o.stale, 0);
+    }
+
+    #[test]
+    fn a_new_version_replaces_what_the_id_asserted() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, _) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![live("indicator--a", M1, &["old.example"])],
+            T0,
+            0,
+        );
+        let (recs, o) = apply_delta(
+            &mut idx,
+            recs,
+            vec![live("indicator--a", M2, &["new.example"])],
+            T0 + 1,
+            0,
+        );
+        assert_eq!(values(&recs), ["new.example"]);
+        assert_eq!((o.counts.added, o.counts.removed), (1, 1));
+    }
+
+    #[test]
+    fn expiry_is_per_indicator() {
+        let mut idx = IndicatorIndex::default();
+        let mut a = live("indicator--a", M1, &["203.0.113.5"]);
+        a.expires = Some(T0 + 100);
+        let b = live("indicator--b", M1, &["203.0.113.5"]);
+        // b (no expiry) first, a (expiring) in a later poll: the record must not take a's
+        // expiry, since b still asserts the value without one.
+        let (recs, _) = apply_delta(&mut idx, vec![], vec![b], T0, 0);
+        let (recs, _) = apply_delta(&mut idx, recs, vec![a], T0 + 10, 0);
+        assert_eq!(recs[0].expires, None);
+        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 200, 0);
+        assert_eq!(values(&recs), ["203.0.113.5"]);
+        assert!(idx.entries["indicator--a"].live.is_none());
+        assert_eq!(recs[0].tags, ["indicator--b"]);
+
+        // Alone, an expiring indicator's value goes when it expires.
+        let mut c = live("indicator--c", M1, &["198.51.100.7"]);
+        c.expires = Some(T0 + 300);
+        let (recs, _) = apply_delta(&mut idx, recs, vec![c], T0 + 210, 0);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].expires, Some(T0 + 300));
+        let (recs, o) = apply_delta(&mut idx, recs, vec![], T0 + 300, 0);
+        assert_eq!(values(&recs), ["203.0.113.5"]);
+        assert_eq!(o.counts.removed, 1);
+    }
+
+    #[test]
+    fn keep_for_ages_indicators_not_resent() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, _) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![
+                live("indicator--a", M1, &["203.0.113.5"]),
+                live("indicator--b", M1, &["198.51.100.7"]),
+            ],
+            T0,
+            0,
+        );
+        let (recs, _) = apply_delta(
+            &mut idx,
+            recs,
+            vec![live("indicator--b", M2, &["198.51.100.7"])],
+            T0 + 500,
+            1000,
+        );
+        assert_eq!(recs.len(), 2);
+        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 1000, 1000);
+        assert_eq!(values(&recs), ["198.51.100.7"]);
+        assert_eq!(recs[0].last_seen, T0 + 500);
+        assert!(!idx.entries.contains_key("indicator--a"));
+    }
+
+    #[test]
+    fn tombstones_are_forgotten_after_a_while() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, _) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![ver("indicator--a", M1, Status::Revoked, &[])],
+            T0,
+            0,
+        );
+        apply_delta(&mut idx, recs, vec![], T0 + TOMBSTONE_KEEP, 0);
+        assert!(idx.is_empty());
+    }
+
+    #[test]
+    fn unattributed_records_stay_until_named_by_a_withdrawal() {
+        let old = |s: &str| Record {
+            value: v(s),
+            first_seen: T0 - 1000,
+            last_seen: T0 - 10,
+            expires: None,
+            confidence: Some(10),
+            tlp: Some(Tlp::Amber),
+            tags: vec![],
+            comment: Some("legacy".into()),
+        };
+        let mut idx = IndicatorIndex::default();
+        let stored = vec![
+            old("203.0.113.5"),
+            old("198.51.100.7"),
+            old("legacy.example"),
+        ];
+        // Nothing known: everything stays, untouched.
+        let (recs, o) = apply_delta(&mut idx, stored.clone(), vec![], T0, 0);
+        assert_eq!(recs, {
+            let mut s = stored.clone();
+            s.sort_by(|a, b| a.value.cmp(&b.value));
+            s
+        });
+        assert_eq!(o.counts, DeltaCounts::default());
+        // A revocation of an unknown indicator names 203.0.113.5: that value goes (by value,
+        // as nobody is known to assert it); a live indicator takes over 198.51.100.7.
+        let (recs, _) = apply_delta(
+            &mut idx,
+            recs,
+            vec![
+                ver("indicator--x", M1, Status::Revoked, &["203.0.113.5"]),
+                live("indicator--y", M1, &["198.51.100.7"]),
+            ],
+            T0 + 1,
+            0,
+        );
+        assert_eq!(values(&recs), ["198.51.100.7", "legacy.example"]);
+        assert_eq!(recs[0].comment.as_deref(), Some("indicator--y"));
+        assert_eq!(recs[0].first_seen, T0 - 1000);
+        // Now y's revocation removes it even though it was stored before.
+        let (recs, _) = apply_delta(
+            &mut idx,
+            recs,
+            vec![ver("indicator--y", M2, Status::Revoked, &[])],
+            T0 + 2,
+            0,
+        );
+        assert_eq!(values(&recs), ["legacy.example"]);
+        // Unattributed records age out under keep_for.
+        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 100, 50);
+        assert!(recs.is_empty());
+    }
+
+    fn arb_version() -> impl Strategy<Value = Version> {
+        (
+            0u8..6,
+            0u8..4,
+            0u8..3,
+            proptest::collection::vec(0u8..8, 0..3),
+        )
+            .prop_map(|(id, m, st, vals)| {
+                let status = match st {
+                    0 => Status::Revoked,
+                    1 => Status::Expired,
+                    _ => Status::Active,
+                };
+                let values: Vec<String> = vals.iter().map(|x| format!("192.0.2.{x}")).collect();
+                let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                ver(
+                    &format!("indicator--{id}"),
+                    &format!("2026-01-0{}T00:00:00Z", m + 1),
+                    status,
+                    &refs,
+                )
+            })
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let mut idx = IndicatorIndex::default();
+        let mut a = live(
+            "indicator--a",
+            M1,
+            &["203.0.113.0/24", "evil.example", "https://x.example/p?q=1"],
+        );
+        a.expires = Some(T0 + 5);
+        a.tlp = Some(Tlp::Amber);
+        let mut b = ver("indicator--b", M2, Status::Revoked, &[]);
+        b.modified = None;
+        apply_delta(&mut idx, vec![], vec![a, b], T0, 0);
+        let mut buf = Vec::new();
+        encode(&idx, &mut buf);
+        let (back, skipped) = decode(&buf, idx.len() as u64).unwrap();
+        assert_eq!((back, skipped), (idx.clone(), 0));
+        assert!(decode(&buf, idx.len() as u64 + 1).is_err());
+        assert!(decode(&buf[..buf.len() - 1], idx.len() as u64).is_err());
+        // Any truncation is an error, never a panic.
+        for n in 0..buf.len() {
+            let _ = decode(&buf[..n], idx.len() as u64);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
+
+        /// After any sequence of polls, the records hold exactly the values some live indicator
+        /// of the index asserts: never a value only a withdrawn one named, never one dropped
+        /// while a live one asserts it.
+        #[test]
+        fn records_are_the_live_assertions(
+            polls in proptest::collection::vec(proptest::collection::vec(arb_version(), 0..5), 1..6)
+        ) {
+            let mut idx = IndicatorIndex::default();
+            let mut recs = Vec::new();
+            for (i, poll) in polls.into_iter().enumerate() {
+                let (r, _) = apply_delta(&mut idx, recs, poll, T0 + i as i64, 0);
+                recs = r;
+                let mut live: Vec<String> = idx
+                    .entries
+                    .values()
+                    .filter_map(|e| e.live.as_ref())
+                    .flat_map(|a| a.values.iter().map(|v| v.to_string()))
+                    .collect();
+                live.sort_by_key(|s| v(s));
+                live.dedup();
+                prop_assert_eq!(values(&recs), live);
+            }
+        }
+    }
+}
