@@ -23,8 +23,9 @@ fuzz_target!(|data: &[u8]| {
         "type": "indicator", "id": "indicator--fuzz", "modified": "2026-01-01T00:00:00Z",
         "pattern": text, "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"
     });
+    let text = object.to_string();
     let object: StixObject =
-        serde_json::from_value(object).expect("a fixed object shape with a string pattern");
+        serde_json::from_str(&text).expect("a fixed object shape with a string pattern");
     let c = convert_objects([&object], 1_790_000_000);
     assert_eq!(c.indicators_seen, 1);
     assert!(

@@ -22,13 +22,14 @@
 
 pub mod stix;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 use url::Url;
 
-use self::stix::{Converted, Envelope, StixObject};
+use self::stix::{Converted, Envelope, Paging};
 use super::http::{redact_url, ApiResponse, FetchError, Fetcher, HttpRequest};
 
 /// The media type every TAXII 2.1 request accepts.
@@ -206,23 +207,14 @@ impl Client<'_> {
         Ok(r)
     }
 
-    /// GETs `url` and reads the body as an [`Envelope`].
-    async fn get_envelope(&self, url: &str) -> Result<(Envelope, ApiResponse), TaxiiError> {
+    /// GETs a page of objects and reads only its paging fields (`more`, `next`): the objects
+    /// are checked to be JSON and skipped, to be converted by [`convert_page`] on a blocking
+    /// thread while the next page downloads.
+    async fn get_page(&self, url: &str) -> Result<(Paging, ApiResponse), TaxiiError> {
         let r = self.get(url).await?;
-        let env: Envelope = serde_json::from_slice(&r.body).map_err(|e| {
-            let ct = r.header("content-type").unwrap_or("no Content-Type");
-            TaxiiError::Body {
-                source_name: self.source(),
-                url: r.url.clone(),
-                expected: "envelope",
-                problem: if e.is_data() {
-                    format!("JSON that is not an envelope of objects: {e}")
-                } else {
-                    format!("{ct}, not JSON: {e}")
-                },
-            }
-        })?;
-        Ok((env, r))
+        let paging: Paging =
+            serde_json::from_slice(&r.body).map_err(|e| envelope_error(self.source(), &r, &e))?;
+        Ok((paging, r))
     }
 
     async fn get_json(
@@ -431,13 +423,15 @@ pub async fn poll(
     };
     let mut added_after = start.clone();
     let mut next: Option<String> = None;
-    let mut objects: Vec<StixObject> = Vec::new();
     let mut out = Poll {
         objects_url: redact_url(&objects_url),
         ..Poll::default()
     };
-    // Position before the current page, and the one to keep if a page holds an indicator that
-    // is not valid yet.
+    // Pages being converted (in order), each with the position before it: a page holding an
+    // indicator that is not valid yet keeps the position there.
+    let mut converting: VecDeque<(Option<String>, tokio::task::JoinHandle<PageResult>)> =
+        VecDeque::new();
+    let mut merged = Merged::default();
     let mut position = start.clone();
     let mut held: Option<Option<String>> = None;
     loop {
@@ -464,23 +458,25 @@ pub async fn poll(
                 q.append_pair("next", n);
             }
         }
-        let (env, r) = client.get_envelope(url.as_str()).await?;
+        let (paging, r) = client.get_page(url.as_str()).await?;
         out.pages += 1;
-        let page = env.objects.unwrap_or_default();
-        if held.is_none() && page.iter().any(|o| o.not_valid_yet(now)) {
-            held = Some(position.clone());
-        }
-        out.objects += page.len() as u64;
-        // Only indicators are converted; the rest is dropped as soon as it is read.
-        objects.extend(
-            page.into_iter()
-                .filter(|o| o.kind.as_deref() == Some("indicator")),
-        );
         let last = r.header("x-taxii-date-added-last").map(str::to_string);
+        // Converted on a blocking thread while the next page downloads; at most a few pages
+        // wait, so memory stays bounded by a few bodies.
+        let source = client.source();
+        converting.push_back((
+            position.clone(),
+            tokio::task::spawn_blocking(move || convert_page(source, r, now)),
+        ));
+        if converting.len() > MAX_PAGES_CONVERTING {
+            if let Some((before, task)) = converting.pop_front() {
+                merged.add(join_page(task).await?, before, &mut held, &mut out);
+            }
+        }
         if last.is_some() {
             position = last.clone();
         }
-        match (env.more.unwrap_or(false), env.next, last) {
+        match (paging.more.unwrap_or(false), paging.next, last) {
             (false, ..) => break,
             (true, Some(n), _) => next = Some(n),
             (true, None, Some(last)) => {
@@ -495,7 +491,10 @@ pub async fn poll(
             }
         }
     }
-    out.converted = stix::convert_objects(&objects, now);
+    while let Some((before, task)) = converting.pop_front() {
+        merged.add(join_page(task).await?, before, &mut held, &mut out);
+    }
+    out.converted = merged.converted;
     let end = match held {
         Some(before) => before,
         None => position,
@@ -511,6 +510,88 @@ pub async fn poll(
         _ => None,
     };
     Ok(out)
+}
+
+/// Pages converted at once while the next one downloads (each holds one page's body).
+const MAX_PAGES_CONVERTING: usize = 4;
+
+/// One page converted, or why its body is not an envelope.
+type PageResult = Result<(Converted, u64), TaxiiError>;
+
+/// Reads a page's objects and converts its indicators at time `now` (on a blocking thread).
+fn convert_page(source: String, r: ApiResponse, now: i64) -> PageResult {
+    let env: Envelope =
+        serde_json::from_slice(&r.body).map_err(|e| envelope_error(source, &r, &e))?;
+    let objects = env.objects.unwrap_or_default();
+    let count = objects.len() as u64;
+    // Only indicators are converted; the rest is dropped as soon as it is read.
+    Ok((stix::convert_objects(&objects, now), count))
+}
+
+async fn join_page(task: tokio::task::JoinHandle<PageResult>) -> PageResult {
+    task.await.map_err(|e| TaxiiError::Body {
+        source_name: String::new(),
+        url: String::new(),
+        expected: "envelope",
+        problem: format!("converting a page failed: {e}"),
+    })?
+}
+
+/// Why a body is not a TAXII envelope, for people.
+fn envelope_error(source_name: String, r: &ApiResponse, e: &serde_json::Error) -> TaxiiError {
+    let ct = r.header("content-type").unwrap_or("no Content-Type");
+    TaxiiError::Body {
+        source_name,
+        url: r.url.clone(),
+        expected: "envelope",
+        problem: if e.is_data() {
+            format!("JSON that is not an envelope of objects: {e}")
+        } else {
+            format!("{ct}, not JSON: {e}")
+        },
+    }
+}
+
+/// The pages of one poll, merged in page order: the newest version of each id wins (the first
+/// seen on a tie, as within a page), skips and counts add up.
+#[derive(Default)]
+struct Merged {
+    converted: Converted,
+    by_id: foldhash::HashMap<String, usize>,
+}
+
+impl Merged {
+    fn add(
+        &mut self,
+        (page, objects): (Converted, u64),
+        before: Option<String>,
+        held: &mut Option<Option<String>>,
+        out: &mut Poll,
+    ) {
+        out.objects += objects;
+        if page.not_yet_valid && held.is_none() {
+            *held = Some(before);
+        }
+        let c = &mut self.converted;
+        c.report.merge(&page.report);
+        c.not_yet_valid |= page.not_yet_valid;
+        c.indicators_seen += page.indicators_seen;
+        for v in page.versions {
+            match self.by_id.get(&v.id) {
+                Some(&i) => {
+                    // The id came on an earlier page too: one indicator, not two.
+                    c.indicators_seen = c.indicators_seen.saturating_sub(1);
+                    if v.is_newer_than(c.versions[i].modified.as_deref()) {
+                        c.versions[i] = v;
+                    }
+                }
+                None => {
+                    self.by_id.insert(v.id.clone(), c.versions.len());
+                    c.versions.push(v);
+                }
+            }
+        }
+    }
 }
 
 /// True the first time this process sees `(source, url)`: the plain-`http://` warning is said

@@ -52,6 +52,7 @@ pub use self::pattern::{
     Test, MAX_PATTERN_LEN,
 };
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::indicator::{parse_token, HashKind, Kind, Report, Skip, SkipReason, Tlp, Value};
@@ -307,31 +308,32 @@ impl Converted {
 /// Lenient: a field of an unexpected JSON type (a numeric `id`, `labels` as a string) reads
 /// as absent instead of failing the page, so one odd object never blocks a whole poll.
 /// Deserialize TAXII envelopes and bundles straight into it ([`Envelope`], [`convert_bundle`]):
-/// no `serde_json::Value` tree per object.
+/// no `serde_json::Value` tree per object, and strings without escapes borrow from the body
+/// (a 100k-indicator poll would otherwise allocate a million small strings).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(default)]
-pub struct StixObject {
+pub struct StixObject<'a> {
     /// `type` (`indicator`, `identity`, ...).
-    #[serde(rename = "type", deserialize_with = "lenient::string")]
-    pub kind: Option<String>,
+    #[serde(rename = "type", borrow, deserialize_with = "lenient::string")]
+    pub kind: Option<Cow<'a, str>>,
     /// `id`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub id: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub id: Option<Cow<'a, str>>,
     /// `modified` (the version).
-    #[serde(deserialize_with = "lenient::string")]
-    pub modified: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub modified: Option<Cow<'a, str>>,
     /// `pattern`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub pattern: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub pattern: Option<Cow<'a, str>>,
     /// `pattern_type` (absent: `stix`, as STIX 2.0 indicators have none).
-    #[serde(deserialize_with = "lenient::string")]
-    pub pattern_type: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub pattern_type: Option<Cow<'a, str>>,
     /// `valid_from`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub valid_from: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub valid_from: Option<Cow<'a, str>>,
     /// `valid_until`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub valid_until: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub valid_until: Option<Cow<'a, str>>,
     /// `revoked`.
     #[serde(deserialize_with = "lenient::boolean")]
     pub revoked: Option<bool>,
@@ -339,17 +341,40 @@ pub struct StixObject {
     #[serde(deserialize_with = "lenient::confidence")]
     pub confidence: Option<u8>,
     /// `labels` (the strings among them).
-    #[serde(deserialize_with = "lenient::strings")]
-    pub labels: Vec<String>,
+    #[serde(borrow, deserialize_with = "lenient::strings")]
+    pub labels: Vec<Cow<'a, str>>,
     /// `object_marking_refs` (the strings among them).
-    #[serde(deserialize_with = "lenient::strings")]
-    pub object_marking_refs: Vec<String>,
+    #[serde(borrow, deserialize_with = "lenient::strings")]
+    pub object_marking_refs: Vec<Cow<'a, str>>,
     /// `name`.
-    #[serde(deserialize_with = "lenient::string")]
-    pub name: Option<String>,
+    #[serde(borrow, deserialize_with = "lenient::string")]
+    pub name: Option<Cow<'a, str>>,
 }
 
-impl StixObject {
+impl StixObject<'_> {
+    /// The same object owning its strings (for objects built from a `serde_json::Value`).
+    pub fn into_owned(self) -> StixObject<'static> {
+        let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
+        let own_all =
+            |v: Vec<Cow<'_, str>>| v.into_iter().map(|c| Cow::Owned(c.into_owned())).collect();
+        StixObject {
+            kind: own(self.kind),
+            id: own(self.id),
+            modified: own(self.modified),
+            pattern: own(self.pattern),
+            pattern_type: own(self.pattern_type),
+            valid_from: own(self.valid_from),
+            valid_until: own(self.valid_until),
+            revoked: self.revoked,
+            confidence: self.confidence,
+            labels: own_all(self.labels),
+            object_marking_refs: own_all(self.object_marking_refs),
+            name: own(self.name),
+        }
+    }
+}
+
+impl StixObject<'_> {
     /// Whether this is an `indicator` that is not revoked and whose `valid_from` is after `now`.
     pub fn not_valid_yet(&self, now: i64) -> bool {
         self.kind.as_deref() == Some("indicator")
@@ -365,7 +390,7 @@ impl StixObject {
 /// A TAXII envelope (`objects/` response): `more`, `next`, `objects`, all optional.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     /// More objects follow.
     #[serde(deserialize_with = "lenient::boolean")]
     pub more: Option<bool>,
@@ -373,51 +398,177 @@ pub struct Envelope {
     #[serde(deserialize_with = "lenient::token")]
     pub next: Option<String>,
     /// The objects.
-    pub objects: Option<Vec<StixObject>>,
+    #[serde(borrow)]
+    pub objects: Option<Vec<StixObject<'a>>>,
 }
 
-/// Field readers that take any JSON and keep only a value of the expected type.
-mod lenient {
-    use serde::{Deserialize, Deserializer};
-    use serde_json::Value as Json;
+/// The paging fields of a TAXII envelope, read without building the objects (they are
+/// checked to be JSON and skipped): what the poller needs before it asks for the next page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Paging {
+    /// More objects follow.
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub more: Option<bool>,
+    /// The paging token.
+    #[serde(deserialize_with = "lenient::token")]
+    pub next: Option<String>,
+}
 
-    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(match Json::deserialize(d)? {
-            Json::String(s) => Some(s),
+/// Field readers that take any JSON and keep only a value of the expected type; anything else
+/// is skipped (read, not built) and reads as absent.
+mod lenient {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    /// What one JSON value was, as far as these readers care.
+    enum Scalar<'a> {
+        Str(Cow<'a, str>),
+        Bool(bool),
+        U64(u64),
+        I64(i64),
+        Other,
+    }
+
+    struct ScalarVisitor;
+
+    impl<'de> Visitor<'de> for ScalarVisitor {
+        type Value = Scalar<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Str(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Str(Cow::Owned(v)))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Bool(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::U64(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::I64(v))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Other)
+        }
+        fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Other)
+        }
+        fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+            Ok(Scalar::Other)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Scalar::Other)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Scalar::Other)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Scalar<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ScalarVisitor)
+        }
+    }
+
+    pub fn string<'de: 'a, 'a, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Cow<'a, str>>, D::Error> {
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Str(s) => Some(s),
             _ => None,
         })
     }
 
     pub fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(match Json::deserialize(d)? {
-            Json::String(s) if !s.is_empty() => Some(s),
-            Json::Number(n) => Some(n.to_string()),
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Str(s) if !s.is_empty() => Some(s.into_owned()),
+            Scalar::U64(n) => Some(n.to_string()),
+            Scalar::I64(n) => Some(n.to_string()),
             _ => None,
         })
     }
 
     pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        Ok(Json::deserialize(d)?.as_bool())
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Bool(b) => Some(b),
+            _ => None,
+        })
     }
 
     pub fn confidence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
-        Ok(Json::deserialize(d)?
-            .as_u64()
-            .filter(|c| *c <= 100)
-            .map(|c| c as u8))
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::U64(c) if c <= 100 => Some(c as u8),
+            Scalar::I64(c) if (0..=100).contains(&c) => Some(c as u8),
+            _ => None,
+        })
     }
 
-    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        Ok(match Json::deserialize(d)? {
-            Json::Array(a) => a
-                .into_iter()
-                .filter_map(|v| match v {
-                    Json::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        })
+    struct StringsVisitor;
+
+    impl<'de> Visitor<'de> for StringsVisitor {
+        type Value = Vec<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<Scalar<'de>>()? {
+                if let Scalar::Str(s) = item {
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    pub fn strings<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Cow<'a, str>>, D::Error> {
+        d.deserialize_any(StringsVisitor)
     }
 }
 
@@ -429,8 +580,8 @@ fn version_key(v: Option<&str>) -> (i64, &str) {
 }
 
 /// Converts the `indicator` objects among `objects` (other types are ignored) at time `now`.
-pub fn convert_objects<'a>(
-    objects: impl IntoIterator<Item = &'a StixObject>,
+pub fn convert_objects<'a, 'b: 'a>(
+    objects: impl IntoIterator<Item = &'a StixObject<'b>>,
     now: i64,
 ) -> Converted {
     // Newest `modified` per id, first-seen order kept for determinism.
@@ -479,7 +630,7 @@ fn wanted_values(o: &StixObject) -> Result<Vec<PatternValue>, Skip> {
 
 fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
     let origin = || Some(id.to_string());
-    let shown = || o.pattern.clone().unwrap_or_default();
+    let shown = || o.pattern.as_deref().unwrap_or_default().to_string();
     let expires = o.valid_until.as_deref().and_then(rfc3339);
     // A revoked or expired indicator is withdrawn whatever its pattern: the withdrawal is of
     // the id. Its values (when they convert) only serve stores that did not record ids yet,
@@ -493,7 +644,7 @@ fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
     };
     let version = |status, values| Version {
         id: id.to_string(),
-        modified: o.modified.clone(),
+        modified: o.modified.as_deref().map(str::to_owned),
         status,
         values,
         expires: None,
@@ -645,11 +796,11 @@ pub enum StixError {
 /// [`StixError`] when the body is not a JSON bundle.
 pub fn convert_bundle(body: &[u8], now: i64) -> Result<Converted, StixError> {
     #[derive(serde::Deserialize)]
-    struct Bundle {
+    struct Bundle<'a> {
         #[serde(rename = "type")]
         kind: String,
-        #[serde(default)]
-        objects: Vec<StixObject>,
+        #[serde(default, borrow)]
+        objects: Vec<StixObject<'a>>,
     }
     let bundle: Bundle = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {

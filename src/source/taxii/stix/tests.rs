@@ -4,10 +4,14 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 
-fn objs(v: Vec<Json>) -> Vec<StixObject> {
-    v.into_iter()
-        .map(|j| serde_json::from_value(j).unwrap())
-        .collect()
+fn obj(j: &Json) -> StixObject<'static> {
+    serde_json::from_str::<StixObject>(&j.to_string())
+        .unwrap()
+        .into_owned()
+}
+
+fn objs(v: Vec<Json>) -> Vec<StixObject<'static>> {
+    v.iter().map(obj).collect()
 }
 
 /// The values a pattern gives, as text, or the unsupported rule.
@@ -326,11 +330,12 @@ fn revoked_expired_future_and_unsupported() {
 
 #[test]
 fn odd_field_types_read_as_absent() {
-    let o: StixObject = serde_json::from_value(json!({
+    let o = obj(&json!({
         "type": "indicator", "id": 7, "labels": "x", "confidence": 300, "revoked": "yes",
-        "object_marking_refs": [1, "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"]
-    }))
-    .unwrap();
+        "object_marking_refs": [1, "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"],
+        "name": {"nested": [1, {"x": "y"}]}, "modified": null, "pattern": ["a"]
+    }));
+    assert_eq!((o.name, o.modified, o.pattern), (None, None, None));
     assert_eq!(o.id, None);
     assert!(o.labels.is_empty());
     assert_eq!((o.confidence, o.revoked), (None, None));
@@ -515,4 +520,28 @@ proptest! {
 /// parentheses around an observation change nothing.
 fn flatten(p: Pattern) -> Pattern {
     p
+}
+
+#[test]
+fn strings_with_json_escapes_are_read_and_plain_ones_borrowed() {
+    let body = r#"{"more": true, "next": 42, "objects": [
+        {"type": "indicator", "id": "indicator--e", "modified": "2026-01-02T00:00:00Z",
+         "pattern": "[url:value = 'http:\/\/evil.example\/a\u0062']", "pattern_type": "stix",
+         "valid_from": "2026-01-01T00:00:00Z", "labels": ["c2", 3, "\u0078"]}
+    ]}"#;
+    let env: Envelope = serde_json::from_str(body).unwrap();
+    assert_eq!((env.more, env.next.as_deref()), (Some(true), Some("42")));
+    let o = &env.objects.as_ref().unwrap()[0];
+    assert!(matches!(o.id, Some(Cow::Borrowed(_))));
+    assert_eq!(o.labels, ["c2", "x"]);
+    let c = convert_objects([o], NOW);
+    assert_eq!(
+        c.active().next().unwrap().0.to_string(),
+        "http://evil.example/ab"
+    );
+    let paging: Paging = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (paging.more, paging.next.as_deref()),
+        (Some(true), Some("42"))
+    );
 }
