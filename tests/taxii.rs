@@ -388,6 +388,22 @@ fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
     assert!(out.contains("updated (+0 -0)"), "{out}");
     let all = list(d.path(), "all");
     assert!(all.contains("45.155.205.99\n"), "{all}");
+    // `explain` names the indicator that still holds it.
+    let cfg = d.path().join("feeds.toml");
+    let out = edlforge(
+        &[
+            "explain",
+            "--config",
+            cfg.to_str().unwrap(),
+            "45.155.205.99",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("asserted by 1 live STIX indicator(s): {B}")),
+        "{text}"
+    );
 
     // B is revoked too: nobody asserts the address or B's domain any more.
     assert_eq!(

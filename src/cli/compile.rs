@@ -398,8 +398,17 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     let store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
     let data = pipeline::load_sources(&config, &store).map_err(anyhow::Error::from)?;
+    let mut indexes = std::collections::HashMap::new();
+    for s in &config.sources {
+        if matches!(s.transport, crate::config::Transport::Taxii(_)) {
+            let index = store
+                .load_indicators(&s.name)
+                .map_err(anyhow::Error::from)?;
+            indexes.insert(s.name.clone(), index);
+        }
+    }
     drop(store);
-    let e = pipeline::explain(&config, &data, &guard, &query.value, now());
+    let e = pipeline::explain(&config, &data, &indexes, &guard, &query.value, now());
     if args.json {
         let text = serde_json::to_string_pretty(&e).context("cannot encode JSON")?;
         println!("{text}");
@@ -426,6 +435,13 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
                 .map(|c| format!(", {c}"))
                 .unwrap_or_default()
         );
+        if !s.indicators.is_empty() {
+            println!(
+                "    asserted by {} live STIX indicator(s): {}",
+                s.indicators.len(),
+                s.indicators.join(", ")
+            );
+        }
     }
     for v in &e.lists {
         if v.published {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use crate::compile::{AllowSet, Guard};
 use crate::config::{Config, List, Vendor};
 use crate::indicator::{SkipReason, Tlp, Value};
-use crate::store::RecordSet;
+use crate::store::{IndicatorIndex, RecordSet};
 
 use super::lists::compile_list;
 use super::{list_format, SourceData};
@@ -29,6 +29,10 @@ pub struct Sighting {
     pub tlp: &'static str,
     /// Record comment.
     pub comment: Option<String>,
+    /// For a TAXII source: the live STIX indicators asserting the value (their ids), each of
+    /// which would have to be revoked or expire for the source to drop it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<String>,
 }
 
 /// What one list does with an explained value.
@@ -114,9 +118,13 @@ fn output_lines_for(body: &[u8], vendor: Vendor, query: &Value) -> Vec<String> {
 }
 
 /// Explains one value against every list of the config.
+///
+/// `indexes` holds the indicator index of each TAXII source (by source name; a source without
+/// one is fine), to name the STIX indicators behind its records.
 pub fn explain(
     config: &Config,
     data: &SourceData,
+    indexes: &HashMap<String, IndicatorIndex>,
     guard: &Guard,
     query: &Value,
     now: i64,
@@ -134,6 +142,10 @@ pub fn explain(
                     confidence: r.confidence.unwrap_or(s.confidence),
                     tlp: r.tlp.unwrap_or(s.tlp).as_str(),
                     comment: r.comment.clone(),
+                    indicators: indexes
+                        .get(&s.name)
+                        .map(|i| i.asserting(&r.value).map(str::to_string).collect())
+                        .unwrap_or_default(),
                 });
             }
         }
