@@ -228,10 +228,11 @@ pub struct RawSource {
     ///
     /// Each poll asks for the objects added since the last successful one (`added_after`, from
     /// the server's `X-TAXII-Date-Added-Last`, kept in the store) and is a delta: new or updated
-    /// indicators are added, revoked ones removed, nothing is removed because a poll did not
-    /// repeat it (so `allow_empty` and `max_shrink` do not apply). Indicators leave through
-    /// `revoked`, `valid_until`, or `keep_for` (for TAXII: dropped when not re-sent for this
-    /// long; `"0s"`, the default, keeps them until revoked or expired). Auth keys as for `http`
+    /// indicators are added, nothing is removed because a poll did not repeat it (so
+    /// `allow_empty` and `max_shrink` do not apply). Indicators are kept by STIX id and leave
+    /// through `revoked`, `valid_until`, or `keep_for` (for TAXII: dropped when not re-sent for
+    /// this long; `"0s"`, the default, keeps them until revoked or expired); a value leaves when
+    /// no live indicator asserts it any more. Auth keys as for `http`
     /// sources: `headers`, `username`/`password`, `bearer_token`, `client_cert`/`client_key`,
     /// `ca_file`.
     pub collection: Option<Spanned<String>>,
