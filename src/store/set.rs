@@ -167,8 +167,26 @@ impl RecordSet {
     pub fn from_records(records: impl IntoIterator<Item = Record>) -> RecordSet {
         let mut b = Builder::default();
         for r in records {
-            let id = b.stamps.intern_ref(&Stamp::of(&r));
-            b.push_value(r.value, id);
+            let Record {
+                value,
+                first_seen,
+                last_seen,
+                expires,
+                confidence,
+                tlp,
+                tags,
+                comment,
+            } = r;
+            let id = b.stamps.intern(Stamp {
+                first_seen,
+                last_seen,
+                expires,
+                confidence,
+                tlp,
+                tags,
+                comment,
+            });
+            b.push_value(value, id);
         }
         b.finish()
     }
@@ -196,6 +214,22 @@ impl Interner {
         let id = self.list.len() as StampId;
         self.map.insert(s.clone(), id);
         self.list.push(s.clone());
+        self.last = Some(id);
+        id
+    }
+
+    /// The id of `s`, taking it when new (one copy kept for the lookup, not two).
+    pub(super) fn intern(&mut self, s: Stamp) -> StampId {
+        if let Some(id) = self.last.filter(|&id| self.list[id as usize] == s) {
+            return id;
+        }
+        if let Some(&id) = self.map.get(&s) {
+            self.last = Some(id);
+            return id;
+        }
+        let id = self.list.len() as StampId;
+        self.map.insert(s.clone(), id);
+        self.list.push(s);
         self.last = Some(id);
         id
     }

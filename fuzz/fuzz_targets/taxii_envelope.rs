@@ -1,0 +1,31 @@
+//! Fuzz what a TAXII server sends: any bytes as an `objects/` envelope (the paging fields read
+//! first, then the objects converted) and the result applied to an indicator index twice, as
+//! two polls. Never a panic; the records always hold exactly the values the index's live
+//! indicators assert.
+#![no_main]
+
+use edlforge::source::taxii::stix::{convert_objects, Envelope, Paging};
+use edlforge::store::{apply_delta, IndicatorIndex};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = serde_json::from_slice::<Paging>(data);
+    let Ok(env) = serde_json::from_slice::<Envelope>(data) else {
+        return;
+    };
+    let objects = env.objects.unwrap_or_default();
+    let c = convert_objects(&objects, 1_790_000_000);
+    let mut index = IndicatorIndex::default();
+    let (records, _) = apply_delta(&mut index, Vec::new(), c.versions.clone(), 1_790_000_000, 0);
+    let (records, _) = apply_delta(&mut index, records, c.versions, 1_790_000_060, 3600);
+    let mut live: Vec<_> = index
+        .entries
+        .values()
+        .filter_map(|e| e.live.as_ref())
+        .flat_map(|a| a.values.iter().cloned())
+        .collect();
+    live.sort();
+    live.dedup();
+    let values: Vec<_> = records.into_iter().map(|r| r.value).collect();
+    assert_eq!(values, live);
+});
