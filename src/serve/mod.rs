@@ -17,6 +17,7 @@
 //! hyper, hyper-util and rustls are used here only.
 
 mod auth;
+mod conn;
 mod routes;
 pub mod status;
 pub mod tls;
@@ -431,13 +432,21 @@ async fn accept_loop(
         let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
             let _permit = permit;
+            let tcp = conn::Io::new(stream, false);
             match tls {
                 Some(acceptor) => {
                     let hs =
-                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await;
                     match hs {
                         Ok(Ok(s)) => {
-                            serve_conn(TokioIo::new(s), peer, state, limits, watcher).await
+                            // ALPN names the protocol; without it, the first bytes tell.
+                            let proto = match s.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Some(conn::Proto::H2),
+                                Some(_) => Some(conn::Proto::H1),
+                                None => None,
+                            };
+                            serve_conn(conn::Io::new(s, true), proto, peer, state, limits, watcher)
+                                .await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
@@ -445,14 +454,17 @@ async fn accept_loop(
                         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out."),
                     }
                 }
-                None => serve_conn(TokioIo::new(stream), peer, state, limits, watcher).await,
+                None => serve_conn(tcp, None, peer, state, limits, watcher).await,
             }
         });
     }
 }
 
+/// Serves one connection with hyper's HTTP/1 or HTTP/2 connection, as `proto` says (`None`:
+/// found from the first bytes, read within the header timeout).
 async fn serve_conn<I>(
-    io: TokioIo<I>,
+    mut io: conn::Io<I>,
+    proto: Option<conn::Proto>,
     peer: SocketAddr,
     state: Arc<State>,
     limits: Limits,
@@ -460,24 +472,45 @@ async fn serve_conn<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let proto = match proto {
+        Some(p) => p,
+        None => match tokio::time::timeout(limits.header_timeout, io.sniff()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %peer, "No request within the header timeout.");
+                return;
+            }
+        },
+    };
     let svc = service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(req, peer, &state).await) }
     });
-    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(64 * 1024)
-        .keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .max_header_list_size(64 * 1024)
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let conn = b.serve_connection(io, svc).into_owned();
-    if let Err(e) = watcher.watch(conn).await {
+    let io = TokioIo::new(io);
+    let r = match proto {
+        conn::Proto::H1 => {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024)
+                .keep_alive(true);
+            watcher.watch(b.serve_connection(io, svc)).await
+        }
+        conn::Proto::H2 => {
+            let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            b.timer(TokioTimer::new())
+                .max_concurrent_streams(64)
+                .max_header_list_size(64 * 1024)
+                .keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(20));
+            watcher.watch(b.serve_connection(io, svc)).await
+        }
+    };
+    if let Err(e) = r {
         tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
     }
 }
