@@ -410,6 +410,9 @@ async fn accept_loop(
     graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Accepted sockets inherit TCP_NODELAY from a listener that has it (the daemon binds so):
+    // checked on the first connection, then no `setsockopt` per connection.
+    let mut inherits_nodelay = None;
     loop {
         let (stream, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -428,7 +431,19 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        match inherits_nodelay {
+            Some(true) => {}
+            Some(false) => {
+                let _ = stream.set_nodelay(true);
+            }
+            None => {
+                let on = stream.nodelay().unwrap_or(false);
+                inherits_nodelay = Some(on);
+                if !on {
+                    let _ = stream.set_nodelay(true);
+                }
+            }
+        }
         let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
             let _permit = permit;
