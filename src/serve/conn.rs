@@ -17,8 +17,9 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 /// The HTTP/2 connection preface a client sends first (RFC 9113 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Bytes asked for by the first read: a whole poll request fits (hyper reads 8 KiB too).
-const FIRST_READ: usize = 8192;
+/// Bytes asked for by the first read: a poll request (a few hundred bytes, with credentials)
+/// fits, and the buffer stays in the allocator's small, per-thread cache; hyper reads any rest.
+const FIRST_READ: usize = 1024;
 
 /// The protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -444,12 +444,16 @@ async fn accept_loop(
                 }
             }
         }
-        let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tcp = conn::Io::new(stream, false);
-            match tls {
-                Some(acceptor) => {
+        let (state, watcher) = (state.clone(), graceful.watcher());
+        let tcp = conn::Io::new(stream, false);
+        // Plain and TLS connections are separate tasks: a plain connection's task does not
+        // carry (allocate, move) the TLS state.
+        match tls.clone() {
+            None => {
+                tokio::spawn(serve_conn(tcp, None, peer, state, limits, watcher, permit));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
                     let hs =
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await;
                     match hs {
@@ -460,18 +464,17 @@ async fn accept_loop(
                                 Some(_) => Some(conn::Proto::H1),
                                 None => None,
                             };
-                            serve_conn(conn::Io::new(s, true), proto, peer, state, limits, watcher)
-                                .await
+                            let io = conn::Io::new(s, true);
+                            serve_conn(io, proto, peer, state, limits, watcher, permit).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
                         }
                         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out."),
                     }
-                }
-                None => serve_conn(tcp, None, peer, state, limits, watcher).await,
+                });
             }
-        });
+        }
     }
 }
 
@@ -484,6 +487,7 @@ async fn serve_conn<I>(
     state: Arc<State>,
     limits: Limits,
     watcher: hyper_util::server::graceful::Watcher,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -506,23 +510,28 @@ async fn serve_conn<I>(
         async move { Ok::<_, std::convert::Infallible>(routes::handle(req, peer, &state).await) }
     });
     let io = TokioIo::new(io);
+    // The builders are dropped before the connection is awaited: they stay out of the task.
     let r = match proto {
         conn::Proto::H1 => {
-            let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new())
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(64 * 1024)
-                .keep_alive(true);
-            watcher.watch(b.serve_connection(io, svc)).await
+                .keep_alive(true)
+                .serve_connection(io, svc);
+            watcher.watch(conn).await
         }
         conn::Proto::H2 => {
-            let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            b.timer(TokioTimer::new())
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
                 .max_concurrent_streams(64)
                 .max_header_list_size(64 * 1024)
                 .keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_timeout(Duration::from_secs(20));
-            watcher.watch(b.serve_connection(io, svc)).await
+                .keep_alive_timeout(Duration::from_secs(20))
+                .serve_connection(io, svc);
+            // Boxed: HTTP/2 is rare here (firewalls poll with HTTP/1.1), and inline its state
+            // would size (allocate, move) every connection's task.
+            Box::pin(watcher.watch(conn)).await
         }
     };
     if let Err(e) = r {
