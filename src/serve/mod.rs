@@ -17,6 +17,7 @@
 //! hyper, hyper-util and rustls are used here only.
 
 mod auth;
+mod conn;
 mod routes;
 pub mod status;
 pub mod tls;
@@ -409,6 +410,9 @@ async fn accept_loop(
     graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Accepted sockets inherit TCP_NODELAY from a listener that has it (the daemon binds so):
+    // checked on the first connection, then no `setsockopt` per connection.
+    let mut inherits_nodelay = None;
     loop {
         let (stream, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -427,57 +431,110 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                Some(acceptor) => {
+        match inherits_nodelay {
+            Some(true) => {}
+            Some(false) => {
+                let _ = stream.set_nodelay(true);
+            }
+            None => {
+                let on = stream.nodelay().unwrap_or(false);
+                inherits_nodelay = Some(on);
+                if !on {
+                    let _ = stream.set_nodelay(true);
+                }
+            }
+        }
+        let (state, watcher) = (state.clone(), graceful.watcher());
+        let tcp = conn::Io::new(stream, false);
+        // Plain and TLS connections are separate tasks: a plain connection's task does not
+        // carry (allocate, move) the TLS state.
+        match tls.clone() {
+            None => {
+                tokio::spawn(serve_conn(tcp, None, peer, state, limits, watcher, permit));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
                     let hs =
-                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await;
                     match hs {
                         Ok(Ok(s)) => {
-                            serve_conn(TokioIo::new(s), peer, state, limits, watcher).await
+                            // ALPN names the protocol; without it, the first bytes tell.
+                            let proto = match s.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Some(conn::Proto::H2),
+                                Some(_) => Some(conn::Proto::H1),
+                                None => None,
+                            };
+                            let io = conn::Io::new(s, true);
+                            serve_conn(io, proto, peer, state, limits, watcher, permit).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
                         }
                         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out."),
                     }
-                }
-                None => serve_conn(TokioIo::new(stream), peer, state, limits, watcher).await,
+                });
             }
-        });
+        }
     }
 }
 
+/// Serves one connection with hyper's HTTP/1 or HTTP/2 connection, as `proto` says (`None`:
+/// found from the first bytes, read within the header timeout).
 async fn serve_conn<I>(
-    io: TokioIo<I>,
+    mut io: conn::Io<I>,
+    proto: Option<conn::Proto>,
     peer: SocketAddr,
     state: Arc<State>,
     limits: Limits,
     watcher: hyper_util::server::graceful::Watcher,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let proto = match proto {
+        Some(p) => p,
+        None => match tokio::time::timeout(limits.header_timeout, io.sniff()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %peer, "No request within the header timeout.");
+                return;
+            }
+        },
+    };
     let svc = service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(req, peer, &state).await) }
     });
-    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(64 * 1024)
-        .keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .max_header_list_size(64 * 1024)
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let conn = b.serve_connection(io, svc).into_owned();
-    if let Err(e) = watcher.watch(conn).await {
+    let io = TokioIo::new(io);
+    // The builders are dropped before the connection is awaited: they stay out of the task.
+    let r = match proto {
+        conn::Proto::H1 => {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024)
+                .keep_alive(true)
+                .serve_connection(io, svc);
+            watcher.watch(conn).await
+        }
+        conn::Proto::H2 => {
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(64)
+                .max_header_list_size(64 * 1024)
+                .keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(20))
+                .serve_connection(io, svc);
+            // Boxed: HTTP/2 is rare here (firewalls poll with HTTP/1.1), and inline its state
+            // would size (allocate, move) every connection's task.
+            Box::pin(watcher.watch(conn)).await
+        }
+    };
+    if let Err(e) = r {
         tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
     }
 }

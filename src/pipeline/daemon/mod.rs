@@ -261,7 +261,7 @@ pub async fn run(
 
 /// Binds a listener with a deep accept queue: `TcpListener::bind` asks for 128, which
 /// overflows when many firewalls poll at the same minute (the kernel caps the request at
-/// `net.core.somaxconn`).
+/// `net.core.somaxconn`). TCP_NODELAY is set here for the connections to inherit.
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let s = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
@@ -269,6 +269,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     s.set_reuseaddr(true)?;
+    // Inherited by every accepted connection (the server then skips a `setsockopt` per
+    // connection): small responses (304) go out at once.
+    s.set_nodelay(true)?;
     s.bind(addr)?;
     s.listen(4096)
 }
