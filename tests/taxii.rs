@@ -410,11 +410,19 @@ fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
         m.add(serde_json::json!([indicator(
             B,
             "2026-03-02T00:00:00.000Z",
-            shared,
+            "[process:name = 'x'] AND [file:name = 'y']",
             revoked
         )])),
         202
     );
+    // `plan` (which writes nothing) applies the poll to the stored indicators as `compile`
+    // does: a pattern-less revocation of B still removes B's values.
+    let out = edlforge(
+        &["plan", "--force", "--config", cfg.to_str().unwrap()],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("updated (+0 -2)"), "{text}");
     let (code, out) = compile(d.path());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("updated (+0 -2)"), "{out}");

@@ -199,7 +199,13 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         (loaded, fetches)
     });
     let (mut data, previous) = data?;
-    let fetches = fetches.map_err(anyhow::Error::from)?;
+    let mut fetches = fetches.map_err(anyhow::Error::from)?;
+    if !write {
+        // `plan` applies TAXII polls to the stored indicator indexes as `compile` would.
+        fetches
+            .load_indexes(config, &store)
+            .map_err(anyhow::Error::from)?;
+    }
     lap("load store + fetch");
     let (sources, pending) = pipeline::accept_fetches(
         config,

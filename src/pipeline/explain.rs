@@ -144,7 +144,7 @@ pub fn explain(
                     comment: r.comment.clone(),
                     indicators: indexes
                         .get(&s.name)
-                        .map(|i| i.asserting(&r.value).map(str::to_string).collect())
+                        .map(|i| i.asserting(&r.value, now).map(str::to_string).collect())
                         .unwrap_or_default(),
                 });
             }

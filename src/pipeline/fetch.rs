@@ -10,7 +10,9 @@ use crate::indicator::{Report, SkipReason};
 use crate::source::decode::decode_body;
 use crate::source::http::{Fetcher, HttpOutcome, HttpRequest};
 use crate::source::parse::{self, parse_feed_into, FeedFormat, ParseSpec, ParsedIndicator, Sink};
-use crate::store::{merge_set, FreshMeta, FreshSet, IndicatorIndex, RecordSet, SourceState, Store};
+use crate::store::{
+    merge_set, DeltaOutcome, FreshMeta, FreshSet, IndicatorIndex, RecordSet, SourceState, Store,
+};
 
 use super::{timing, FetchMode, PipelineError, SourceData, SourceOutcome, SourceStatus};
 
@@ -299,6 +301,26 @@ pub async fn refresh_sources_deferred(
 pub struct Fetches {
     fetched: Vec<Option<(Fetched, Duration)>>,
     states: HashMap<String, Option<SourceState>>,
+    /// Indicator indexes read ahead ([`Fetches::load_indexes`]), by source.
+    indexes: HashMap<String, IndicatorIndex>,
+}
+
+impl Fetches {
+    /// Reads the stored indicator index of every TAXII source that delivered a poll, for
+    /// [`accept_fetches`] to apply it to: for a caller that does not hand `accept_fetches` the
+    /// store (`plan`), so its answer is the one `compile` would give.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn load_indexes(&mut self, config: &Config, store: &Store) -> Result<(), PipelineError> {
+        for (s, f) in config.sources.iter().zip(&self.fetched) {
+            if let Some((Fetched::Delta(_), _)) = f {
+                let index = store.load_indicators(&s.name)?;
+                self.indexes.insert(s.name.clone(), index);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The network half of [`refresh_sources_deferred`]: fetches the sources `mode` selects (with
@@ -337,7 +359,11 @@ pub async fn fetch_sources(
             fetched[i] = Some((f, d));
         }
     }
-    Ok(Fetches { fetched, states })
+    Ok(Fetches {
+        fetched,
+        states,
+        indexes: HashMap::new(),
+    })
 }
 
 /// The second half of [`refresh_sources_deferred`]: decodes, parses and gates what
@@ -353,7 +379,11 @@ pub fn accept_fetches(
     data: &mut SourceData,
     now: i64,
 ) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
-    let Fetches { fetched, states } = fetches;
+    let Fetches {
+        fetched,
+        states,
+        mut indexes,
+    } = fetches;
     let mut pending = PendingWrites::default();
     let mut out = Vec::new();
     for (s, f) in config.sources.iter().zip(fetched) {
@@ -382,13 +412,13 @@ pub fn accept_fetches(
                 let poll = *poll;
                 report.merge(&poll.converted.report);
                 let nothing_new = poll.converted.versions.is_empty();
-                let mut index = match store.as_deref() {
-                    Some(st) => st.load_indicators(&s.name)?,
-                    None => IndicatorIndex::default(),
+                let mut index = match (indexes.remove(&s.name), store.as_deref()) {
+                    (Some(index), _) => index,
+                    (None, Some(st)) => st.load_indicators(&s.name)?,
+                    (None, None) => IndicatorIndex::default(),
                 };
-                let before = index.len();
-                let (records, added, removed) =
-                    accept_delta(s, poll.converted, &mut index, data, now);
+                let (records, outcome) = accept_delta(s, poll.converted, &mut index, data, now);
+                let (added, removed) = (outcome.counts.added, outcome.counts.removed);
                 state.last_attempt = Some(now);
                 state.last_success = Some(now);
                 state.last_error = None;
@@ -399,7 +429,7 @@ pub fn accept_fetches(
                 }
                 state.accepted_count = records.len() as u64;
                 if let Some(st) = store.as_deref_mut() {
-                    if nothing_new && removed == 0 && index.len() == before {
+                    if nothing_new && !outcome.index_changed && added == 0 && removed == 0 {
                         // The records and the index are unchanged: write the small state,
                         // not the snapshot.
                         st.set_state(&s.name, &state)?;
@@ -608,14 +638,14 @@ async fn fetch_taxii(
 /// Applies a TAXII poll (a delta) to the source's records through its indicator index: no
 /// empty or shrink gate, since a poll only says what is new; an indicator leaves when revoked,
 /// expired or past `keep_for`, and a value when no live indicator asserts it any more
-/// ([`crate::store::apply_delta`]). Returns the records and the values added and removed.
+/// ([`crate::store::apply_delta`]). Returns the records and what changed.
 fn accept_delta(
     s: &Source,
     c: crate::source::taxii::stix::Converted,
     index: &mut IndicatorIndex,
     data: &mut SourceData,
     now: i64,
-) -> (RecordSet, u64, u64) {
+) -> (RecordSet, DeltaOutcome) {
     // TAXII collections are small next to bulk text feeds: the delta works on plain records
     // and the result goes back into a set.
     let old = data
@@ -631,11 +661,7 @@ fn accept_delta(
             "Ignored indicator versions older than the ones already stored."
         );
     }
-    (
-        RecordSet::from_records(records),
-        outcome.counts.added,
-        outcome.counts.removed,
-    )
+    (RecordSet::from_records(records), outcome)
 }
 
 #[cfg(test)]

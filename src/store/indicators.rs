@@ -18,16 +18,21 @@
 //!   never brings back what a revocation removed; withdrawn ids are remembered for
 //!   [`TOMBSTONE_KEEP`] seconds for that.
 //!
-//! Values stored before the index existed (or whose index was lost) have no known indicator:
-//! they stay as they were ("unattributed"), leave by their own expiry or `keep_for`, and go
-//! when a withdrawn indicator names them — the only by-value removal left. Once a live
-//! indicator asserts such a value, the indicator owns it.
+//! Values stored before the index existed (or whose index was lost or damaged) have no known
+//! indicator: they stay as they were ("unattributed"), leave by their own expiry or
+//! `keep_for`, and go when a withdrawn indicator names them — the only by-value removal left.
+//! Once a live indicator asserts such a value, the indicator owns it. Which values are
+//! unattributed is decided once, when the index starts, and kept in the index itself
+//! ([`IndicatorIndex::unattributed`]): never re-derived from the stored records, which may be
+//! older than the index.
 //!
 //! Persistence: `Store::save_indicators` writes `sources/<name>.ids` *before* the source's
 //! snapshot (the pipeline's pending writes keep that order). An index one generation ahead of
-//! the snapshot (a crash between the two writes) is harmless: the cursor stayed behind too, so
-//! the next poll brings the same versions again, and applying a version twice changes nothing.
-//! An index behind the snapshot (one written by a binary without it) is not used.
+//! the snapshot (a crash between the two writes) is harmless: the records are rebuilt from the
+//! index alone (the old records only give `first_seen` and the metadata of unattributed
+//! values), the cursor stayed behind too, so the next poll brings the same versions again, and
+//! applying a version twice changes nothing. An index behind the snapshot (one written by a
+//! binary without it) is not used.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -68,6 +73,10 @@ pub struct Assertion {
 pub struct IndicatorIndex {
     /// By id; a `BTreeMap` so the records rebuilt from it, and its file, are deterministic.
     pub entries: BTreeMap<String, IndicatorEntry>,
+    /// Values kept from before the index existed that no indicator is known to assert, sorted.
+    /// `None` for an index that has not started yet: the first [`apply_delta`] takes every old
+    /// record no live indicator asserts.
+    pub unattributed: Option<Vec<Value>>,
 }
 
 impl IndicatorIndex {
@@ -86,12 +95,17 @@ impl IndicatorIndex {
         self.entries.values().filter(|e| e.live.is_some()).count()
     }
 
-    /// Ids of the live indicators asserting `value`, in id order: for `explain`.
-    pub fn asserting<'a>(&'a self, value: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
+    /// Ids of the indicators asserting `value` and not expired at `now`, in id order: for
+    /// `explain`.
+    pub fn asserting<'a>(
+        &'a self,
+        value: &'a Value,
+        now: i64,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.entries.iter().filter_map(move |(id, e)| {
             e.live
                 .as_ref()
-                .is_some_and(|a| a.values.contains(value))
+                .is_some_and(|a| a.values.contains(value) && a.meta.expires.is_none_or(|x| x > now))
                 .then_some(id.as_str())
         })
     }
@@ -106,6 +120,9 @@ pub struct DeltaOutcome {
     pub stale: u64,
     /// Indicators withdrawn by this poll (revoked or expired versions applied).
     pub withdrawn: u64,
+    /// Whether the index changed (a version applied, an indicator expired or aged out, a
+    /// remembered withdrawal forgotten, the unattributed values changed): it must be written.
+    pub index_changed: bool,
 }
 
 /// Applies one poll's `versions` (each id's newest in the poll, from
@@ -134,9 +151,15 @@ pub fn apply_delta(
         .flat_map(|a| a.values.iter())
         .collect();
     asserted.sort_unstable();
+    let known = index.unattributed.take();
     let mut unattributed: Vec<bool> = old
         .iter()
-        .map(|r| asserted.binary_search(&&r.value).is_err())
+        .map(|r| {
+            asserted.binary_search(&&r.value).is_err()
+                && known
+                    .as_ref()
+                    .is_none_or(|k| k.binary_search(&r.value).is_ok())
+        })
         .collect();
     fn drop_unattributed(values: &[Value], old: &[Record], keep: &mut [bool]) {
         for v in values {
@@ -153,6 +176,7 @@ pub fn apply_delta(
                 continue;
             }
         }
+        outcome.index_changed = true;
         // A withdrawal names its values for unattributed records; a live version takes its
         // values over from them.
         drop_unattributed(&v.values, &old, &mut unattributed);
@@ -185,15 +209,22 @@ pub fn apply_delta(
     // Expiry, keep_for, and old tombstones.
     let expired = |e: Option<i64>| e.is_some_and(|e| e <= now);
     let aged = |seen: i64| keep_for > 0 && seen.saturating_add(keep_for) <= now;
-    index.entries.retain(|_, e| match &e.live {
-        Some(_) if aged(e.seen) => false,
-        Some(a) if expired(a.meta.expires) => {
-            e.live = None;
-            true
-        }
-        Some(_) => true,
-        None => e.seen.saturating_add(TOMBSTONE_KEEP) > now,
+    let mut pruned = false;
+    index.entries.retain(|_, e| {
+        let keep = match &e.live {
+            Some(_) if aged(e.seen) => false,
+            Some(a) if expired(a.meta.expires) => {
+                e.live = None;
+                pruned = true;
+                true
+            }
+            Some(_) => true,
+            None => e.seen.saturating_add(TOMBSTONE_KEEP) > now,
+        };
+        pruned |= !keep;
+        keep
     });
+    outcome.index_changed |= pruned;
 
     // The live indicators' values, folded per value (id order decides ties).
     let mut fresh: Vec<(&Value, &FreshMeta, i64)> = index
@@ -230,11 +261,16 @@ pub fn apply_delta(
     }
     // Unattributed old records, under their own expiry and keep_for.
     let attributed = out.len();
+    let mut still: Vec<Value> = Vec::new();
     for (r, keep) in old.iter().zip(&unattributed) {
         if *keep && !expired(r.expires) && !aged(r.last_seen) {
             out.push(r.clone());
+            still.push(r.value.clone());
         }
     }
+    // `old` is sorted, so `still` is too.
+    outcome.index_changed |= known.as_ref() != Some(&still);
+    index.unattributed = Some(still);
     if out.len() > attributed {
         out.sort_by(|a, b| a.value.cmp(&b.value));
     }
@@ -269,9 +305,9 @@ pub fn apply_delta(
 const HAS_MODIFIED: u8 = 1;
 const LIVE: u8 = 2;
 
-/// Encodes the entries (the payload of `sources/<name>.ids`): per id its text, a flags byte,
+/// Encodes the index (the payload of `sources/<name>.ids`): per id its text, a flags byte,
 /// `modified`, `seen`, and for a live one its values (kind code and canonical text) and its
-/// metadata in the layout of the snapshot stamps.
+/// metadata in the layout of the snapshot stamps; then the unattributed values.
 pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
     let mut text = String::new();
     for (id, e) in &index.entries {
@@ -289,11 +325,7 @@ pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
         if let Some(a) = &e.live {
             codec::put_u64(out, a.values.len() as u64);
             for v in &a.values {
-                text.clear();
-                // Writing to a String cannot fail.
-                let _ = write!(text, "{v}");
-                out.push(record::kind_code(v.kind()));
-                codec::put_str(out, &text);
+                put_value(out, v, &mut text);
             }
             let meta = MetaFields {
                 expires: a.meta.expires,
@@ -306,6 +338,26 @@ pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
             meta.put(out);
         }
     }
+    let un = index.unattributed.as_deref().unwrap_or_default();
+    codec::put_u64(out, un.len() as u64);
+    for v in un {
+        put_value(out, v, &mut text);
+    }
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Value, text: &mut String) {
+    text.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{v}");
+    out.push(record::kind_code(v.kind()));
+    codec::put_str(out, text);
+}
+
+/// Reads a value written by [`put_value`]; `None` when it no longer parses.
+fn get_value(r: &mut Reader<'_>) -> Result<Option<Value>, Malformed> {
+    let kind = record::kind_from(r.u8()?)?;
+    let text = r.str()?;
+    Ok(record::decode_value(kind, text))
 }
 
 /// Decodes `count` entries written by [`encode`]. Values that no longer parse (a stricter
@@ -324,6 +376,21 @@ pub(super) fn decode(
         let (id, entry) = decode_entry(&mut r, &mut skipped).map_err(|m| (i, m))?;
         index.entries.insert(id, entry);
     }
+    let bad = |m| (count, m);
+    let n = r.len().map_err(bad)?;
+    if n > r.rest().len() {
+        return Err(bad("unattributed count runs past the end of the data"));
+    }
+    let mut un = Vec::with_capacity(n);
+    for _ in 0..n {
+        match get_value(&mut r).map_err(bad)? {
+            Some(v) => un.push(v),
+            None => skipped += 1,
+        }
+    }
+    un.sort();
+    un.dedup();
+    index.unattributed = Some(un);
     if !r.is_empty() {
         return Err((count, "trailing bytes after the last entry"));
     }
@@ -352,9 +419,7 @@ fn decode_entry(
         }
         let mut values = Vec::with_capacity(n);
         for _ in 0..n {
-            let kind = record::kind_from(r.u8()?)?;
-            let text = r.str()?;
-            match record::decode_value(kind, text) {
+            match get_value(r)? {
                 Some(v) => values.push(v),
                 None => *skipped += 1,
             }
@@ -575,6 +640,54 @@ mod tests {
         assert_eq!(values(&recs), ["198.51.100.7"]);
         assert_eq!(recs[0].last_seen, T0 + 500);
         assert!(!idx.entries.contains_key("indicator--a"));
+    }
+
+    #[test]
+    fn an_index_ahead_of_its_records_never_keeps_a_withdrawn_value() {
+        // A poll changes a's pattern from X to Y and revokes b (Z); the index is written, the
+        // snapshot is not (a crash): the next run has the new index and the old records.
+        let mut idx = IndicatorIndex::default();
+        let (before, _) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![
+                live("indicator--a", M1, &["203.0.113.5"]),
+                live("indicator--b", M1, &["198.51.100.7"]),
+            ],
+            T0,
+            0,
+        );
+        let poll = vec![
+            live("indicator--a", M2, &["192.0.2.9"]),
+            ver("indicator--b", M2, Status::Revoked, &[]),
+        ];
+        let (after, o) = apply_delta(&mut idx, before.clone(), poll.clone(), T0 + 1, 0);
+        assert!(o.index_changed);
+        assert_eq!(values(&after), ["192.0.2.9"]);
+        // The crash: `before` is what is stored. Neither the stored index alone nor the re-poll
+        // of the same versions brings back X or Z.
+        let mut crashed = idx.clone();
+        let (recs, _) = apply_delta(&mut crashed, before.clone(), vec![], T0 + 2, 0);
+        assert_eq!(values(&recs), ["192.0.2.9"]);
+        let mut crashed = idx.clone();
+        let (recs, o) = apply_delta(&mut crashed, before, poll, T0 + 2, 0);
+        assert_eq!(values(&recs), ["192.0.2.9"]);
+        assert_eq!(o.stale, 0);
+    }
+
+    #[test]
+    fn nothing_to_do_changes_nothing() {
+        let mut idx = IndicatorIndex::default();
+        let (recs, o) = apply_delta(
+            &mut idx,
+            vec![],
+            vec![live("indicator--a", M1, &["203.0.113.5"])],
+            T0,
+            0,
+        );
+        assert!(o.index_changed);
+        let (again, o) = apply_delta(&mut idx, recs.clone(), vec![], T0 + 1, 0);
+        assert_eq!((again, o.index_changed), (recs, false));
     }
 
     #[test]

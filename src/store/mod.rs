@@ -373,10 +373,12 @@ impl Store {
     /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file.
     pub fn remove_source(&mut self, source: &str) -> Result<(), StoreError> {
         let esc = name::escape("source", source)?;
-        // State first: a crash in between leaves the last replace's pair, never state alone.
+        // State first: a crash in between leaves the last replace's pair, never state alone;
+        // the index before the snapshot, so an index never outlives its records (a source of
+        // the same name added later would take it up).
         file::remove(&self.sources, &format!("{esc}{STATE_EXT}"))?;
-        file::remove(&self.sources, &format!("{esc}{SNAP_EXT}"))?;
-        file::remove(&self.sources, &format!("{esc}{IDS_EXT}"))
+        file::remove(&self.sources, &format!("{esc}{IDS_EXT}"))?;
+        file::remove(&self.sources, &format!("{esc}{SNAP_EXT}"))
     }
 
     /// Stores the indicator index of a delta source, stamped one generation above its stored
@@ -408,13 +410,28 @@ impl Store {
         )
     }
 
-    /// The indicator index of a delta source; empty when none is stored, or when the stored
-    /// one is older than the source's snapshot (written by a binary that kept none, or before
-    /// the source was a TAXII source): its records then count as unattributed.
+    /// The indicator index of a delta source; empty when none is stored, when the stored one
+    /// is older than the source's snapshot (written by a binary that kept none, or before the
+    /// source was a TAXII source), or when it is damaged (logged; the next accepted poll
+    /// rewrites it): the source's records then count as unattributed.
     ///
     /// # Errors
-    /// [`StoreError::Damaged`] naming the file; [`StoreError::InvalidName`]; [`StoreError::Io`].
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn load_indicators(&self, source: &str) -> Result<IndicatorIndex, StoreError> {
+        match self.read_indicators(source) {
+            Err(e @ StoreError::Damaged { .. }) => {
+                tracing::warn!(
+                    source = %source,
+                    error = %e,
+                    "Damaged indicator index not used: the source's stored values count as unattributed until the next poll rewrites it."
+                );
+                Ok(IndicatorIndex::default())
+            }
+            r => r,
+        }
+    }
+
+    fn read_indicators(&self, source: &str) -> Result<IndicatorIndex, StoreError> {
         let esc = name::escape("source", source)?;
         let path = self.sources.join(format!("{esc}{IDS_EXT}"));
         let Some(o) = file::open(&path, MAGIC_IDS)? else {

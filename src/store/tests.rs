@@ -491,8 +491,10 @@ fn indicator_index_round_trips_and_is_dropped_when_behind_its_snapshot() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let e = s.load_indicators("isac").unwrap_err().to_string();
+    let e = s.read_indicators("isac").unwrap_err().to_string();
     assert!(e.contains("isac.ids"), "{e}");
+    // ... and not used (logged): it never blocks the source's polls.
+    assert!(s.load_indicators("isac").unwrap().is_empty());
     // Removing the source removes its index.
     s.remove_source("isac").unwrap();
     assert!(!path.exists());

@@ -470,7 +470,8 @@ pub async fn poll(
         ));
         if converting.len() > MAX_PAGES_CONVERTING {
             if let Some((before, task)) = converting.pop_front() {
-                merged.add(join_page(task).await?, before, &mut held, &mut out);
+                let page = join_page(task, &req.http.source, &out.objects_url).await?;
+                merged.add(page, before, &mut held, &mut out);
             }
         }
         if last.is_some() {
@@ -492,7 +493,8 @@ pub async fn poll(
         }
     }
     while let Some((before, task)) = converting.pop_front() {
-        merged.add(join_page(task).await?, before, &mut held, &mut out);
+        let page = join_page(task, &req.http.source, &out.objects_url).await?;
+        merged.add(page, before, &mut held, &mut out);
     }
     out.converted = merged.converted;
     let end = match held {
@@ -528,10 +530,14 @@ fn convert_page(source: String, r: ApiResponse, now: i64) -> PageResult {
     Ok((stix::convert_objects(&objects, now), count))
 }
 
-async fn join_page(task: tokio::task::JoinHandle<PageResult>) -> PageResult {
+async fn join_page(
+    task: tokio::task::JoinHandle<PageResult>,
+    source_name: &str,
+    url: &str,
+) -> PageResult {
     task.await.map_err(|e| TaxiiError::Body {
-        source_name: String::new(),
-        url: String::new(),
+        source_name: source_name.to_string(),
+        url: url.to_string(),
         expected: "envelope",
         problem: format!("converting a page failed: {e}"),
     })?
