@@ -652,8 +652,14 @@ fn accept_delta(
         .remove(&s.name)
         .map(|set| set.to_records())
         .unwrap_or_default();
-    let (records, outcome) =
-        crate::store::apply_delta(index, old, c.versions, now, s.keep_for.as_secs() as i64);
+    let (records, outcome) = crate::store::apply_delta_tlp(
+        index,
+        old,
+        c.versions,
+        now,
+        s.keep_for.as_secs() as i64,
+        Some(s.tlp),
+    );
     if outcome.stale > 0 {
         tracing::info!(
             source = %s.name,

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::indicator::Value;
+use crate::indicator::{Tlp, Value};
 use crate::source::taxii::stix::{compare_versions, Status, Version};
 
 use super::codec::{self, Malformed, Reader};
@@ -137,6 +137,21 @@ pub fn apply_delta(
     versions: Vec<Version>,
     now: i64,
     keep_for: i64,
+) -> (Vec<Record>, DeltaOutcome) {
+    apply_delta_tlp(index, old, versions, now, keep_for, None)
+}
+
+/// [`apply_delta`] knowing the source's TLP (`source_tlp`), which an indicator without a TLP
+/// marking has: when such an indicator and a marked one assert the same value, the value
+/// takes the more restrictive of the source's TLP and the marking, never the marking alone
+/// (an unmarked AMBER-source indicator and a CLEAR one do not make the value CLEAR).
+pub fn apply_delta_tlp(
+    index: &mut IndicatorIndex,
+    old: Vec<Record>,
+    versions: Vec<Version>,
+    now: i64,
+    keep_for: i64,
+    source_tlp: Option<Tlp>,
 ) -> (Vec<Record>, DeltaOutcome) {
     let mut outcome = DeltaOutcome::default();
     let mut old = old;
@@ -244,9 +259,16 @@ pub fn apply_delta(
     while let Some((value, meta, seen)) = fresh.next() {
         let mut meta = meta.clone();
         let mut last_seen = seen;
+        let mut unmarked = meta.tlp.is_none();
         while let Some((_, m, s)) = fresh.next_if(|n| n.0 == value) {
+            unmarked |= m.tlp.is_none();
             meta.absorb(m.clone());
             last_seen = last_seen.max(s);
+        }
+        if unmarked {
+            if let (Some(t), Some(src)) = (meta.tlp, source_tlp) {
+                meta.tlp = Some(t.max(src));
+            }
         }
         out.push(Record {
             value: value.clone(),
@@ -452,7 +474,7 @@ fn decode_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicator::{parse_token, Tlp};
+    use crate::indicator::parse_token;
     use proptest::prelude::*;
 
     const T0: i64 = 1_800_000_000;
@@ -673,6 +695,23 @@ mod tests {
         let (recs, o) = apply_delta(&mut crashed, before, poll, T0 + 2, 0);
         assert_eq!(values(&recs), ["192.0.2.9"]);
         assert_eq!(o.stale, 0);
+    }
+
+    #[test]
+    fn an_unmarked_indicator_keeps_the_source_tlp_against_a_marked_one() {
+        let mut a = live("indicator--a", M1, &["203.0.113.5", "198.51.100.7"]);
+        a.tlp = None; // the source's TLP: AMBER
+        let mut b = live("indicator--b", M1, &["203.0.113.5"]);
+        b.tlp = Some(Tlp::Clear);
+        let mut c = live("indicator--c", M1, &["192.0.2.1"]);
+        c.tlp = Some(Tlp::Red);
+        let mut idx = IndicatorIndex::default();
+        let (recs, _) = apply_delta_tlp(&mut idx, vec![], vec![a, b, c], T0, 0, Some(Tlp::Amber));
+        let tlp = |v: &str| recs.iter().find(|r| r.value.to_string() == v).unwrap().tlp;
+        assert_eq!(tlp("203.0.113.5"), Some(Tlp::Amber));
+        // One unmarked indicator alone: the source's TLP applies at compile time, as ever.
+        assert_eq!(tlp("198.51.100.7"), None);
+        assert_eq!(tlp("192.0.2.1"), Some(Tlp::Red));
     }
 
     #[test]

@@ -101,7 +101,8 @@ use std::time::Duration;
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
 pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
 pub use self::indicators::{
-    apply_delta, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex, TOMBSTONE_KEEP,
+    apply_delta, apply_delta_tlp, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex,
+    TOMBSTONE_KEEP,
 };
 pub use self::merge::{merge_snapshot, DeltaCounts, FreshIndicator};
 pub use self::reader::RecordReader;
