@@ -444,13 +444,20 @@ async fn accept_loop(
                 }
             }
         }
-        let (state, watcher) = (state.clone(), graceful.watcher());
+        let ctx = ConnCtx {
+            peer,
+            state: state.clone(),
+            limits,
+            watcher: graceful.watcher(),
+            _permit: permit,
+            stop: stop.clone(),
+        };
         let tcp = conn::Io::new(stream, false);
         // Plain and TLS connections are separate tasks: a plain connection's task does not
         // carry (allocate, move) the TLS state.
         match tls.clone() {
             None => {
-                tokio::spawn(serve_conn(tcp, None, peer, state, limits, watcher, permit));
+                tokio::spawn(serve_conn(tcp, None, ctx));
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
@@ -465,7 +472,7 @@ async fn accept_loop(
                                 None => None,
                             };
                             let io = conn::Io::new(s, true);
-                            serve_conn(io, proto, peer, state, limits, watcher, permit).await
+                            serve_conn(io, proto, ctx).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed.")
@@ -478,31 +485,51 @@ async fn accept_loop(
     }
 }
 
-/// Serves one connection with hyper's HTTP/1 or HTTP/2 connection, as `proto` says (`None`:
-/// found from the first bytes, read within the header timeout).
-async fn serve_conn<I>(
-    mut io: conn::Io<I>,
-    proto: Option<conn::Proto>,
+/// What a connection's task holds besides its I/O.
+struct ConnCtx {
     peer: SocketAddr,
     state: Arc<State>,
     limits: Limits,
+    /// Keeps a graceful stop waiting while the connection is served.
     watcher: hyper_util::server::graceful::Watcher,
+    /// The connection's place under `max_connections`, given back when the task ends.
     _permit: tokio::sync::OwnedSemaphorePermit,
-) where
+    /// Turns true when the server stops.
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Serves one connection with hyper's HTTP/1 or HTTP/2 connection, as `proto` says (`None`:
+/// found from the first bytes, read within the header timeout).
+async fn serve_conn<I>(mut io: conn::Io<I>, proto: Option<conn::Proto>, ctx: ConnCtx)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let ConnCtx {
+        peer,
+        state,
+        limits,
+        watcher,
+        _permit,
+        mut stop,
+    } = ctx;
     let proto = match proto {
         Some(p) => p,
-        None => match tokio::time::timeout(limits.header_timeout, io.sniff()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
+        // A connection that has sent nothing yet is idle: a graceful stop closes it at once
+        // rather than waiting out the header timeout.
+        None => match tokio::select! {
+            r = tokio::time::timeout(limits.header_timeout, io.sniff()) => Some(r),
+            _ = stop.wait_for(|s| *s) => None,
+        } {
+            Some(Ok(Ok(p))) => p,
+            Some(Ok(Err(e))) => {
                 tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
                 return;
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 tracing::debug!(peer = %peer, "No request within the header timeout.");
                 return;
             }
+            None => return,
         },
     };
     let svc = service_fn(move |req| {
