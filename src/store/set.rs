@@ -56,6 +56,30 @@ impl Stamp {
         }
     }
 
+    /// `r`'s value and its stamp, taken apart without copying.
+    pub fn split(r: Record) -> (Value, Stamp) {
+        let Record {
+            value,
+            first_seen,
+            last_seen,
+            expires,
+            confidence,
+            tlp,
+            tags,
+            comment,
+        } = r;
+        let stamp = Stamp {
+            first_seen,
+            last_seen,
+            expires,
+            confidence,
+            tlp,
+            tags,
+            comment,
+        };
+        (value, stamp)
+    }
+
     /// The record of `value` with this stamp.
     pub fn record(&self, value: Value) -> Record {
         Record {
@@ -167,25 +191,8 @@ impl RecordSet {
     pub fn from_records(records: impl IntoIterator<Item = Record>) -> RecordSet {
         let mut b = Builder::default();
         for r in records {
-            let Record {
-                value,
-                first_seen,
-                last_seen,
-                expires,
-                confidence,
-                tlp,
-                tags,
-                comment,
-            } = r;
-            let id = b.stamps.intern(Stamp {
-                first_seen,
-                last_seen,
-                expires,
-                confidence,
-                tlp,
-                tags,
-                comment,
-            });
+            let (value, stamp) = Stamp::split(r);
+            let id = b.stamps.intern(stamp);
             b.push_value(value, id);
         }
         b.finish()
@@ -204,29 +211,30 @@ pub(super) struct Interner {
 impl Interner {
     /// The id of `s` (cloned only when new).
     pub(super) fn intern_ref(&mut self, s: &Stamp) -> StampId {
-        if let Some(id) = self.last.filter(|&id| self.list[id as usize] == *s) {
-            return id;
+        match self.find(s) {
+            Some(id) => id,
+            None => self.insert_new(s.clone()),
         }
-        if let Some(&id) = self.map.get(s) {
-            self.last = Some(id);
-            return id;
-        }
-        let id = self.list.len() as StampId;
-        self.map.insert(s.clone(), id);
-        self.list.push(s.clone());
-        self.last = Some(id);
-        id
     }
 
     /// The id of `s`, taking it when new (one copy kept for the lookup, not two).
     pub(super) fn intern(&mut self, s: Stamp) -> StampId {
-        if let Some(id) = self.last.filter(|&id| self.list[id as usize] == s) {
-            return id;
+        match self.find(&s) {
+            Some(id) => id,
+            None => self.insert_new(s),
         }
-        if let Some(&id) = self.map.get(&s) {
-            self.last = Some(id);
-            return id;
+    }
+
+    fn find(&mut self, s: &Stamp) -> Option<StampId> {
+        if let Some(id) = self.last.filter(|&id| self.list[id as usize] == *s) {
+            return Some(id);
         }
+        let id = *self.map.get(s)?;
+        self.last = Some(id);
+        Some(id)
+    }
+
+    fn insert_new(&mut self, s: Stamp) -> StampId {
         let id = self.list.len() as StampId;
         self.map.insert(s.clone(), id);
         self.list.push(s);
