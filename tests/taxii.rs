@@ -189,6 +189,17 @@ fn indicator(
     o
 }
 
+/// A config dir with one TAXII source "isac" on `api_root`, the fixture collection, reader auth.
+fn isac(api_root: &str) -> tempfile::TempDir {
+    setup(&taxii_source(
+        "isac",
+        api_root,
+        COLLECTION_ID,
+        Path::new("pw"),
+        "",
+    ))
+}
+
 /// A config dir: feeds.toml with `sources` and two lists (`all`: every TLP; `green`: the
 /// default max_tlp), and the reader's password in a secret file.
 fn setup(sources: &str) -> tempfile::TempDir {
@@ -279,13 +290,7 @@ fn discovery_first_poll_pagination_tlp_and_unsupported_patterns() {
 fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
     let Some(m) = Medallion::start() else { return };
     let api_root = m.url("/api1/");
-    let d = setup(&taxii_source(
-        "isac",
-        &api_root,
-        COLLECTION_ID,
-        Path::new("pw"),
-        "",
-    ));
+    let d = isac(&api_root);
     let (code, out) = compile(d.path());
     assert_eq!(code, 0, "{out}");
     assert_eq!(list(d.path(), "all"), ALL);
@@ -344,13 +349,7 @@ fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
 #[test]
 fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
     let Some(m) = Medallion::start() else { return };
-    let d = setup(&taxii_source(
-        "isac",
-        &m.url("/api1/"),
-        COLLECTION_ID,
-        Path::new("pw"),
-        "",
-    ));
+    let d = isac(&m.url("/api1/"));
     let (code, out) = compile(d.path());
     assert_eq!(code, 0, "{out}");
     const A: &str = "indicator--7d0e6a52-1b3c-4f4e-9d2a-5c6b7a8e9f01";
@@ -477,7 +476,7 @@ fn the_client_returns_only_objects_added_after_the_cursor() {
         .unwrap();
     assert_eq!((second.pages, second.objects), (1, 1));
     assert_eq!(
-        second.converted.active().next().unwrap().0.to_string(),
+        second.converted.active().next().unwrap().to_string(),
         "https://cdn-update.example.org/payload.bin"
     );
     assert!(second.cursor.as_deref().is_some_and(|c| c > LAST_ADDED));
@@ -544,13 +543,7 @@ fn time_of(t: &str) -> i64 {
 #[test]
 fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
     let Some(m) = Medallion::start() else { return };
-    let d = setup(&taxii_source(
-        "isac",
-        &m.url("/api1/"),
-        COLLECTION_ID,
-        Path::new("pw"),
-        "",
-    ));
+    let d = isac(&m.url("/api1/"));
     assert_eq!(compile(d.path()).0, 0);
     m.add(serde_json::json!([indicator(
         "indicator--5e1f6c3a-9b7d-4c2e-8f10-2a4b6c8d0e03",
@@ -613,13 +606,7 @@ fn bad_credentials_and_collections_are_clear_errors_that_keep_the_last_good_set(
 fn taxii_error_bodies_are_shown() {
     let Some(m) = Medallion::start() else { return };
     // An API root that does not exist: medallion answers 404 with a TAXII error message.
-    let d = setup(&taxii_source(
-        "isac",
-        &m.url("/api9/"),
-        COLLECTION_ID,
-        Path::new("pw"),
-        "",
-    ));
+    let d = isac(&m.url("/api9/"));
     let (_, out) = compile(d.path());
     assert!(
         out.contains(&format!(

@@ -4,6 +4,7 @@
 //! indicators assert.
 #![no_main]
 
+use edlforge::indicator::Tlp;
 use edlforge::source::taxii::stix::{convert_objects, Envelope, Paging};
 use edlforge::store::{apply_delta, IndicatorIndex};
 use libfuzzer_sys::fuzz_target;
@@ -16,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let objects = env.objects.unwrap_or_default();
     let c = convert_objects(&objects, 1_790_000_000);
     let mut index = IndicatorIndex::default();
-    let (records, _) = apply_delta(&mut index, Vec::new(), c.versions.clone(), 1_790_000_000, 0);
-    let (records, _) = apply_delta(&mut index, records, c.versions, 1_790_000_060, 3600);
+    let (records, _) = apply_delta(&mut index, Vec::new(), c.versions.clone(), 1_790_000_000, 0, Some(Tlp::Amber));
+    let (records, _) = apply_delta(&mut index, records, c.versions, 1_790_000_060, 3600, Some(Tlp::Amber));
     let mut live: Vec<_> = index
         .entries
         .values()

@@ -404,15 +404,7 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     let store = Store::open(&config.data_dir, Duration::from_secs(args.wait))
         .map_err(anyhow::Error::from)?;
     let data = pipeline::load_sources(&config, &store).map_err(anyhow::Error::from)?;
-    let mut indexes = std::collections::HashMap::new();
-    for s in &config.sources {
-        if matches!(s.transport, crate::config::Transport::Taxii(_)) {
-            let index = store
-                .load_indicators(&s.name)
-                .map_err(anyhow::Error::from)?;
-            indexes.insert(s.name.clone(), index);
-        }
-    }
+    let indexes = pipeline::load_indexes(&config, &store).map_err(anyhow::Error::from)?;
     drop(store);
     let e = pipeline::explain(&config, &data, &indexes, &guard, &query.value, now());
     if args.json {

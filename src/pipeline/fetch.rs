@@ -228,10 +228,10 @@ pub async fn refresh_sources(
 #[derive(Debug, Default)]
 #[must_use = "accepted snapshots are lost unless written"]
 pub struct PendingWrites {
-    /// Source name and the state accepted with its records.
-    snapshots: Vec<(String, SourceState)>,
-    /// Delta sources' indicator indexes, written before their snapshots.
-    indexes: Vec<(String, IndicatorIndex)>,
+    /// Source name, the state accepted with its records, and for a TAXII source its indicator
+    /// index (written just before the snapshot: an index ahead of its snapshot is harmless,
+    /// the next poll repeats the same versions; one behind would lose indicators).
+    snapshots: Vec<(String, SourceState, Option<IndicatorIndex>)>,
 }
 
 impl PendingWrites {
@@ -250,12 +250,7 @@ impl PendingWrites {
     /// # Errors
     /// The store failed; the snapshots written before stay written.
     pub fn write(self, store: &mut Store, data: &SourceData) -> Result<(), PipelineError> {
-        // An index ahead of its snapshot is harmless (the next poll repeats the same versions);
-        // one behind would lose indicators, so indexes go first.
-        for (name, index) in &self.indexes {
-            store.save_indicators(name, index)?;
-        }
-        for (name, state) in self.snapshots {
+        for (name, state, index) in self.snapshots {
             let t = Instant::now();
             // Accepted sets are in `data` until the run ends; one missing there is kept as stored
             // rather than overwritten by nothing.
@@ -263,6 +258,9 @@ impl PendingWrites {
                 tracing::error!(source = %name, "Accepted snapshot missing from the run's data; not written.");
                 continue;
             };
+            if let Some(index) = &index {
+                store.save_indicators(&name, index)?;
+            }
             store.replace_set(&name, records, &state)?;
             if timing() {
                 eprintln!(
@@ -306,21 +304,33 @@ pub struct Fetches {
 }
 
 impl Fetches {
-    /// Reads the stored indicator index of every TAXII source that delivered a poll, for
-    /// [`accept_fetches`] to apply it to: for a caller that does not hand `accept_fetches` the
-    /// store (`plan`), so its answer is the one `compile` would give.
+    /// Reads the stored indicator indexes ([`load_indexes`]) for [`accept_fetches`] to apply the
+    /// polls to: for a caller that does not hand `accept_fetches` the store (`plan`), so its
+    /// answer is the one `compile` would give.
     ///
     /// # Errors
     /// The store failed.
     pub fn load_indexes(&mut self, config: &Config, store: &Store) -> Result<(), PipelineError> {
-        for (s, f) in config.sources.iter().zip(&self.fetched) {
-            if let Some((Fetched::Delta(_), _)) = f {
-                let index = store.load_indicators(&s.name)?;
-                self.indexes.insert(s.name.clone(), index);
-            }
-        }
+        self.indexes = load_indexes(config, store)?;
         Ok(())
     }
+}
+
+/// The stored indicator index of every TAXII source of `config`, by source name.
+///
+/// # Errors
+/// The store failed.
+pub fn load_indexes(
+    config: &Config,
+    store: &Store,
+) -> Result<HashMap<String, IndicatorIndex>, PipelineError> {
+    let mut out = HashMap::new();
+    for s in &config.sources {
+        if matches!(s.transport, Transport::Taxii(_)) {
+            out.insert(s.name.clone(), store.load_indicators(&s.name)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The network half of [`refresh_sources_deferred`]: fetches the sources `mode` selects (with
@@ -411,7 +421,6 @@ pub fn accept_fetches(
             Fetched::Delta(poll) => {
                 let poll = *poll;
                 report.merge(&poll.converted.report);
-                let nothing_new = poll.converted.versions.is_empty();
                 let mut index = match (indexes.remove(&s.name), store.as_deref()) {
                     (Some(index), _) => index,
                     (None, Some(st)) => st.load_indicators(&s.name)?,
@@ -429,15 +438,16 @@ pub fn accept_fetches(
                 }
                 state.accepted_count = records.len() as u64;
                 if let Some(st) = store.as_deref_mut() {
-                    if nothing_new && !outcome.index_changed && added == 0 && removed == 0 {
-                        // The records and the index are unchanged: write the small state,
-                        // not the snapshot.
+                    if !outcome.index_changed {
+                        // The records are rebuilt from the index alone: both unchanged, write
+                        // the small state, not the snapshot.
                         st.set_state(&s.name, &state)?;
                     } else {
                         // Written with the other accepted snapshots (after the lists compile
                         // in `compile`), the index first, with the state that goes with them.
-                        pending.indexes.push((s.name.clone(), index));
-                        pending.snapshots.push((s.name.clone(), state.clone()));
+                        pending
+                            .snapshots
+                            .push((s.name.clone(), state.clone(), Some(index)));
                     }
                 }
                 data.insert(s.name.clone(), records);
@@ -478,7 +488,9 @@ pub fn accept_fetches(
                             );
                         }
                         if store.is_some() {
-                            pending.snapshots.push((s.name.clone(), state.clone()));
+                            pending
+                                .snapshots
+                                .push((s.name.clone(), state.clone(), None));
                         }
                         data.insert(s.name.clone(), records);
                         SourceStatus::Updated { added, removed }
@@ -652,7 +664,7 @@ fn accept_delta(
         .remove(&s.name)
         .map(|set| set.to_records())
         .unwrap_or_default();
-    let (records, outcome) = crate::store::apply_delta_tlp(
+    let (records, outcome) = crate::store::apply_delta(
         index,
         old,
         c.versions,

@@ -38,7 +38,7 @@ mod lists;
 
 pub use explain::{explain, Explanation, Sighting, Verdict};
 pub use fetch::{
-    accept_fetches, fetch_sources, next_fetch, next_fetch_at, refresh_sources,
+    accept_fetches, fetch_sources, load_indexes, next_fetch, next_fetch_at, refresh_sources,
     refresh_sources_deferred, Fetches, PendingWrites, RETRY_FAILED_AFTER,
 };
 pub use lists::{compile_lists, content_hash, file_name, save_list, write_atomic, Lines};

@@ -273,8 +273,9 @@ impl FromIterator<super::FreshIndicator> for FreshSet {
     }
 }
 
-/// What [`merge_set`] found: distinct fresh values not among the old records, and old values not
-/// in the fresh snapshot (whether or not `keep_for` keeps them).
+/// Values added to and removed from a source: what [`merge_set`] found (distinct fresh values
+/// not among the old records, and old values not in the fresh snapshot, whether or not
+/// `keep_for` keeps them), and what a TAXII poll did ([`super::apply_delta`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MergeCounts {
     /// Values new to the source.
@@ -313,7 +314,7 @@ impl Walk<'_> {
                 let id = if m.expires.is_some_and(|e| e <= self.now) {
                     None
                 } else {
-                    Some(self.out.intern_ref(&Stamp {
+                    Some(self.out.intern(Stamp {
                         first_seen,
                         last_seen: self.now,
                         expires: m.expires,

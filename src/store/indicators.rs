@@ -41,8 +41,7 @@ use crate::indicator::{Tlp, Value};
 use crate::source::taxii::stix::{compare_versions, Status, Version};
 
 use super::codec::{self, Malformed, Reader};
-use super::fresh::FreshMeta;
-use super::merge::DeltaCounts;
+use super::fresh::{FreshMeta, MergeCounts};
 use super::record::{self, MetaFields, Record};
 
 /// How long a withdrawn indicator's id (and version) is remembered, in seconds: 90 days.
@@ -115,7 +114,7 @@ impl IndicatorIndex {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeltaOutcome {
     /// Values added to and removed from the source.
-    pub counts: DeltaCounts,
+    pub counts: MergeCounts,
     /// Versions ignored because a newer version of their id is kept.
     pub stale: u64,
     /// Indicators withdrawn by this poll (revoked or expired versions applied).
@@ -125,27 +124,20 @@ pub struct DeltaOutcome {
     pub index_changed: bool,
 }
 
-/// Applies one poll's `versions` (each id's newest in the poll, from
-/// [`crate::source::taxii::stix::convert_objects`]) to `index`, prunes what expired at `now`
+/// Applies one poll's `versions` (from [`crate::source::taxii::stix::convert_objects`], in
+/// page order; an id may come more than once, and a version older than the one kept is
+/// ignored and counted `stale`) to `index`, prunes what expired at `now`
 /// (and with `keep_for > 0`, what no poll brought for `keep_for` seconds), and rebuilds the
 /// source's records from the live indicators plus the unattributed `old` records (see the
 /// module doc). `old` is the source's previous records; they also give each value its
 /// `first_seen`. Returns the new records, sorted by value, one per value.
+///
+/// `source_tlp` is the TLP an indicator without a marking has (the source's): when such an
+/// indicator and a marked one assert the same value, the value takes the more restrictive of
+/// the two, never the marking alone (an unmarked indicator of an AMBER source and a CLEAR one
+/// do not make the value CLEAR). A value only unmarked indicators assert keeps no TLP, so the
+/// source's TLP applies to it at compile time as to any record.
 pub fn apply_delta(
-    index: &mut IndicatorIndex,
-    old: Vec<Record>,
-    versions: Vec<Version>,
-    now: i64,
-    keep_for: i64,
-) -> (Vec<Record>, DeltaOutcome) {
-    apply_delta_tlp(index, old, versions, now, keep_for, None)
-}
-
-/// [`apply_delta`] knowing the source's TLP (`source_tlp`), which an indicator without a TLP
-/// marking has: when such an indicator and a marked one assert the same value, the value
-/// takes the more restrictive of the source's TLP and the marking, never the marking alone
-/// (an unmarked AMBER-source indicator and a CLEAR one do not make the value CLEAR).
-pub fn apply_delta_tlp(
     index: &mut IndicatorIndex,
     old: Vec<Record>,
     versions: Vec<Version>,
@@ -158,24 +150,27 @@ pub fn apply_delta_tlp(
     if !old.is_sorted_by(|a, b| a.value <= b.value) {
         old.sort_by(|a, b| a.value.cmp(&b.value));
     }
-    // Old values no live indicator asserts: unattributed (true = still kept).
-    let mut asserted: Vec<&Value> = index
-        .entries
-        .values()
-        .filter_map(|e| e.live.as_ref())
-        .flat_map(|a| a.values.iter())
-        .collect();
-    asserted.sort_unstable();
+    // Which old records are unattributed (true = still kept): those the index lists, or, for
+    // an index that has not started, every old value no live indicator asserts.
     let known = index.unattributed.take();
-    let mut unattributed: Vec<bool> = old
-        .iter()
-        .map(|r| {
-            asserted.binary_search(&&r.value).is_err()
-                && known
-                    .as_ref()
-                    .is_none_or(|k| k.binary_search(&r.value).is_ok())
-        })
-        .collect();
+    let mut unattributed: Vec<bool> = match &known {
+        Some(k) => old
+            .iter()
+            .map(|r| k.binary_search(&r.value).is_ok())
+            .collect(),
+        None => {
+            let mut asserted: Vec<&Value> = index
+                .entries
+                .values()
+                .filter_map(|e| e.live.as_ref())
+                .flat_map(|a| a.values.iter())
+                .collect();
+            asserted.sort_unstable();
+            old.iter()
+                .map(|r| asserted.binary_search(&&r.value).is_err())
+                .collect()
+        }
+    };
     fn drop_unattributed(values: &[Value], old: &[Record], keep: &mut [bool]) {
         for v in values {
             if let Ok(i) = old.binary_search_by(|r| r.value.cmp(v)) {
@@ -330,9 +325,20 @@ const LIVE: u8 = 2;
 /// Encodes the index (the payload of `sources/<name>.ids`): per id its text, a flags byte,
 /// `modified`, `seen`, and for a live one its values (kind code and canonical text) and its
 /// metadata in the layout of the snapshot stamps; then the unattributed values.
-pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
+pub(super) fn encode(
+    index: &IndicatorIndex,
+    mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    // Streamed in chunks of about this size: no second copy of a large index in memory.
+    const CHUNK: usize = 64 << 10;
     let mut text = String::new();
+    let mut buf = Vec::with_capacity(CHUNK + 1024);
+    let out = &mut buf;
     for (id, e) in &index.entries {
+        if out.len() >= CHUNK {
+            emit(out)?;
+            out.clear();
+        }
         codec::put_str(out, id);
         let flags = if e.modified.is_some() {
             HAS_MODIFIED
@@ -363,8 +369,13 @@ pub(super) fn encode(index: &IndicatorIndex, out: &mut Vec<u8>) {
     let un = index.unattributed.as_deref().unwrap_or_default();
     codec::put_u64(out, un.len() as u64);
     for v in un {
+        if out.len() >= CHUNK {
+            emit(out)?;
+            out.clear();
+        }
         put_value(out, v, &mut text);
     }
+    emit(out)
 }
 
 fn put_value(out: &mut Vec<u8>, v: &Value, text: &mut String) {
@@ -479,6 +490,17 @@ mod tests {
 
     const T0: i64 = 1_800_000_000;
 
+    /// [`apply_delta`] for a source without a TLP of its own.
+    fn apply(
+        index: &mut IndicatorIndex,
+        old: Vec<Record>,
+        versions: Vec<Version>,
+        now: i64,
+        keep_for: i64,
+    ) -> (Vec<Record>, DeltaOutcome) {
+        apply_delta(index, old, versions, now, keep_for, None)
+    }
+
     fn v(s: &str) -> Value {
         parse_token(s.as_bytes(), None).unwrap().value
     }
@@ -511,7 +533,7 @@ mod tests {
     #[test]
     fn revoking_one_indicator_keeps_a_value_another_live_one_asserts() {
         let mut idx = IndicatorIndex::default();
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             vec![],
             vec![
@@ -527,7 +549,7 @@ mod tests {
         assert_eq!(recs[0].tags, ["indicator--a", "indicator--b"]);
 
         // A later poll revokes a: its own value goes, the shared one stays (b still asserts it).
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             recs,
             vec![ver(
@@ -545,7 +567,7 @@ mod tests {
         assert_eq!(recs[0].first_seen, T0);
 
         // Revoking b as well removes it.
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             recs,
             vec![ver("indicator--b", M2, Status::Revoked, &[])],
@@ -561,14 +583,14 @@ mod tests {
     #[test]
     fn an_older_version_never_undoes_a_newer_one() {
         let mut idx = IndicatorIndex::default();
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             vec![],
             vec![ver("indicator--a", M2, Status::Revoked, &["203.0.113.5"])],
             T0,
             0,
         );
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             recs,
             vec![live("indicator--a", M1, &["203.0.113.5"])],
@@ -578,7 +600,7 @@ mod tests {
         assert!(recs.is_empty());
         assert_eq!(o.stale, 1);
         // The same version again is applied (a re-poll after a crash is harmless).
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             recs,
             vec![ver("indicator--a", M2, Status::Revoked, &["203.0.113.5"])],
@@ -592,14 +614,14 @@ mod tests {
     #[test]
     fn a_new_version_replaces_what_the_id_asserted() {
         let mut idx = IndicatorIndex::default();
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             vec![],
             vec![live("indicator--a", M1, &["old.example"])],
             T0,
             0,
         );
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             recs,
             vec![live("indicator--a", M2, &["new.example"])],
@@ -618,10 +640,10 @@ mod tests {
         let b = live("indicator--b", M1, &["203.0.113.5"]);
         // b (no expiry) first, a (expiring) in a later poll: the record must not take a's
         // expiry, since b still asserts the value without one.
-        let (recs, _) = apply_delta(&mut idx, vec![], vec![b], T0, 0);
-        let (recs, _) = apply_delta(&mut idx, recs, vec![a], T0 + 10, 0);
+        let (recs, _) = apply(&mut idx, vec![], vec![b], T0, 0);
+        let (recs, _) = apply(&mut idx, recs, vec![a], T0 + 10, 0);
         assert_eq!(recs[0].expires, None);
-        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 200, 0);
+        let (recs, _) = apply(&mut idx, recs, vec![], T0 + 200, 0);
         assert_eq!(values(&recs), ["203.0.113.5"]);
         assert!(idx.entries["indicator--a"].live.is_none());
         assert_eq!(recs[0].tags, ["indicator--b"]);
@@ -629,10 +651,10 @@ mod tests {
         // Alone, an expiring indicator's value goes when it expires.
         let mut c = live("indicator--c", M1, &["198.51.100.7"]);
         c.expires = Some(T0 + 300);
-        let (recs, _) = apply_delta(&mut idx, recs, vec![c], T0 + 210, 0);
+        let (recs, _) = apply(&mut idx, recs, vec![c], T0 + 210, 0);
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].expires, Some(T0 + 300));
-        let (recs, o) = apply_delta(&mut idx, recs, vec![], T0 + 300, 0);
+        let (recs, o) = apply(&mut idx, recs, vec![], T0 + 300, 0);
         assert_eq!(values(&recs), ["203.0.113.5"]);
         assert_eq!(o.counts.removed, 1);
     }
@@ -640,7 +662,7 @@ mod tests {
     #[test]
     fn keep_for_ages_indicators_not_resent() {
         let mut idx = IndicatorIndex::default();
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             vec![],
             vec![
@@ -650,7 +672,7 @@ mod tests {
             T0,
             0,
         );
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             recs,
             vec![live("indicator--b", M2, &["198.51.100.7"])],
@@ -658,7 +680,7 @@ mod tests {
             1000,
         );
         assert_eq!(recs.len(), 2);
-        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 1000, 1000);
+        let (recs, _) = apply(&mut idx, recs, vec![], T0 + 1000, 1000);
         assert_eq!(values(&recs), ["198.51.100.7"]);
         assert_eq!(recs[0].last_seen, T0 + 500);
         assert!(!idx.entries.contains_key("indicator--a"));
@@ -669,7 +691,7 @@ mod tests {
         // A poll changes a's pattern from X to Y and revokes b (Z); the index is written, the
         // snapshot is not (a crash): the next run has the new index and the old records.
         let mut idx = IndicatorIndex::default();
-        let (before, _) = apply_delta(
+        let (before, _) = apply(
             &mut idx,
             vec![],
             vec![
@@ -683,16 +705,16 @@ mod tests {
             live("indicator--a", M2, &["192.0.2.9"]),
             ver("indicator--b", M2, Status::Revoked, &[]),
         ];
-        let (after, o) = apply_delta(&mut idx, before.clone(), poll.clone(), T0 + 1, 0);
+        let (after, o) = apply(&mut idx, before.clone(), poll.clone(), T0 + 1, 0);
         assert!(o.index_changed);
         assert_eq!(values(&after), ["192.0.2.9"]);
         // The crash: `before` is what is stored. Neither the stored index alone nor the re-poll
         // of the same versions brings back X or Z.
         let mut crashed = idx.clone();
-        let (recs, _) = apply_delta(&mut crashed, before.clone(), vec![], T0 + 2, 0);
+        let (recs, _) = apply(&mut crashed, before.clone(), vec![], T0 + 2, 0);
         assert_eq!(values(&recs), ["192.0.2.9"]);
         let mut crashed = idx.clone();
-        let (recs, o) = apply_delta(&mut crashed, before, poll, T0 + 2, 0);
+        let (recs, o) = apply(&mut crashed, before, poll, T0 + 2, 0);
         assert_eq!(values(&recs), ["192.0.2.9"]);
         assert_eq!(o.stale, 0);
     }
@@ -706,7 +728,7 @@ mod tests {
         let mut c = live("indicator--c", M1, &["192.0.2.1"]);
         c.tlp = Some(Tlp::Red);
         let mut idx = IndicatorIndex::default();
-        let (recs, _) = apply_delta_tlp(&mut idx, vec![], vec![a, b, c], T0, 0, Some(Tlp::Amber));
+        let (recs, _) = apply_delta(&mut idx, vec![], vec![a, b, c], T0, 0, Some(Tlp::Amber));
         let tlp = |v: &str| recs.iter().find(|r| r.value.to_string() == v).unwrap().tlp;
         assert_eq!(tlp("203.0.113.5"), Some(Tlp::Amber));
         // One unmarked indicator alone: the source's TLP applies at compile time, as ever.
@@ -717,7 +739,7 @@ mod tests {
     #[test]
     fn nothing_to_do_changes_nothing() {
         let mut idx = IndicatorIndex::default();
-        let (recs, o) = apply_delta(
+        let (recs, o) = apply(
             &mut idx,
             vec![],
             vec![live("indicator--a", M1, &["203.0.113.5"])],
@@ -725,21 +747,21 @@ mod tests {
             0,
         );
         assert!(o.index_changed);
-        let (again, o) = apply_delta(&mut idx, recs.clone(), vec![], T0 + 1, 0);
+        let (again, o) = apply(&mut idx, recs.clone(), vec![], T0 + 1, 0);
         assert_eq!((again, o.index_changed), (recs, false));
     }
 
     #[test]
     fn tombstones_are_forgotten_after_a_while() {
         let mut idx = IndicatorIndex::default();
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             vec![],
             vec![ver("indicator--a", M1, Status::Revoked, &[])],
             T0,
             0,
         );
-        apply_delta(&mut idx, recs, vec![], T0 + TOMBSTONE_KEEP, 0);
+        apply(&mut idx, recs, vec![], T0 + TOMBSTONE_KEEP, 0);
         assert!(idx.is_empty());
     }
 
@@ -762,16 +784,16 @@ mod tests {
             old("legacy.example"),
         ];
         // Nothing known: everything stays, untouched.
-        let (recs, o) = apply_delta(&mut idx, stored.clone(), vec![], T0, 0);
+        let (recs, o) = apply(&mut idx, stored.clone(), vec![], T0, 0);
         assert_eq!(recs, {
             let mut s = stored.clone();
             s.sort_by(|a, b| a.value.cmp(&b.value));
             s
         });
-        assert_eq!(o.counts, DeltaCounts::default());
+        assert_eq!(o.counts, MergeCounts::default());
         // A revocation of an unknown indicator names 203.0.113.5: that value goes (by value,
         // as nobody is known to assert it); a live indicator takes over 198.51.100.7.
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             recs,
             vec![
@@ -785,7 +807,7 @@ mod tests {
         assert_eq!(recs[0].comment.as_deref(), Some("indicator--y"));
         assert_eq!(recs[0].first_seen, T0 - 1000);
         // Now y's revocation removes it even though it was stored before.
-        let (recs, _) = apply_delta(
+        let (recs, _) = apply(
             &mut idx,
             recs,
             vec![ver("indicator--y", M2, Status::Revoked, &[])],
@@ -794,7 +816,7 @@ mod tests {
         );
         assert_eq!(values(&recs), ["legacy.example"]);
         // Unattributed records age out under keep_for.
-        let (recs, _) = apply_delta(&mut idx, recs, vec![], T0 + 100, 50);
+        let (recs, _) = apply(&mut idx, recs, vec![], T0 + 100, 50);
         assert!(recs.is_empty());
     }
 
@@ -834,9 +856,13 @@ mod tests {
         a.tlp = Some(Tlp::Amber);
         let mut b = ver("indicator--b", M2, Status::Revoked, &[]);
         b.modified = None;
-        apply_delta(&mut idx, vec![], vec![a, b], T0, 0);
+        apply(&mut idx, vec![], vec![a, b], T0, 0);
         let mut buf = Vec::new();
-        encode(&idx, &mut buf);
+        encode(&idx, |b| {
+            buf.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         let (back, skipped) = decode(&buf, idx.len() as u64).unwrap();
         assert_eq!((back, skipped), (idx.clone(), 0));
         assert!(decode(&buf, idx.len() as u64 + 1).is_err());
@@ -860,7 +886,7 @@ mod tests {
             let mut idx = IndicatorIndex::default();
             let mut recs = Vec::new();
             for (i, poll) in polls.into_iter().enumerate() {
-                let (r, _) = apply_delta(&mut idx, recs, poll, T0 + i as i64, 0);
+                let (r, _) = apply(&mut idx, recs, poll, T0 + i as i64, 0);
                 recs = r;
                 let mut live: Vec<String> = idx
                     .entries

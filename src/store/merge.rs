@@ -113,15 +113,6 @@ pub fn merge_snapshot(
     out
 }
 
-/// What a delta (a TAXII poll, [`super::apply_delta`]) did to a source's values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeltaCounts {
-    /// Values new to the source.
-    pub added: u64,
-    /// Values gone from the source (withdrawn, expired, or past `keep_for`).
-    pub removed: u64,
-}
-
 /// Folds a repeated fresh indicator into the first one of its value (`later` is dropped after).
 fn absorb(first: &mut FreshIndicator, later: &mut FreshIndicator) {
     first.confidence = first.confidence.max(later.confidence);

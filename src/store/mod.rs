@@ -101,10 +101,9 @@ use std::time::Duration;
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
 pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
 pub use self::indicators::{
-    apply_delta, apply_delta_tlp, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex,
-    TOMBSTONE_KEEP,
+    apply_delta, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex, TOMBSTONE_KEEP,
 };
-pub use self::merge::{merge_snapshot, DeltaCounts, FreshIndicator};
+pub use self::merge::{merge_snapshot, FreshIndicator};
 pub use self::reader::RecordReader;
 pub use self::record::Record;
 pub use self::set::{Key, RecordSet, Stamp, StampId};
@@ -400,14 +399,12 @@ impl Store {
         codec::put_str(&mut header, source);
         codec::put_u64(&mut header, gen);
         codec::put_u64(&mut header, index.len() as u64);
-        let mut payload = Vec::new();
-        indicators::encode(index, &mut payload);
         file::write_atomic(
             &self.sources,
             &format!("{esc}{IDS_EXT}"),
             MAGIC_IDS,
             &header,
-            |w| w.write(&payload),
+            |w| indicators::encode(index, |b| w.write(b)),
         )
     }
 

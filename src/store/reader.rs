@@ -345,10 +345,7 @@ impl RecordReader {
         }
         while let Some(item) = self.step()? {
             match item {
-                Item::Whole(r) => {
-                    let id = b.stamps.intern_ref(&Stamp::of(&r));
-                    b.push_value(r.value, id);
-                }
+                Item::Whole(r) => b.push_record(r),
                 Item::Stamped(Decoded::V4(s, e), id) => b.push_v4(s, e, id),
                 Item::Stamped(Decoded::V6(s, e), id) => b.push_v6(s, e, id),
                 Item::Stamped(Decoded::Name(v), id) => b.push_name(v, id),

@@ -191,9 +191,7 @@ impl RecordSet {
     pub fn from_records(records: impl IntoIterator<Item = Record>) -> RecordSet {
         let mut b = Builder::default();
         for r in records {
-            let (value, stamp) = Stamp::split(r);
-            let id = b.stamps.intern(stamp);
-            b.push_value(value, id);
+            b.push_record(r);
         }
         b.finish()
     }
@@ -304,6 +302,13 @@ impl Builder {
             Value::Ip(IpRange::V6 { start, end }) => self.push_v6(start, end, id),
             v => self.push_name(v, id),
         }
+    }
+
+    /// Adds a whole record, its stamp interned here (moved, not copied).
+    pub(super) fn push_record(&mut self, r: Record) {
+        let (value, stamp) = Stamp::split(r);
+        let id = self.stamps.intern(stamp);
+        self.push_value(value, id);
     }
 
     /// The set: stamps interned here (or given), parts sorted, the first record of a repeated

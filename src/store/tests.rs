@@ -471,6 +471,7 @@ fn indicator_index_round_trips_and_is_dropped_when_behind_its_snapshot() {
         ],
         1_800_000_000,
         0,
+        None,
     );
     // The index first, then its snapshot (the pipeline's order): read back whole.
     s.save_indicators("isac", &idx).unwrap();

@@ -433,7 +433,6 @@ pub async fn poll(
         VecDeque::new();
     let mut merged = Merged::default();
     let mut position = start.clone();
-    let mut held: Option<Option<String>> = None;
     loop {
         if out.pages >= MAX_PAGES {
             return Err(TaxiiError::Paging {
@@ -470,8 +469,9 @@ pub async fn poll(
         ));
         if converting.len() > MAX_PAGES_CONVERTING {
             if let Some((before, task)) = converting.pop_front() {
-                let page = join_page(task, &req.http.source, &out.objects_url).await?;
-                merged.add(page, before, &mut held, &mut out);
+                merged
+                    .join(task, before, &req.http.source, &out.objects_url)
+                    .await?;
             }
         }
         if last.is_some() {
@@ -493,11 +493,13 @@ pub async fn poll(
         }
     }
     while let Some((before, task)) = converting.pop_front() {
-        let page = join_page(task, &req.http.source, &out.objects_url).await?;
-        merged.add(page, before, &mut held, &mut out);
+        merged
+            .join(task, before, &req.http.source, &out.objects_url)
+            .await?;
     }
+    out.objects = merged.objects;
     out.converted = merged.converted;
-    let end = match held {
+    let end = match merged.held {
         Some(before) => before,
         None => position,
     };
@@ -530,19 +532,6 @@ fn convert_page(source: String, r: ApiResponse, now: i64) -> PageResult {
     Ok((stix::convert_objects(&objects, now), count))
 }
 
-async fn join_page(
-    task: tokio::task::JoinHandle<PageResult>,
-    source_name: &str,
-    url: &str,
-) -> PageResult {
-    task.await.map_err(|e| TaxiiError::Body {
-        source_name: source_name.to_string(),
-        url: url.to_string(),
-        expected: "envelope",
-        problem: format!("converting a page failed: {e}"),
-    })?
-}
-
 /// Why a body is not a TAXII envelope, for people.
 fn envelope_error(source_name: String, r: &ApiResponse, e: &serde_json::Error) -> TaxiiError {
     let ct = r.header("content-type").unwrap_or("no Content-Type");
@@ -558,45 +547,42 @@ fn envelope_error(source_name: String, r: &ApiResponse, e: &serde_json::Error) -
     }
 }
 
-/// The pages of one poll, merged in page order: the newest version of each id wins (the first
-/// seen on a tie, as within a page), skips and counts add up.
+/// The pages of one poll, added in page order. An id on several pages keeps each version: the
+/// store's indicator index applies them in order and keeps the newest (`store::apply_delta`).
 #[derive(Default)]
 struct Merged {
     converted: Converted,
-    by_id: foldhash::HashMap<String, usize>,
+    /// The position before the first page holding an indicator not valid yet.
+    held: Option<Option<String>>,
+    /// Objects received (all types).
+    objects: u64,
 }
 
 impl Merged {
-    fn add(
+    /// Waits for a page's conversion (started with the position `before` it) and adds it.
+    async fn join(
         &mut self,
-        (page, objects): (Converted, u64),
+        task: tokio::task::JoinHandle<PageResult>,
         before: Option<String>,
-        held: &mut Option<Option<String>>,
-        out: &mut Poll,
-    ) {
-        out.objects += objects;
-        if page.not_yet_valid && held.is_none() {
-            *held = Some(before);
+        source_name: &str,
+        url: &str,
+    ) -> Result<(), TaxiiError> {
+        let (page, objects) = task.await.map_err(|e| TaxiiError::Body {
+            source_name: source_name.to_string(),
+            url: url.to_string(),
+            expected: "envelope",
+            problem: format!("converting a page failed: {e}"),
+        })??;
+        self.objects += objects;
+        if page.not_yet_valid && self.held.is_none() {
+            self.held = Some(before);
         }
         let c = &mut self.converted;
         c.report.merge(&page.report);
         c.not_yet_valid |= page.not_yet_valid;
         c.indicators_seen += page.indicators_seen;
-        for v in page.versions {
-            match self.by_id.get(&v.id) {
-                Some(&i) => {
-                    // The id came on an earlier page too: one indicator, not two.
-                    c.indicators_seen = c.indicators_seen.saturating_sub(1);
-                    if v.is_newer_than(c.versions[i].modified.as_deref()) {
-                        c.versions[i] = v;
-                    }
-                }
-                None => {
-                    self.by_id.insert(v.id.clone(), c.versions.len());
-                    c.versions.push(v);
-                }
-            }
-        }
+        c.versions.extend(page.versions);
+        Ok(())
     }
 }
 
@@ -675,11 +661,7 @@ impl fmt::Display for Poll {
             self.pages,
             self.objects,
             self.converted.active().count(),
-            self.converted
-                .versions
-                .iter()
-                .filter(|v| v.status != stix::Status::Active)
-                .count()
+            self.converted.withdrawn().count()
         )
     }
 }

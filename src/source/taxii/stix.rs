@@ -257,14 +257,6 @@ pub struct Version {
     pub comment: Option<String>,
 }
 
-impl Version {
-    /// Whether this version is newer than one whose `modified` is `other` (by time, then by the
-    /// text, so fractions of a second count; an absent or unreadable `modified` is the oldest).
-    pub fn is_newer_than(&self, other: Option<&str>) -> bool {
-        compare_versions(self.modified.as_deref(), other) == Ordering::Greater
-    }
-}
-
 /// Orders two `modified` values as STIX versions: by time, then by the text (its fraction); an
 /// absent or unreadable one is the oldest.
 pub fn compare_versions(a: Option<&str>, b: Option<&str>) -> Ordering {
@@ -286,12 +278,12 @@ pub struct Converted {
 }
 
 impl Converted {
-    /// The values of the live indicators, with the indicator asserting each.
-    pub fn active(&self) -> impl Iterator<Item = (&Value, &Version)> + '_ {
+    /// The values of the live indicators.
+    pub fn active(&self) -> impl Iterator<Item = &Value> + '_ {
         self.versions
             .iter()
             .filter(|v| v.status == Status::Active)
-            .flat_map(|v| v.values.iter().map(move |x| (x, v)))
+            .flat_map(|v| v.values.iter())
     }
 
     /// The values of the withdrawn (revoked or expired) indicators.
@@ -352,29 +344,6 @@ pub struct StixObject<'a> {
 }
 
 impl StixObject<'_> {
-    /// The same object owning its strings (for objects built from a `serde_json::Value`).
-    pub fn into_owned(self) -> StixObject<'static> {
-        let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
-        let own_all =
-            |v: Vec<Cow<'_, str>>| v.into_iter().map(|c| Cow::Owned(c.into_owned())).collect();
-        StixObject {
-            kind: own(self.kind),
-            id: own(self.id),
-            modified: own(self.modified),
-            pattern: own(self.pattern),
-            pattern_type: own(self.pattern_type),
-            valid_from: own(self.valid_from),
-            valid_until: own(self.valid_until),
-            revoked: self.revoked,
-            confidence: self.confidence,
-            labels: own_all(self.labels),
-            object_marking_refs: own_all(self.object_marking_refs),
-            name: own(self.name),
-        }
-    }
-}
-
-impl StixObject<'_> {
     /// Whether this is an `indicator` that is not revoked and whose `valid_from` is after `now`.
     pub fn not_valid_yet(&self, now: i64) -> bool {
         self.kind.as_deref() == Some("indicator")
@@ -387,30 +356,26 @@ impl StixObject<'_> {
     }
 }
 
-/// A TAXII envelope (`objects/` response): `more`, `next`, `objects`, all optional.
+/// The objects of a TAXII envelope (`objects/` response) or of a STIX bundle; the paging
+/// fields are [`Paging`]'s, read before (every other field is skipped unread).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct Envelope<'a> {
-    /// More objects follow.
-    #[serde(deserialize_with = "lenient::boolean")]
-    pub more: Option<bool>,
-    /// The paging token (a string, or a number some servers send).
-    #[serde(deserialize_with = "lenient::token")]
-    pub next: Option<String>,
     /// The objects.
     #[serde(borrow)]
     pub objects: Option<Vec<StixObject<'a>>>,
 }
 
-/// The paging fields of a TAXII envelope, read without building the objects (they are
-/// checked to be JSON and skipped): what the poller needs before it asks for the next page.
+/// The paging fields of a TAXII envelope (`more`, `next`, both optional), read without building
+/// the objects (they are checked to be JSON and skipped): what the poller needs before it asks
+/// for the next page.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct Paging {
     /// More objects follow.
     #[serde(deserialize_with = "lenient::boolean")]
     pub more: Option<bool>,
-    /// The paging token.
+    /// The paging token (a string, or a number some servers send).
     #[serde(deserialize_with = "lenient::token")]
     pub next: Option<String>,
 }
@@ -424,9 +389,10 @@ mod lenient {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde::Deserialize;
 
-    /// What one JSON value was, as far as these readers care.
+    /// What one JSON value was, as far as these readers care (an array: its strings).
     enum Scalar<'a> {
         Str(Cow<'a, str>),
+        List(Vec<Cow<'a, str>>),
         Bool(bool),
         U64(u64),
         I64(i64),
@@ -472,8 +438,13 @@ mod lenient {
             d.deserialize_any(self)
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Scalar::Other)
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<Scalar<'de>>()? {
+                if let Scalar::Str(s) = item {
+                    out.push(s);
+                }
+            }
+            Ok(Scalar::List(out))
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -520,55 +491,11 @@ mod lenient {
         })
     }
 
-    struct StringsVisitor;
-
-    impl<'de> Visitor<'de> for StringsVisitor {
-        type Value = Vec<Cow<'de, str>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(item) = seq.next_element::<Scalar<'de>>()? {
-                if let Scalar::Str(s) = item {
-                    out.push(s);
-                }
-            }
-            Ok(out)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Vec::new())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-    }
-
     pub fn strings<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Cow<'a, str>>, D::Error> {
-        d.deserialize_any(StringsVisitor)
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::List(v) => v,
+            _ => Vec::new(),
+        })
     }
 }
 
@@ -596,7 +523,7 @@ pub fn convert_objects<'a, 'b: 'a>(
         };
         match newest.get(id) {
             Some(prev)
-                if version_key(prev.modified.as_deref()) >= version_key(o.modified.as_deref()) => {}
+                if compare_versions(prev.modified.as_deref(), o.modified.as_deref()).is_ge() => {}
             Some(_) => {
                 newest.insert(id, o);
             }

@@ -4,10 +4,9 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 
+/// An object from JSON; the text is leaked so the object may borrow it (tests only).
 fn obj(j: &Json) -> StixObject<'static> {
-    serde_json::from_str::<StixObject>(&j.to_string())
-        .unwrap()
-        .into_owned()
+    serde_json::from_str(String::leak(j.to_string())).unwrap()
 }
 
 fn objs(v: Vec<Json>) -> Vec<StixObject<'static>> {
@@ -349,7 +348,7 @@ fn bundles() {
     ]});
     let c = convert_bundle(b.to_string().as_bytes(), NOW).unwrap();
     assert_eq!(
-        c.active().next().unwrap().0.to_string(),
+        c.active().next().unwrap().to_string(),
         "https://evil.example/x"
     );
     assert!(matches!(
@@ -530,13 +529,12 @@ fn strings_with_json_escapes_are_read_and_plain_ones_borrowed() {
          "valid_from": "2026-01-01T00:00:00Z", "labels": ["c2", 3, "\u0078"]}
     ]}"#;
     let env: Envelope = serde_json::from_str(body).unwrap();
-    assert_eq!((env.more, env.next.as_deref()), (Some(true), Some("42")));
     let o = &env.objects.as_ref().unwrap()[0];
     assert!(matches!(o.id, Some(Cow::Borrowed(_))));
     assert_eq!(o.labels, ["c2", "x"]);
     let c = convert_objects([o], NOW);
     assert_eq!(
-        c.active().next().unwrap().0.to_string(),
+        c.active().next().unwrap().to_string(),
         "http://evil.example/ab"
     );
     let paging: Paging = serde_json::from_str(body).unwrap();
