@@ -181,7 +181,8 @@ async fn server_error_always_fails_after_all_attempts() {
     // Backoff: 250-500 ms, then 500-1000 ms.
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(700), "{took:?}");
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    // Bounded loosely: a loaded machine is slow, and the point is that no backoff runs away.
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[tokio::test]
@@ -243,7 +244,8 @@ async fn retry_after_beyond_the_cap_is_not_waited_for() {
     let err = fetch_err(&req).await;
     assert_eq!(err.status(), Some(429));
     assert_eq!(server.hits("/limited"), 1);
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Far below the hour asked for; loose, as a loaded machine is slow.
+    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 // ----- timeouts, truncation, size -----
@@ -251,7 +253,7 @@ async fn retry_after_beyond_the_cap_is_not_waited_for() {
 #[tokio::test]
 async fn slow_server_times_out() {
     let server = FixtureServer::start(
-        Routes::new().reply("/slow", Reply::ok("late\n").delay(Duration::from_secs(10))),
+        Routes::new().reply("/slow", Reply::ok("late\n").delay(Duration::from_secs(60))),
     );
     let mut req = request(server.url("/slow"));
     req.timeout = Duration::from_millis(300);
@@ -264,7 +266,8 @@ async fn slow_server_times_out() {
             .contains("no complete response within 300ms"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // Well before the server's 60 s answer; loose, as a loaded machine is slow.
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[tokio::test]
@@ -580,7 +583,7 @@ async fn per_host_limit_serialises_requests() {
     assert_eq!(server.max_in_flight("/slow"), 1);
 
     let wide = FixtureServer::start(
-        Routes::new().reply("/slow", Reply::ok("x\n").delay(Duration::from_millis(300))),
+        Routes::new().reply("/slow", Reply::ok("x\n").delay(Duration::from_millis(1000))),
     );
     let fetcher = Fetcher::new(3);
     let req = request(wide.url("/slow"));
