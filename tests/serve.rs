@@ -832,7 +832,7 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
     // served while four are held fails at once).
     let mut buf = [0u8; 64];
     let mut held = None;
-    for _round in 0..5 {
+    for round in 0..5 {
         let mut slow = Vec::new();
         for _ in 0..4 {
             let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -871,6 +871,10 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
             held = Some(slow);
             break;
         }
+        eprintln!(
+            "round {round}: a slow connection was closed early (extra answered: {}); again",
+            n > 0
+        );
         drop(slow);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
