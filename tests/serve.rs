@@ -150,8 +150,12 @@ async fn json(c: &reqwest::Client, url: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
-/// Polls `f` until it returns `Some`, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+/// How long [`eventually`] waits before it fails. Loose, for a loaded 2-core CI machine running
+/// every test at once: it only bounds a failure, a pass returns as soon as the condition holds.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it returns `Some`, for at most [`SETTLE`].
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -161,7 +165,7 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        assert!(t.elapsed() < SETTLE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -281,7 +285,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
     let c = client(Some(&site.pki.ca_pem));
     let url = srv.url("/lists/pa");
-    let r = eventually(Duration::from_secs(60), "list pa", || async {
+    let r = eventually("list pa", || async {
         let r = c.get(&url).send().await.ok()?;
         (r.status() == 200).then_some(r)
     })
@@ -375,7 +379,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
         &site.path("lists/block.txt"),
         "81.2.69.128/25\n81.2.69.0/25\nmalware-c2.top\n",
     );
-    eventually(Duration::from_secs(30), "a recompile", || async {
+    eventually("a recompile", || async {
         status().await.filter(|js| cycle_of(js) > before)
     })
     .await;
@@ -513,7 +517,7 @@ async fn access_control() {
     let site = basic_site();
     let srv = Server::start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
-    eventually(Duration::from_secs(60), "list hq", || async {
+    eventually("list hq", || async {
         let r = c
             .get(srv.url("/lists/hq"))
             .basic_auth("fw-hq", Some("hq-secret"))
@@ -636,17 +640,14 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
             r.text().await.ok()
         }
     };
-    eventually(Duration::from_secs(60), "first compile", || {
-        get("/lists/pa")
-    })
-    .await;
+    eventually("first compile", || get("/lists/pa")).await;
 
     // A lists/ edit is served shortly after.
     save(
         &site.path("lists/block.txt"),
         "192.0.2.200\n198.18.0.1\n81.2.71.160\n",
     );
-    eventually(Duration::from_secs(30), "edited list", || async {
+    eventually("edited list", || async {
         get("/lists/pa").await.filter(|b| b == "81.2.71.160\n")
     })
     .await;
@@ -655,14 +656,14 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
     let mut cfg = basic_config();
     cfg.push_str("\n[[list]]\nname = \"fg\"\nvendor = \"fortigate\"\ntypes = [\"ip\"]\nsources = [\"block\"]\n");
     save(&site.path("feeds.toml"), &cfg);
-    let fg = eventually(Duration::from_secs(30), "new list", || get("/lists/fg")).await;
+    let fg = eventually("new list", || get("/lists/fg")).await;
     assert_eq!(fg, "81.2.71.160\n");
 
     // An invalid edit is refused: the old config stays, the error is shown and counted, and
     // lists/ edits still apply.
     let bad = cfg.replace("vendor = \"fortigate\"", "vendor = \"fortigatee\"");
     save(&site.path("feeds.toml"), &bad);
-    let js = eventually(Duration::from_secs(30), "refusal", || async {
+    let js = eventually("refusal", || async {
         let body = c
             .get(srv.url("/status.json"))
             .send()
@@ -684,11 +685,9 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
     assert!(m.contains("edlforge_config_reload_success 0"), "{m}");
     assert_eq!(get("/lists/fg").await.as_deref(), Some("81.2.71.160\n"));
     save(&site.path("lists/block.txt"), "81.2.71.161\n");
-    eventually(
-        Duration::from_secs(30),
-        "list edit under a refused config",
-        || async { get("/lists/fg").await.filter(|b| b == "81.2.71.161\n") },
-    )
+    eventually("list edit under a refused config", || async {
+        get("/lists/fg").await.filter(|b| b == "81.2.71.161\n")
+    })
     .await;
 
     // Certificate rotation: a certificate from another CA replaces the first; new connections
@@ -696,7 +695,7 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
     let second = pki("second");
     save(&site.path("tls.key"), &second.key_pem);
     save(&site.path("tls.pem"), &second.cert_pem);
-    eventually(Duration::from_secs(30), "rotated certificate", || async {
+    eventually("rotated certificate", || async {
         let c2 = client(Some(&second.ca_pem));
         let r = c2.get(srv.url("/healthz")).send().await.ok()?;
         (r.status() == 200).then_some(())
@@ -712,7 +711,7 @@ async fn stored_lists_are_served_at_start_before_any_fetch() {
     {
         let srv = Server::start(site.dir.path(), &env());
         let c = client(Some(&site.pki.ca_pem));
-        eventually(Duration::from_secs(60), "first compile", || async {
+        eventually("first compile", || async {
             let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
             (r.status() == 200).then_some(())
         })
@@ -743,7 +742,7 @@ async fn no_torn_lists_while_recompiling() {
     std::fs::write(site.path("lists/block.txt"), version(0)).unwrap();
     let srv = Server::start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
-    eventually(Duration::from_secs(60), "first compile", || async {
+    eventually("first compile", || async {
         let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
         (r.status() == 200).then_some(())
     })
@@ -780,7 +779,7 @@ async fn no_torn_lists_while_recompiling() {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let want = last.clone();
-    eventually(Duration::from_secs(30), "last version", || async {
+    eventually("last version", || async {
         let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
         let b = r.text().await.ok()?;
         (b.lines().count() == 100 && b.contains(want.lines().next().unwrap_or(""))).then_some(())
@@ -806,7 +805,7 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
     assert!(srv.log().contains("TLS is off"), "{}", srv.log());
     let addr = srv.base.trim_start_matches("http://").to_string();
     let c = client(None);
-    eventually(Duration::from_secs(60), "first compile", || async {
+    eventually("first compile", || async {
         let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
         (r.status() == 200).then_some(())
     })
@@ -851,21 +850,18 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
             .await
             .expect("an over-cap connection is closed, not left hanging")
             .unwrap_or(0);
-        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Still open: a read that neither ends nor fails within 50 ms.
         let mut all_open = true;
         for s in &mut slow {
             let mut one = [0u8; 1];
-            if let Ok(r) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut one)).await {
-                all_open = false;
-                assert!(
-                    matches!(r, Ok(0) | Ok(1) | Err(_)),
-                    "a slow client's read: {r:?}"
-                );
-            }
+            all_open &= tokio::time::timeout(Duration::from_millis(50), s.read(&mut one))
+                .await
+                .is_err();
         }
         assert!(
             n == 0 || !all_open,
-            "over-cap connection got an answer while the cap was full: {answer:?}"
+            "over-cap connection got an answer while the cap was full: {:?}",
+            String::from_utf8_lossy(&buf[..n])
         );
         if all_open {
             held = Some(slow);
@@ -894,13 +890,9 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
         }
     }
     let c = client(None);
-    eventually(
-        Duration::from_secs(30),
-        "a poller after the flood",
-        || async {
-            let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
-            (r.status() == 200).then_some(())
-        },
-    )
+    eventually("a poller after the flood", || async {
+        let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
     .await;
 }

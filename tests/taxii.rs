@@ -9,7 +9,7 @@
 //! makes that a failure. Static STIX bundles and config checks need no server.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -71,7 +71,7 @@ impl Medallion {
             );
             return None;
         };
-        let mut dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("medallion.json");
         let data = fixture("taxii/medallion-data.json");
         let body = serde_json::json!({
@@ -84,54 +84,43 @@ impl Medallion {
             "taxii": { "max_page_size": 100 },
         });
         std::fs::write(&config, body.to_string()).unwrap();
-        // The port is found free by a bind that is then given up; another test can take it in
-        // the meantime, so a medallion that could not bind is started again on a new port.
-        for attempt in 1..=3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = dir.path().join(format!("medallion-{attempt}.log"));
-            let out = std::fs::File::create(&log).unwrap();
-            let child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(out.try_clone().unwrap())
-                .stderr(out)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut m = Medallion {
-                child,
-                port,
-                log,
-                _dir: dir,
-            };
-            // Wait until it listens (Flask takes a moment to import, more on a loaded
-            // machine); a bound, not a timing check.
-            let mut exited = None;
-            for _ in 0..1200 {
-                if let Ok(Some(status)) = m.child.try_wait() {
-                    exited = Some(status);
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(m);
-                }
-                std::thread::sleep(Duration::from_millis(50));
+        // Port 0: the kernel picks a free port as medallion binds (no port found free and then
+        // given up, which another test could take in between), and Flask's startup line names it
+        // once the socket listens.
+        let log = dir.path().join("medallion.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut m = Medallion {
+            child,
+            port: 0,
+            log,
+            _dir: dir,
+        };
+        // Flask takes a moment to import, more on a loaded machine; a bound, not a timing check.
+        for _ in 0..1200 {
+            let text = m.log_text();
+            if let Some(port) = text
+                .split("Running on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.lines().next())
+                .and_then(|p| p.trim().parse().ok())
+            {
+                m.port = port;
+                return Some(m);
             }
-            let log = m.log_text();
-            match exited {
-                Some(_) if attempt < 3 && log.contains("Address already in use") => {
-                    eprintln!("medallion: port {port} was taken; starting it again");
-                    dir = std::mem::replace(&mut m._dir, tempfile::tempdir().unwrap());
-                }
-                Some(status) => panic!("medallion exited with {status}:\n{log}"),
-                None => panic!("medallion did not listen on {port}:\n{log}"),
+            if let Ok(Some(status)) = m.child.try_wait() {
+                panic!("medallion exited with {status}:\n{text}");
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        unreachable!("the last attempt returns or panics")
+        panic!("medallion did not start listening:\n{}", m.log_text());
     }
 
     fn url(&self, path: &str) -> String {
