@@ -1,7 +1,7 @@
 //! `feeds.toml` exactly as written: serde structs that mirror the file, with
 //! `deny_unknown_fields` everywhere and a doc comment on every field (these are the reference
 //! docs). Values that errors must point at are `Spanned`, so messages carry `file:line:column`.
-//! Nothing here is checked beyond its TOML type; `validate.rs` builds the `Config` the program
+//! Nothing here is checked beyond its TOML type; `validate/` builds the `Config` the program
 //! runs on.
 
 use std::collections::BTreeMap;

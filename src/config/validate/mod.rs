@@ -1,0 +1,348 @@
+//! Raw `feeds.toml` → [`Config`]: defaults applied, secrets resolved, names cross-checked.
+//! Every problem is collected (not just the first) with `file:line:column`, the key, and what is
+//! allowed, so one `edlforge check` shows everything to fix.
+//!
+//! Split by role: `server.rs` (`[server]`, per-list access), `source.rs` (`[[source]]`),
+//! `list.rs` (`[lists.*]`); this file holds the shared context and the top-level pass.
+
+mod list;
+mod server;
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawColumn, RawConfig, RawList, RawServer, RawSource};
+use super::secret;
+use super::{
+    Access, AuthMode, Column, Config, ConfigError, Credential, Extract, Gates, HttpSettings, List,
+    Location, Role, Server, Source, Syntax, TaxiiSettings, Tls, Transport, Vendor,
+};
+use crate::indicator::{Kind, Tlp};
+
+use list::list;
+use server::server;
+use source::{check_allow_ref, source, SourceDefaults};
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    base: PathBuf,
+    errors: Vec<ConfigError>,
+    /// Problems only `serve` refuses (see [`Config::serve_errors`]).
+    serve_errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, span: std::ops::Range<usize>) -> Location {
+        location(self.text, span.start)
+    }
+
+    fn err(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
+        let loc = self.loc(span);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            location: loc,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => {
+                match humantime::parse_duration(s.get_ref()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.err(
+                        s.span(),
+                        key,
+                        format!("bad interval {:?} ({e}); write e.g. \"90s\", \"15m\", \"1h\", \"2d\"", s.get_ref()),
+                    );
+                        default
+                    }
+                }
+            }
+        }
+    }
+
+    fn tlp(&mut self, v: &Option<Spanned<String>>, key: &str, default: Tlp) -> Tlp {
+        match v {
+            None => default,
+            Some(s) => Tlp::from_str(s.get_ref()).unwrap_or_else(|e| {
+                self.err(s.span(), key, e);
+                default
+            }),
+        }
+    }
+
+    fn percent(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u8) -> u8 {
+        match v {
+            None => default,
+            Some(s) if (0..=100).contains(s.get_ref()) => *s.get_ref() as u8,
+            Some(s) => {
+                self.err(s.span(), key, format!("{} is not in 0..=100", s.get_ref()));
+                default
+            }
+        }
+    }
+
+    fn size(&mut self, v: &Option<Spanned<String>>, key: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_size(s.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    s.span(),
+                    key,
+                    format!(
+                        "bad size {:?}; write e.g. \"256MiB\", \"1GiB\", \"500KB\"",
+                        s.get_ref()
+                    ),
+                );
+                default
+            }),
+        }
+    }
+
+    fn secret(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        must_be_reference: bool,
+    ) -> Option<String> {
+        if must_be_reference && !secret::is_reference(v.get_ref()) {
+            self.err(
+                v.span(),
+                key,
+                "secrets never sit in feeds.toml in clear; write \"${env:NAME}\" or \"${file:/run/secrets/name}\"",
+            );
+            return None;
+        }
+        match secret::resolve(v.get_ref(), &self.base) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(v.span(), key, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn path(&self, s: &str) -> PathBuf {
+        self.base.join(s)
+    }
+
+    /// CIDRs (or single addresses) for access rules.
+    fn cidrs(&mut self, v: &[Spanned<String>], key: &str) -> Vec<ipnet::IpNet> {
+        let mut out = Vec::new();
+        for c in v {
+            let t = c.get_ref().trim();
+            let net = t
+                .parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| t.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from));
+            match net {
+                Some(n) => out.push(n.trunc()),
+                None => self.err(
+                    c.span(),
+                    key,
+                    format!("{t:?} is not an address or CIDR; write e.g. \"192.0.2.0/24\" or \"2001:db8::1\""),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn location(text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Location { line, column }
+}
+
+/// `256MiB`, `1GiB`, `500KB`, `1048576`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+const NAME_RULE: &str = "use letters, digits, '-', '_' and '.' (not first), at most 100";
+
+fn looks_secret(header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    ["key", "token", "auth", "secret", "password", "cookie"]
+        .iter()
+        .any(|w| h.contains(w))
+}
+
+/// Builds the [`Config`] or every error found.
+pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let base = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut cx = Ctx {
+        file,
+        text,
+        base,
+        errors: Vec::new(),
+        serve_errors: Vec::new(),
+    };
+    let d = &raw.defaults;
+    let data_dir = cx.path(
+        raw.store
+            .data_dir
+            .as_ref()
+            .map_or("./data", |s| s.get_ref()),
+    );
+    let refresh = cx.duration(&d.refresh, "defaults.refresh", Duration::from_secs(3600));
+    let timeout = cx.duration(&d.timeout, "defaults.timeout", Duration::from_secs(60));
+    let keep_for = cx.duration(&d.keep_for, "defaults.keep_for", Duration::ZERO);
+    let confidence = cx.percent(&d.confidence, "defaults.confidence", 50);
+    let tlp = cx.tlp(&d.tlp, "defaults.tlp", Tlp::Clear);
+    let max_body = cx.size(&d.max_body, "defaults.max_body", 256 << 20);
+    let per_host = match &d.per_host {
+        None => 2,
+        Some(s) if (1..=64).contains(s.get_ref()) => *s.get_ref() as usize,
+        Some(s) => {
+            cx.err(s.span(), "defaults.per_host", "must be in 1..=64");
+            2
+        }
+    };
+    let proxy = d
+        .proxy
+        .as_ref()
+        .and_then(|p| cx.secret(p, "defaults.proxy", false));
+    let user_agent = d
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| format!("edlforge/{}", env!("CARGO_PKG_VERSION")));
+    let psl = d.public_suffix_list.as_ref().map(|p| cx.path(p.get_ref()));
+    if let Some(p) = &psl {
+        if !p.is_file() {
+            let span = d.public_suffix_list.as_ref().map_or(0..0, |s| s.span());
+            cx.err(
+                span,
+                "defaults.public_suffix_list",
+                format!("{} is not a file", p.display()),
+            );
+        }
+    }
+
+    let server = server(&mut cx, &raw.server);
+    let defaults = SourceDefaults {
+        refresh,
+        timeout,
+        keep_for,
+        confidence,
+        tlp,
+        max_body,
+        retries: d.retries.unwrap_or(2),
+        proxy,
+        user_agent,
+    };
+    let mut sources = Vec::new();
+    let mut seen: HashMap<String, Location> = HashMap::new();
+    for rs in &raw.sources {
+        let name = rs.name.get_ref().clone();
+        if !valid_name(&name) {
+            cx.err(
+                rs.name.span(),
+                "source.name",
+                format!("bad source name {name:?}: {NAME_RULE}"),
+            );
+        }
+        let loc = cx.loc(rs.name.span());
+        if let Some(first) = seen.insert(name.clone(), loc) {
+            cx.err(
+                rs.name.span(),
+                "source.name",
+                format!(
+                    "duplicate source name {name:?} (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+        if let Some(s) = source(&mut cx, rs, &defaults) {
+            sources.push(s);
+        }
+    }
+
+    let role_of: HashMap<&str, Role> = sources.iter().map(|s| (s.name.as_str(), s.role)).collect();
+    let default_allow: Vec<String> = d
+        .allow
+        .iter()
+        .filter_map(|a| check_allow_ref(&mut cx, a, &role_of, "defaults.allow"))
+        .collect();
+    let mut lists = Vec::new();
+    let mut seen_lists: HashMap<String, Location> = HashMap::new();
+    for rl in &raw.lists {
+        let name = rl.name.get_ref().clone();
+        let loc = cx.loc(rl.name.span());
+        if let Some(first) = seen_lists.insert(name.clone(), loc) {
+            cx.err(
+                rl.name.span(),
+                "list.name",
+                format!(
+                    "duplicate list name {name:?} (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+        if let Some(l) = list(&mut cx, rl, &sources, &role_of, &default_allow) {
+            lists.push(l);
+        }
+    }
+    if cx.errors.is_empty() {
+        Ok(Config {
+            serve_errors: cx.serve_errors,
+            server,
+            path: file.to_path_buf(),
+            data_dir,
+            public_suffix_list: psl,
+            per_host,
+            sources,
+            lists,
+        })
+    } else {
+        Err(cx.errors)
+    }
+}
