@@ -190,6 +190,7 @@ pub async fn run(
     // Listener settings are read once: changing them needs a restart.
     let limits = Limits {
         max_connections: config.server.max_connections,
+        max_connections_per_client: config.server.max_connections_per_client,
         header_timeout: config.server.header_timeout,
         drain: Duration::from_secs(10),
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -217,16 +218,23 @@ pub async fn run(
     }
     let mut sched_task = tokio::spawn(sched.run(rx));
 
-    // Signals: SIGHUP reloads; SIGTERM and SIGINT stop.
+    // Signals: SIGHUP reloads; SIGTERM and SIGINT stop. The SIGHUP task holds a weak sender:
+    // dropping `tx` below then closes the scheduler's channel, and an idle scheduler returns at
+    // once instead of being waited for (and aborted) at stop.
     #[cfg(unix)]
     {
-        let tx = tx.clone();
+        let tx = tx.downgrade();
         if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading.");
-                    let _ = tx.send(Event::Hangup);
+                    match tx.upgrade() {
+                        Some(tx) => {
+                            let _ = tx.send(Event::Hangup);
+                        }
+                        None => break,
+                    }
                 }
             });
         }
@@ -251,6 +259,8 @@ pub async fn run(
         tracing::info!("Stopping: finishing in-flight responses.");
     };
     serve::run(listeners, acceptor, state, limits, shutdown).await;
+    // The scheduler returns when its channel closes: at once when idle, after its cycle when
+    // one is running (bounded below).
     drop(tx);
     tokio::select! {
         _ = &mut sched_task => {}
