@@ -453,7 +453,9 @@ impl Metrics {
         if log {
             tracing::warn!(list = %list, peer = %peer, why = %why, "Authentication failed.");
         } else {
-            self.log_suppressed.with_label_values(&["auth_failed"]).inc();
+            self.log_suppressed
+                .with_label_values(&["auth_failed"])
+                .inc();
         }
         self.auth_failures.with_label_values(&[list]).inc();
     }

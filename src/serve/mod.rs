@@ -670,7 +670,9 @@ impl Drop for Stream {
     fn drop(&mut self) {
         let ms = u64::try_from(self.0.since.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.0.last.store(ms, std::sync::atomic::Ordering::Relaxed);
-        self.0.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

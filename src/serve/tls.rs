@@ -189,7 +189,9 @@ pub fn local_ca(data_dir: &Path) -> Result<(LocalCa, bool), TlsError> {
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(CA_DAYS);
-    let c = params.self_signed(&key).map_err(|e| gen_err(e.to_string()))?;
+    let c = params
+        .self_signed(&key)
+        .map_err(|e| gen_err(e.to_string()))?;
     write_atomic(&key_path, key.serialize_pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
     write_atomic(&cert, c.pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
     let ca_der = c.der().clone();
@@ -518,7 +520,9 @@ mod tests {
         assert_eq!(v6, ["::1", "2001:db8::10"]);
         let names = serving_names(&["edl.example.net".into()]);
         assert_eq!(names[0], "edl.example.net");
-        assert!(names.contains(&"127.0.0.1".to_string()) && names.contains(&"localhost".to_string()));
+        assert!(
+            names.contains(&"127.0.0.1".to_string()) && names.contains(&"localhost".to_string())
+        );
     }
 
     #[test]

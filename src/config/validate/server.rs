@@ -128,7 +128,10 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
         // Loopback only: the status page and metrics name every list, source and poller.
         None => vec![
             ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::LOCALHOST, 8).trunc()),
-            ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(std::net::Ipv6Addr::LOCALHOST, 128)),
+            ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+                std::net::Ipv6Addr::LOCALHOST,
+                128,
+            )),
         ],
         Some(v) => {
             if v.get_ref().is_empty() {

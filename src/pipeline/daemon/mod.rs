@@ -224,11 +224,9 @@ pub async fn run(
         }
     }
     let renewal = match (auto_ca, &sched.certs) {
-        (Some((ca, names)), Some(certs)) => Some(tokio::spawn(renew_serving(
-            ca,
-            names,
-            certs.clone(),
-        ))),
+        (Some((ca, names)), Some(certs)) => {
+            Some(tokio::spawn(renew_serving(ca, names, certs.clone())))
+        }
         _ => None,
     };
     let mut sched_task = tokio::spawn(sched.run(rx));
