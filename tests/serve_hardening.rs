@@ -231,6 +231,7 @@ async fn failed_logins_are_throttled_per_address() {
         checked <= bound,
         "{checked} guesses checked in {secs} s from one address (bound {bound})"
     );
+    eprintln!("from one address in {secs} s: {checked} guesses checked, {throttled} refused (429)");
     assert!(throttled > 0);
     // Another address has its own budget: its wrong password is checked (401), and its right
     // one opens the list.
@@ -460,6 +461,7 @@ async fn sigterm_when_idle_stops_promptly() {
     let status = srv.terminate();
     let took = t.elapsed();
     assert!(status.success(), "{status:?}");
+    eprintln!("SIGTERM to exit: {took:?}");
     assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
 }
 
@@ -562,4 +564,34 @@ fn check_refuses_missing_tls_files() {
         err.contains("feeds.toml:3:") && err.contains("tls.key"),
         "{err}"
     );
+}
+
+/// The new `[server]` keys: defaults, and mistakes named with their line.
+#[test]
+fn server_keys_defaults_and_mistakes() {
+    use edlforge::config::{Config, LoadError};
+    let c = Config::from_text("[server]\ntls = \"off\"\n", std::path::Path::new("feeds.toml"))
+        .unwrap();
+    assert_eq!(c.server.max_connections_per_client, 32);
+    let admin: Vec<String> = c
+        .server
+        .admin_clients
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(admin, ["127.0.0.0/8", "::1/128"]);
+    let bad = "[server]\ntls = \"off\"\nadmin_clients = []\nmax_connections_per_client = 0\ntls_names = [\"bad name!\"]\n";
+    match Config::from_text(bad, std::path::Path::new("feeds.toml")) {
+        Err(LoadError::Invalid(errs)) => {
+            let all: String = errs.iter().map(|e| format!("{e}\n")).collect();
+            for want in [
+                "feeds.toml:3:17: server.admin_clients",
+                "feeds.toml:4:30: server.max_connections_per_client",
+                "feeds.toml:5:14: server.tls_names",
+            ] {
+                assert!(all.contains(want), "missing {want} in\n{all}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
 }
