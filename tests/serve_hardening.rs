@@ -570,8 +570,11 @@ fn check_refuses_missing_tls_files() {
 #[test]
 fn server_keys_defaults_and_mistakes() {
     use edlforge::config::{Config, LoadError};
-    let c = Config::from_text("[server]\ntls = \"off\"\n", std::path::Path::new("feeds.toml"))
-        .unwrap();
+    let c = Config::from_text(
+        "[server]\ntls = \"off\"\n",
+        std::path::Path::new("feeds.toml"),
+    )
+    .unwrap();
     assert_eq!(c.server.max_connections_per_client, 32);
     let admin: Vec<String> = c
         .server

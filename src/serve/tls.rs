@@ -37,8 +37,8 @@ pub enum TlsError {
         /// What is wrong.
         what: String,
     },
-    /// Making the self-signed certificate failed.
-    #[error("cannot make a self-signed certificate in {dir}: {what}")]
+    /// Making the local CA or its serving certificate failed.
+    #[error("cannot make the local CA or its serving certificate in {dir}: {what}")]
     Generate {
         /// The directory.
         dir: PathBuf,
