@@ -342,7 +342,9 @@ async fn idle_http2_connection_gets_goaway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection() {
     let site = site(
-        &format!("{OFF}max_connections = 8\nmax_connections_per_client = 4\n"),
+        &format!(
+            "{OFF}max_connections = 8\nmax_connections_per_client = 4\nheader_timeout = \"60s\"\n"
+        ),
         "",
     );
     let srv = Server::start(site.dir.path(), &[]);
@@ -357,15 +359,14 @@ async fn one_address_cannot_take_every_connection() {
         let _ = s.write_all(b"GET /lists/pa HTTP/1.1\r\nHost: x\r\n").await;
         flood.push(s);
     }
-    // The flood's connections over its cap are closed at once; count those that end.
+    // The flood's connections over its cap are closed at once; count those that end within
+    // a bound (read one after the other: the first ones had all that time too; the held ones
+    // stay open for header_timeout, 60 s).
     let mut closed = 0;
     for s in &mut flood {
         let mut b = [0u8; 1];
-        if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await {
-            if matches!(r, Ok(0) | Err(_)) {
-                closed += 1;
-            }
-        }
+        let r = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await;
+        closed += usize::from(matches!(r, Ok(Ok(0) | Err(_))));
     }
     assert!(
         closed >= 16,
@@ -428,19 +429,24 @@ async fn refusal_log_lines_are_summarised_and_counted() {
         .lines()
         .filter(|l| l.contains("Authentication failed"))
         .count();
+    // One line per kind and minute: two if a minute ended during the test.
     assert!(
-        acl <= 1 && auth <= 1,
+        acl <= 2 && auth <= 2,
         "acl {acl}, auth {auth} lines:\n{log}"
     );
     let m = text(&c, &srv.url("/metrics")).await;
-    for want in [
-        "edlforge_http_access_refused_total{reason=\"client_acl\"} 200",
-        "edlforge_log_lines_suppressed_total{event=\"access_refused\"} 199",
-        "edlforge_http_auth_failures_total{list=\"hq\"} 8",
-        "edlforge_log_lines_suppressed_total{event=\"auth_failed\"} 7",
-    ] {
-        assert!(m.contains(want), "missing {want} in\n{m}");
-    }
+    let value = |name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("missing {name} in\n{m}"))
+    };
+    assert_eq!(
+        value("edlforge_http_access_refused_total{reason=\"client_acl\"}"),
+        200
+    );
+    assert_eq!(value("edlforge_http_auth_failures_total{list=\"hq\"}"), 8);
+    assert!(value("edlforge_log_lines_suppressed_total{event=\"access_refused\"}") >= 198);
+    assert!(value("edlforge_log_lines_suppressed_total{event=\"auth_failed\"}") >= 6);
 }
 
 /// Item 15: SIGTERM with nothing in flight stops at once. The bound (3 s) is far above the
