@@ -68,6 +68,13 @@ pub enum Name {
     HttpRequests,
     /// `edlforge_http_auth_failures_total{list}`.
     HttpAuthFailures,
+    // Server hardening (connection limits, refusals, log summaries).
+    /// `edlforge_http_connections_refused_total{reason}`.
+    HttpConnectionsRefused,
+    /// `edlforge_http_access_refused_total{reason}`.
+    HttpAccessRefused,
+    /// `edlforge_log_lines_suppressed_total{event}`.
+    LogSuppressed,
 }
 
 impl Name {
@@ -98,6 +105,9 @@ impl Name {
             Name::ListLastPoll => "edlforge_list_last_poll_timestamp_seconds",
             Name::HttpRequests => "edlforge_http_requests_total",
             Name::HttpAuthFailures => "edlforge_http_auth_failures_total",
+            Name::HttpConnectionsRefused => "edlforge_http_connections_refused_total",
+            Name::HttpAccessRefused => "edlforge_http_access_refused_total",
+            Name::LogSuppressed => "edlforge_log_lines_suppressed_total",
         }
     }
 
@@ -133,6 +143,15 @@ impl Name {
             Name::ListLastPoll => "When a client (configured user or token name, or anonymous) last fetched the list.",
             Name::HttpRequests => "HTTP requests by list (or endpoint) and status code.",
             Name::HttpAuthFailures => "Requests refused for missing or wrong credentials.",
+            Name::HttpConnectionsRefused => {
+                "Connections closed at accept, by reason (max_connections, max_connections_per_client)."
+            }
+            Name::HttpAccessRefused => {
+                "Requests refused by address rules or the failed-login throttle, by reason (client_acl, admin_acl, auth_throttled)."
+            }
+            Name::LogSuppressed => {
+                "Refusal log lines not written one by one (summed up per address each minute), by event."
+            }
         }
     }
 }
@@ -164,6 +183,9 @@ pub struct Metrics {
     list_poll: GaugeVec,
     http_requests: IntCounterVec,
     auth_failures: IntCounterVec,
+    conn_refused: IntCounterVec,
+    access_refused: IntCounterVec,
+    log_suppressed: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -248,6 +270,9 @@ impl Metrics {
             list_poll: family!(r, GaugeVec, Name::ListLastPoll, &["list", "client"]),
             http_requests: family!(r, IntCounterVec, Name::HttpRequests, &["list", "code"]),
             auth_failures: family!(r, IntCounterVec, Name::HttpAuthFailures, &["list"]),
+            conn_refused: family!(r, IntCounterVec, Name::HttpConnectionsRefused, &["reason"]),
+            access_refused: family!(r, IntCounterVec, Name::HttpAccessRefused, &["reason"]),
+            log_suppressed: family!(r, IntCounterVec, Name::LogSuppressed, &["event"]),
             registry: r,
         }
     }
@@ -422,10 +447,58 @@ impl Metrics {
             .set(now as f64);
     }
 
-    /// A request was refused for missing or wrong credentials.
-    pub fn auth_failed(&self, list: &str, peer: &str, why: &str) {
-        tracing::warn!(list = %list, peer = %peer, why = %why, "Authentication failed.");
+    /// A request was refused for missing or wrong credentials. `log`: write the line (the
+    /// server writes the first per address and minute; the rest are summed up).
+    pub fn auth_failed(&self, list: &str, peer: &str, why: &str, log: bool) {
+        if log {
+            tracing::warn!(list = %list, peer = %peer, why = %why, "Authentication failed.");
+        } else {
+            self.log_suppressed
+                .with_label_values(&["auth_failed"])
+                .inc();
+        }
         self.auth_failures.with_label_values(&[list]).inc();
+    }
+
+    /// A connection was closed at accept. `reason`: `max_connections` or
+    /// `max_connections_per_client`. `log` as for [`Metrics::auth_failed`].
+    pub fn connection_refused(&self, reason: &str, peer: &str, log: bool) {
+        if log {
+            tracing::warn!(peer = %peer, reason = %reason, "Connection limit reached; closing a new connection.");
+        } else {
+            self.log_suppressed
+                .with_label_values(&["connection_refused"])
+                .inc();
+        }
+        self.conn_refused.with_label_values(&[reason]).inc();
+    }
+
+    /// A request was refused before its credentials or list were looked at. `reason`:
+    /// `client_acl` (a list's `clients`), `admin_acl` (`admin_clients`) or `auth_throttled`
+    /// (the address used up its failed-login budget). `log` as for [`Metrics::auth_failed`].
+    pub fn access_refused(&self, reason: &str, what: &str, peer: &str, log: bool) {
+        let event = if reason == "auth_throttled" {
+            "auth_throttled"
+        } else {
+            "access_refused"
+        };
+        if log {
+            tracing::warn!(peer = %peer, reason = %reason, path = %what, "Request refused.");
+        } else {
+            self.log_suppressed.with_label_values(&[event]).inc();
+        }
+        self.access_refused.with_label_values(&[reason]).inc();
+    }
+
+    /// The lines of one kind not written for one address (`None`: for addresses past the
+    /// number logged one by one) in the last interval.
+    pub fn log_summary(&self, peer: Option<&str>, event: &str, suppressed: u64, secs: u64) {
+        tracing::warn!(
+            peer = %peer.unwrap_or("other addresses"),
+            event = %event,
+            suppressed = suppressed,
+            "{suppressed} more {event} lines in the last {secs} s not written one by one (counted in metrics)."
+        );
     }
 
     /// Drops label values of sources and lists no longer configured.

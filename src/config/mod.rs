@@ -96,7 +96,8 @@ pub struct Config {
 /// How TLS is set up for `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tls {
-    /// A self-signed certificate kept in `data_dir/tls/`, made on first start.
+    /// `tls = "auto"` without files: a local CA in `data_dir/tls/`, made on first start,
+    /// signs a serving certificate it renews itself.
     SelfSigned,
     /// PEM files given in `[server]`.
     Files {
@@ -118,10 +119,14 @@ pub struct Server {
     pub tls: Tls,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Who may read the status page and metrics (empty: anyone).
+    /// Who may read the status page, metrics and `/readyz` names (default loopback).
     pub admin_clients: Vec<ipnet::IpNet>,
     /// Connection cap.
     pub max_connections: usize,
+    /// Connection cap per peer address (trusted proxies exempt).
+    pub max_connections_per_client: usize,
+    /// Extra names of the `tls = "auto"` serving certificate.
+    pub tls_names: Vec<String>,
     /// Header (and TLS handshake) timeout.
     pub header_timeout: Duration,
 }

@@ -37,23 +37,43 @@ pub struct RawServer {
     /// Address(es) to listen on, `ip:port`: `"0.0.0.0:8443"` (the default) or
     /// `["0.0.0.0:8443", "[::]:8443"]`. `--listen` overrides.
     pub listen: Option<Spanned<toml::Value>>,
-    /// `"auto"` (default): TLS with `tls_cert`/`tls_key` when set, else a self-signed
-    /// certificate made once in `data_dir/tls/`; `"off"`: plain HTTP (a warning is logged).
+    /// `"auto"` (default): TLS with `tls_cert`/`tls_key` when set; else a local CA made once
+    /// in `data_dir/tls/` (`ca.pem`, `CA:TRUE`, valid 20 years) signs the serving certificate
+    /// (names: `tls_names`, the host name, `localhost` and the machine's addresses; valid 397
+    /// days, renewed by the CA 30 days before it expires, without a restart). Firewalls import
+    /// `ca.pem` once. `"off"`: plain HTTP (a warning is logged).
     pub tls: Option<Spanned<String>>,
     /// PEM certificate chain for HTTPS, relative to this file. Reloaded when it changes.
+    /// `check` refuses a file that does not exist.
     pub tls_cert: Option<Spanned<String>>,
     /// PEM private key for `tls_cert`. Reloaded when it changes.
     pub tls_key: Option<Spanned<String>>,
+    /// With `tls = "auto"` and no `tls_cert`: extra names (DNS names or IP addresses) of the
+    /// serving certificate, the ones firewalls connect by. Default none (the host name,
+    /// `localhost` and the machine's addresses are always in). Example:
+    /// `tls_names = ["edl.example.net", "192.0.2.10"]`.
+    #[serde(default)]
+    pub tls_names: Vec<Spanned<String>>,
     /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed for `clients` checks.
     /// Default none: the peer address is the client.
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
-    /// Who may read `/`, `/status.json` and `/metrics` (CIDRs). Default: everyone.
-    #[serde(default)]
-    pub admin_clients: Vec<Spanned<String>>,
+    /// Who may read `/`, `/status.json`, `/metrics` and the list names in `/readyz` (CIDRs,
+    /// matched against the client address after `trusted_proxies`). Default loopback only,
+    /// `["127.0.0.0/8", "::1/128"]`. To open to everyone: `["0.0.0.0/0", "::/0"]`; to a
+    /// monitoring network: `["10.20.0.0/24"]`. An empty list is refused.
+    pub admin_clients: Option<Spanned<Vec<Spanned<String>>>>,
     /// Most concurrent connections; more are closed at once. Default 1024.
     pub max_connections: Option<Spanned<i64>>,
-    /// Time a client has to send its request headers (and the TLS handshake). Default `"10s"`.
+    /// Most concurrent connections from one peer address; more are closed at once, so one
+    /// address cannot fill `max_connections`. Counted by peer address at accept time (the
+    /// only address known then). Connections from a `trusted_proxies` peer are not counted:
+    /// a proxy carries many clients, and its own per-client limit applies behind it. Default
+    /// 32. Example: `max_connections_per_client = 8`.
+    pub max_connections_per_client: Option<Spanned<i64>>,
+    /// Time a client has to send its request headers (and the TLS handshake); also how long an
+    /// idle keep-alive connection (HTTP/1) or an HTTP/2 connection with no open stream stays
+    /// open (HTTP/2 ends with GOAWAY). Default `"10s"`.
     pub header_timeout: Option<Spanned<String>>,
 }
 

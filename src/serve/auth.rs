@@ -19,7 +19,11 @@ use crate::config::{Access, AuthMode, Credential};
 
 /// The address a request comes from. The peer, unless the peer is a trusted proxy: then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+///
+/// Every address is normalised first ([`canonical`]): a dual-stack socket reports an IPv4 peer
+/// as `::ffff:a.b.c.d`, which an IPv4 rule would otherwise not match.
 pub fn client_ip(peer: IpAddr, xff: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = canonical(peer);
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -33,6 +37,7 @@ pub fn client_ip(peer: IpAddr, xff: Option<&str>, trusted: &[ipnet::IpNet]) -> I
             // A malformed hop: stop believing anything further left.
             return last;
         };
+        let ip = canonical(ip);
         last = ip;
         if !is_trusted(&ip) {
             return ip;
@@ -41,12 +46,16 @@ pub fn client_ip(peer: IpAddr, xff: Option<&str>, trusted: &[ipnet::IpNet]) -> I
     last
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) as the IPv4 address it is; any other
+/// address unchanged. Applied to the peer once at accept time and to every forwarded address,
+/// before any rule (`trusted_proxies`, `admin_clients`, `clients`, limits) sees it.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
 /// Whether `ip` may fetch (an empty rule set allows every address).
 pub fn allowed(ip: IpAddr, nets: &[ipnet::IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = canonical(ip);
     nets.is_empty() || nets.iter().any(|n| n.contains(&ip))
 }
 
@@ -182,51 +191,64 @@ pub fn check<'a>(access: &'a Access, p: &Presented<'_>) -> Verdict<'a> {
     }
 }
 
-/// Failed authentications per address, for the slow-down.
+/// Failed logins per client address, across lists and connections: a budget of [`BURST`]
+/// failures that refills at one per [`INTERVAL`] (GCRA). While an address has no budget left,
+/// its credentials are not checked at all (the request is refused with 429), so parallel
+/// connections gain nothing: sustained guessing from one address stays at one per second.
+/// A success does not refund earlier failures.
+///
+/// The check and the bookkeeping happen under one lock, so requests arriving together cannot
+/// all pass a budget that only one of them may use.
 #[derive(Debug, Default)]
 pub struct Limiter {
-    seen: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Per address: the theoretical arrival time of its next failure (GCRA).
+    seen: Mutex<HashMap<IpAddr, Instant>>,
 }
 
-/// Failures allowed in a window before answers slow down.
-const FREE_FAILURES: u32 = 5;
-/// The window after which an address's count starts over.
-const WINDOW: Duration = Duration::from_secs(600);
-/// The longest delay.
-const MAX_DELAY: Duration = Duration::from_secs(5);
+/// Sustained failed logins allowed per address: one per this interval.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// Failed logins an address may make at once before the interval applies.
+pub const BURST: u32 = 10;
 /// Addresses remembered at most (a flood of addresses cannot grow memory).
 const MAX_TRACKED: usize = 65_536;
 
 impl Limiter {
-    /// Notes a failure; returns how long to wait before answering.
-    pub fn fail(&self, ip: IpAddr) -> Duration {
-        let Ok(mut seen) = self.seen.lock() else {
-            return Duration::ZERO;
-        };
-        let now = Instant::now();
-        if seen.len() >= MAX_TRACKED {
-            seen.retain(|_, (_, t)| now.duration_since(*t) < WINDOW);
-            if seen.len() >= MAX_TRACKED {
-                seen.clear();
-            }
-        }
-        let e = seen.entry(ip).or_insert((0, now));
-        if now.duration_since(e.1) >= WINDOW {
-            *e = (0, now);
-        }
-        e.0 = e.0.saturating_add(1);
-        if e.0 <= FREE_FAILURES {
-            return Duration::ZERO;
-        }
-        let steps = (e.0 - FREE_FAILURES).min(16);
-        (Duration::from_millis(100) * 2u32.pow(steps - 1)).min(MAX_DELAY)
+    /// Checks credentials with `check` (`None`: wrong) unless `ip` has no failures left;
+    /// then `Err(wait)`, how long until it may try again, and `check` is not called.
+    pub fn attempt<T>(
+        &self,
+        ip: IpAddr,
+        check: impl FnOnce() -> Option<T>,
+    ) -> Result<Option<T>, Duration> {
+        self.attempt_at(ip, Instant::now(), check)
     }
 
-    /// Forgets an address after a success.
-    pub fn succeed(&self, ip: IpAddr) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(&ip);
+    fn attempt_at<T>(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        check: impl FnOnce() -> Option<T>,
+    ) -> Result<Option<T>, Duration> {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tolerance = INTERVAL * (BURST - 1);
+        let tat = seen.get(&ip).copied().filter(|t| *t > now).unwrap_or(now);
+        if tat > now + tolerance {
+            return Err(tat - tolerance - now);
         }
+        let r = check();
+        if r.is_none() {
+            if seen.len() >= MAX_TRACKED && !seen.contains_key(&ip) {
+                seen.retain(|_, t| *t > now);
+                if seen.len() >= MAX_TRACKED {
+                    seen.clear();
+                }
+            }
+            seen.insert(ip, tat + INTERVAL);
+        }
+        Ok(r)
     }
 }
 
@@ -332,20 +354,65 @@ mod tests {
     }
 
     #[test]
-    fn limiter_slows_repeated_failures() {
+    fn limiter_budget_is_per_address_and_not_reset_by_a_success() {
         let l = Limiter::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..FREE_FAILURES {
-            assert_eq!(l.fail(ip), Duration::ZERO);
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..BURST {
+            assert_eq!(l.attempt_at(ip, t0, || None::<()>), Ok(None));
         }
-        assert_eq!(l.fail(ip), Duration::from_millis(100));
-        assert_eq!(l.fail(ip), Duration::from_millis(200));
-        for _ in 0..20 {
-            l.fail(ip);
+        // A success (on any list) does not refund the failures.
+        let mut called = false;
+        assert!(l
+            .attempt_at(ip, t0, || {
+                called = true;
+                Some(())
+            })
+            .is_err());
+        assert!(!called, "credentials are not checked without budget");
+        // Another address has its own budget.
+        assert_eq!(l.attempt_at(other, t0, || Some(())), Ok(Some(())));
+        // One more failure per interval, not more.
+        let t1 = t0 + INTERVAL;
+        assert_eq!(l.attempt_at(ip, t1, || None::<()>), Ok(None));
+        assert!(l.attempt_at(ip, t1, || None::<()>).is_err());
+        // Over 60 s of steady trying, at most one failure per second gets checked.
+        let mut checked = 0;
+        for ms in (0..60_000).step_by(50) {
+            let t = t1 + Duration::from_millis(ms);
+            if l.attempt_at(ip, t, || None::<()>).is_ok() {
+                checked += 1;
+            }
         }
-        assert_eq!(l.fail(ip), MAX_DELAY);
-        l.succeed(ip);
-        assert_eq!(l.fail(ip), Duration::ZERO);
+        assert!(checked <= 60, "{checked} guesses checked in 60 s");
+        // A successful login while within budget leaves the budget as it was.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!(l.attempt_at(ip, t2, || Some(1)), Ok(Some(1)));
+        for _ in 0..BURST {
+            assert_eq!(l.attempt_at(ip, t2, || None::<()>), Ok(None));
+        }
+        assert!(l.attempt_at(ip, t2, || None::<()>).is_err());
+    }
+
+    #[test]
+    fn mapped_addresses_are_normalised_before_proxy_rules() {
+        let trusted = nets(&["127.0.0.1/32"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A dual-stack socket reports the IPv4 proxy as ::ffff:127.0.0.1.
+        assert_eq!(
+            client_ip(ip("::ffff:127.0.0.1"), Some("203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:127.0.0.1"), None, &trusted),
+            ip("127.0.0.1")
+        );
+        // A forwarded mapped address is the IPv4 one too.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), Some("::ffff:203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]

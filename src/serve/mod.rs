@@ -9,21 +9,27 @@
 //! never a mix. Everything a request needs is precomputed at publish time (gzip copy, ETags,
 //! `Last-Modified`), so a request costs a map lookup and a reference-count increment.
 //!
-//! Defences against slow or abusive clients: a connection cap (connections over it are closed
-//! at once), a timeout for the TLS handshake and for request headers, no request bodies, HTTP/2
-//! stream limits, and a growing delay for repeated failed authentication from one address
-//! (`auth.rs`). On shutdown, listeners close and in-flight responses finish (bounded wait).
+//! Defences against slow or abusive clients: a connection cap and a cap per peer address
+//! (connections over either are closed at once), a timeout for the TLS handshake and for
+//! request headers that also closes idle keep-alive connections and HTTP/2 connections without
+//! an open stream (GOAWAY), no request bodies, HTTP/2 stream limits, a failed-login budget per
+//! client address (`auth.rs`), and refusal log lines summed up per address and minute
+//! (`noise.rs`). Every address is normalised (IPv4-mapped IPv6 to IPv4) once, at accept, before
+//! any rule sees it. On shutdown, listeners close, idle connections close at once, and in-flight
+//! responses finish (bounded wait).
 //!
 //! hyper, hyper-util and rustls are used here only.
 
 mod auth;
 mod conn;
+mod noise;
+mod peers;
 mod routes;
 pub mod status;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,7 +150,8 @@ pub struct Rules {
     pub lists: HashMap<String, Access>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Who may read status and metrics (empty: anyone).
+    /// Who may read status, metrics and `/readyz` names (empty: anyone; the config's default is
+    /// loopback).
     pub admin_clients: Vec<ipnet::IpNet>,
     /// Whether TLS is on (adds HSTS; warns on `?token=` over plain HTTP).
     pub tls: bool,
@@ -165,10 +172,16 @@ impl Rules {
         }
     }
 
-    fn any_protected(&self) -> bool {
+    /// Whether any list is closed to someone (credentials or `clients`): then unknown names
+    /// answer like those lists, so probing cannot tell them apart.
+    fn any_restricted(&self) -> bool {
         self.lists
             .values()
-            .any(|a| a.auth != crate::config::AuthMode::None)
+            .any(|a| a.auth != crate::config::AuthMode::None || !a.clients.is_empty())
+    }
+
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
     }
 }
 
@@ -194,6 +207,8 @@ pub struct State {
     pub board: Mutex<Board>,
     polls: Mutex<HashMap<String, Polls>>,
     limiter: auth::Limiter,
+    noise: noise::Noise,
+    peers: peers::Peers,
     /// The process's metrics.
     pub metrics: Metrics,
 }
@@ -207,6 +222,8 @@ impl State {
             board: Mutex::new(Board::default()),
             polls: Mutex::new(HashMap::new()),
             limiter: auth::Limiter::default(),
+            noise: noise::Noise::default(),
+            peers: peers::Peers::default(),
             metrics,
         }
     }
@@ -279,7 +296,10 @@ impl State {
 pub struct Limits {
     /// Most concurrent connections.
     pub max_connections: usize,
-    /// TLS handshake and request-header timeout.
+    /// Most concurrent connections per peer address (trusted proxies exempt).
+    pub max_connections_per_client: usize,
+    /// TLS handshake and request-header timeout; also the idle limit of a keep-alive
+    /// connection and of an HTTP/2 connection without an open stream.
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight responses.
     pub drain: Duration,
@@ -376,7 +396,22 @@ pub async fn run(
     }
     drop(ended_tx);
     drop(std_listeners);
+    // Refusals not logged one by one are summed up once per interval.
+    let summaries = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(noise::INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                flush_noise(&state);
+            }
+        })
+    };
     shutdown.await;
+    summaries.abort();
+    flush_noise(&state);
     let _ = stop_tx.send(true);
     // Every worker has stopped accepting (and dropped its handle on `graceful`).
     for _ in 0..workers.len() {
@@ -426,8 +461,26 @@ async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
+        // Normalised once, here: every rule after this sees `192.0.2.1`, never
+        // `::ffff:192.0.2.1` (a dual-stack listener's view of an IPv4 peer).
+        let peer = SocketAddr::new(auth::canonical(peer.ip()), peer.port());
+        let peer_slot = if state.rules.load().is_trusted_proxy(peer.ip()) {
+            None
+        } else {
+            match state
+                .peers
+                .take(peer.ip(), limits.max_connections_per_client)
+            {
+                Some(s) => Some(s),
+                None => {
+                    refuse_connection(&state, peer.ip(), "max_connections_per_client");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer, "Connection cap reached; closing a new connection.");
+            refuse_connection(&state, peer.ip(), "max_connections");
             drop(stream);
             continue;
         };
@@ -450,6 +503,7 @@ async fn accept_loop(
             limits,
             watcher: graceful.watcher(),
             _permit: permit,
+            _peer_slot: peer_slot,
             stop: stop.clone(),
         };
         let tcp = conn::Io::new(stream, false);
@@ -485,6 +539,24 @@ async fn accept_loop(
     }
 }
 
+/// Closes a new connection over a cap: counted, and logged once per address and minute.
+fn refuse_connection(state: &State, ip: IpAddr, reason: &str) {
+    let log = state.noise.first(ip, noise::Event::ConnectionRefused);
+    state
+        .metrics
+        .connection_refused(reason, &ip.to_string(), log);
+}
+
+/// Writes the summary lines of the refusals not logged one by one in the last interval.
+fn flush_noise(state: &State) {
+    for (ip, ev, n) in state.noise.flush() {
+        let ip = ip.map(|i| i.to_string());
+        state
+            .metrics
+            .log_summary(ip.as_deref(), ev.as_str(), n, noise::INTERVAL.as_secs());
+    }
+}
+
 /// What a connection's task holds besides its I/O.
 struct ConnCtx {
     peer: SocketAddr,
@@ -494,6 +566,8 @@ struct ConnCtx {
     watcher: hyper_util::server::graceful::Watcher,
     /// The connection's place under `max_connections`, given back when the task ends.
     _permit: tokio::sync::OwnedSemaphorePermit,
+    /// Its place under `max_connections_per_client` (none for a trusted proxy).
+    _peer_slot: Option<peers::Slot>,
     /// Turns true when the server stops.
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -510,6 +584,7 @@ where
         limits,
         watcher,
         _permit,
+        _peer_slot,
         mut stop,
     } = ctx;
     let proto = match proto {
@@ -532,11 +607,18 @@ where
             None => return,
         },
     };
+    let io = TokioIo::new(io);
+    if proto == conn::Proto::H2 {
+        // Boxed: HTTP/2 is rare here (firewalls poll with HTTP/1.1), and inline its state
+        // would size (allocate, move) every connection's task.
+        Box::pin(serve_h2(io, peer, state, limits, stop)).await;
+        drop(watcher);
+        return;
+    }
     let svc = service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(req, peer, &state).await) }
     });
-    let io = TokioIo::new(io);
     // The builders are dropped before the connection is awaited: they stay out of the task.
     let r = match proto {
         conn::Proto::H1 => {
@@ -548,17 +630,113 @@ where
                 .serve_connection(io, svc);
             watcher.watch(conn).await
         }
-        conn::Proto::H2 => {
-            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(64)
-                .max_header_list_size(64 * 1024)
-                .keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_timeout(Duration::from_secs(20))
-                .serve_connection(io, svc);
-            // Boxed: HTTP/2 is rare here (firewalls poll with HTTP/1.1), and inline its state
-            // would size (allocate, move) every connection's task.
-            Box::pin(watcher.watch(conn)).await
+        // Served above.
+        conn::Proto::H2 => return,
+    };
+    if let Err(e) = r {
+        tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+    }
+}
+
+/// Open streams and the last time one ended, of one HTTP/2 connection.
+#[derive(Debug)]
+struct Activity {
+    since: std::time::Instant,
+    open: std::sync::atomic::AtomicUsize,
+    /// Milliseconds after `since` when the last stream ended.
+    last: std::sync::atomic::AtomicU64,
+}
+
+/// A stream in progress; its end is noted when dropped.
+struct Stream(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> Stream {
+        self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Stream(self.clone())
+    }
+
+    /// How long the connection has had no open stream (zero while one is open).
+    fn idle_for(&self) -> Duration {
+        if self.open.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+        self.since.elapsed().saturating_sub(last)
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last.store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves an HTTP/2 connection. A connection without an open stream for `header_timeout` (the
+/// idle limit of an HTTP/1 keep-alive connection) is closed with GOAWAY: PINGs and SETTINGS
+/// alone do not keep it. A graceful stop sends GOAWAY at once; in-flight streams finish either
+/// way, and a peer that keeps the connection after GOAWAY is cut off one more
+/// `header_timeout` later.
+async fn serve_h2<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    state: Arc<State>,
+    limits: Limits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        since: std::time::Instant::now(),
+        open: std::sync::atomic::AtomicUsize::new(0),
+        last: std::sync::atomic::AtomicU64::new(0),
+    });
+    let act = activity.clone();
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        let stream = act.begin();
+        async move {
+            let r = routes::handle(req, peer, &state).await;
+            drop(stream);
+            Ok::<_, std::convert::Infallible>(r)
+        }
+    });
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(64)
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .serve_connection(io, svc);
+    let mut conn = std::pin::pin!(conn);
+    let idle = limits.header_timeout;
+    let mut closing: Option<tokio::time::Instant> = None;
+    let r = loop {
+        let wake = match closing {
+            Some(at) => at,
+            None => tokio::time::Instant::now() + idle.saturating_sub(activity.idle_for()),
+        };
+        tokio::select! {
+            r = conn.as_mut() => break r,
+            () = tokio::time::sleep_until(wake) => {
+                if closing.is_some() {
+                    tracing::debug!(peer = %peer, "HTTP/2 connection kept open after GOAWAY; closing it.");
+                    return;
+                }
+                if activity.idle_for() >= idle {
+                    tracing::debug!(peer = %peer, "Idle HTTP/2 connection; sending GOAWAY.");
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(tokio::time::Instant::now() + idle);
+                }
+            }
+            _ = stop.wait_for(|s| *s), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(tokio::time::Instant::now() + limits.drain);
+            }
         }
     };
     if let Err(e) = r {

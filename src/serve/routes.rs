@@ -7,8 +7,14 @@
 //! never been compiled answers 503 with `Retry-After`: a firewall keeps its last copy on a
 //! failure, while a 200 with an empty body would replace it.
 //!
-//! Access: a name that is not a configured list answers like a protected list to a request
-//! without credentials (401) and 404 otherwise, so probing does not reveal which lists exist.
+//! Access: probing must not tell which lists exist. When any list is closed to someone
+//! (credentials or `clients`), a name that is not a list, a list with credentials, and a list
+//! whose `clients` leave out the caller all answer the same for the same credentials: 401 with
+//! the same `WWW-Authenticate` challenges without credentials, 401 (counted as a failed login)
+//! with credentials that do not open that list, and 429 while the caller's address has used up
+//! its failed-login budget (`auth.rs`; credentials are then not checked at all). Only a caller
+//! that proved itself to a list learns more (403 outside its `clients`, 503 before its first
+//! compile). `/readyz` names never-compiled lists only to `admin_clients`.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -19,7 +25,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::auth::{self, Presented, Verdict};
-use super::{status, Published, State};
+use super::{noise, status, Published, State};
 use crate::config::AuthMode;
 use crate::indicator::unix_now as now;
 
@@ -67,13 +73,21 @@ async fn route<'r, B: hyper::body::Body>(
         return (label("other"), r);
     }
     let rules = state.rules.load();
-    let admin = |id: &'static str| -> Option<(Cow<'r, str>, Resp)> {
+    let is_admin = || {
         let xff = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         let ip = auth::client_ip(peer.ip(), xff, &rules.trusted_proxies);
-        (!auth::allowed(ip, &rules.admin_clients)).then(|| {
+        (auth::allowed(ip, &rules.admin_clients), ip)
+    };
+    let admin = |id: &'static str| -> Option<(Cow<'r, str>, Resp)> {
+        let (ok, ip) = is_admin();
+        (!ok).then(|| {
+            let log = state.noise.first(ip, noise::Event::AccessRefused);
+            state
+                .metrics
+                .access_refused("admin_acl", path, &ip.to_string(), log);
             (
                 Cow::Borrowed(id),
                 text(StatusCode::FORBIDDEN, "forbidden\n"),
@@ -82,7 +96,7 @@ async fn route<'r, B: hyper::body::Body>(
     };
     let (l, mut resp) = match path {
         "/healthz" => (label("healthz"), text(StatusCode::OK, "ok\n")),
-        "/readyz" => (label("readyz"), readyz(state)),
+        "/readyz" => (label("readyz"), readyz(state, is_admin().0)),
         "/metrics" => match admin("metrics") {
             Some(x) => x,
             None => (label("metrics"), metrics(state)),
@@ -136,7 +150,9 @@ fn text(code: StatusCode, body: &'static str) -> Resp {
     r
 }
 
-fn readyz(state: &State) -> Resp {
+/// Ready when every configured list has been served once. The names of the lists that have
+/// not are shown to `admin_clients` only: a list's name can itself be sensitive.
+fn readyz(state: &State, admin: bool) -> Resp {
     let rules = state.rules.load();
     let published = state.published();
     let mut missing: Vec<&String> = rules
@@ -148,14 +164,18 @@ fn readyz(state: &State) -> Resp {
     if missing.is_empty() {
         return text(StatusCode::OK, "ready\n");
     }
-    let body = format!(
-        "not ready: never compiled: {}\n",
-        missing
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let body = if admin {
+        format!(
+            "not ready: never compiled: {}\n",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!("not ready: {} list(s) never compiled\n", missing.len())
+    };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     r.headers_mut().insert(
@@ -210,20 +230,36 @@ fn status_json(state: &State) -> Resp {
     r
 }
 
-fn challenge(rules: &super::Rules, mode: Option<AuthMode>) -> Resp {
+/// The 401 of every restricted or unknown name: the same challenges whatever the name, so the
+/// scheme does not tell a token list from a basic one or from no list.
+fn challenge(rules: &super::Rules) -> Resp {
     let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
-    let basic = match mode {
-        Some(m) => m == AuthMode::Basic,
-        None => rules.lists.values().any(|a| a.auth == AuthMode::Basic),
-    };
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(if basic {
-            "Basic realm=\"edlforge\", charset=\"UTF-8\""
-        } else {
-            "Bearer realm=\"edlforge\""
-        }),
+    let bearer = rules.lists.values().any(|a| a.auth == AuthMode::Token);
+    let basic = !bearer || rules.lists.values().any(|a| a.auth == AuthMode::Basic);
+    if basic {
+        r.headers_mut().append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"edlforge\", charset=\"UTF-8\""),
+        );
+    }
+    if bearer {
+        r.headers_mut().append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"edlforge\""),
+        );
+    }
+    r
+}
+
+/// 429 for an address that used up its failed-login budget.
+fn throttled(wait: std::time::Duration) -> Resp {
+    let mut r = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins from this address; try again later\n",
     );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     r
 }
 
@@ -247,43 +283,77 @@ async fn list<'r, B>(
     );
     let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = auth::client_ip(peer.ip(), xff, &rules.trusted_proxies);
-    let Some(access) = rules.lists.get(base) else {
-        let r = if !presented.any() && rules.any_protected() {
-            challenge(rules, None)
-        } else {
-            text(StatusCode::NOT_FOUND, "not found\n")
-        };
-        return (Cow::Borrowed("unknown"), r);
+    let access = rules.lists.get(base);
+    let (label, client) = match access {
+        // An open list: anyone in its `clients` (or anyone without `clients`).
+        Some(a) if a.auth == AuthMode::None && auth::allowed(ip, &a.clients) => {
+            (Cow::Borrowed(base), "anonymous")
+        }
+        // With nothing restricted anywhere, an unknown name is simply not found.
+        None if !rules.any_restricted() => {
+            return (
+                Cow::Borrowed("unknown"),
+                text(StatusCode::NOT_FOUND, "not found\n"),
+            )
+        }
+        // A name that is not a list, a list with credentials, or an open list whose `clients`
+        // leave this address out: the same answers for the same credentials.
+        _ => {
+            let label = Cow::Borrowed(if access.is_some() { base } else { "unknown" });
+            if access.is_some_and(|a| a.auth == AuthMode::None) {
+                let log = state.noise.first(ip, noise::Event::AccessRefused);
+                state
+                    .metrics
+                    .access_refused("client_acl", base, &ip.to_string(), log);
+            }
+            if !presented.any() {
+                if access.is_some() {
+                    state.record_refusal(base, now());
+                }
+                return (label, challenge(rules));
+            }
+            let verdict = state.limiter.attempt(ip, || match access {
+                Some(a) if a.auth != AuthMode::None => match auth::check(a, &presented) {
+                    Verdict::Allowed(c) => Some(c),
+                    Verdict::Missing | Verdict::Wrong => None,
+                },
+                _ => None,
+            });
+            match verdict {
+                Ok(Some(c)) => (label, c),
+                Ok(None) => {
+                    if access.is_some() {
+                        state.record_refusal(base, now());
+                    }
+                    let log = state.noise.first(ip, noise::Event::AuthFailed);
+                    state
+                        .metrics
+                        .auth_failed(&label, &ip.to_string(), "wrong credentials", log);
+                    return (label, challenge(rules));
+                }
+                Err(wait) => {
+                    let log = state.noise.first(ip, noise::Event::AuthThrottled);
+                    state
+                        .metrics
+                        .access_refused("auth_throttled", base, &ip.to_string(), log);
+                    return (label, throttled(wait));
+                }
+            }
+        }
     };
-    let label = Cow::Borrowed(base);
-    let client = match auth::check(access, &presented) {
-        Verdict::Allowed(c) => {
-            if access.auth != AuthMode::None {
-                state.limiter.succeed(ip);
-            }
-            c
-        }
-        Verdict::Missing => {
-            state.record_refusal(base, now());
-            return (label, challenge(rules, Some(access.auth)));
-        }
-        Verdict::Wrong => {
-            state.record_refusal(base, now());
-            state
-                .metrics
-                .auth_failed(base, &ip.to_string(), "wrong credentials");
-            let wait = state.limiter.fail(ip);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            return (label, challenge(rules, Some(access.auth)));
-        }
+    let Some(access) = access else {
+        // Unreachable: an unknown name has no credential that opens it.
+        return (label, challenge(rules));
     };
     if presented.query_token.is_some() && access.auth == AuthMode::Token {
         tracing::debug!(list = %base, client = %client, "Token given in the URL; it may be written to proxy and access logs.");
     }
     if !auth::allowed(ip, &access.clients) {
-        tracing::warn!(list = %base, peer = %ip, "Client address not in the list's clients.");
+        // Only a caller with this list's credentials gets here: it knows the list exists.
+        let log = state.noise.first(ip, noise::Event::AccessRefused);
+        state
+            .metrics
+            .access_refused("client_acl", base, &ip.to_string(), log);
         return (label, text(StatusCode::FORBIDDEN, "forbidden\n"));
     }
     let Some(p) = state.list(base) else {

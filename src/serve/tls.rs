@@ -4,8 +4,9 @@
 //!
 //! The certificate is held behind [`Certs`], a resolver whose key can be swapped while the
 //! server runs: certificate rotation is [`Certs::reload`], and a bad new pair is refused while
-//! the old one stays in use. Without configured files, [`self_signed`] makes a certificate once
-//! and keeps it in `data_dir/tls/`, so firewalls that pinned it keep working across restarts.
+//! the old one stays in use. Without configured files, [`local_ca`] makes a local CA once in
+//! `data_dir/tls/` (what firewalls import and keep trusting), and [`LocalCa::issue`] signs the
+//! serving certificate with it, at start and again before it expires.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,8 +37,8 @@ pub enum TlsError {
         /// What is wrong.
         what: String,
     },
-    /// Making the self-signed certificate failed.
-    #[error("cannot make a self-signed certificate in {dir}: {what}")]
+    /// Making the local CA or its serving certificate failed.
+    #[error("cannot make the local CA or its serving certificate in {dir}: {what}")]
     Generate {
         /// The directory.
         dir: PathBuf,
@@ -86,68 +87,307 @@ pub fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
 
 /// SHA-256 fingerprint of the leaf certificate, as `AB:CD:…` (what firewall UIs show).
 pub fn fingerprint(ck: &CertifiedKey) -> String {
-    ck.cert.first().map_or_else(String::new, |c| {
-        Sha256::digest(c.as_ref())
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    })
+    ck.cert
+        .first()
+        .map_or_else(String::new, |c| hex_colons(&Sha256::digest(c.as_ref())))
 }
 
-/// The certificate and key paths under `data_dir/tls/`, made on first use. Returns
-/// `(cert, key, made_now)`.
+/// How long the local CA is valid: 20 years, so what firewalls imported outlives the machine.
+const CA_DAYS: i64 = 7305;
+/// How long a serving certificate is valid: 397 days, the longest many clients accept.
+const SERVING_DAYS: i64 = 397;
+/// A serving certificate is renewed once this old: 30 days before it expires.
+pub const RENEW_AFTER: std::time::Duration = std::time::Duration::from_secs(367 * 86_400);
+
+/// The local CA of `tls = "auto"` (without `tls_cert`/`tls_key`): made once in
+/// `data_dir/tls/` (`ca.pem`, `ca.key`), `basicConstraints CA:TRUE` with path length 0, valid
+/// 20 years. Firewalls import `ca.pem` once; the serving certificate it signs
+/// ([`LocalCa::issue`]) can then be renewed at any time without changing what they trust.
+pub struct LocalCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_der: CertificateDer<'static>,
+    dir: PathBuf,
+    /// `ca.pem`.
+    pub cert: PathBuf,
+}
+
+impl std::fmt::Debug for LocalCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCa").field("cert", &self.cert).finish()
+    }
+}
+
+/// The CA's parameters, derived from its key alone: the CA certificate is made from them once,
+/// and the issuer that signs serving certificates is rebuilt from them at every start (its
+/// subject and key identifier then match `ca.pem` byte for byte).
+fn ca_params(key: &rcgen::KeyPair) -> rcgen::CertificateParams {
+    use rcgen::PublicKeyData as _;
+    let id: String = Sha256::digest(key.der_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, format!("edlforge local CA {id}"));
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "edlforge");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    p
+}
+
+/// The local CA under `data_dir/tls/`, made on first use. Returns the CA and whether it was
+/// made now.
 ///
 /// # Errors
-/// [`TlsError::Generate`] when the directory or files cannot be written.
-pub fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf, bool), TlsError> {
+/// [`TlsError::Generate`] when the directory or files cannot be written; [`TlsError::File`]
+/// when `ca.pem` or `ca.key` is unreadable.
+pub fn local_ca(data_dir: &Path) -> Result<(LocalCa, bool), TlsError> {
     let dir = data_dir.join("tls");
-    let cert = dir.join("self-signed.pem");
-    let key = dir.join("self-signed.key");
-    if cert.is_file() && key.is_file() {
-        return Ok((cert, key, false));
-    }
+    let cert = dir.join("ca.pem");
+    let key_path = dir.join("ca.key");
     let gen_err = |what: String| TlsError::Generate {
         dir: dir.clone(),
         what,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| gen_err(e.to_string()))?;
-    let mut names = vec!["localhost".to_string()];
-    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
-        let h = h.trim();
-        if !h.is_empty() && h != "localhost" {
-            names.push(h.to_string());
-        }
+    create_private_dir(&dir).map_err(|e| gen_err(e.to_string()))?;
+    if cert.is_file() && key_path.is_file() {
+        let file_err = |path: &Path, what: String| TlsError::File {
+            path: path.to_path_buf(),
+            what,
+        };
+        let pem = std::fs::read_to_string(&key_path)
+            .map_err(|e| file_err(&key_path, format!("cannot read the CA key ({e})")))?;
+        let key = rcgen::KeyPair::from_pem(&pem).map_err(|e| {
+            file_err(
+                &key_path,
+                format!("not a usable CA key ({e}); move ca.pem and ca.key away to make a new CA (firewalls must then import the new ca.pem)"),
+            )
+        })?;
+        let ca_der = CertificateDer::from_pem_file(&cert)
+            .map_err(|e| file_err(&cert, format!("not a PEM certificate ({e})")))?;
+        let issuer = rcgen::Issuer::new(ca_params(&key), key);
+        return Ok((
+            LocalCa {
+                issuer,
+                ca_der,
+                dir,
+                cert,
+            },
+            false,
+        ));
     }
-    let mut params = rcgen::CertificateParams::new(names).map_err(|e| gen_err(e.to_string()))?;
-    for ip in ["127.0.0.1", "::1"] {
-        if let Ok(ip) = ip.parse() {
-            params.subject_alt_names.push(rcgen::SanType::IpAddress(ip));
-        }
-    }
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "edlforge self-signed");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "edlforge");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| gen_err(e.to_string()))?;
+    let mut params = ca_params(&key);
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::days(1);
-    // Under 825 days in all (counting the day back-dated above): the longest validity many
-    // clients accept for a server certificate.
-    params.not_after = now + time::Duration::days(823);
-    // An ECDSA key signs; it never enciphers keys.
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| gen_err(e.to_string()))?;
+    params.not_after = now + time::Duration::days(CA_DAYS);
     let c = params
-        .self_signed(&kp)
+        .self_signed(&key)
         .map_err(|e| gen_err(e.to_string()))?;
-    write_private(&key, kp.serialize_pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
-    std::fs::write(&cert, c.pem()).map_err(|e| gen_err(e.to_string()))?;
-    Ok((cert, key, true))
+    write_atomic(&key_path, key.serialize_pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
+    write_atomic(&cert, c.pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
+    let ca_der = c.der().clone();
+    Ok((
+        LocalCa {
+            issuer: rcgen::Issuer::new(ca_params(&key), key),
+            ca_der,
+            dir,
+            cert,
+        },
+        true,
+    ))
+}
+
+impl LocalCa {
+    /// SHA-256 fingerprint of `ca.pem`, as `AB:CD:…`.
+    pub fn fingerprint(&self) -> String {
+        hex_colons(&Sha256::digest(self.ca_der.as_ref()))
+    }
+
+    /// Signs a new serving certificate for `names` (DNS names or IP addresses; see
+    /// [`serving_names`]), valid [`SERVING_DAYS`], with a new key, and writes it (the chain:
+    /// serving certificate, then the CA) to `serving.pem` and its key to `serving.key`, each
+    /// replaced whole. Returns the two paths.
+    ///
+    /// # Errors
+    /// [`TlsError::Generate`] when a name cannot go in a certificate or a file cannot be written.
+    pub fn issue(&self, names: &[String]) -> Result<(PathBuf, PathBuf), TlsError> {
+        let gen_err = |what: String| TlsError::Generate {
+            dir: self.dir.clone(),
+            what,
+        };
+        let mut params = rcgen::CertificateParams::default();
+        for n in names {
+            let san = match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::SanType::IpAddress(ip),
+                Err(_) => rcgen::SanType::DnsName(
+                    n.clone()
+                        .try_into()
+                        .map_err(|e| gen_err(format!("name {n:?}: {e}")))?,
+                ),
+            };
+            if !params.subject_alt_names.contains(&san) {
+                params.subject_alt_names.push(san);
+            }
+        }
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().map_or("edlforge", String::as_str),
+        );
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "edlforge");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(SERVING_DAYS - 1);
+        // An ECDSA key signs; it never enciphers keys.
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| gen_err(e.to_string()))?;
+        let c = params
+            .signed_by(&kp, &self.issuer)
+            .map_err(|e| gen_err(e.to_string()))?;
+        let cert = self.dir.join("serving.pem");
+        let key = self.dir.join("serving.key");
+        let chain = format!("{}{}", c.pem(), pem_cert(&self.ca_der));
+        // The key first: a reload between the two renames then fails (key and certificate do
+        // not match) and keeps the old pair, instead of serving a mismatch.
+        write_atomic(&key, kp.serialize_pem().as_bytes()).map_err(|e| gen_err(e.to_string()))?;
+        write_atomic(&cert, chain.as_bytes()).map_err(|e| gen_err(e.to_string()))?;
+        Ok((cert, key))
+    }
+}
+
+fn pem_cert(der: &CertificateDer<'_>) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(&String::from_utf8_lossy(chunk));
+        s.push('\n');
+    }
+    s.push_str("-----END CERTIFICATE-----\n");
+    s
+}
+
+fn hex_colons(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The names of the serving certificate: `extra` (`[server] tls_names`), the host name,
+/// `localhost`, and the machine's addresses (IPv4 and IPv6, link-local left out), without
+/// repeats, in that order.
+pub fn serving_names(extra: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = extra.to_vec();
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim().to_ascii_lowercase();
+        if !h.is_empty() {
+            names.push(h);
+        }
+    }
+    names.push("localhost".into());
+    let v4 = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    let mut addrs = local_v4(&v4);
+    addrs.extend(local_v6(&v6));
+    for a in [
+        std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ] {
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    names.extend(addrs.iter().map(ToString::to_string));
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// The machine's IPv4 addresses from Linux's `/proc/net/fib_trie`: the entries followed by
+/// `/32 host LOCAL`.
+fn local_v4(fib_trie: &str) -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    let mut last: Option<std::net::IpAddr> = None;
+    for line in fib_trie.lines() {
+        let t = line.trim();
+        if let Some(a) = t.strip_prefix("|-- ") {
+            last = a.trim().parse().ok();
+        } else if t.starts_with("/32 host LOCAL") {
+            if let Some(a) = last.take() {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The machine's IPv6 addresses from Linux's `/proc/net/if_inet6` (link-local left out: a
+/// certificate cannot name the interface it belongs to).
+fn local_v6(if_inet6: &str) -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    for line in if_inet6.lines() {
+        let Some(hex) = line.split_whitespace().next() else {
+            continue;
+        };
+        if hex.len() != 32 {
+            continue;
+        }
+        let mut b = [0u8; 16];
+        let ok = (0..16).all(|i| match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
+            Ok(v) => {
+                b[i] = v;
+                true
+            }
+            Err(_) => false,
+        });
+        let ip = std::net::Ipv6Addr::from(b);
+        if ok && (ip.segments()[0] & 0xffc0) != 0xfe80 {
+            let ip = std::net::IpAddr::V6(ip);
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// Creates `dir` owner-only (0700 on Unix).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Writes `path` whole: an owner-only temporary file beside it, renamed over it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -239,15 +479,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn self_signed_is_made_once_and_loads() {
+    fn local_ca_is_made_once_and_signs_renewable_serving_certificates() {
         let d = tempfile::tempdir().unwrap();
-        let (c, k, made) = self_signed(d.path()).unwrap();
+        let (ca, made) = local_ca(d.path()).unwrap();
         assert!(made);
-        let fp1 = fingerprint(&load(&c, &k).unwrap());
-        let (c2, k2, made2) = self_signed(d.path()).unwrap();
-        assert!(!made2);
-        assert_eq!(fp1, fingerprint(&load(&c2, &k2).unwrap()));
-        assert_eq!(fp1.len(), 32 * 3 - 1);
+        let names = vec!["edl.example.net".to_string(), "192.0.2.10".to_string()];
+        let (c, k) = ca.issue(&names).unwrap();
+        let first = load(&c, &k).unwrap();
+        // The chain: serving certificate, then the CA.
+        assert_eq!(first.cert.len(), 2);
+        assert_eq!(first.cert[1], ca.ca_der);
+        let certs = Certs::new(c, k).unwrap();
+        let fp = certs.fingerprint();
+        // Made once: a second start uses the same CA, and its issuer still signs.
+        let (again, made) = local_ca(d.path()).unwrap();
+        assert!(!made);
+        assert_eq!(again.fingerprint(), ca.fingerprint());
+        // Renewal: a new serving certificate, swapped in without a restart; same CA.
+        again.issue(&names).unwrap();
+        let fp2 = certs.reload().unwrap();
+        assert_ne!(fp, fp2);
+        assert_eq!(certs.current.load().cert[1], ca.ca_der);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&d.path().join("tls")), 0o700);
+            assert_eq!(mode(&d.path().join("tls/ca.key")), 0o600);
+            assert_eq!(mode(&d.path().join("tls/serving.key")), 0o600);
+        }
+    }
+
+    #[test]
+    fn machine_addresses_from_proc() {
+        let fib = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     |-- 127.0.0.1\n        /32 host LOCAL\n     |-- 192.0.2.255\n        /32 link BROADCAST\n     |-- 192.0.2.2\n        /32 host LOCAL\nLocal:\n     |-- 192.0.2.2\n        /32 host LOCAL\n";
+        let v4: Vec<String> = local_v4(fib).iter().map(ToString::to_string).collect();
+        assert_eq!(v4, ["127.0.0.1", "192.0.2.2"]);
+        let inet6 = "00000000000000000000000000000001 01 80 10 80       lo\nfe800000000000000000000000000001 02 40 20 80     eth0\n20010db8000000000000000000000010 02 40 00 80     eth0\nzz\n";
+        let v6: Vec<String> = local_v6(inet6).iter().map(ToString::to_string).collect();
+        assert_eq!(v6, ["::1", "2001:db8::10"]);
+        let names = serving_names(&["edl.example.net".into()]);
+        assert_eq!(names[0], "edl.example.net");
+        assert!(
+            names.contains(&"127.0.0.1".to_string()) && names.contains(&"localhost".to_string())
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn write_temp(
                 format!("header of {header_len} bytes exceeds the {MAX_HEADER}-byte limit"),
             ))
         })?;
-    let file = File::create(tmp).map_err(|e| StoreError::io(tmp, IoAction::Open, e))?;
+    let file = create_private(tmp, true).map_err(|e| StoreError::io(tmp, IoAction::Open, e))?;
     let prefix_len = PREFIX as usize + header_len + 4;
     // The prefix holds the payload's length and checksum, known only at the end: write a
     // placeholder, stream the payload, then come back.
@@ -297,7 +297,8 @@ pub(super) fn remove(dir: &Path, name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Creates `dir` when missing and makes its entry in the parent durable.
+/// Creates `dir` (and missing parents) when missing, owner-only (0700 on Unix: a list may be
+/// TLP:AMBER), and makes its entry in the parent durable. An existing directory keeps its mode.
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the directory.
@@ -305,7 +306,15 @@ pub(super) fn create_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, IoAction::CreateDir, e))?;
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| StoreError::io(dir, IoAction::CreateDir, e))?;
     match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
         _ => sync_dir(Path::new(".")),
@@ -359,13 +368,23 @@ pub(super) fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
 /// # Errors
 /// [`StoreError::Io`] naming the file.
 pub(super) fn open_rw(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| StoreError::io(path, IoAction::Open, e))
+    create_private(path, false).map_err(|e| StoreError::io(path, IoAction::Open, e))
+}
+
+/// Opens `path` read-write, creating it owner-only (0600 on Unix: a list may be TLP:AMBER).
+/// Every file of the store is created here. `truncate`: empty an existing file.
+///
+/// # Errors
+/// The open's I/O error.
+pub(super) fn create_private(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    o.open(path)
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ fn write_version(dir: &Path) -> Result<(), StoreError> {
     let body = format!("{CURRENT}\n");
     let tmp = dir.join(format!(".{VERSION_FILE}.tmp"));
     let w = |e| StoreError::io(&tmp, IoAction::Write, e);
-    let f = std::fs::File::create(&tmp).map_err(w)?;
+    let f = file::create_private(&tmp, true).map_err(w)?;
     io::Write::write_all(&mut &f, body.as_bytes()).map_err(w)?;
     f.sync_all()
         .map_err(|e| StoreError::io(&tmp, IoAction::Sync, e))?;

@@ -35,6 +35,22 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
         .tls_key
         .as_ref()
         .map(|p| (cx.path(p.get_ref()), p.span()));
+    // A missing file is refused here (`check` and reload), with its line, rather than at
+    // start-up or in the middle of a certificate rotation.
+    for (what, f) in [("server.tls_cert", &cert), ("server.tls_key", &key)] {
+        if let Some((path, span)) = f {
+            if !path.is_file() {
+                cx.err(
+                    span.clone(),
+                    what,
+                    format!(
+                        "{} does not exist or is not a file; give the PEM file's path (relative to this file), or remove tls_cert/tls_key for a local CA (tls = \"auto\")",
+                        path.display()
+                    ),
+                );
+            }
+        }
+    }
     let mode = rs.tls.as_ref().map(|t| (t.get_ref().as_str(), t.span()));
     let tls = match (mode, cert, key) {
         (Some(("off", span)), c, k) => {
@@ -74,6 +90,60 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
             1024
         }
     };
+    let max_connections_per_client = match &rs.max_connections_per_client {
+        None => 32,
+        Some(n) if (1..=1_000_000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            cx.err(
+                n.span(),
+                "server.max_connections_per_client",
+                "must be in 1..=1000000",
+            );
+            32
+        }
+    };
+    let mut tls_names = Vec::new();
+    for n in &rs.tls_names {
+        let t = n.get_ref().trim();
+        let ok = t.parse::<std::net::IpAddr>().is_ok()
+            || (!t.is_empty()
+                && t.len() <= 253
+                && t.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+                }));
+        if ok {
+            tls_names.push(t.to_ascii_lowercase());
+        } else {
+            cx.err(
+                n.span(),
+                "server.tls_names",
+                format!("{t:?} is not a DNS name or IP address; write e.g. \"edl.example.net\" or \"192.0.2.10\""),
+            );
+        }
+    }
+    let admin_clients = match &rs.admin_clients {
+        // Loopback only: the status page and metrics name every list, source and poller.
+        None => vec![
+            ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::LOCALHOST, 8).trunc()),
+            ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+                std::net::Ipv6Addr::LOCALHOST,
+                128,
+            )),
+        ],
+        Some(v) => {
+            if v.get_ref().is_empty() {
+                cx.err(
+                    v.span(),
+                    "server.admin_clients",
+                    "an empty list would lock everyone out of the status page and metrics; remove the key (loopback only) or write e.g. [\"10.20.0.0/24\"] or [\"0.0.0.0/0\", \"::/0\"]",
+                );
+            }
+            cx.cidrs(v.get_ref(), "server.admin_clients")
+        }
+    };
     let header_timeout = cx.duration(
         &rs.header_timeout,
         "server.header_timeout",
@@ -88,8 +158,10 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
         listen,
         tls,
         trusted_proxies: cx.cidrs(&rs.trusted_proxies, "server.trusted_proxies"),
-        admin_clients: cx.cidrs(&rs.admin_clients, "server.admin_clients"),
+        admin_clients,
         max_connections,
+        max_connections_per_client,
+        tls_names,
         header_timeout,
     }
 }

@@ -129,21 +129,28 @@ pub async fn run(
     }
 
     // TLS.
+    let mut auto_ca = None;
     let (certs, tls_desc) = match &config.server.tls {
         Tls::Off => {
             tracing::warn!("TLS is off: lists and credentials travel in clear; use tls = \"auto\" outside a lab.");
             (None, "off (plain HTTP)".to_string())
         }
         Tls::SelfSigned => {
-            let (cert, key, made) = tls::self_signed(&config.data_dir)?;
-            let c = Arc::new(Certs::new(cert.clone(), key)?);
-            let fp = c.fingerprint();
+            let (ca, made) = tls::local_ca(&config.data_dir)?;
+            let names = tls::serving_names(&config.server.tls_names);
+            let (cert, key) = ca.issue(&names)?;
+            let c = Arc::new(Certs::new(cert, key)?);
+            let fp = ca.fingerprint();
             eprintln!(
-                "edlforge: {} self-signed certificate {}\nedlforge:   SHA-256 fingerprint {fp}\nedlforge:   import it as a trusted CA in each firewall's certificate profile, or set [server] tls_cert/tls_key",
+                "edlforge: {} local CA {}\nedlforge:   SHA-256 fingerprint {fp}\nedlforge:   import {} once as a trusted CA (root) in each firewall's certificate profile; the serving certificate it signs is renewed automatically\nedlforge:   serving certificate names: {}\nedlforge:   (add the names firewalls connect by to [server] tls_names, or set tls_cert/tls_key)",
                 if made { "made a" } else { "using the" },
-                cert.display()
+                ca.cert.display(),
+                ca.cert.display(),
+                names.join(", "),
             );
-            (Some(c), format!("self-signed, SHA-256 {fp}"))
+            let desc = format!("local CA {}, SHA-256 {fp}", ca.cert.display());
+            auto_ca = Some((ca, names));
+            (Some(c), desc)
         }
         Tls::Files { cert, key } => {
             let c = Arc::new(Certs::new(cert.clone(), key.clone())?);
@@ -190,6 +197,7 @@ pub async fn run(
     // Listener settings are read once: changing them needs a restart.
     let limits = Limits {
         max_connections: config.server.max_connections,
+        max_connections_per_client: config.server.max_connections_per_client,
         header_timeout: config.server.header_timeout,
         drain: Duration::from_secs(10),
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -215,18 +223,31 @@ pub async fn run(
             );
         }
     }
+    let renewal = match (auto_ca, &sched.certs) {
+        (Some((ca, names)), Some(certs)) => {
+            Some(tokio::spawn(renew_serving(ca, names, certs.clone())))
+        }
+        _ => None,
+    };
     let mut sched_task = tokio::spawn(sched.run(rx));
 
-    // Signals: SIGHUP reloads; SIGTERM and SIGINT stop.
+    // Signals: SIGHUP reloads; SIGTERM and SIGINT stop. The SIGHUP task holds a weak sender:
+    // dropping `tx` below then closes the scheduler's channel, and an idle scheduler returns at
+    // once instead of being waited for (and aborted) at stop.
     #[cfg(unix)]
     {
-        let tx = tx.clone();
+        let tx = tx.downgrade();
         if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading.");
-                    let _ = tx.send(Event::Hangup);
+                    match tx.upgrade() {
+                        Some(tx) => {
+                            let _ = tx.send(Event::Hangup);
+                        }
+                        None => break,
+                    }
                 }
             });
         }
@@ -251,12 +272,48 @@ pub async fn run(
         tracing::info!("Stopping: finishing in-flight responses.");
     };
     serve::run(listeners, acceptor, state, limits, shutdown).await;
+    if let Some(r) = renewal {
+        r.abort();
+    }
+    // The scheduler returns when its channel closes: at once when idle, after its cycle when
+    // one is running (bounded below).
     drop(tx);
     tokio::select! {
         _ = &mut sched_task => {}
         () = tokio::time::sleep(Duration::from_secs(5)) => sched_task.abort(),
     }
     Ok(())
+}
+
+/// Renews the `tls = "auto"` serving certificate [`tls::RENEW_AFTER`] after it was issued
+/// (30 days before it expires), with the same local CA, and swaps it in without a restart.
+/// A failure is logged and tried again an hour later; the current certificate stays in use.
+async fn renew_serving(ca: tls::LocalCa, names: Vec<String>, certs: Arc<Certs>) {
+    let age = |t: std::time::SystemTime| {
+        std::time::SystemTime::now()
+            .duration_since(t)
+            .unwrap_or(Duration::ZERO)
+    };
+    let mut issued = std::time::SystemTime::now();
+    loop {
+        let due = tls::RENEW_AFTER.saturating_sub(age(issued));
+        // Checked against the wall clock at least twice a day: time the machine spent
+        // suspended counts toward the certificate's age.
+        tokio::time::sleep(due.min(Duration::from_secs(12 * 3600))).await;
+        if age(issued) < tls::RENEW_AFTER {
+            continue;
+        }
+        match ca.issue(&names).and_then(|_| certs.reload()) {
+            Ok(fp) => {
+                tracing::info!(fingerprint = %fp, "Serving certificate renewed by the local CA.");
+                issued = std::time::SystemTime::now();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot renew the serving certificate; the current one stays in use.");
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+    }
 }
 
 /// Binds a listener with a deep accept queue: `TcpListener::bind` asks for 128, which

@@ -162,7 +162,7 @@ impl Scheduler {
                 Ok(fp) => {
                     tracing::info!(fingerprint = %fp, "TLS certificate reloaded.");
                     if let Ok(mut b) = self.state.board.lock() {
-                        if !b.tls.starts_with("self-signed") {
+                        if !b.tls.starts_with("local CA") {
                             b.tls = format!("{} (SHA-256 {fp})", c.paths().0.display());
                         }
                     }
