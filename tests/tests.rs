@@ -9,6 +9,7 @@ mod real_feeds;
 mod serve;
 mod sources_http;
 mod sources_parse;
+mod stix_patterns;
 mod store;
 mod support;
 mod taxii;

@@ -11,8 +11,11 @@
 //! alone still satisfies the pattern); a pattern with no usable comparison at all is skipped.
 //! `AND`, `FOLLOWEDBY`, `NOT`, qualifiers (`WITHIN`, `REPEATS`, `START`/`STOP`), `MATCHES`,
 //! `LIKE`, `IN`, `!=`, `<`, `>`, `EXISTS`, `ISSUPERSET` make the whole pattern
-//! `unsupported_pattern`: never approximated. A pattern that does not parse is `invalid` (the
-//! spec says it matches nothing). Values go through [`parse_token`] like any feed's, so a bad
+//! `unsupported_pattern`: never approximated. A pattern the STIX grammar refuses is `invalid`
+//! (the spec says it matches nothing); [`pattern`] follows the OASIS grammar token for token
+//! (`=` and `==`, comments, whitespace, escapes, parentheses), and is checked against the
+//! `stix2-patterns` test suite (`tests/stix_patterns.rs`). One too long or too deeply nested to
+//! read is `unsupported_pattern`. Values go through [`parse_token`] like any feed's, so a bad
 //! value is an `invalid` skip with the same rules as everywhere.
 //!
 //! # Metadata
@@ -550,8 +553,13 @@ fn wanted_values(o: &StixObject) -> Result<Vec<PatternValue>, Skip> {
             "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
         ));
     }
-    let pattern = parse_pattern(o.pattern.as_deref().unwrap_or(""))
-        .map_err(|_| Skip::invalid("STIX pattern does not parse"))?;
+    let pattern = parse_pattern(o.pattern.as_deref().unwrap_or("")).map_err(|e| match e {
+        PatternError::Syntax { .. } => Skip::invalid("STIX pattern does not parse"),
+        PatternError::TooLarge { .. } => Skip::new(
+            SkipReason::UnsupportedPattern,
+            "STIX pattern longer than 64 KiB or nested deeper than 64 levels",
+        ),
+    })?;
     pattern_values(&pattern).map_err(|rule| Skip::new(SkipReason::UnsupportedPattern, rule))
 }
 
