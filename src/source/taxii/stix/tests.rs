@@ -330,19 +330,28 @@ fn revoked_expired_future_and_unsupported() {
         .iter()
         .map(|v| (v.id.as_str(), v.status))
         .collect();
-    // Withdrawals by id; the unsupported and unparsable newest versions assert nothing.
+    // Withdrawals by id; the future one kept pending with its start; the unsupported and
+    // unparsable newest versions assert nothing.
     assert_eq!(
         statuses,
         [
             ("indicator--a", Status::Revoked),
             ("indicator--b", Status::Expired),
+            ("indicator--c", Status::Active),
             ("indicator--d", Status::Active),
             ("indicator--e", Status::Active),
             ("indicator--f", Status::Active),
         ]
     );
-    assert!(c.versions[2..].iter().all(|v| v.values.is_empty()));
-    assert!(c.not_yet_valid);
+    assert_eq!(c.versions[2].starts, rfc3339("2030-01-01T00:00:00Z"));
+    assert!(c.versions[2].is_pending());
+    let pending: Vec<String> = c.pending().map(|v| v.to_string()).collect();
+    assert_eq!(pending, ["203.0.113.7"]);
+    assert!(c.versions[3..].iter().all(|v| v.values.is_empty()));
+    assert!(c
+        .versions
+        .iter()
+        .all(|v| v.starts.is_none() || v.id == "indicator--c"));
     assert_eq!(c.report.count(SkipReason::UnsupportedPattern), 2);
     assert_eq!(c.report.count(SkipReason::Expired), 1);
     assert_eq!(c.report.count(SkipReason::NotYetValid), 1);
