@@ -675,13 +675,14 @@ fn activate_pending(
     now: i64,
 ) -> Result<(), PipelineError> {
     let mut index = match (indexes.remove(&s.name), store) {
-        (Some(index), _) => index,
-        (None, Some(st)) => st.load_indicators(&s.name)?,
-        (None, None) => return Ok(()),
+        (Some(index), _) if index.starts_due(now) => index,
+        // Asked every run for every TAXII source not polled: a scan of the file first, the
+        // index built only when an indicator is due.
+        (None, Some(st)) if st.indicators_start_due(&s.name, now)? => {
+            st.load_indicators(&s.name)?
+        }
+        _ => return Ok(()),
     };
-    if !index.starts_due(now) {
-        return Ok(());
-    }
     let (records, outcome) = accept_delta(s, Default::default(), &mut index, data, now);
     tracing::info!(
         source = %s.name,

@@ -504,6 +504,41 @@ pub(super) fn decode(
     Ok((index, skipped))
 }
 
+/// Whether an entry of the `count` written by [`encode`] is pending with a `valid_from` at or
+/// before `now`: a scan that builds no index (no id is copied, no value parsed).
+///
+/// # Errors
+/// The position of the first malformed entry and what is wrong with it.
+pub(super) fn starts_due(payload: &[u8], count: u64, now: i64) -> Result<bool, (u64, Malformed)> {
+    let mut r = Reader::new(payload);
+    for i in 0..count {
+        let at = |m| (i, m);
+        r.str().map_err(at)?;
+        let flags = r.u8().map_err(at)?;
+        if flags & !(HAS_MODIFIED | LIVE | PENDING) != 0 || flags & (LIVE | PENDING) == PENDING {
+            return Err(at("unknown flag bits"));
+        }
+        if flags & HAS_MODIFIED != 0 {
+            r.str().map_err(at)?;
+        }
+        r.i64().map_err(at)?;
+        if flags & LIVE == 0 {
+            continue;
+        }
+        for _ in 0..r.len().map_err(at)? {
+            r.u8().map_err(at)?;
+            r.str().map_err(at)?;
+        }
+        let mflags = record::get_flags(&mut r).map_err(at)?;
+        // Tags and comment are copied here; values, the bulk of an entry, are not parsed.
+        record::get_meta(&mut r, mflags).map_err(at)?;
+        if flags & PENDING != 0 && r.i64().map_err(at)? <= now {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn decode_entry(
     r: &mut Reader<'_>,
     skipped: &mut u64,
@@ -1022,6 +1057,15 @@ mod tests {
         .unwrap();
         let (back, skipped) = decode(&buf, idx.len() as u64).unwrap();
         assert_eq!((back, skipped), (idx.clone(), 0));
+        // The scan agrees with the index it does not build.
+        for t in [T0, T0 + 86_399, T0 + 86_400, T0 + 90_000] {
+            assert_eq!(
+                starts_due(&buf, idx.len() as u64, t),
+                Ok(idx.starts_due(t)),
+                "{t}"
+            );
+        }
+        assert!(starts_due(&buf[..buf.len() / 2], idx.len() as u64, T0).is_err());
         assert!(decode(&buf, idx.len() as u64 + 1).is_err());
         assert!(decode(&buf[..buf.len() - 1], idx.len() as u64).is_err());
         // Any truncation is an error, never a panic.
