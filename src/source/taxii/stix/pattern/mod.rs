@@ -1,5 +1,5 @@
 //! The STIX 2.1 pattern language (STIX 2.1 specification, section 9): syntax tree, a
-//! canonical printer, lexer ([`lex`]) and recursive-descent parser ([`parse`]). What a pattern
+//! canonical printer, lexer (`lex.rs`) and recursive-descent parser (`parse.rs`). What a pattern
 //! *means* for a block list (which comparisons become entries) is decided in [`super`]; this
 //! module only reads and writes the language, so it can be fuzzed and round-trip tested alone.
 //!
