@@ -61,6 +61,11 @@ impl Medallion {
     /// Starts one, or returns `None` (after printing why) when medallion is not installed and
     /// CI did not ask for it.
     fn start() -> Option<Medallion> {
+        Medallion::start_with(|_| {})
+    }
+
+    /// [`Medallion::start`] with the fixture's data changed by `edit` first.
+    fn start_with(edit: impl FnOnce(&mut serde_json::Value)) -> Option<Medallion> {
         let Some(bin) = medallion_bin() else {
             assert!(
                 std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
@@ -73,7 +78,12 @@ impl Medallion {
         };
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("medallion.json");
-        let data = fixture("taxii/medallion-data.json");
+        let mut fixture_data: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture("taxii/medallion-data.json")).unwrap())
+                .unwrap();
+        edit(&mut fixture_data);
+        let data = dir.path().join("medallion-data.json");
+        std::fs::write(&data, fixture_data.to_string()).unwrap();
         let body = serde_json::json!({
             "backend": {
                 "module": "medallion.backends.memory_backend",
@@ -545,8 +555,20 @@ fn time_of(t: &str) -> i64 {
     day + hms[0] * 3600 + hms[1] * 60 + hms[2]
 }
 
+/// Explains `value` with `edlforge explain` (text output).
+fn explain(dir: &Path, value: &str) -> String {
+    let cfg = dir.join("feeds.toml");
+    let out = edlforge(&["explain", "--config", cfg.to_str().unwrap(), value], None);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[test]
-fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
+fn an_indicator_not_valid_yet_no_longer_pins_the_position() {
+    // See: issue 11, item 3.
     let Some(m) = Medallion::start() else { return };
     let d = isac(&m.url("/api1/"));
     assert_eq!(compile(d.path()).0, 0);
@@ -560,13 +582,126 @@ fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not_yet_valid 1"), "{out}");
     assert!(!list(d.path(), "all").contains("future-campaign.net"));
-    compile(d.path());
+    // Kept by id with its start, and explained so.
+    let why = explain(d.path(), "future-campaign.net");
+    assert!(
+        why.contains("not_yet_valid")
+            && why.contains("valid from 2099-01-01T00:00:00Z")
+            && why.contains("indicator--5e1f6c3a-9b7d-4c2e-8f10-2a4b6c8d0e03"),
+        "{why}"
+    );
+    // The next poll starts after the indicator: the position moved past it.
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("not_yet_valid"), "{out}");
     let gets = m.object_gets();
     assert_eq!(gets.len(), 3, "{gets:#?}");
     assert!(
-        gets[2].contains(&format!("added_after={LAST_ADDED}")),
+        gets[1].contains(&format!("added_after={LAST_ADDED}")),
         "{gets:#?}"
     );
+    assert!(!gets[2].contains(LAST_ADDED), "{gets:#?}");
+    assert!(gets[2].contains("added_after=20"), "{gets:#?}");
+}
+
+#[test]
+fn a_future_indicator_on_the_first_page_is_listed_at_its_valid_from_without_a_poll() {
+    // See: issue 11, item 3. The first indicator the server added (on the first page) is
+    // valid from 2026-06-01; the clock is the `now` the pipeline is given.
+    const PENDING_ID: &str = "indicator--0a3b1f2e-8c44-4a5f-9a51-0c2f5e6b7a01";
+    let Some(m) = Medallion::start_with(|data| {
+        let objects = data["api1"]["collections"][0]["objects"]
+            .as_array_mut()
+            .unwrap();
+        let o = objects.iter_mut().find(|o| o["id"] == PENDING_ID).unwrap();
+        o["valid_from"] = serde_json::json!("2026-06-01T00:00:00Z");
+    }) else {
+        return;
+    };
+    use edlforge::pipeline::{self, FetchMode};
+    let march = 1_772_323_200; // 2026-03-01T00:00:00Z
+    let july = 1_782_864_000; // 2026-07-01T00:00:00Z
+    let d = setup(&taxii_source(
+        "isac",
+        &m.url("/api1/"),
+        COLLECTION_ID,
+        Path::new("pw"),
+        "page_size = 4",
+    ));
+    let config = edlforge::config::Config::load(&d.path().join("feeds.toml")).unwrap();
+    let guard = pipeline::guard(&config).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    edlforge::source::http::ensure_crypto_provider();
+    let fetcher = std::sync::Arc::new(edlforge::source::http::Fetcher::new(2));
+    let all = |data: &pipeline::SourceData, now| {
+        let lists = pipeline::compile_lists(&config, data, &Default::default(), &guard, now);
+        let all = lists.iter().find(|l| l.name == "all").unwrap();
+        String::from_utf8(all.rendered.body.clone()).unwrap()
+    };
+
+    // March: the whole collection, in pages of 4; the pending indicator is on the first one.
+    {
+        let mut store =
+            edlforge::store::Store::open(&config.data_dir, Duration::from_secs(30)).unwrap();
+        let mut data = pipeline::load_sources(&config, &store).unwrap();
+        let out = rt
+            .block_on(pipeline::refresh_sources(
+                &config,
+                Some(&mut store),
+                &mut data,
+                fetcher.clone(),
+                FetchMode::Force,
+                march,
+            ))
+            .unwrap();
+        assert!(
+            matches!(out[0].status, pipeline::SourceStatus::Updated { .. }),
+            "{:?}",
+            out[0].status
+        );
+        let cursor = store
+            .state("isac")
+            .unwrap()
+            .unwrap()
+            .cursor
+            .unwrap_or_default();
+        assert!(cursor.starts_with(LAST_ADDED), "cursor {cursor:?}");
+        let body = all(&data, march);
+        assert!(!body.contains("91.92.242.17\n"), "{body}");
+        assert!(body.contains("91.92.242.18\n"), "{body}");
+    }
+    let polls = m.object_gets().len();
+    assert!(polls >= 3, "{polls} pages");
+
+    // July, in a new process, offline: the stored index activates it; nothing is fetched.
+    let mut store =
+        edlforge::store::Store::open(&config.data_dir, Duration::from_secs(30)).unwrap();
+    let mut data = pipeline::load_sources(&config, &store).unwrap();
+    assert!(!all(&data, july).contains("91.92.242.17\n"));
+    rt.block_on(pipeline::refresh_sources(
+        &config,
+        Some(&mut store),
+        &mut data,
+        fetcher,
+        FetchMode::Offline,
+        july,
+    ))
+    .unwrap();
+    assert_eq!(m.object_gets().len(), polls, "no poll");
+    let body = all(&data, july);
+    assert!(body.contains("91.92.242.17\n"), "{body}");
+    // Written: the next run reads it from the store as it is.
+    drop(store);
+    let store = edlforge::store::Store::open(&config.data_dir, Duration::from_secs(30)).unwrap();
+    let data = pipeline::load_sources(&config, &store).unwrap();
+    assert!(all(&data, july).contains("91.92.242.17\n"));
+    let cursor = store
+        .state("isac")
+        .unwrap()
+        .unwrap()
+        .cursor
+        .unwrap_or_default();
+    assert!(cursor.starts_with(LAST_ADDED), "cursor {cursor:?}");
 }
 
 #[test]
@@ -647,6 +782,35 @@ fn static_stix_bundle_file_source() {
     assert!(out.contains("FAILED parse: source \"bundle\""), "{out}");
     assert!(out.contains("not a STIX 2.1 bundle"), "{out}");
     assert_eq!(list(d.path(), "all"), ALL, "the last good set is kept");
+}
+
+#[test]
+fn patterns_with_double_equals_and_comments_are_entries() {
+    // See: issue 11, item 2: valid STIX 2.1 patterns (STIXPattern.g4: EQ is '=' | '==';
+    // comments are skipped between tokens) were counted invalid.
+    let bundle = serde_json::json!({
+        "type": "bundle", "id": "bundle--6f0e6e36-4b1e-4d5a-9a0c-6a2d3b4c5e70", "objects": [
+            indicator("indicator--7a000000-0000-4000-8000-000000000001", "2026-01-10T08:00:00.000Z",
+                "[ipv4-addr:value == '8.8.8.8']", serde_json::json!({})),
+            indicator("indicator--7a000000-0000-4000-8000-000000000002", "2026-01-10T08:00:00.000Z",
+                "[ipv4-addr:value = '8.8.8.10' /* C2 */]", serde_json::json!({})),
+            indicator("indicator--7a000000-0000-4000-8000-000000000003", "2026-01-10T08:00:00.000Z",
+                "[ipv4-addr:value = '8.8.8.11'] // note", serde_json::json!({})),
+            // Keywords are upper case in the grammar: this one does not parse.
+            indicator("indicator--7a000000-0000-4000-8000-000000000004", "2026-01-10T08:00:00.000Z",
+                "[ipv4-addr:value = '8.8.8.12'] or [ipv4-addr:value = '8.8.8.13']", serde_json::json!({})),
+        ]
+    });
+    let d = setup("[[source]]\nname = \"bundle\"\npath = \"bundle.json\"\nformat = \"stix\"\n");
+    std::fs::write(d.path().join("bundle.json"), bundle.to_string()).unwrap();
+    let (code, out) = compile(d.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dropped: invalid 1"), "{out}");
+    // 8.8.8.10 and 8.8.8.11 make one /31 (the plain list aggregates).
+    assert_eq!(
+        list(d.path(), "all"),
+        "# all generated by edlforge: 2 entries\n8.8.8.8\n8.8.8.10/31\n"
+    );
 }
 
 #[test]

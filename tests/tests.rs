@@ -10,6 +10,7 @@ mod serve;
 mod serve_hardening;
 mod sources_http;
 mod sources_parse;
+mod stix_patterns;
 mod store;
 mod support;
 mod taxii;

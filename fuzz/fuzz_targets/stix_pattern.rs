@@ -1,6 +1,7 @@
 //! Fuzz the STIX pattern parser and the indicator conversion: never panic; a pattern that
-//! parses prints to text that parses to the same tree (printing is canonical); conversion of an
-//! indicator with any pattern gives values or counted skips, never both nothing and no count.
+//! parses prints to text that parses to the same tree (printing is canonical), and parses the
+//! same with a comment or grammar whitespace around it (the grammar skips both); conversion of
+//! an indicator with any pattern gives values or counted skips, never both nothing and no count.
 #![no_main]
 
 use edlforge::source::taxii::stix::{convert_objects, parse_pattern, pattern_values, StixObject};
@@ -18,6 +19,16 @@ fuzz_target!(|data: &[u8]| {
             "printed form {printed:?} of {text:?} does not parse back"
         );
         let _ = pattern_values(&p);
+        for wrapped in [
+            format!("/* c */{text}\u{3000}"),
+            format!("\u{00A0}{text}\n// trailing"),
+        ] {
+            assert_eq!(
+                parse_pattern(&wrapped).as_ref(),
+                Ok(&p),
+                "{wrapped:?} parses differently from {text:?}"
+            );
+        }
     }
     let object = serde_json::json!({
         "type": "indicator", "id": "indicator--fuzz", "modified": "2026-01-01T00:00:00Z",

@@ -52,6 +52,17 @@ pub struct Verdict {
     pub detail: Option<String>,
 }
 
+/// A STIX indicator of a TAXII source that will assert the value from its `valid_from` on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pending {
+    /// Source name.
+    pub source: String,
+    /// The indicator's STIX id.
+    pub indicator: String,
+    /// Its `valid_from` (Unix seconds).
+    pub valid_from: i64,
+}
+
 /// The answer to "why is this blocked / not blocked?".
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Explanation {
@@ -59,6 +70,9 @@ pub struct Explanation {
     pub value: String,
     /// Who reports it.
     pub sightings: Vec<Sighting>,
+    /// Indicators that assert it from a later time on (TAXII sources), by source then id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Pending>,
     /// Every list's verdict.
     pub lists: Vec<Verdict>,
 }
@@ -150,13 +164,32 @@ pub fn explain(
             }
         }
     }
+    // Pending indicators (still in the index, not in the records): by the query's own value,
+    // as a pattern names it.
+    let mut pending = Vec::new();
+    for s in &config.sources {
+        if let Some(index) = indexes.get(&s.name) {
+            for (id, from) in index.pending_for(query, i64::MIN) {
+                pending.push(Pending {
+                    source: s.name.clone(),
+                    indicator: id.to_string(),
+                    valid_from: from,
+                });
+            }
+        }
+    }
     let previous: HashMap<String, Vec<u8>> = HashMap::new();
     let mut lists = Vec::new();
     for l in &config.lists {
         let out = compile_list(config, l, data, previous.get(&l.name), guard, now);
         let lines = output_lines_for(&out.rendered.body, l.vendor, query);
         let (reason, detail) = if lines.is_empty() {
-            why_not(l, data, guard, query, &sightings, now)
+            // No source lists it yet: say when a pending indicator will.
+            let why = why_not(l, data, guard, query, &sightings, now);
+            match why.0.as_deref() {
+                Some("not_listed") => pending_reason(l, &pending, now).unwrap_or(why),
+                _ => why,
+            }
         } else {
             (None, None)
         };
@@ -172,8 +205,35 @@ pub fn explain(
     Explanation {
         value: query.to_string(),
         sightings,
+        pending,
         lists,
     }
+}
+
+/// `not_yet_valid` when a source of `l` has an indicator that asserts the value from a later
+/// time: "valid from …".
+fn pending_reason(
+    l: &List,
+    pending: &[Pending],
+    now: i64,
+) -> Option<(Option<String>, Option<String>)> {
+    let p = pending
+        .iter()
+        .filter(|p| l.sources.contains(&p.source))
+        .min_by_key(|p| p.valid_from)?;
+    let from = crate::source::taxii::taxii_timestamp(p.valid_from).replace(".000000Z", "Z");
+    let when = if p.valid_from <= now {
+        "; listed from the next compile"
+    } else {
+        ""
+    };
+    Some((
+        Some(SkipReason::NotYetValid.as_str().to_string()),
+        Some(format!(
+            "source {}: STIX indicator {} is valid from {from}{when}",
+            p.source, p.indicator
+        )),
+    ))
 }
 
 fn why_not(

@@ -507,6 +507,19 @@ pub fn accept_fetches(
                 st.set_state(&s.name, &state)?;
             }
         }
+        if matches!(s.transport, Transport::Taxii(_))
+            && !matches!(status, SourceStatus::Updated { .. })
+        {
+            activate_pending(
+                s,
+                &mut indexes,
+                store.as_deref(),
+                &mut pending,
+                state.clone(),
+                data,
+                now,
+            )?;
+        }
         out.push(SourceOutcome {
             name: s.name.clone(),
             status,
@@ -645,6 +658,44 @@ async fn fetch_taxii(
         Ok(p) => Fetched::Delta(Box::new(p)),
         Err(e) => Fetched::Error(e.reason().into(), e.to_string()),
     }
+}
+
+/// Activates the pending indicators of a TAXII source that was not polled this run (not due,
+/// offline, or failed) whose `valid_from` has come: an empty delta through its index adds their
+/// values to the records, so the lists compiled from `data` list them now, without a poll
+/// (the mirror of `valid_until`, which the compile applies without one). The index and the
+/// records are queued in `pending` with `state`.
+fn activate_pending(
+    s: &Source,
+    indexes: &mut HashMap<String, IndicatorIndex>,
+    store: Option<&Store>,
+    pending: &mut PendingWrites,
+    mut state: SourceState,
+    data: &mut SourceData,
+    now: i64,
+) -> Result<(), PipelineError> {
+    let mut index = match (indexes.remove(&s.name), store) {
+        (Some(index), _) if index.starts_due(now) => index,
+        // Asked every run for every TAXII source not polled: a scan of the file first, the
+        // index built only when an indicator is due.
+        (None, Some(st)) if st.indicators_start_due(&s.name, now)? => {
+            st.load_indicators(&s.name)?
+        }
+        _ => return Ok(()),
+    };
+    let (records, outcome) = accept_delta(s, Default::default(), &mut index, data, now);
+    tracing::info!(
+        source = %s.name,
+        indicators = outcome.activated,
+        added = outcome.counts.added,
+        "STIX indicators whose valid_from has come are listed from now on."
+    );
+    state.accepted_count = records.len() as u64;
+    if store.is_some() {
+        pending.snapshots.push((s.name.clone(), state, Some(index)));
+    }
+    data.insert(s.name.clone(), records);
+    Ok(())
 }
 
 /// Applies a TAXII poll (a delta) to the source's records through its indicator index: no

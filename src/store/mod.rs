@@ -429,11 +429,37 @@ impl Store {
         }
     }
 
-    fn read_indicators(&self, source: &str) -> Result<IndicatorIndex, StoreError> {
+    /// Whether a pending indicator of the stored index of `source` has reached its
+    /// `valid_from` at `now` (see [`IndicatorIndex::starts_due`]), read without building the
+    /// index: what a run that does not poll the source asks every time, so it costs a scan of
+    /// the file, not the parsing of every value. `false` when no usable index is stored
+    /// (missing, older than the snapshot, damaged).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn indicators_start_due(&self, source: &str, now: i64) -> Result<bool, StoreError> {
+        let Some((path, payload, count)) = self.read_indicators_payload(source)? else {
+            return Ok(false);
+        };
+        Ok(
+            indicators::starts_due(&payload, count, now).unwrap_or_else(|(index, what)| {
+                let e = StoreError::damaged(&path, Damage::Record { index, what });
+                tracing::warn!(source = %source, error = %e, "Damaged indicator index not used.");
+                false
+            }),
+        )
+    }
+
+    /// The payload of the stored index of `source`, its path and entry count; `None` when
+    /// none is stored or the stored one is older than the source's snapshot.
+    fn read_indicators_payload(
+        &self,
+        source: &str,
+    ) -> Result<Option<(PathBuf, Vec<u8>, u64)>, StoreError> {
         let esc = name::escape("source", source)?;
         let path = self.sources.join(format!("{esc}{IDS_EXT}"));
         let Some(o) = file::open(&path, MAGIC_IDS)? else {
-            return Ok(IndicatorIndex::default());
+            return Ok(None);
         };
         let (gen, count) = record::decode_ids_header(&o, source)?;
         let snap_gen = self.read_snap_header(&esc, source)?.map_or(0, |h| h.gen);
@@ -443,10 +469,16 @@ impl Store {
                 file = %path.display(),
                 "The stored indicator index is older than the source's records; not used."
             );
-            return Ok(IndicatorIndex::default());
+            return Ok(None);
         }
         let path = o.path.clone();
-        let payload = o.read_payload()?;
+        Ok(Some((path, o.read_payload()?, count)))
+    }
+
+    fn read_indicators(&self, source: &str) -> Result<IndicatorIndex, StoreError> {
+        let Some((path, payload, count)) = self.read_indicators_payload(source)? else {
+            return Ok(IndicatorIndex::default());
+        };
         let (index, skipped) = indicators::decode(&payload, count)
             .map_err(|(index, what)| StoreError::damaged(&path, Damage::Record { index, what }))?;
         if skipped > 0 {

@@ -457,6 +457,7 @@ fn indicator_index_round_trips_and_is_dropped_when_behind_its_snapshot() {
         status,
         values: vec![parse_token(b"203.0.113.5", None).unwrap().value],
         expires: Some(2_000_000_000),
+        starts: None,
         confidence: Some(80),
         tlp: Some(Tlp::Amber),
         tags: vec!["c2".into()],

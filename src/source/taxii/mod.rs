@@ -10,10 +10,10 @@
 //! `Accept: application/taxii+json;version=2.1`. The objects are converted by [`stix`].
 //!
 //! The new position is the last page's `X-TAXII-Date-Added-Last`, returned in [`Poll::cursor`]
-//! for the caller to persist only when the whole poll was accepted. A page holding an
-//! indicator whose `valid_from` is still in the future keeps the position before that page, so
-//! the indicator comes again until it is active (values repeat harmlessly: the store merges by
-//! value). Any failure (transport, a TAXII error status, a body that is not a TAXII envelope) is
+//! for the caller to persist only when the whole poll was accepted. An indicator whose
+//! `valid_from` is still in the future does not hold the position back: it comes back as a
+//! pending version ([`stix::Version::starts`]), which the store keeps by id and activates at
+//! the first compile after its start, with no new poll. Any failure (transport, a TAXII error status, a body that is not a TAXII envelope) is
 //! a [`TaxiiError`] naming the source, the URL (redacted), the status, the server's error
 //! `title`/`description`, and what to do; nothing of a failed poll is returned.
 //!
@@ -427,10 +427,8 @@ pub async fn poll(
         objects_url: redact_url(&objects_url),
         ..Poll::default()
     };
-    // Pages being converted (in order), each with the position before it: a page holding an
-    // indicator that is not valid yet keeps the position there.
-    let mut converting: VecDeque<(Option<String>, tokio::task::JoinHandle<PageResult>)> =
-        VecDeque::new();
+    // Pages being converted, in order.
+    let mut converting: VecDeque<tokio::task::JoinHandle<PageResult>> = VecDeque::new();
     let mut merged = Merged::default();
     let mut position = start.clone();
     loop {
@@ -463,14 +461,13 @@ pub async fn poll(
         // Converted on a blocking thread while the next page downloads; at most a few pages
         // wait, so memory stays bounded by a few bodies.
         let source = client.source();
-        converting.push_back((
-            position.clone(),
-            tokio::task::spawn_blocking(move || convert_page(source, r, now)),
-        ));
+        converting.push_back(tokio::task::spawn_blocking(move || {
+            convert_page(source, r, now)
+        }));
         if converting.len() > MAX_PAGES_CONVERTING {
-            if let Some((before, task)) = converting.pop_front() {
+            if let Some(task) = converting.pop_front() {
                 merged
-                    .join(task, before, &req.http.source, &out.objects_url)
+                    .join(task, &req.http.source, &out.objects_url)
                     .await?;
             }
         }
@@ -492,18 +489,14 @@ pub async fn poll(
             }
         }
     }
-    while let Some((before, task)) = converting.pop_front() {
+    while let Some(task) = converting.pop_front() {
         merged
-            .join(task, before, &req.http.source, &out.objects_url)
+            .join(task, &req.http.source, &out.objects_url)
             .await?;
     }
     out.objects = merged.objects;
     out.converted = merged.converted;
-    let end = match merged.held {
-        Some(before) => before,
-        None => position,
-    };
-    out.cursor = match end {
+    out.cursor = match position {
         Some(ts) if Some(&ts) != start.as_ref() => Some(
             Cursor {
                 added_after: ts,
@@ -552,18 +545,15 @@ fn envelope_error(source_name: String, r: &ApiResponse, e: &serde_json::Error) -
 #[derive(Default)]
 struct Merged {
     converted: Converted,
-    /// The position before the first page holding an indicator not valid yet.
-    held: Option<Option<String>>,
     /// Objects received (all types).
     objects: u64,
 }
 
 impl Merged {
-    /// Waits for a page's conversion (started with the position `before` it) and adds it.
+    /// Waits for a page's conversion and adds it.
     async fn join(
         &mut self,
         task: tokio::task::JoinHandle<PageResult>,
-        before: Option<String>,
         source_name: &str,
         url: &str,
     ) -> Result<(), TaxiiError> {
@@ -574,12 +564,8 @@ impl Merged {
             problem: format!("converting a page failed: {e}"),
         })??;
         self.objects += objects;
-        if page.not_yet_valid && self.held.is_none() {
-            self.held = Some(before);
-        }
         let c = &mut self.converted;
         c.report.merge(&page.report);
-        c.not_yet_valid |= page.not_yet_valid;
         c.indicators_seen += page.indicators_seen;
         c.versions.extend(page.versions);
         Ok(())

@@ -11,8 +11,11 @@
 //! alone still satisfies the pattern); a pattern with no usable comparison at all is skipped.
 //! `AND`, `FOLLOWEDBY`, `NOT`, qualifiers (`WITHIN`, `REPEATS`, `START`/`STOP`), `MATCHES`,
 //! `LIKE`, `IN`, `!=`, `<`, `>`, `EXISTS`, `ISSUPERSET` make the whole pattern
-//! `unsupported_pattern`: never approximated. A pattern that does not parse is `invalid` (the
-//! spec says it matches nothing). Values go through [`parse_token`] like any feed's, so a bad
+//! `unsupported_pattern`: never approximated. A pattern the STIX grammar refuses is `invalid`
+//! (the spec says it matches nothing); [`pattern`] follows the OASIS grammar token for token
+//! (`=` and `==`, comments, whitespace, escapes, parentheses), and is checked against the
+//! `stix2-patterns` test suite (`tests/stix_patterns.rs`). One too long or too deeply nested to
+//! read is `unsupported_pattern`. Values go through [`parse_token`] like any feed's, so a bad
 //! value is an `invalid` skip with the same rules as everywhere.
 //!
 //! # Metadata
@@ -23,9 +26,12 @@
 //!   ISAC members reporting the same C2 address, one of them revoking, must not unblock it).
 //! - `valid_until` → the entry's expiry; already past → that indicator is withdrawn too,
 //!   counted `expired`.
-//! - `valid_from` in the future → skipped and counted `not_yet_valid` (the store has no start
-//!   time); [`Converted::not_yet_valid`] tells the TAXII poller, which then does not move its
-//!   position past that page, so the indicator is fetched again until it is active.
+//! - `valid_from` in the future → the version is kept *pending* ([`Version::starts`]) and
+//!   counted `not_yet_valid`: the store's indicator index keeps it by id with its start, and
+//!   its values join the source's records at the first compile after that time, with no new
+//!   poll (`store::apply_delta`); the TAXII position moves past it like past any object. A
+//!   static bundle (a full snapshot, fetched whole every time) lists it once a fetch comes
+//!   after its start.
 //! - `confidence` (0–100) → confidence; `labels` → tags; `name` (else the id) → comment.
 //! - TLP from `object_marking_refs` by the exact TLP 1.0 and 2.0 marking-definition ids (names
 //!   can be spoofed, ids cannot); several → the most restrictive; none → the source's `tlp`.
@@ -247,6 +253,9 @@ pub struct Version {
     pub values: Vec<Value>,
     /// `valid_until`.
     pub expires: Option<i64>,
+    /// `valid_from` when it was still in the future at conversion: live from then on
+    /// (pending until); `None`: live now.
+    pub starts: Option<i64>,
     /// `confidence`.
     pub confidence: Option<u8>,
     /// The most restrictive TLP of its `object_marking_refs`; `None`: the source's.
@@ -273,16 +282,29 @@ pub struct Converted {
     pub report: Report,
     /// Indicator objects examined (newest version per id).
     pub indicators_seen: u64,
-    /// Whether an indicator was skipped because its `valid_from` is in the future.
-    pub not_yet_valid: bool,
+}
+
+impl Version {
+    /// Live, but not before [`Version::starts`].
+    pub fn is_pending(&self) -> bool {
+        self.status == Status::Active && self.starts.is_some()
+    }
 }
 
 impl Converted {
-    /// The values of the live indicators.
+    /// The values of the live indicators (not the pending ones).
     pub fn active(&self) -> impl Iterator<Item = &Value> + '_ {
         self.versions
             .iter()
-            .filter(|v| v.status == Status::Active)
+            .filter(|v| v.status == Status::Active && !v.is_pending())
+            .flat_map(|v| v.values.iter())
+    }
+
+    /// The values of the indicators whose `valid_from` is still to come.
+    pub fn pending(&self) -> impl Iterator<Item = &Value> + '_ {
+        self.versions
+            .iter()
+            .filter(|v| v.is_pending())
             .flat_map(|v| v.values.iter())
     }
 
@@ -344,15 +366,15 @@ pub struct StixObject<'a> {
 }
 
 impl StixObject<'_> {
-    /// Whether this is an `indicator` that is not revoked and whose `valid_from` is after `now`.
-    pub fn not_valid_yet(&self, now: i64) -> bool {
-        self.kind.as_deref() == Some("indicator")
-            && self.revoked != Some(true)
-            && self
-                .valid_from
-                .as_deref()
-                .and_then(rfc3339)
-                .is_some_and(|f| f > now)
+    /// `valid_from` of an `indicator` that is not revoked, when it is after `now`.
+    pub fn valid_from_after(&self, now: i64) -> Option<i64> {
+        if self.kind.as_deref() != Some("indicator") || self.revoked == Some(true) {
+            return None;
+        }
+        self.valid_from
+            .as_deref()
+            .and_then(rfc3339)
+            .filter(|f| *f > now)
     }
 }
 
@@ -550,8 +572,13 @@ fn wanted_values(o: &StixObject) -> Result<Vec<PatternValue>, Skip> {
             "pattern_type is not stix (snort, yara, sigma, … are not block entries)",
         ));
     }
-    let pattern = parse_pattern(o.pattern.as_deref().unwrap_or(""))
-        .map_err(|_| Skip::invalid("STIX pattern does not parse"))?;
+    let pattern = parse_pattern(o.pattern.as_deref().unwrap_or("")).map_err(|e| match e {
+        PatternError::Syntax { .. } => Skip::invalid("STIX pattern does not parse"),
+        PatternError::TooLarge { .. } => Skip::new(
+            SkipReason::UnsupportedPattern,
+            "STIX pattern longer than 64 KiB or nested deeper than 64 levels",
+        ),
+    })?;
     pattern_values(&pattern).map_err(|rule| Skip::new(SkipReason::UnsupportedPattern, rule))
 }
 
@@ -575,6 +602,7 @@ fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
         status,
         values,
         expires: None,
+        starts: None,
         confidence: None,
         tlp: None,
         tags: Vec::new(),
@@ -618,15 +646,18 @@ fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
         }
         None => {}
     }
-    if o.not_valid_yet(now) {
-        out.not_yet_valid = true;
+    // Kept pending: counted, so the report says why these values are not listed yet.
+    let starts = o.valid_from_after(now);
+    if starts.is_some() {
         out.report.skip_with(
-            Skip::new(SkipReason::NotYetValid, "valid_from is in the future"),
+            Skip::new(
+                SkipReason::NotYetValid,
+                "valid_from is in the future; kept, and listed from then",
+            ),
             values.len() as u64,
             origin,
             shown,
         );
-        return;
     }
     let tlp = o
         .object_marking_refs
@@ -648,6 +679,7 @@ fn convert_one(id: &str, o: &StixObject, now: i64, out: &mut Converted) {
         .to_string();
     out.versions.push(Version {
         expires,
+        starts,
         confidence: o.confidence,
         tlp,
         tags,
@@ -672,12 +704,13 @@ impl Converted {
     /// The active indicators as a parsed feed (for a static bundle, which is a full snapshot
     /// and goes through the same gates as any feed). `records_seen` counts values kept plus
     /// skips, as [`crate::source::parse::parse_feed`]'s does; withdrawals are dropped (a
-    /// snapshot removes what it does not list).
+    /// snapshot removes what it does not list), and so are pending indicators (counted
+    /// `not_yet_valid`: a later fetch of the snapshot lists them once valid).
     pub fn into_feed(self) -> ParsedFeed {
         let indicators: Vec<ParsedIndicator> = self
             .versions
             .into_iter()
-            .filter(|v| v.status == Status::Active)
+            .filter(|v| v.status == Status::Active && !v.is_pending())
             .flat_map(|v| {
                 let Version {
                     values,
