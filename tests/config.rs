@@ -72,3 +72,18 @@ fn the_shipped_feeds_toml_loads() {
         "one list per vendor"
     );
 }
+
+#[test]
+fn secrets_in_clear_half_clear_or_empty_are_refused_where_written() {
+    // See: issue 12 item 8. The empty one stands for `${env:X}` with X exported empty, which
+    // let `curl -u 'fw-hq:'` read the list.
+    // SAFETY: set before any thread of this test reads the environment; the names are unique.
+    unsafe {
+        std::env::set_var("EDLFORGE_TEST_SET_SECRET", "0123456789abcdef0123");
+        std::env::set_var("EDLFORGE_TEST_EMPTY_SECRET", "");
+    }
+    crate::support::golden(
+        &fixture("config/bad-secrets-clear.err"),
+        &errors_of("bad-secrets-clear"),
+    );
+}
