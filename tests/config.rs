@@ -33,6 +33,16 @@ bad_config!(
     "bad-unknown-key"
 );
 bad_config!(every_problem_is_reported_at_once, "bad-many");
+// See: issue 12 item 14: one unknown key hid the other three; a typo got 42 keys, not a hint.
+bad_config!(
+    an_unknown_key_hides_no_other_error_and_gets_a_hint,
+    "bad-all-at-once"
+);
+// See: issue 12 item 14: a source with an error caused `no block source has tag "tor"`.
+bad_config!(
+    errors_that_only_follow_from_another_are_not_reported,
+    "bad-follow-on"
+);
 bad_config!(secrets_must_be_references_and_resolve, "bad-secret-missing");
 
 #[test]

@@ -2,9 +2,12 @@
 //! Every problem is collected (not just the first) with `file:line:column`, the key, and what is
 //! allowed, so one `edlforge check` shows everything to fix.
 //!
-//! Split by role: `server.rs` (`[server]`, per-list access), `source.rs` (`[[source]]`),
-//! `list.rs` (`[lists.*]`); this file holds the shared context and the top-level pass.
+//! Split by role: `document.rs` (syntax, unknown keys with the closest known one, each table
+//! deserialized on its own), `server.rs` (`[server]`, per-list access), `source.rs`
+//! (`[[source]]`), `list.rs` (`[lists.*]`); this file holds the shared context and the
+//! top-level pass.
 
+mod document;
 mod list;
 mod server;
 mod source;
@@ -37,6 +40,8 @@ struct Ctx<'a> {
     errors: Vec<ConfigError>,
     /// Problems only `serve` refuses (see [`Config::serve_errors`]).
     serve_errors: Vec<ConfigError>,
+    /// Sources with an error of their own: references to them raise no follow-on error.
+    broken: document::Broken,
 }
 
 impl Ctx<'_> {
@@ -270,20 +275,44 @@ fn clear_secret(part: &str) -> Option<String> {
     }
 }
 
-/// Builds the [`Config`] or every error found.
-pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+fn context<'a>(file: &'a Path, text: &'a str) -> Ctx<'a> {
     let base = file
         .parent()
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut cx = Ctx {
+    Ctx {
         file,
         text,
         base,
         errors: Vec::new(),
         serve_errors: Vec::new(),
-    };
+        broken: document::Broken::default(),
+    }
+}
+
+/// Reads config text as if from `file` and builds the [`Config`], or returns every error of
+/// the file in file order: syntax, unknown keys (with the closest known key), wrong types and
+/// every check of [`validate`], each table read on its own so one mistake hides no other, and
+/// no error that only follows from another (a list naming a source that has its own error).
+pub fn load(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut cx = context(file, text);
+    match document::read(&mut cx, text) {
+        Some((raw, broken)) => {
+            cx.broken = broken;
+            build(cx, raw)
+        }
+        None => Err(cx.errors),
+    }
+}
+
+/// Builds the [`Config`] or every error found.
+pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    build(context(file, text), raw)
+}
+
+fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
+    let file = cx.file;
     let d = &raw.defaults;
     let data_dir = cx.path(
         raw.store
@@ -359,8 +388,9 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
                 ),
             );
         }
-        if let Some(s) = source(&mut cx, rs, &defaults) {
-            sources.push(s);
+        match source(&mut cx, rs, &defaults) {
+            Some(s) => sources.push(s),
+            None => cx.broken.add(&name, &rs.tags),
         }
     }
 
@@ -401,6 +431,9 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
             lists,
         })
     } else {
+        // File order: what to fix reads top to bottom.
+        cx.errors
+            .sort_by_key(|e| (e.location.line, e.location.column));
         Err(cx.errors)
     }
 }

@@ -30,6 +30,8 @@ pub(super) fn check_allow_ref(
             );
             None
         }
+        // A source with an error of its own: fixing it fixes this reference.
+        None if cx.broken.names.contains(a.get_ref()) => None,
         None => {
             cx.err(a.span(), key, format!("no source named {:?}", a.get_ref()));
             None
