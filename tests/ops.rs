@@ -261,3 +261,80 @@ fn every_metric_is_documented_in_the_readme_table_and_every_row_exists() {
         assert_eq!(kind, want, "{name}: type");
     }
 }
+
+/// The oracle tools `build.rs` looked for: (cfg set, what is missing and how to get it).
+const ORACLES: [(bool, &str); 3] = [
+    (
+        cfg!(has_medallion),
+        "medallion (tests/taxii.rs): set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run",
+    ),
+    (
+        cfg!(has_python3),
+        "python3 (tests/oracle.rs): apt-get install python3",
+    ),
+    (
+        cfg!(has_promtool),
+        "promtool (/metrics check): apt-get install prometheus",
+    ),
+];
+
+#[test]
+#[cfg_attr(
+    not(require_oracles),
+    ignore = "EDLFORGE_REQUIRE_ORACLES is not set: oracle tests whose tool is missing are ignored"
+)]
+fn oracles_are_present() {
+    // See: issue 12 item 16. CI sets EDLFORGE_REQUIRE_ORACLES: every oracle test must run.
+    let missing: Vec<&str> = ORACLES
+        .iter()
+        .filter(|(found, _)| !found)
+        .map(|(_, what)| *what)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "EDLFORGE_REQUIRE_ORACLES is set but these oracle tools were not found when the tests were built: {missing:#?}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_promtool),
+    ignore = "promtool not found: apt-get install prometheus"
+)]
+fn every_metric_family_passes_promtool_check_metrics() {
+    use std::io::Write as _;
+    // Every event once, so every family has a series.
+    let m = edlforge::metrics::Metrics::new();
+    m.config_loaded("feeds.toml", 100);
+    m.config_refused("feeds.toml", "feeds.toml:1:1: x: y");
+    m.source_ok("drop", 100, 0.5);
+    m.source_bytes("drop", 10);
+    m.source_failed("tor", "timeout", "timed out", 100, 1.0);
+    m.source_held("tor", 3600.0, None, &[("ip", 3)]);
+    m.source_skipped("tor", &[("invalid", 1)]);
+    m.list_compiled("pa", 3, Some(150_000), 90, 100, 0.01, &[("guarded", 2)]);
+    m.list_unavailable("waiting");
+    m.list_request("pa", 200);
+    m.endpoint_request("metrics", 200);
+    m.polled("pa", "fw-hq", 100);
+    m.auth_failed("pa", "127.0.0.1", "wrong credentials");
+    m.cycle_failed("disk_full", "No space left on device");
+    m.cycle_ok();
+    m.tls_refused("bad key");
+    let text = m.render();
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (found by build.rs; `touch build.rs` if it was removed)");
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics:\n{said}");
+}

@@ -4,9 +4,10 @@
 //! object). Every test starts its own server, since the tests add objects to it.
 //!
 //! medallion is found through `EDLFORGE_MEDALLION` (the `medallion` script of a virtualenv),
-//! `target/medallion-venv/bin/medallion` (where `.ci/run` installs it) or `PATH`. Missing, the
-//! medallion tests print why and pass, unless `EDLFORGE_REQUIRE_ORACLES` is set (CI), which
-//! makes that a failure. Static STIX bundles and config checks need no server.
+//! `target/medallion-venv/bin/medallion` (where `.ci/run` installs it) or `PATH`, by `build.rs`
+//! at build time: missing, the medallion tests are reported as ignored with the reason (never a
+//! silent `ok`), and with `EDLFORGE_REQUIRE_ORACLES` set (CI) the `oracles_are_present` test
+//! fails. Static STIX bundles and config checks need no server.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -58,18 +59,14 @@ struct Medallion {
 }
 
 impl Medallion {
-    /// Starts one, or returns `None` (after printing why) when medallion is not installed and
-    /// CI did not ask for it.
+    /// Starts one. The tests that call this are ignored when `build.rs` found no medallion; run
+    /// anyway (`--include-ignored`) or with medallion gone since the build, they fail: a test
+    /// that cannot run never passes.
     fn start() -> Option<Medallion> {
         let Some(bin) = medallion_bin() else {
-            assert!(
-                std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
-                "medallion is required for the TAXII tests: set EDLFORGE_MEDALLION or run .ci/run"
+            panic!(
+                "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run (then `touch build.rs` if it was installed after the last build)"
             );
-            eprintln!(
-                "skipping TAXII test: medallion not found (set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion)"
-            );
-            return None;
         };
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("medallion.json");
@@ -248,6 +245,7 @@ fn list(dir: &Path, name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn discovery_first_poll_pagination_tlp_and_unsupported_patterns() {
     let Some(m) = Medallion::start() else { return };
     let d = setup(&taxii_source(
@@ -292,6 +290,7 @@ fn discovery_first_poll_pagination_tlp_and_unsupported_patterns() {
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
     let Some(m) = Medallion::start() else { return };
     let api_root = m.url("/api1/");
@@ -352,6 +351,7 @@ fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
 /// server). Revoking one of them must not unblock it; revoking both must. The indicators are
 /// kept by STIX id in the store (`sources/isac.ids`), across polls and processes.
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
     let Some(m) = Medallion::start() else { return };
     let d = isac(&m.url("/api1/"));
@@ -440,6 +440,7 @@ fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn the_client_returns_only_objects_added_after_the_cursor() {
     let Some(m) = Medallion::start() else { return };
     edlforge::source::http::ensure_crypto_provider();
@@ -546,6 +547,7 @@ fn time_of(t: &str) -> i64 {
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
     let Some(m) = Medallion::start() else { return };
     let d = isac(&m.url("/api1/"));
@@ -570,6 +572,7 @@ fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn bad_credentials_and_collections_are_clear_errors_that_keep_the_last_good_set() {
     let Some(m) = Medallion::start() else { return };
     let discovery = m.url("/taxii2/");
@@ -608,6 +611,7 @@ fn bad_credentials_and_collections_are_clear_errors_that_keep_the_last_good_set(
 }
 
 #[test]
+#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
 fn taxii_error_bodies_are_shown() {
     let Some(m) = Medallion::start() else { return };
     // An API root that does not exist: medallion answers 404 with a TAXII error message.
