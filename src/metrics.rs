@@ -485,13 +485,17 @@ impl Metrics {
 
     /// The TLS certificate and key were loaded (at start or on a change).
     pub fn tls_loaded(&self) {
-        self.tls_reload_success.with_label_values::<&str>(&[]).set(1.0);
+        self.tls_reload_success
+            .with_label_values::<&str>(&[])
+            .set(1.0);
     }
 
     /// A new TLS certificate or key was refused; the current one stays in use.
     pub fn tls_refused(&self, message: &str) {
         tracing::error!(error = %message, "New TLS certificate refused; the current one stays in use.");
-        self.tls_reload_success.with_label_values::<&str>(&[]).set(0.0);
+        self.tls_reload_success
+            .with_label_values::<&str>(&[])
+            .set(0.0);
     }
 
     /// Drops label values of sources and lists no longer configured.
@@ -626,7 +630,10 @@ mod tests {
         m.endpoint_request("status", 200);
         let text = String::from_utf8(m.render()).unwrap();
         assert!(!text.contains("reason=\"none\""), "{text}");
-        assert!(!text.contains("edlforge_source_fetch_errors_total{"), "{text}");
+        assert!(
+            !text.contains("edlforge_source_fetch_errors_total{"),
+            "{text}"
+        );
         assert!(text.contains(
             "edlforge_http_requests_total{code=\"200\",endpoint=\"list\",list=\"status\"} 1"
         ));
@@ -640,7 +647,10 @@ mod tests {
         // See: issue 12 item 12.
         let m = Metrics::new();
         let text = String::from_utf8(m.render()).unwrap();
-        assert!(!text.contains("edlforge_cycle_success "), "unknown before the first cycle");
+        assert!(
+            !text.contains("edlforge_cycle_success "),
+            "unknown before the first cycle"
+        );
         m.cycle_failed("disk_full", "No space left on device");
         m.tls_refused("bad key");
         let text = String::from_utf8(m.render()).unwrap();

@@ -136,9 +136,11 @@ async fn failed_cycles_refused_certificates_and_never_succeeded_sources_are_visi
 
     // Item 11: a source that never succeeded is 0 from the first cycle, not absent.
     // Item 12: the cycle and the certificate are reported as loaded.
-    let m = srv.until("/metrics", "the first cycle", |m| {
-        m.contains("edlforge_cycle_success 1\n")
-    }).await;
+    let m = srv
+        .until("/metrics", "the first cycle", |m| {
+            m.contains("edlforge_cycle_success 1\n")
+        })
+        .await;
     assert!(
         m.contains("edlforge_source_last_success_timestamp_seconds{source=\"down\"} 0\n"),
         "{m}"
@@ -150,7 +152,9 @@ async fn failed_cycles_refused_certificates_and_never_succeeded_sources_are_visi
     srv.get("/status.json").await;
     let m = srv.get("/metrics").await;
     assert!(
-        m.contains("edlforge_http_requests_total{code=\"200\",endpoint=\"list\",list=\"status\"} 1\n"),
+        m.contains(
+            "edlforge_http_requests_total{code=\"200\",endpoint=\"list\",list=\"status\"} 1\n"
+        ),
         "{m}"
     );
     assert!(
@@ -162,31 +166,47 @@ async fn failed_cycles_refused_certificates_and_never_succeeded_sources_are_visi
     // Item 12: a cycle that cannot write its store (the store's list directory replaced by a
     // file: permissions do not stop root, this does) is counted and shown with its message.
     let lists = d.join("data/lists");
-    assert!(lists.is_dir(), "the store keeps its lists in {}", lists.display());
+    assert!(
+        lists.is_dir(),
+        "the store keeps its lists in {}",
+        lists.display()
+    );
     std::fs::remove_dir_all(&lists).unwrap();
     std::fs::write(&lists, "not a directory").unwrap();
     save(&d.join("lists/block.txt"), "81.2.69.2\n");
-    let m = srv.until("/metrics", "a failed cycle", |m| {
-        m.contains("edlforge_cycle_success 0\n")
-    }).await;
+    let m = srv
+        .until("/metrics", "a failed cycle", |m| {
+            m.contains("edlforge_cycle_success 0\n")
+        })
+        .await;
     assert!(
         m.contains("edlforge_cycle_failures_total{reason=\"store\"} 1\n"),
         "{m}"
     );
     let status: serde_json::Value = serde_json::from_str(&srv.get("/status.json").await).unwrap();
-    let msg = status["cycle_error"]["message"].as_str().unwrap_or_default();
+    let msg = status["cycle_error"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(msg.contains("lists"), "{status:#}");
     let page = srv.get("/").await;
-    assert!(page.contains("Cycle: <span class=\"b refused\">failed</span>"), "{page}");
+    assert!(
+        page.contains("Cycle: <span class=\"b refused\">failed</span>"),
+        "{page}"
+    );
     // The list served is still the last good one.
     let pa = srv.get("/lists/pa").await;
     assert_eq!(pa, "81.2.69.1\n", "{}", srv.get("/status.json").await);
 
     // A refused certificate: metric 0 and the reason on the status page.
-    save(&d.join("tls.key"), "-----BEGIN PRIVATE KEY-----\nnot a key\n");
-    let m = srv.until("/metrics", "a refused certificate", |m| {
-        m.contains("edlforge_tls_reload_success 0\n")
-    }).await;
+    save(
+        &d.join("tls.key"),
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n",
+    );
+    let m = srv
+        .until("/metrics", "a refused certificate", |m| {
+            m.contains("edlforge_tls_reload_success 0\n")
+        })
+        .await;
     assert!(m.contains("edlforge_cycle_success 0\n"), "{m}");
     let status: serde_json::Value = serde_json::from_str(&srv.get("/status.json").await).unwrap();
     assert!(
@@ -202,11 +222,13 @@ async fn failed_cycles_refused_certificates_and_never_succeeded_sources_are_visi
     save(&d.join("lists/block.txt"), "81.2.69.3\n");
     srv.until("/metrics", "a good cycle again", |m| {
         m.contains("edlforge_cycle_success 1\n")
-    }).await;
+    })
+    .await;
     save(&d.join("tls.key"), &cert.signing_key.serialize_pem());
     srv.until("/metrics", "the certificate loaded again", |m| {
         m.contains("edlforge_tls_reload_success 1\n")
-    }).await;
+    })
+    .await;
     let status: serde_json::Value = serde_json::from_str(&srv.get("/status.json").await).unwrap();
     assert!(status["cycle_error"].is_null(), "{status:#}");
     assert!(status["tls_error"].is_null(), "{status:#}");
@@ -257,7 +279,11 @@ fn every_metric_is_documented_in_the_readme_table_and_every_row_exists() {
         "README metrics table out of step with src/metrics.rs: missing rows {undocumented:?}, rows without a metric {stale:?}"
     );
     for (name, kind) in &rows {
-        let want = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let want = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         assert_eq!(kind, want, "{name}: type");
     }
 }
@@ -336,5 +362,8 @@ fn every_metric_family_passes_promtool_check_metrics() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics:\n{said}");
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}"
+    );
 }

@@ -245,7 +245,10 @@ fn list(dir: &Path, name: &str) -> String {
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn discovery_first_poll_pagination_tlp_and_unsupported_patterns() {
     let Some(m) = Medallion::start() else { return };
     let d = setup(&taxii_source(
@@ -290,7 +293,10 @@ fn discovery_first_poll_pagination_tlp_and_unsupported_patterns() {
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
     let Some(m) = Medallion::start() else { return };
     let api_root = m.url("/api1/");
@@ -351,7 +357,10 @@ fn second_poll_is_a_delta_from_the_stored_position_with_revocation() {
 /// server). Revoking one of them must not unblock it; revoking both must. The indicators are
 /// kept by STIX id in the store (`sources/isac.ids`), across polls and processes.
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
     let Some(m) = Medallion::start() else { return };
     let d = isac(&m.url("/api1/"));
@@ -440,7 +449,10 @@ fn revoking_one_of_two_indicators_keeps_the_value_the_other_asserts() {
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn the_client_returns_only_objects_added_after_the_cursor() {
     let Some(m) = Medallion::start() else { return };
     edlforge::source::http::ensure_crypto_provider();
@@ -547,7 +559,10 @@ fn time_of(t: &str) -> i64 {
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
     let Some(m) = Medallion::start() else { return };
     let d = isac(&m.url("/api1/"));
@@ -572,7 +587,10 @@ fn an_indicator_not_valid_yet_keeps_the_position_so_it_comes_again() {
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn bad_credentials_and_collections_are_clear_errors_that_keep_the_last_good_set() {
     let Some(m) = Medallion::start() else { return };
     let discovery = m.url("/taxii2/");
@@ -611,7 +629,10 @@ fn bad_credentials_and_collections_are_clear_errors_that_keep_the_last_good_set(
 }
 
 #[test]
-#[cfg_attr(not(has_medallion), ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run")]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn taxii_error_bodies_are_shown() {
     let Some(m) = Medallion::start() else { return };
     // An API root that does not exist: medallion answers 404 with a TAXII error message.

@@ -266,8 +266,17 @@ mod tests {
     #[test]
     fn secret_names() {
         for p in [
-            "apikey", "api_key", "API-KEY", "key", "token", "access_token", "password", "secret",
-            "auth", "client_secret", "sig",
+            "apikey",
+            "api_key",
+            "API-KEY",
+            "key",
+            "token",
+            "access_token",
+            "password",
+            "secret",
+            "auth",
+            "client_secret",
+            "sig",
         ] {
             assert!(secret_param(p), "{p}");
         }
@@ -291,20 +300,30 @@ mod tests {
 
     #[test]
     fn url_parts() {
-        let p = url_secret_parts("https://u:${file:/run/s/pw}@h.example/x?apikey=abc&type=ip&token=${env:T}")
-            .unwrap();
+        let p = url_secret_parts(
+            "https://u:${file:/run/s/pw}@h.example/x?apikey=abc&type=ip&token=${env:T}",
+        )
+        .unwrap();
         assert_eq!(
             p,
             vec![
-                ("password in the URL".to_string(), "${file:/run/s/pw}".to_string()),
+                (
+                    "password in the URL".to_string(),
+                    "${file:/run/s/pw}".to_string()
+                ),
                 ("query parameter \"apikey\"".to_string(), "abc".to_string()),
-                ("query parameter \"token\"".to_string(), "${env:T}".to_string()),
+                (
+                    "query parameter \"token\"".to_string(),
+                    "${env:T}".to_string()
+                ),
             ]
         );
         assert_eq!(
             url_secret_parts("https://tok@h.example/").unwrap(),
             vec![("user name in the URL".to_string(), "tok".to_string())]
         );
-        assert!(url_secret_parts("https://h.example/a?b=c").unwrap().is_empty());
+        assert!(url_secret_parts("https://h.example/a?b=c")
+            .unwrap()
+            .is_empty());
     }
 }

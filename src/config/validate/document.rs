@@ -159,8 +159,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -253,7 +253,11 @@ fn key_at(t: Option<&DeTable<'_>>, span: &std::ops::Range<usize>) -> Option<Stri
 }
 
 /// Deserializes one piece; on a type error reports it under `prefix` + the key at fault.
-fn piece<T: DeserializeOwned>(cx: &mut Ctx<'_>, v: Spanned<DeValue<'_>>, prefix: &str) -> Option<T> {
+fn piece<T: DeserializeOwned>(
+    cx: &mut Ctx<'_>,
+    v: Spanned<DeValue<'_>>,
+    prefix: &str,
+) -> Option<T> {
     let whole = v.span();
     let table = match v.get_ref() {
         DeValue::Table(t) => Some(t.clone()),
