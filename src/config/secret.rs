@@ -298,6 +298,22 @@ mod tests {
         assert_eq!(header_secret_part("hunter2 ${env:T}"), "hunter2 ${env:T}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn url_parts_never_panic_and_come_from_the_url(
+            s in "(https?://)?([a-z:@/?&=.#%]|\\$\\{env:[A-Z]{1,3}\\}|\\$\\{file:/[a-z/]{1,5}\\}|\\$\\{){0,20}"
+        ) {
+            if let Some(parts) = url_secret_parts(&s) {
+                for (_, part) in parts {
+                    // A reference comes back whole, exactly as written.
+                    if let Some(r) = whole_reference(&part) {
+                        proptest::prop_assert!(s.contains(r));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn url_parts() {
         let p = url_secret_parts(

@@ -382,6 +382,27 @@ mod tests {
         assert!(!Table::Source.known().contains(&"kind_filter"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_gives_a_config_or_errors_in_file_order(
+            lines in proptest::collection::vec(
+                "(\\[\\[source\\]\\]|\\[\\[list\\]\\]|\\[defaults\\]|\\[server\\]|name = \"[a-z]{1,3}\"|vendor = \"plain\"|refersh = \"1h\"|confidence = \"x\"|path = \"x.txt\"|tags = \\[\"t\"\\]|sources = \\[\"tag:t\"\\]|[a-z =\"\\[\\]{}]{0,12})",
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            if let Err(errors) = load(&text, Path::new("/nonexistent/feeds.toml")) {
+                proptest::prop_assert!(!errors.is_empty());
+                let mut last = (0, 0);
+                for e in &errors {
+                    let at = (e.location.line, e.location.column);
+                    proptest::prop_assert!(at >= last, "{:?}", errors);
+                    last = at;
+                }
+            }
+        }
+    }
+
     #[test]
     fn typos_get_the_closest_key() {
         let k = Table::Source.known();
