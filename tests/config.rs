@@ -97,3 +97,26 @@ fn secrets_in_clear_half_clear_or_empty_are_refused_where_written() {
         &errors_of("bad-secrets-clear"),
     );
 }
+
+#[test]
+fn check_refuses_a_half_clear_secret_with_file_line_and_column() {
+    // See: issue 12 item 8 (`password = "hunter2${env:X}"` was accepted).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"s\"\nurl = \"https://feeds.example.com/x.txt\"\nusername = \"me\"\npassword = \"hunter2${env:HOME}\"\n",
+    )
+    .unwrap();
+    let out = crate::support::edlforge(&["check", "--config", config.to_str().unwrap()], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("feeds.toml:5:12: source.s.password: part of this secret is in clear"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2"),
+        "the clear part is not echoed: {err}"
+    );
+}
