@@ -677,5 +677,17 @@ mod tests {
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
         assert_eq!(cycle_failure_reason(&other), "write");
+        // The usual place: a store snapshot write, the OS error two levels down.
+        let store = PipelineError::Store(crate::store::StoreError::Io {
+            path: "data/sources/feodo.snap".into(),
+            action: crate::store::IoAction::Write,
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        assert_eq!(cycle_failure_reason(&store), "disk_full");
+        assert!(
+            error_chain(&store).contains("No space left on device"),
+            "{}",
+            error_chain(&store)
+        );
     }
 }
