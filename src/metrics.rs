@@ -64,7 +64,7 @@ pub enum Name {
     ListDroppedTotal,
     /// `edlforge_list_last_poll_timestamp_seconds{list,client}`.
     ListLastPoll,
-    /// `edlforge_http_requests_total{list,code}`.
+    /// `edlforge_http_requests_total{endpoint,list,code}`.
     HttpRequests,
     /// `edlforge_http_auth_failures_total{list}`.
     HttpAuthFailures,
@@ -75,6 +75,12 @@ pub enum Name {
     HttpAccessRefused,
     /// `edlforge_log_lines_suppressed_total{event}`.
     LogSuppressed,
+    /// `edlforge_cycle_success`.
+    CycleSuccess,
+    /// `edlforge_cycle_failures_total{reason}`.
+    CycleFailures,
+    /// `edlforge_tls_reload_success`.
+    TlsReloadSuccess,
 }
 
 impl Name {
@@ -108,6 +114,9 @@ impl Name {
             Name::HttpConnectionsRefused => "edlforge_http_connections_refused_total",
             Name::HttpAccessRefused => "edlforge_http_access_refused_total",
             Name::LogSuppressed => "edlforge_log_lines_suppressed_total",
+            Name::CycleSuccess => "edlforge_cycle_success",
+            Name::CycleFailures => "edlforge_cycle_failures_total",
+            Name::TlsReloadSuccess => "edlforge_tls_reload_success",
         }
     }
 
@@ -141,7 +150,9 @@ impl Name {
             Name::ListDropped => "Indicators dropped by the list's last compile, by reason.",
             Name::ListDroppedTotal => "Indicators dropped by all compiles of the list, by reason.",
             Name::ListLastPoll => "When a client (configured user or token name, or anonymous) last fetched the list.",
-            Name::HttpRequests => "HTTP requests by list (or endpoint) and status code.",
+            Name::HttpRequests => {
+                "HTTP requests by endpoint (list, status, metrics, readyz, healthz, unknown_list, other), list (for endpoint=\"list\") and status code."
+            }
             Name::HttpAuthFailures => "Requests refused for missing or wrong credentials.",
             Name::HttpConnectionsRefused => {
                 "Connections closed at accept, by reason (max_connections, max_connections_per_client)."
@@ -151,6 +162,13 @@ impl Name {
             }
             Name::LogSuppressed => {
                 "Refusal log lines not written one by one (summed up per address each minute), by event."
+            }
+            Name::CycleSuccess => {
+                "1 when the last fetch-compile-save cycle completed, 0 when it failed (the lists served stay as they were)."
+            }
+            Name::CycleFailures => "Cycles that failed, by reason (disk_full, store, psl, write, internal).",
+            Name::TlsReloadSuccess => {
+                "1 when the last load of the TLS certificate and key succeeded, 0 when a new one was refused (the previous one stays in use)."
             }
         }
     }
@@ -186,6 +204,9 @@ pub struct Metrics {
     conn_refused: IntCounterVec,
     access_refused: IntCounterVec,
     log_suppressed: IntCounterVec,
+    cycle_success: GaugeVec,
+    cycle_failures: IntCounterVec,
+    tls_reload_success: GaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -229,6 +250,7 @@ impl Metrics {
             Gauge::with_opts(opts(Name::ConfigLastReload)).expect("metric definition is valid");
         r.register(Box::new(last_reload.clone()))
             .expect("metric names are unique");
+
         #[cfg(target_os = "linux")]
         {
             // Process metrics (CPU, memory, open files); not fatal when unavailable.
@@ -268,11 +290,21 @@ impl Metrics {
                 &["list", "reason"]
             ),
             list_poll: family!(r, GaugeVec, Name::ListLastPoll, &["list", "client"]),
-            http_requests: family!(r, IntCounterVec, Name::HttpRequests, &["list", "code"]),
+            http_requests: family!(
+                r,
+                IntCounterVec,
+                Name::HttpRequests,
+                &["endpoint", "list", "code"]
+            ),
             auth_failures: family!(r, IntCounterVec, Name::HttpAuthFailures, &["list"]),
             conn_refused: family!(r, IntCounterVec, Name::HttpConnectionsRefused, &["reason"]),
             access_refused: family!(r, IntCounterVec, Name::HttpAccessRefused, &["reason"]),
             log_suppressed: family!(r, IntCounterVec, Name::LogSuppressed, &["event"]),
+            cycle_failures: family!(r, IntCounterVec, Name::CycleFailures, &["reason"]),
+            // Families without labels, so the series appears only once known (after the first
+            // cycle; once TLS is loaded): before that, absent never reads as "failed".
+            cycle_success: family!(r, GaugeVec, Name::CycleSuccess, &[]),
+            tls_reload_success: family!(r, GaugeVec, Name::TlsReloadSuccess, &[]),
             registry: r,
         }
     }
@@ -312,9 +344,6 @@ impl Metrics {
             .set(now as f64);
         self.src_up.with_label_values(&[source]).set(1);
         self.src_duration.with_label_values(&[source]).set(took);
-        self.src_errors
-            .with_label_values(&[source, "none"])
-            .inc_by(0);
     }
 
     /// A body of `bytes` was received for a source.
@@ -346,9 +375,11 @@ impl Metrics {
         self.src_refresh
             .with_label_values(&[source])
             .set(refresh_secs);
-        if let Some(t) = last_success {
-            self.src_success.with_label_values(&[source]).set(t as f64);
-        }
+        // 0 for a source that never succeeded: `time() - this > 2 * refresh` then fires for
+        // it from the first cycle instead of the series being absent (and the alert silent).
+        self.src_success
+            .with_label_values(&[source])
+            .set(last_success.unwrap_or(0) as f64);
         for (t, n) in by_type {
             self.src_indicators
                 .with_label_values(&[source, t])
@@ -422,8 +453,18 @@ impl Metrics {
         self.list_available.with_label_values(&[list]).set(0);
     }
 
-    /// One HTTP request answered. `list` is a configured list name or a fixed endpoint id.
-    pub fn request(&self, list: &str, code: u16) {
+    /// One request for a configured list answered.
+    pub fn list_request(&self, list: &str, code: u16) {
+        self.request_as("list", list, code);
+    }
+
+    /// One request for anything but a configured list answered: `endpoint` is a fixed id
+    /// (`status`, `metrics`, `readyz`, `healthz`, `unknown_list`, `other`).
+    pub fn endpoint_request(&self, endpoint: &str, code: u16) {
+        self.request_as(endpoint, "", code);
+    }
+
+    fn request_as(&self, endpoint: &str, list: &str, code: u16) {
         let text;
         let code: &str = match code {
             200 => "200",
@@ -437,7 +478,9 @@ impl Metrics {
                 &text
             }
         };
-        self.http_requests.with_label_values(&[list, code]).inc();
+        self.http_requests
+            .with_label_values(&[endpoint, list, code])
+            .inc();
     }
 
     /// A client fetched a list (200 or 304).
@@ -499,6 +542,33 @@ impl Metrics {
             suppressed = suppressed,
             "{suppressed} more {event} lines in the last {secs} s not written one by one (counted in metrics)."
         );
+    }
+
+    /// A fetch-compile-save cycle completed.
+    pub fn cycle_ok(&self) {
+        self.cycle_success.with_label_values::<&str>(&[]).set(1.0);
+    }
+
+    /// A cycle failed (`reason` a fixed id); the lists served stay as they were.
+    pub fn cycle_failed(&self, reason: &str, message: &str) {
+        tracing::error!(reason = %reason, error = %message, "Cycle failed; serving the current lists, retrying in 30 s.");
+        self.cycle_success.with_label_values::<&str>(&[]).set(0.0);
+        self.cycle_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// The TLS certificate and key were loaded (at start or on a change).
+    pub fn tls_loaded(&self) {
+        self.tls_reload_success
+            .with_label_values::<&str>(&[])
+            .set(1.0);
+    }
+
+    /// A new TLS certificate or key was refused; the current one stays in use.
+    pub fn tls_refused(&self, message: &str) {
+        tracing::error!(error = %message, "New TLS certificate refused; the current one stays in use.");
+        self.tls_reload_success
+            .with_label_values::<&str>(&[])
+            .set(0.0);
     }
 
     /// Drops label values of sources and lists no longer configured.
@@ -590,7 +660,7 @@ mod tests {
         m.source_ok("drop", 100, 0.5);
         m.source_failed("tor", "timeout", "timed out", 100, 1.0);
         m.list_compiled("pa", 3, Some(150_000), 90, 100, 0.01, &[("guarded", 2)]);
-        m.request("pa", 200);
+        m.list_request("pa", 200);
         m.polled("pa", "fw-hq", 100);
         let text = String::from_utf8(m.render()).unwrap();
         for n in [
@@ -609,6 +679,62 @@ mod tests {
         assert!(text
             .contains("edlforge_source_fetch_errors_total{reason=\"timeout\",source=\"tor\"} 1"));
         assert!(text.contains("edlforge_list_dropped_total{list=\"pa\",reason=\"guarded\"} 2"));
+    }
+
+    #[test]
+    fn a_source_that_never_succeeded_is_exported_as_0() {
+        // See: issue 12 item 11.
+        let m = Metrics::new();
+        m.source_failed("tor", "timeout", "timed out", 100, 1.0);
+        m.source_held("tor", 3600.0, None, &[]);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains("edlforge_source_last_success_timestamp_seconds{source=\"tor\"} 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_placeholder_series_and_endpoints_apart_from_lists() {
+        // See: issue 12 item 13.
+        let m = Metrics::new();
+        m.source_ok("drop", 100, 0.5);
+        m.list_request("status", 200);
+        m.endpoint_request("status", 200);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("reason=\"none\""), "{text}");
+        assert!(
+            !text.contains("edlforge_source_fetch_errors_total{"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "edlforge_http_requests_total{code=\"200\",endpoint=\"list\",list=\"status\"} 1"
+        ));
+        assert!(text.contains(
+            "edlforge_http_requests_total{code=\"200\",endpoint=\"status\",list=\"\"} 1"
+        ));
+    }
+
+    #[test]
+    fn cycle_and_tls_results_are_exported() {
+        // See: issue 12 item 12.
+        let m = Metrics::new();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            !text.contains("edlforge_cycle_success "),
+            "unknown before the first cycle"
+        );
+        m.cycle_failed("disk_full", "No space left on device");
+        m.tls_refused("bad key");
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("edlforge_cycle_success 0\n"), "{text}");
+        assert!(text.contains("edlforge_cycle_failures_total{reason=\"disk_full\"} 1\n"));
+        assert!(text.contains("edlforge_tls_reload_success 0\n"));
+        m.cycle_ok();
+        m.tls_loaded();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("edlforge_cycle_success 1\n"));
+        assert!(text.contains("edlforge_tls_reload_success 1\n"));
     }
 
     #[test]

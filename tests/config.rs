@@ -33,6 +33,16 @@ bad_config!(
     "bad-unknown-key"
 );
 bad_config!(every_problem_is_reported_at_once, "bad-many");
+// See: issue 12 item 14: one unknown key hid the other three; a typo got 42 keys, not a hint.
+bad_config!(
+    an_unknown_key_hides_no_other_error_and_gets_a_hint,
+    "bad-all-at-once"
+);
+// See: issue 12 item 14: a source with an error caused `no block source has tag "tor"`.
+bad_config!(
+    errors_that_only_follow_from_another_are_not_reported,
+    "bad-follow-on"
+);
 bad_config!(secrets_must_be_references_and_resolve, "bad-secret-missing");
 
 #[test]
@@ -70,5 +80,43 @@ fn the_shipped_feeds_toml_loads() {
         vendors.len(),
         edlforge::config::Vendor::ALL.len(),
         "one list per vendor"
+    );
+}
+
+#[test]
+fn secrets_in_clear_half_clear_or_empty_are_refused_where_written() {
+    // See: issue 12 item 8. The empty one stands for `${env:X}` with X exported empty, which
+    // let `curl -u 'fw-hq:'` read the list.
+    // SAFETY: set before any thread of this test reads the environment; the names are unique.
+    unsafe {
+        std::env::set_var("EDLFORGE_TEST_SET_SECRET", "0123456789abcdef0123");
+        std::env::set_var("EDLFORGE_TEST_EMPTY_SECRET", "");
+    }
+    crate::support::golden(
+        &fixture("config/bad-secrets-clear.err"),
+        &errors_of("bad-secrets-clear"),
+    );
+}
+
+#[test]
+fn check_refuses_a_half_clear_secret_with_file_line_and_column() {
+    // See: issue 12 item 8 (`password = "hunter2${env:X}"` was accepted).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"s\"\nurl = \"https://feeds.example.com/x.txt\"\nusername = \"me\"\npassword = \"hunter2${env:HOME}\"\n",
+    )
+    .unwrap();
+    let out = crate::support::edlforge(&["check", "--config", config.to_str().unwrap()], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("feeds.toml:5:12: source.s.password: part of this secret is in clear"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2"),
+        "the clear part is not echoed: {err}"
     );
 }

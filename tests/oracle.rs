@@ -1,7 +1,8 @@
 //! Oracle test: 100k random IP lines (fixed seed) through `convert --vendor plain --type ip`
 //! against an independent implementation on Python's `ipaddress` (tests/oracle/collapse.py):
-//! same address set, same CIDRs, line for line. Skipped with a message when python3 is missing,
-//! unless `EDLFORGE_REQUIRE_ORACLES` is set (CI sets it).
+//! same address set, same CIDRs, line for line. Reported as ignored (with the reason) when
+//! `build.rs` found no python3; with `EDLFORGE_REQUIRE_ORACLES` set (CI) a missing python3
+//! fails `ops::oracles_are_present`.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -88,14 +89,14 @@ fn python() -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_python3),
+    ignore = "python3 not found: apt-get install python3"
+)]
 fn plain_ip_matches_python_ipaddress() {
+    // Ignored when build.rs found no python3; run anyway, it fails rather than pass unrun.
     let Some(py) = python() else {
-        assert!(
-            std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
-            "python3 is required for the oracle test"
-        );
-        eprintln!("skipping oracle test: python3 not found");
-        return;
+        panic!("python3 not found: apt-get install python3 (then `touch build.rs`)");
     };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");

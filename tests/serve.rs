@@ -442,7 +442,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
         "edlforge_source_up{source=\"down\"} 0",
         "edlforge_source_up{source=\"block\"} 1",
         "edlforge_source_last_fetch_bytes{source=\"block\"} 43",
-        "edlforge_http_requests_total{code=\"304\",list=\"pa\"}",
+        "edlforge_http_requests_total{code=\"304\",endpoint=\"list\",list=\"pa\"}",
         "edlforge_config_reload_success 1",
         "edlforge_list_last_poll_timestamp_seconds{client=\"anonymous\",list=\"pa\"}",
         "edlforge_source_last_success_timestamp_seconds{source=\"block\"}",

@@ -202,16 +202,7 @@ impl Config {
     /// # Errors
     /// [`LoadError::Invalid`] with every problem found.
     pub fn from_text(text: &str, path: &Path) -> Result<Config, LoadError> {
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-            let loc = validate::location(text, e.span().map_or(0, |s| s.start));
-            LoadError::Invalid(vec![ConfigError {
-                file: path.to_path_buf(),
-                location: loc,
-                key: "toml".into(),
-                message: e.message().trim().to_string(),
-            }])
-        })?;
-        validate::validate(raw, path, text).map_err(LoadError::Invalid)
+        validate::load(text, path).map_err(LoadError::Invalid)
     }
 
     /// The source with this name.

@@ -1,6 +1,6 @@
 //! `feeds.toml` exactly as written: serde structs that mirror the file, with
 //! `deny_unknown_fields` everywhere and a doc comment on every field (these are the reference
-//! docs). Values that errors must point at are `Spanned`, so messages carry `file:line:column`.
+//! docs). `validate/document.rs` reads the known keys of each table from these structs. Values that errors must point at are `Spanned`, so messages carry `file:line:column`.
 //! Nothing here is checked beyond its TOML type; `validate/` builds the `Config` the program
 //! runs on.
 
@@ -83,7 +83,7 @@ pub struct RawServer {
 pub struct RawUser {
     /// Who polls (shown in metrics and on the status page), e.g. `"fw-hq"`.
     pub name: Spanned<String>,
-    /// Must be `${env:NAME}` or `${file:/path}`.
+    /// Must be exactly `${env:NAME}` or `${file:/path}`, resolving to a non-empty value.
     pub password: Spanned<String>,
 }
 
@@ -93,7 +93,7 @@ pub struct RawUser {
 pub struct RawToken {
     /// Who polls (shown in metrics and on the status page), e.g. `"fw-dc2"`.
     pub name: Spanned<String>,
-    /// Must be `${env:NAME}` or `${file:/path}`.
+    /// Must be exactly `${env:NAME}` or `${file:/path}`, resolving to a non-empty value.
     pub token: Spanned<String>,
 }
 
@@ -160,7 +160,9 @@ pub struct RawSource {
     /// `http` (default when `url` is set), `file` (default when `path` is set) or `taxii`
     /// (a TAXII 2.1 collection polled incrementally; needs `url` and `collection`).
     pub kind: Option<Spanned<String>>,
-    /// URL of an `http` source (may contain `${env:NAME}` for keys in query strings). For
+    /// URL of an `http` source (may contain `${env:NAME}` for keys in query strings: the
+    /// userinfo password and secret-looking query parameters such as `apikey`, `key`, `token`
+    /// must each be exactly one reference, e.g. `?apikey=${env:FEED_KEY}`). For
     /// `kind = "taxii"`: the API root (`https://taxii.example/api1/`) or the server's discovery
     /// URL (`https://taxii.example/taxii2/`, whose default API root, else the first one, is
     /// used). `http://` is accepted with a warning (test servers such as medallion).
@@ -211,14 +213,19 @@ pub struct RawSource {
     pub keep_for: Option<Spanned<String>>,
     /// `block` (default) or `allow` (an allowlist source).
     pub role: Option<Spanned<String>>,
-    /// Extra request headers, e.g. `{ "X-API-Key" = "${env:FEED_KEY}" }`.
+    /// Extra request headers, e.g. `{ "X-API-Key" = "${env:FEED_KEY}" }`. A header whose
+    /// name says credential (`*Key*`, `*Token*`, `*Auth*`, `*Credential*`, `*Secret*`,
+    /// `Cookie`) must be exactly one reference, after an optional scheme
+    /// (`Authorization = "Bearer ${env:TOKEN}"`), and may not resolve to an empty value.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
     /// HTTP basic auth user (may be a secret reference).
     pub username: Option<Spanned<String>>,
-    /// HTTP basic auth password: must be `${env:NAME}` or `${file:/path}`.
+    /// HTTP basic auth password: must be exactly `${env:NAME}` or `${file:/path}` (nothing
+    /// around it), resolving to a non-empty value.
     pub password: Option<Spanned<String>>,
-    /// Bearer token: must be `${env:NAME}` or `${file:/path}`.
+    /// Bearer token: must be exactly `${env:NAME}` or `${file:/path}`, resolving to a
+    /// non-empty value.
     pub bearer_token: Option<Spanned<String>>,
     /// PEM client certificate (chain) for mTLS.
     pub client_cert: Option<Spanned<String>>,
@@ -226,7 +233,8 @@ pub struct RawSource {
     pub client_key: Option<Spanned<String>>,
     /// Extra PEM CA bundle to trust for this source (added to the system roots).
     pub ca_file: Option<Spanned<String>>,
-    /// Proxy for this source (overrides `[defaults] proxy`).
+    /// Proxy for this source (overrides `[defaults] proxy`). A password in it must be exactly
+    /// one reference: `http://user:${env:PROXY_PW}@proxy:3128`.
     pub proxy: Option<Spanned<String>>,
     /// See `[defaults] timeout`.
     pub timeout: Option<Spanned<String>>,

@@ -38,7 +38,17 @@ pub async fn handle<B: hyper::body::Body>(
     state: &State,
 ) -> Resp {
     let (code_label, resp) = route(&req, peer, state).await;
-    state.metrics.request(&code_label, resp.status().as_u16());
+    let code = resp.status().as_u16();
+    // Lists and endpoints are labelled apart: a list may be called "status".
+    if req.uri().path().starts_with("/lists/") {
+        if state.rules.load().lists.contains_key(code_label.as_ref()) {
+            state.metrics.list_request(&code_label, code);
+        } else {
+            state.metrics.endpoint_request("unknown_list", code);
+        }
+    } else {
+        state.metrics.endpoint_request(&code_label, code);
+    }
     resp
 }
 

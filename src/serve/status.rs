@@ -23,6 +23,17 @@ pub struct Reload {
     pub errors: Vec<String>,
 }
 
+/// A failure an operator must see: a cycle that could not run, a TLS certificate refused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Failure {
+    /// When it happened.
+    pub at: i64,
+    /// Fixed reason id (`disk_full`, `store`, …; `tls` for a certificate).
+    pub reason: String,
+    /// The error, for people (`… No space left on device (os error 28)`).
+    pub message: String,
+}
+
 /// One source on the status page.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceView {
@@ -108,6 +119,10 @@ pub struct Board {
     pub lists: Vec<ListView>,
     /// When the last compile cycle ended.
     pub last_cycle: Option<i64>,
+    /// Why the last cycle failed, while it has not succeeded since.
+    pub cycle_error: Option<Failure>,
+    /// Why the last new TLS certificate was refused, while none has loaded since.
+    pub tls_error: Option<Failure>,
 }
 
 /// The board with request-time facts merged in.
@@ -242,6 +257,26 @@ fn counts(m: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// The cycle and TLS failures, each with its message.
+fn failures(o: &mut String, b: &Board, now: i64) {
+    if let Some(f) = &b.cycle_error {
+        let _ = writeln!(
+            o,
+            "<p>Cycle: <span class=\"b refused\">failed</span> {} — the lists served stay those of the last good cycle; retrying in 30 s:<br><code>{}</code></p>",
+            when(Some(f.at), now),
+            esc(&f.message)
+        );
+    }
+    if let Some(f) = &b.tls_error {
+        let _ = writeln!(
+            o,
+            "<p>TLS: <span class=\"b refused\">new certificate refused</span> {} — the previous one stays in use:<br><code>{}</code></p>",
+            when(Some(f.at), now),
+            esc(&f.message)
+        );
+    }
+}
+
 /// Renders the status page.
 pub fn html(v: &View) -> String {
     let b = &v.board;
@@ -322,7 +357,25 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
             ),
         )
     };
+    let (class, text) = match (&b.cycle_error, &b.tls_error) {
+        (Some(_), _) if class == "v-ok" => (
+            "v-warn",
+            format!(
+                "All {} lists served from the last good cycle; the last cycle failed (below).",
+                b.lists.len()
+            ),
+        ),
+        (_, Some(_)) if class == "v-ok" => (
+            "v-warn",
+            format!(
+                "All {} lists served; a new TLS certificate was refused (below).",
+                b.lists.len()
+            ),
+        ),
+        _ => (class, text),
+    };
     let _ = writeln!(o, "<div class=\"verdict {class}\">{}</div>", esc(&text));
+    failures(&mut o, b, now);
     if b.reload.ok {
         let _ = writeln!(
             o,
@@ -500,6 +553,33 @@ mod tests {
         s.last_attempt = Some(9_500);
         s.last_error = Some("timeout".into());
         assert_eq!(health(&s, 10_000), "failing");
+    }
+
+    #[test]
+    fn cycle_and_tls_failures_are_shown_with_their_message() {
+        // See: issue 12 item 12.
+        let mut v = View {
+            now: 1000,
+            version: "test",
+            board: Board::default(),
+        };
+        let page = html(&v);
+        assert!(page.contains("v-ok") && !page.contains("failed"), "{page}");
+        v.board.cycle_error = Some(Failure {
+            at: 990,
+            reason: "disk_full".into(),
+            message: "cannot write x: No space left on device (os error 28)".into(),
+        });
+        v.board.tls_error = Some(Failure {
+            at: 995,
+            reason: "tls".into(),
+            message: "tls.key: no private key".into(),
+        });
+        let page = html(&v);
+        assert!(page.contains("v-warn"), "{page}");
+        assert!(page.contains("No space left on device"), "{page}");
+        assert!(page.contains("new certificate refused"), "{page}");
+        assert!(page.contains("tls.key: no private key"), "{page}");
     }
 
     #[test]

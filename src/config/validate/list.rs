@@ -51,7 +51,8 @@ pub(super) fn list(
                 .iter()
                 .filter(|s| s.role == Role::Block && s.tags.iter().any(|t| t == tag))
                 .collect();
-            if tagged.is_empty() {
+            // A tag a source with an error of its own carries is no follow-on error here.
+            if tagged.is_empty() && !cx.broken.tags.contains(tag) {
                 cx.err(
                     r.span(),
                     &key("sources"),
@@ -69,6 +70,7 @@ pub(super) fn list(
                     &key("sources"),
                     format!("{r_str:?} is an allow source; put it in allow = [...]"),
                 ),
+                None if cx.broken.names.contains(r_str) => {}
                 None => cx.err(
                     r.span(),
                     &key("sources"),

@@ -2,9 +2,12 @@
 //! Every problem is collected (not just the first) with `file:line:column`, the key, and what is
 //! allowed, so one `edlforge check` shows everything to fix.
 //!
-//! Split by role: `server.rs` (`[server]`, per-list access), `source.rs` (`[[source]]`),
-//! `list.rs` (`[lists.*]`); this file holds the shared context and the top-level pass.
+//! Split by role: `document.rs` (syntax, unknown keys with the closest known one, each table
+//! deserialized on its own), `server.rs` (`[server]`, per-list access), `source.rs`
+//! (`[[source]]`), `list.rs` (`[lists.*]`); this file holds the shared context and the
+//! top-level pass.
 
+mod document;
 mod list;
 mod server;
 mod source;
@@ -37,6 +40,8 @@ struct Ctx<'a> {
     errors: Vec<ConfigError>,
     /// Problems only `serve` refuses (see [`Config::serve_errors`]).
     serve_errors: Vec<ConfigError>,
+    /// Sources with an error of their own: references to them raise no follow-on error.
+    broken: document::Broken,
 }
 
 impl Ctx<'_> {
@@ -111,21 +116,59 @@ impl Ctx<'_> {
         }
     }
 
+    /// A value that may hold secret references; `must_be_reference`: the whole value is a
+    /// secret ([`Secret::Whole`]).
     fn secret(
         &mut self,
         v: &Spanned<String>,
         key: &str,
         must_be_reference: bool,
     ) -> Option<String> {
-        if must_be_reference && !secret::is_reference(v.get_ref()) {
-            self.err(
-                v.span(),
-                key,
-                "secrets never sit in feeds.toml in clear; write \"${env:NAME}\" or \"${file:/run/secrets/name}\"",
-            );
-            return None;
+        let kind = if must_be_reference {
+            Secret::Whole
+        } else {
+            Secret::Plain
+        };
+        self.secret_as(v, key, kind)
+    }
+
+    /// Resolves a value's references after checking that its secret-bearing parts (as `kind`
+    /// says) are each wholly one reference that resolves to something.
+    fn secret_as(&mut self, v: &Spanned<String>, key: &str, kind: Secret) -> Option<String> {
+        let s = v.get_ref();
+        let parts: Vec<&str> = match kind {
+            Secret::Plain => Vec::new(),
+            Secret::Whole => vec![s.as_str()],
+            Secret::Header => vec![secret::header_secret_part(s)],
+            Secret::Url => {
+                let found = secret::url_secret_parts(s).unwrap_or_default();
+                let mut ok = true;
+                for (what, part) in &found {
+                    if let Some(msg) = clear_secret(part) {
+                        self.err(v.span(), key, format!("the {what} is a secret: {msg}"));
+                        ok = false;
+                    } else if let Err(e) = secret::resolve_whole(part, &self.base) {
+                        self.err(v.span(), key, format!("the {what}: {e}"));
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Vec::new()
+            }
+        };
+        for part in parts {
+            if let Some(msg) = clear_secret(part) {
+                self.err(v.span(), key, msg);
+                return None;
+            }
+            if let Err(e) = secret::resolve_whole(part, &self.base) {
+                self.err(v.span(), key, e.to_string());
+                return None;
+            }
         }
-        match secret::resolve(v.get_ref(), &self.base) {
+        match secret::resolve(s, &self.base) {
             Ok(s) => Some(s),
             Err(e) => {
                 self.err(v.span(), key, e.to_string());
@@ -205,27 +248,71 @@ fn valid_name(s: &str) -> bool {
 
 const NAME_RULE: &str = "use letters, digits, '-', '_' and '.' (not first), at most 100";
 
-fn looks_secret(header: &str) -> bool {
-    let h = header.to_ascii_lowercase();
-    ["key", "token", "auth", "secret", "password", "cookie"]
-        .iter()
-        .any(|w| h.contains(w))
+/// Which parts of a value are secret (see [`secret`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    /// May hold references; nothing in it must be one (a user name).
+    Plain,
+    /// The whole value is a secret (a password, a token).
+    Whole,
+    /// A credential header: the value after an authorization scheme (`Bearer `) is the secret.
+    Header,
+    /// A URL: its userinfo and secret-looking query parameters are secrets.
+    Url,
 }
 
-/// Builds the [`Config`] or every error found.
-pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+/// Why a secret-bearing value is refused, when it is not wholly one reference.
+fn clear_secret(part: &str) -> Option<String> {
+    const HOW: &str = "write \"${env:NAME}\" or \"${file:/run/secrets/name}\"";
+    if secret::whole_reference(part).is_some() {
+        None
+    } else if secret::is_reference(part) {
+        Some(format!(
+            "part of this secret is in clear around its reference; a secret is wholly one reference: {HOW}"
+        ))
+    } else {
+        Some(format!("secrets never sit in feeds.toml in clear; {HOW}"))
+    }
+}
+
+fn context<'a>(file: &'a Path, text: &'a str) -> Ctx<'a> {
     let base = file
         .parent()
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut cx = Ctx {
+    Ctx {
         file,
         text,
         base,
         errors: Vec::new(),
         serve_errors: Vec::new(),
-    };
+        broken: document::Broken::default(),
+    }
+}
+
+/// Reads config text as if from `file` and builds the [`Config`], or returns every error of
+/// the file in file order: syntax, unknown keys (with the closest known key), wrong types and
+/// every check of [`validate`], each table read on its own so one mistake hides no other, and
+/// no error that only follows from another (a list naming a source that has its own error).
+pub fn load(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut cx = context(file, text);
+    match document::read(&mut cx, text) {
+        Some((raw, broken)) => {
+            cx.broken = broken;
+            build(cx, raw)
+        }
+        None => Err(cx.errors),
+    }
+}
+
+/// Builds the [`Config`] or every error found.
+pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    build(context(file, text), raw)
+}
+
+fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
+    let file = cx.file;
     let d = &raw.defaults;
     let data_dir = cx.path(
         raw.store
@@ -250,7 +337,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
     let proxy = d
         .proxy
         .as_ref()
-        .and_then(|p| cx.secret(p, "defaults.proxy", false));
+        .and_then(|p| cx.secret_as(p, "defaults.proxy", Secret::Url));
     let user_agent = d
         .user_agent
         .clone()
@@ -301,8 +388,9 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
                 ),
             );
         }
-        if let Some(s) = source(&mut cx, rs, &defaults) {
-            sources.push(s);
+        match source(&mut cx, rs, &defaults) {
+            Some(s) => sources.push(s),
+            None => cx.broken.add(&name, &rs.tags),
         }
     }
 
@@ -343,6 +431,9 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
             lists,
         })
     } else {
+        // File order: what to fix reads top to bottom.
+        cx.errors
+            .sort_by_key(|e| (e.location.line, e.location.column));
         Err(cx.errors)
     }
 }

@@ -30,6 +30,8 @@ pub(super) fn check_allow_ref(
             );
             None
         }
+        // A source with an error of its own: fixing it fixes this reference.
+        None if cx.broken.names.contains(a.get_ref()) => None,
         None => {
             cx.err(a.span(), key, format!("no source named {:?}", a.get_ref()));
             None
@@ -73,8 +75,11 @@ pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Op
                 );
                 return None;
             };
-            let url = cx.secret(u, &key("url"), false)?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            // A URL that cannot be resolved is reported; the rest of the source is still
+            // checked (and the source dropped at the end), so every problem shows at once.
+            let resolved = cx.secret_as(u, &key("url"), Secret::Url);
+            let url = resolved.clone().unwrap_or_default();
+            if resolved.is_some() && !(url.starts_with("https://") || url.starts_with("http://")) {
                 cx.err(
                     u.span(),
                     &key("url"),
@@ -83,7 +88,15 @@ pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Op
             }
             let mut headers = Vec::new();
             for (h, v) in &rs.headers {
-                if let Some(val) = cx.secret(v, &key(&format!("headers.{h}")), looks_secret(h)) {
+                if let Some(val) = cx.secret_as(
+                    v,
+                    &key(&format!("headers.{h}")),
+                    if secret::secret_header(h) {
+                        Secret::Header
+                    } else {
+                        Secret::Plain
+                    },
+                ) {
                     headers.push((h.clone(), val));
                 }
             }
@@ -135,7 +148,7 @@ pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Op
             }
             let ca_file = file(cx, &rs.ca_file, "ca_file");
             let proxy = match &rs.proxy {
-                Some(p) => cx.secret(p, &key("proxy"), false),
+                Some(p) => cx.secret_as(p, &key("proxy"), Secret::Url),
                 None => d.proxy.clone(),
             };
             let http = HttpSettings {

@@ -13,7 +13,7 @@ use crate::compile::Guard;
 use crate::config::watch::{self, Changed, Watch};
 use crate::config::{Config, Role, Transport};
 use crate::format::Format;
-use crate::serve::status::{ListView, Reload, SourceView};
+use crate::serve::status::{Failure, ListView, Reload, SourceView};
 use crate::serve::tls::Certs;
 use crate::serve::{Published, Rules, State};
 use crate::source::http::{redact_url, Fetcher};
@@ -99,6 +99,10 @@ impl Scheduler {
         // Watch events and signals arrive on one channel; the watcher forwards into it.
         let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         self.rewatch(&fwd_tx);
+        if self.certs.is_some() {
+            // Start-up loaded the certificate (or did not start).
+            self.state.metrics.tls_loaded();
+        }
         let mut need_cycle = true;
         let mut retry_at: Option<Instant> = None;
         loop {
@@ -161,14 +165,24 @@ impl Scheduler {
             match c.reload() {
                 Ok(fp) => {
                     tracing::info!(fingerprint = %fp, "TLS certificate reloaded.");
+                    self.state.metrics.tls_loaded();
                     if let Ok(mut b) = self.state.board.lock() {
+                        b.tls_error = None;
                         if !b.tls.starts_with("local CA") {
                             b.tls = format!("{} (SHA-256 {fp})", c.paths().0.display());
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "New TLS certificate refused; the current one stays in use.")
+                    let message = error_chain(&e);
+                    self.state.metrics.tls_refused(&message);
+                    if let Ok(mut b) = self.state.board.lock() {
+                        b.tls_error = Some(Failure {
+                            at: now(),
+                            reason: "tls".into(),
+                            message,
+                        });
+                    }
                 }
             }
         }
@@ -330,16 +344,32 @@ impl Scheduler {
         let cycle = match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
-                tracing::error!(error = %error_chain(&e), "Cycle failed; serving the current lists, retrying in 30 s.");
+                self.cycle_failed(cycle_failure_reason(&e), error_chain(&e));
                 return false;
             }
             Err(e) => {
-                tracing::error!(error = %e, "Cycle task failed; retrying in 30 s.");
+                self.cycle_failed("internal", e.to_string());
                 return false;
             }
         };
         self.apply(cycle);
+        self.state.metrics.cycle_ok();
+        if let Ok(mut b) = self.state.board.lock() {
+            b.cycle_error = None;
+        }
         true
+    }
+
+    /// A cycle could not run: counted, logged and shown on the status page until one runs.
+    fn cycle_failed(&self, reason: &'static str, message: String) {
+        self.state.metrics.cycle_failed(reason, &message);
+        if let Ok(mut b) = self.state.board.lock() {
+            b.cycle_error = Some(Failure {
+                at: now(),
+                reason: reason.into(),
+                message,
+            });
+        }
     }
 
     fn apply(&mut self, c: Cycle) {
@@ -473,6 +503,24 @@ impl Scheduler {
                 }
             }
         }
+    }
+}
+
+/// The bounded reason id of a failed cycle (the `reason` of `edlforge_cycle_failures_total`).
+fn cycle_failure_reason(e: &PipelineError) -> &'static str {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+        {
+            return "disk_full";
+        }
+        cur = c.source();
+    }
+    match e {
+        PipelineError::Store(_) => "store",
+        PipelineError::Psl(_) => "psl",
+        PipelineError::Write { .. } => "write",
     }
 }
 
@@ -610,4 +658,36 @@ fn run_cycle(
         by_type,
         finished: crate::indicator::unix_now(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_its_own_cycle_failure_reason() {
+        // See: issue 12 item 12 ("No space left on device").
+        let full = PipelineError::Write {
+            path: "data/lists/pa.txt".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        assert_eq!(cycle_failure_reason(&full), "disk_full");
+        let other = PipelineError::Write {
+            path: "data/lists/pa.txt".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(cycle_failure_reason(&other), "write");
+        // The usual place: a store snapshot write, the OS error two levels down.
+        let store = PipelineError::Store(crate::store::StoreError::Io {
+            path: "data/sources/feodo.snap".into(),
+            action: crate::store::IoAction::Write,
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        assert_eq!(cycle_failure_reason(&store), "disk_full");
+        assert!(
+            error_chain(&store).contains("No space left on device"),
+            "{}",
+            error_chain(&store)
+        );
+    }
 }
