@@ -343,7 +343,10 @@ fn every_metric_family_passes_promtool_check_metrics() {
     m.list_request("pa", 200);
     m.endpoint_request("metrics", 200);
     m.polled("pa", "fw-hq", 100);
-    m.auth_failed("pa", "127.0.0.1", "wrong credentials");
+    m.auth_failed("pa", "127.0.0.1", "wrong credentials", true);
+    m.connection_refused("max_connections_per_client", "127.0.0.1", true);
+    m.access_refused("client_acl", "/lists/pa", "127.0.0.1", false);
+    m.log_summary(Some("127.0.0.1"), "access_refused", 3, 60);
     m.cycle_failed("disk_full", "No space left on device");
     m.cycle_ok();
     m.tls_refused("bad key");
