@@ -148,14 +148,10 @@ fn readyz(state: &State) -> Resp {
     if missing.is_empty() {
         return text(StatusCode::OK, "ready\n");
     }
-    let body = format!(
-        "not ready: never compiled: {}\n",
-        missing
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let now = now();
+    let body = missing.iter().fold("not ready:\n".to_string(), |b, n| {
+        b + "  " + &status::unavailable(state, n, now) + "\n"
+    });
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     r.headers_mut().insert(
@@ -287,10 +283,10 @@ async fn list<'r, B>(
         return (label, text(StatusCode::FORBIDDEN, "forbidden\n"));
     }
     let Some(p) = state.list(base) else {
-        let mut r = text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this list has not been compiled yet; try again shortly\n",
-        );
+        // The real reason (withheld, or not compiled yet) and when the next attempt is due.
+        let why = format!("{}\n", status::unavailable(state, base, now()));
+        let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
+        *r.body_mut() = Full::new(Bytes::from(why));
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         return (label, r);

@@ -20,7 +20,6 @@
 mod scheduler;
 
 use crate::indicator::unix_now as now;
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -203,7 +202,7 @@ pub async fn run(
         state: state.clone(),
         certs,
         watch: None,
-        ever_ok: HashSet::new(),
+        held_logged: String::new(),
     };
     // The lists kept from the last run are served from the first request on.
     sched.publish_stored().await;
