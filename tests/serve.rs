@@ -896,3 +896,163 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
     })
     .await;
 }
+
+/// Issue 11, items 5 and 7: what `serve` publishes, and what it says when it does not.
+mod publication {
+    use super::*;
+
+    fn config() -> String {
+        format!(
+            r#"{TLS}[[source]]
+name = "local"
+path = "lists/block.txt"
+allow_empty = true
+
+[[source]]
+name = "down"
+url = "http://127.0.0.1:9/feed.txt"
+retries = 1
+timeout = "2s"
+
+[[list]]
+name = "pa"
+vendor = "panos"
+types = ["ip"]
+sources = ["local", "down"]
+
+[[list]]
+name = "waiting"
+vendor = "panos"
+types = ["ip"]
+sources = ["down"]
+"#
+        )
+    }
+
+    /// The served list, its ETag and body, once it answers 200 and `ok` holds for the body.
+    async fn served_when(
+        c: &reqwest::Client,
+        url: &str,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> (String, String) {
+        eventually(what, || async {
+            let r = c.get(url).send().await.ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let etag = r.headers()["etag"].to_str().ok()?.to_string();
+            let body = r.text().await.ok()?;
+            ok(&body).then_some((etag, body))
+        })
+        .await
+    }
+
+    // See: issue 11, item 5 (a removed entry stays published) and item 7 (503 reasons, logs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_emptied_list_is_served_empty_and_every_view_agrees() {
+        let site = Site::new(&config());
+        std::fs::write(site.path("lists/block.txt"), "# hand-kept entries\n").unwrap();
+        let srv = Server::start(site.dir.path(), &[]);
+        let c = client(Some(&site.pki.ca_pem));
+        // Never published, empty, `down` never delivered: 503 with the real reason.
+        let body = eventually("the first compile", || async {
+            let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+            let status = r.status();
+            let body = r.text().await.ok()?;
+            (status == 503 && body.contains("withheld")).then_some(body)
+        })
+        .await;
+        assert!(
+            body.contains("because source down has never delivered data"),
+            "{body}"
+        );
+        assert!(body.contains("the next attempt is due at "), "{body}");
+        let j = json(&c, &srv.url("/status.json")).await;
+        let pa = &j["lists"][0];
+        assert_eq!(pa["available"], false, "{pa}");
+        assert_eq!(pa["withheld_reason"], "never_delivered", "{pa}");
+
+        // Staff add an entry: published.
+        save(
+            &site.path("lists/block.txt"),
+            "# hand-kept entries\n45.33.32.156\n",
+        );
+        let (etag, body) = served_when(&c, &srv.url("/lists/pa"), "the added entry", |b| {
+            b.contains("45.33.32.156")
+        })
+        .await;
+        assert_eq!(etag, etag_of(body.as_bytes()));
+        // ... and remove it again: the list follows, down to zero entries.
+        save(&site.path("lists/block.txt"), "# hand-kept entries\n");
+        let (etag, body) = served_when(&c, &srv.url("/lists/pa"), "the removal", |b| {
+            !b.contains("45.33.32.156")
+        })
+        .await;
+        assert_eq!(body, "");
+        assert_eq!(etag, etag_of(b""));
+
+        // Every view describes the bytes served.
+        let j = json(&c, &srv.url("/status.json")).await;
+        let pa = &j["lists"][0];
+        assert_eq!(pa["name"], "pa");
+        assert_eq!(pa["available"], true, "{pa}");
+        assert_eq!(pa["entries"], 0, "{pa}");
+        assert_eq!(pa["etag"], etag.as_str(), "{pa}");
+        assert!(pa["withheld"].is_null(), "{pa}");
+        let waiting = &j["lists"][1];
+        assert_eq!(waiting["available"], false, "{waiting}");
+        assert!(
+            waiting["withheld"]
+                .as_str()
+                .is_some_and(|w| w.contains("source down has never delivered data")),
+            "{waiting}"
+        );
+        let page = text(&c, &srv.url("/")).await;
+        assert!(page.contains("503: withheld"), "{page}");
+        let m = text(&c, &srv.url("/metrics")).await;
+        assert!(m.contains("edlforge_list_entries{list=\"pa\"} 0"), "{m}");
+        assert!(
+            m.contains("edlforge_list_available{list=\"waiting\"} 0"),
+            "{m}"
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+            .current_dir(site.dir.path())
+            .args([
+                "explain",
+                "--json",
+                "--config",
+                "feeds.toml",
+                "45.33.32.156",
+            ])
+            .output()
+            .unwrap();
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &e["lists"][0];
+        assert_eq!(v["list"], "pa");
+        assert_eq!(v["published"], false, "{v}");
+        assert_eq!(v["etag"], etag.as_str(), "{v}");
+        assert!(e["lists"][1]["withheld"].is_string(), "{e}");
+
+        // Logs: each publish once at INFO; the held-back lists in one line, not one per list
+        // per cycle; the retries of a failing fetch are not logged at INFO.
+        let log = srv.log();
+        let published: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("List published.") && l.contains("list=pa "))
+            .collect();
+        assert_eq!(published.len(), 2, "{log}");
+        assert!(published[1].contains("entries=0"), "{log}");
+        assert!(published[1].contains(&format!("etag={etag}")), "{log}");
+        assert!(!log.contains("List not published"), "{log}");
+        assert!(!log.contains("Fetch attempt failed; retrying"), "{log}");
+        let held: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Lists withheld"))
+            .collect();
+        assert!(
+            !held.is_empty() && held.len() <= 2,
+            "one line when the set changes: {log}"
+        );
+    }
+}

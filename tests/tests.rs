@@ -5,6 +5,7 @@ mod convert;
 mod oracle;
 mod pipeline;
 mod properties;
+mod publish;
 mod real_feeds;
 mod serve;
 mod sources_http;

@@ -87,16 +87,31 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
 /// `edlforge check`.
 pub fn check(args: CheckArgs) -> Result<(), CliError> {
     let c = load_checked(&args.config)?;
-    if !c.serve_errors.is_empty() {
-        for e in &c.serve_errors {
-            eprintln!("{e}");
+    // Both kinds reported together: every problem in one run.
+    for e in c.check_errors.iter().chain(&c.serve_errors) {
+        eprintln!("{e}");
+    }
+    if !c.check_errors.is_empty() || !c.serve_errors.is_empty() {
+        let mut why = Vec::new();
+        if !c.check_errors.is_empty() {
+            why.push(format!(
+                "{} file source(s) cannot be read: their lists are held back until they can",
+                c.check_errors.len()
+            ));
+        }
+        if !c.serve_errors.is_empty() {
+            why.push(format!(
+                "{} list(s) `compile` can write and `serve` refuses to publish",
+                c.serve_errors.len()
+            ));
         }
         return Err(CliError::Exit(
             1,
             format!(
-                "{} error(s) in {}: `compile` can write these lists, `serve` refuses to publish them",
-                c.serve_errors.len(),
-                args.config.display()
+                "{} error(s) in {}: {}",
+                c.check_errors.len() + c.serve_errors.len(),
+                args.config.display(),
+                why.join("; ")
             ),
         ));
     }

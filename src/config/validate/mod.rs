@@ -37,6 +37,8 @@ struct Ctx<'a> {
     errors: Vec<ConfigError>,
     /// Problems only `serve` refuses (see [`Config::serve_errors`]).
     serve_errors: Vec<ConfigError>,
+    /// Problems only `check` refuses (see [`Config::check_errors`]).
+    check_errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -225,6 +227,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
         base,
         errors: Vec::new(),
         serve_errors: Vec::new(),
+        check_errors: Vec::new(),
     };
     let d = &raw.defaults;
     let data_dir = cx.path(
@@ -334,6 +337,7 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Vec<C
     if cx.errors.is_empty() {
         Ok(Config {
             serve_errors: cx.serve_errors,
+            check_errors: cx.check_errors,
             server,
             path: file.to_path_buf(),
             data_dir,
