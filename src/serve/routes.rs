@@ -3,8 +3,9 @@
 //! Lists: `GET`/`HEAD /lists/{name}` (and `/lists/{name}.md5` for Cisco FMC Security
 //! Intelligence lists). Conditional requests follow RFC 9110: `If-None-Match` (weak comparison,
 //! 13.1.2) wins over `If-Modified-Since` (13.1.3); each representation (identity, gzip) has its
-//! own strong ETag and responses say `Vary: Accept-Encoding` (8.8.3). A configured list that has
-//! never been compiled answers 503 with `Retry-After`: a firewall keeps its last copy on a
+//! own strong ETag and responses say `Vary: Accept-Encoding` (8.8.3). A configured list that is
+//! not served (not compiled yet, or withheld by the publication rule) answers 503 with
+//! `Retry-After` and the reason ([`status::unavailable`]): a firewall keeps its last copy on a
 //! failure, while a 200 with an empty body would replace it.
 //!
 //! Access: a name that is not a configured list answers like a protected list to a request

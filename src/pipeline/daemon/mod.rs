@@ -11,11 +11,12 @@
 //! runs when a source is due, when a watched file changed (after a 250 ms quiet period, so one
 //! editor save is one cycle) and after a config reload.
 //!
-//! What is never served as good: a list that compiled to nothing while one of its sources has
-//! never delivered data (a fresh start without internet) keeps its previous bytes, or answers
-//! 503 if it has none. A bad feeds.toml edit is refused with its errors on the status page and
-//! in `edlforge_config_reload_success`; the running config stays in force and its `file`
-//! sources still reload.
+//! What is published is decided by one rule, `pipeline::publish` (shared with `compile`): a
+//! list never published that compiled empty while one of its sources has never delivered data
+//! (a fresh start without internet) answers 503 with that reason; once published, every
+//! compile is published, down to zero entries. A bad feeds.toml edit is refused with its errors
+//! on the status page and in `edlforge_config_reload_success`; the running config stays in
+//! force and its `file` sources still reload.
 
 mod scheduler;
 
