@@ -464,7 +464,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     let waiting = lists.iter().find(|l| l["name"] == "waiting").unwrap();
     assert_eq!(
         waiting["withheld"],
-        "compiled empty while down never delivered data"
+        "withheld: never published, and it compiled empty because source down has never delivered data"
     );
     let pa = lists.iter().find(|l| l["name"] == "pa").unwrap();
     assert_eq!(pa["available"], true);
@@ -1016,6 +1016,11 @@ sources = ["down"]
             m.contains("edlforge_list_available{list=\"waiting\"} 0"),
             "{m}"
         );
+        assert!(
+            m.contains("edlforge_list_withheld{list=\"waiting\",reason=\"never_delivered\"} 1"),
+            "{m}"
+        );
+        assert!(!m.contains("edlforge_list_withheld{list=\"pa\""), "{m}");
         let out = Command::new(env!("CARGO_BIN_EXE_edlforge"))
             .current_dir(site.dir.path())
             .args([

@@ -549,6 +549,40 @@ mod tests {
     }
 
     #[test]
+    fn a_503_names_its_real_reason() {
+        let state = State::new(
+            super::super::Rules::default(),
+            crate::metrics::Metrics::new(),
+        );
+        let msg = |n: &str| unavailable(&state, n, 1_000);
+        assert!(msg("pa").contains("the first compile since start is running"));
+        if let Ok(mut b) = state.board.lock() {
+            b.lists.push(ListView {
+                name: "pa".into(),
+                withheld: Some("withheld: because source down has never delivered data".into()),
+                next_attempt: Some(1_000 + 1800),
+                ..ListView::default()
+            });
+            b.lists.push(ListView {
+                name: "local".into(),
+                withheld: Some("withheld: because source a has never delivered data".into()),
+                ..ListView::default()
+            });
+            b.last_cycle = Some(900);
+        }
+        assert_eq!(
+            msg("pa"),
+            "list pa is withheld: because source down has never delivered data; the next attempt is due at 1970-01-01T00:46:40Z (in 30m)"
+        );
+        assert!(msg("local").ends_with("as soon as the source file changes"));
+        assert!(msg("new").contains("new in the config"));
+        if let Ok(mut b) = state.board.lock() {
+            b.last_cycle_error = Some("store locked".into());
+        }
+        assert!(msg("new").contains("the last compile failed (store locked)"));
+    }
+
+    #[test]
     fn numbers_and_durations_read_well() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");

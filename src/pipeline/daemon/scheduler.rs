@@ -424,10 +424,12 @@ impl Scheduler {
                     if self.state.list(&o.name).is_none() {
                         m.list_unavailable(&o.name);
                     }
+                    m.list_withheld(&o.name, Some(h.id()));
                     continue;
                 }
             };
             m.reset_list_drops(&o.name);
+            m.list_withheld(&o.name, None);
             m.list_compiled(
                 &o.name,
                 o.rendered.entries,
