@@ -9,7 +9,9 @@
 //! `edlforge compile` beside the server waits its turn instead of failing): fetch the sources
 //! that are due, compile every list, save them, then publish the new bytes in one swap. A cycle
 //! runs when a source is due, when a watched file changed (after a 250 ms quiet period, so one
-//! editor save is one cycle) and after a config reload.
+//! editor save is one cycle) and after a config reload. A cycle woken by edits of `file`
+//! sources alone reads those files and fetches nothing over the network, so a slow source that
+//! happens to be due cannot hold an edit of `lists/` back.
 //!
 //! What is published is decided by one rule, `pipeline::publish` (shared with `compile`): a
 //! list never published that compiled empty while one of its sources has never delivered data

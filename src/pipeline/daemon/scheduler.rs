@@ -108,12 +108,14 @@ impl Scheduler {
         // Watch events and signals arrive on one channel; the watcher forwards into it.
         let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         self.rewatch(&fwd_tx);
-        let mut need_cycle = true;
+        // What the next cycle fetches: the due sources, or (an edit of a `file` source and
+        // nothing else) the files only, so the edit is not held up by a slow network fetch
+        // that happens to be due: it reaches the served list within the debounce and a compile.
+        let mut need_cycle: Option<FetchMode> = Some(FetchMode::Due);
         let mut retry_at: Option<Instant> = None;
         loop {
-            if need_cycle {
-                need_cycle = false;
-                if !self.cycle().await {
+            if let Some(mode) = need_cycle.take() {
+                if !self.cycle(mode).await {
                     retry_at = Some(Instant::now() + Duration::from_secs(30));
                 } else {
                     retry_at = None;
@@ -126,7 +128,7 @@ impl Scheduler {
                 () = tokio::time::sleep_until(due.into()) => None,
             };
             let Some(first) = first else {
-                need_cycle = true;
+                need_cycle = Some(FetchMode::Due);
                 continue;
             };
             // Debounce: gather the burst of events one save makes.
@@ -156,11 +158,13 @@ impl Scheduler {
                 self.reload_config();
                 self.rewatch(&fwd_tx);
             }
-            if events
+            if reload_config {
+                need_cycle = Some(FetchMode::Due);
+            } else if events
                 .iter()
                 .any(|e| !matches!(e, Event::File(Changed::Tls)))
             {
-                need_cycle = true;
+                need_cycle = Some(FetchMode::Offline);
             }
         }
     }
@@ -317,7 +321,7 @@ impl Scheduler {
     }
 
     /// One fetch + compile + publish cycle. Returns false when it could not run.
-    async fn cycle(&mut self) -> bool {
+    async fn cycle(&mut self, mode: FetchMode) -> bool {
         let (config, guard, fetcher) = (
             self.config.clone(),
             self.guard.clone(),
@@ -325,7 +329,8 @@ impl Scheduler {
         );
         let handle = tokio::runtime::Handle::current();
         let r =
-            tokio::task::spawn_blocking(move || run_cycle(&config, &guard, fetcher, &handle)).await;
+            tokio::task::spawn_blocking(move || run_cycle(&config, &guard, fetcher, mode, &handle))
+                .await;
         let cycle = match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -624,6 +629,7 @@ fn run_cycle(
     config: &Config,
     guard: &Guard,
     fetcher: Arc<Fetcher>,
+    mode: FetchMode,
     handle: &tokio::runtime::Handle,
 ) -> Result<Cycle, PipelineError> {
     let now = now();
@@ -634,7 +640,7 @@ fn run_cycle(
         Some(&mut store),
         &mut data,
         fetcher,
-        FetchMode::Due,
+        mode,
         now,
     ))?;
     let mut previous = HashMap::new();
