@@ -365,6 +365,13 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
         )
     };
     let _ = writeln!(o, "<div class=\"verdict {class}\">{}</div>", esc(&text));
+    if let Some(e) = &b.last_cycle_error {
+        let _ = writeln!(
+            o,
+            "<div class=\"verdict v-bad\">The last compile failed: {} — every list keeps the bytes it had; retrying within 30 s.</div>",
+            esc(e)
+        );
+    }
     if b.reload.ok {
         let _ = writeln!(
             o,
@@ -580,6 +587,15 @@ mod tests {
             b.last_cycle_error = Some("store locked".into());
         }
         assert!(msg("new").contains("the last compile failed (store locked)"));
+        let page = html(&View::gather(&state, 1_000));
+        assert!(
+            page.contains("The last compile failed: store locked"),
+            "{page}"
+        );
+        assert!(
+            page.contains("503: withheld</span><br><span class=\"small\">withheld: because source down has never delivered data; next attempt in 30m"),
+            "{page}"
+        );
     }
 
     #[test]
