@@ -37,14 +37,17 @@ pub(super) fn check_allow_ref(
     }
 }
 
-/// Why a `file` source's path cannot be read now, if it cannot.
+/// Why a `file` source's path cannot be read now, if it cannot. The kind of file is checked
+/// before opening it: opening a FIFO would block until a writer came.
 fn unreadable(path: &Path) -> Option<String> {
-    match std::fs::File::open(path).and_then(|f| f.metadata()) {
-        Ok(m) if m.is_dir() => Some("it is a directory".into()),
-        Ok(_) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".into()),
-        Err(e) => Some(e.to_string()),
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("no such file".into()),
+        Err(e) => return Some(e.to_string()),
+        Ok(m) if m.is_dir() => return Some("it is a directory".into()),
+        Ok(m) if !m.is_file() => return Some("not a regular file".into()),
+        Ok(_) => {}
     }
+    std::fs::File::open(path).err().map(|e| e.to_string())
 }
 
 pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source> {
