@@ -52,6 +52,8 @@ pub enum Name {
     ListMaxEntries,
     /// `edlforge_list_available{list}`.
     ListAvailable,
+    /// `edlforge_list_withheld{list,reason}`.
+    ListWithheld,
     /// `edlforge_list_last_compile_timestamp_seconds{list}`.
     ListLastCompile,
     /// `edlforge_list_last_change_timestamp_seconds{list}`.
@@ -103,6 +105,7 @@ impl Name {
             Name::ListEntries => "edlforge_list_entries",
             Name::ListMaxEntries => "edlforge_list_max_entries",
             Name::ListAvailable => "edlforge_list_available",
+            Name::ListWithheld => "edlforge_list_withheld",
             Name::ListLastCompile => "edlforge_list_last_compile_timestamp_seconds",
             Name::ListLastChange => "edlforge_list_last_change_timestamp_seconds",
             Name::ListCompileDuration => "edlforge_list_compile_duration_seconds",
@@ -144,6 +147,7 @@ impl Name {
             Name::ListEntries => "Entries (lines) in the list being served.",
             Name::ListMaxEntries => "The list's max_entries (the vendor's limit unless set).",
             Name::ListAvailable => "1 when the list has been compiled and is served, 0 while it answers 503.",
+            Name::ListWithheld => "1 while the publication rule holds the list back (it answers 503), by reason; absent otherwise.",
             Name::ListLastCompile => "When the list was last compiled.",
             Name::ListLastChange => "When the list's content last changed.",
             Name::ListCompileDuration => "Duration of the list's last compile.",
@@ -193,6 +197,7 @@ pub struct Metrics {
     list_entries: IntGaugeVec,
     list_max: IntGaugeVec,
     list_available: IntGaugeVec,
+    list_withheld: IntGaugeVec,
     list_compiled: GaugeVec,
     list_changed: GaugeVec,
     list_duration: GaugeVec,
@@ -279,6 +284,7 @@ impl Metrics {
             list_entries: family!(r, IntGaugeVec, Name::ListEntries, &["list"]),
             list_max: family!(r, IntGaugeVec, Name::ListMaxEntries, &["list"]),
             list_available: family!(r, IntGaugeVec, Name::ListAvailable, &["list"]),
+            list_withheld: family!(r, IntGaugeVec, Name::ListWithheld, &["list", "reason"]),
             list_compiled: family!(r, GaugeVec, Name::ListLastCompile, &["list"]),
             list_changed: family!(r, GaugeVec, Name::ListLastChange, &["list"]),
             list_duration: family!(r, GaugeVec, Name::ListCompileDuration, &["list"]),
@@ -453,6 +459,15 @@ impl Metrics {
         self.list_available.with_label_values(&[list]).set(0);
     }
 
+    /// The publication rule holds `list` back for `reason` (a bounded id), or no longer
+    /// (`None`).
+    pub fn list_withheld(&self, list: &str, reason: Option<&str>) {
+        prune_int(&self.list_withheld, &|l: &[&str]| l[0] != list);
+        if let Some(r) = reason {
+            self.list_withheld.with_label_values(&[list, r]).set(1);
+        }
+    }
+
     /// One request for a configured list answered.
     pub fn list_request(&self, list: &str, code: u16) {
         self.request_as("list", list, code);
@@ -586,6 +601,7 @@ impl Metrics {
         prune_int(&self.list_entries, &keep_l);
         prune_int(&self.list_max, &keep_l);
         prune_int(&self.list_available, &keep_l);
+        prune_int(&self.list_withheld, &keep_l);
         prune_int(&self.list_dropped, &keep_l);
         prune(&self.list_compiled.clone().into(), &keep_l);
         prune(&self.list_changed.clone().into(), &keep_l);

@@ -469,7 +469,7 @@ async fn tls_http2_conditional_gzip_head_and_503() {
     let waiting = lists.iter().find(|l| l["name"] == "waiting").unwrap();
     assert_eq!(
         waiting["withheld"],
-        "compiled empty while down never delivered data"
+        "withheld: never published, and it compiled empty because source down has never delivered data"
     );
     let pa = lists.iter().find(|l| l["name"] == "pa").unwrap();
     assert_eq!(pa["available"], true);
@@ -901,4 +901,212 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
         (r.status() == 200).then_some(())
     })
     .await;
+}
+
+/// Issue 11, items 5 and 7: what `serve` publishes, and what it says when it does not.
+mod publication {
+    use super::*;
+
+    fn config() -> String {
+        format!(
+            r#"{TLS}[[source]]
+name = "local"
+path = "lists/block.txt"
+allow_empty = true
+
+[[source]]
+name = "down"
+url = "http://127.0.0.1:9/feed.txt"
+retries = 1
+timeout = "2s"
+
+[[list]]
+name = "pa"
+vendor = "panos"
+types = ["ip"]
+sources = ["local", "down"]
+
+[[list]]
+name = "waiting"
+vendor = "panos"
+types = ["ip"]
+sources = ["down"]
+"#
+        )
+    }
+
+    /// The served list, its ETag and body, once it answers 200 and `ok` holds for the body.
+    async fn served_when(
+        c: &reqwest::Client,
+        url: &str,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> (String, String) {
+        eventually(what, || async {
+            let r = c.get(url).send().await.ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let etag = r.headers()["etag"].to_str().ok()?.to_string();
+            let body = r.text().await.ok()?;
+            ok(&body).then_some((etag, body))
+        })
+        .await
+    }
+
+    // See: issue 11, item 5 (a removed entry stays published).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_entry_leaves_the_list_and_every_view_agrees() {
+        let site = Site::new(&config());
+        std::fs::write(
+            site.path("lists/block.txt"),
+            "45.33.32.156
+",
+        )
+        .unwrap();
+        let srv = Server::start(site.dir.path(), &[]);
+        let c = client(Some(&site.pki.ca_pem));
+        let (etag, body) = served_when(&c, &srv.url("/lists/pa"), "the first entry", |b| {
+            b.contains("45.33.32.156")
+        })
+        .await;
+        assert_eq!(etag, etag_of(body.as_bytes()));
+        // Staff remove it (`down` has still never delivered): the list follows, down to zero
+        // entries.
+        save(
+            &site.path("lists/block.txt"),
+            "# removed after review
+",
+        );
+        let (etag, body) = served_when(&c, &srv.url("/lists/pa"), "the removal", |b| {
+            !b.contains("45.33.32.156")
+        })
+        .await;
+        assert_eq!(body, "");
+        assert_eq!(etag, etag_of(b""));
+
+        // Every view describes the bytes served.
+        let j = json(&c, &srv.url("/status.json")).await;
+        let pa = &j["lists"][0];
+        assert_eq!(pa["name"], "pa");
+        assert_eq!(pa["available"], true, "{pa}");
+        assert_eq!(pa["entries"], 0, "{pa}");
+        assert_eq!(pa["etag"], etag.as_str(), "{pa}");
+        assert!(pa["withheld"].is_null(), "{pa}");
+        let m = text(&c, &srv.url("/metrics")).await;
+        assert!(m.contains("edlforge_list_entries{list=\"pa\"} 0"), "{m}");
+        assert!(!m.contains("edlforge_list_withheld{list=\"pa\""), "{m}");
+        let out = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+            .current_dir(site.dir.path())
+            .args([
+                "explain",
+                "--json",
+                "--config",
+                "feeds.toml",
+                "45.33.32.156",
+            ])
+            .output()
+            .unwrap();
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &e["lists"][0];
+        assert_eq!(v["list"], "pa");
+        assert_eq!(v["published"], false, "{v}");
+        assert_eq!(v["etag"], etag.as_str(), "{v}");
+        assert_eq!(v["entries"], 0, "{v}");
+        // Each publish logged once at INFO, with entries and ETag (the log is read by a
+        // thread: wait for the second line, then check there are no more).
+        let is_pa = |l: &&str| l.contains("List published.") && l.contains("list=pa ");
+        let log = eventually("the second publish in the log", || async {
+            let log = srv.log();
+            (log.lines().filter(is_pa).count() >= 2).then_some(log)
+        })
+        .await;
+        let published: Vec<&str> = log.lines().filter(is_pa).collect();
+        assert_eq!(published.len(), 2, "{log}");
+        assert!(published[1].contains("entries=0"), "{log}");
+        assert!(published[1].contains(&format!("etag={etag}")), "{log}");
+    }
+
+    // See: issue 11, item 7 (a 503 names its real reason; short start-up log).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_withheld_list_says_why_and_when() {
+        let site = Site::new(&config());
+        std::fs::write(
+            site.path("lists/block.txt"),
+            "# hand-kept entries
+",
+        )
+        .unwrap();
+        let srv = Server::start(site.dir.path(), &[]);
+        let c = client(Some(&site.pki.ca_pem));
+        // Never published, empty, `down` never delivered: 503 with the real reason.
+        let body = eventually("the first compile", || async {
+            let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
+            let status = r.status();
+            let body = r.text().await.ok()?;
+            (status == 503 && body.contains("withheld")).then_some(body)
+        })
+        .await;
+        assert!(
+            body.contains("because source down has never delivered data"),
+            "{body}"
+        );
+        assert!(body.contains("the next attempt is due at "), "{body}");
+        let r = c.get(srv.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        let ready = r.text().await.unwrap();
+        assert!(
+            ready.contains("list waiting is withheld") && ready.contains("list pa is withheld"),
+            "{ready}"
+        );
+        let j = json(&c, &srv.url("/status.json")).await;
+        for l in j["lists"].as_array().unwrap() {
+            assert_eq!(l["available"], false, "{l}");
+            assert_eq!(l["withheld_reason"], "never_delivered", "{l}");
+            assert!(l["next_attempt"].is_i64(), "{l}");
+        }
+        let page = text(&c, &srv.url("/")).await;
+        assert!(page.contains("503: withheld"), "{page}");
+        let m = text(&c, &srv.url("/metrics")).await;
+        assert!(
+            m.contains("edlforge_list_available{list=\"waiting\"} 0"),
+            "{m}"
+        );
+        assert!(
+            m.contains("edlforge_list_withheld{list=\"waiting\",reason=\"never_delivered\"} 1"),
+            "{m}"
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+            .current_dir(site.dir.path())
+            .args([
+                "explain",
+                "--json",
+                "--config",
+                "feeds.toml",
+                "45.33.32.156",
+            ])
+            .output()
+            .unwrap();
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            e["lists"][1]["withheld"]
+                .as_str()
+                .is_some_and(|w| w.contains("source down has never delivered data")),
+            "{e}"
+        );
+        // Start-up log: the held-back lists in one line, not one per list per cycle; the
+        // retries of a failing fetch are not logged at INFO, its failure once.
+        let log = eventually("the withheld line in the log", || async {
+            let log = srv.log();
+            log.contains("Lists withheld").then_some(log)
+        })
+        .await;
+        assert!(!log.contains("List not published"), "{log}");
+        assert!(!log.contains("Fetch attempt failed; retrying"), "{log}");
+        let held = log.lines().filter(|l| l.contains("Lists withheld")).count();
+        assert_eq!(held, 1, "{log}");
+        assert!(log.contains("lists=pa, waiting"), "{log}");
+        let failed = log.lines().filter(|l| l.contains("Fetch failed")).count();
+        assert_eq!(failed, 1, "{log}");
+    }
 }

@@ -6,6 +6,7 @@ mod ops;
 mod oracle;
 mod pipeline;
 mod properties;
+mod publish;
 mod real_feeds;
 mod serve;
 mod serve_hardening;

@@ -10,9 +10,10 @@ use anyhow::Context;
 
 use crate::config::{Config, LoadError, Transport};
 use crate::indicator::SkipReason;
+use crate::pipeline::publish::{self, Held};
 use crate::pipeline::{self, FetchMode, ListOutcome, SourceOutcome, SourceStatus};
 use crate::source::http::{ensure_crypto_provider, Fetcher};
-use crate::store::Store;
+use crate::store::{SourceState, Store};
 
 use super::CliError;
 
@@ -31,7 +32,9 @@ pub struct Args {
     /// Fetch every source now, whatever its refresh interval.
     #[arg(long)]
     pub force: bool,
-    /// Exit 3 when any source failed a fetch or a gate.
+    /// Exit 3 when a source of a written list failed its last attempt (in this run or an
+    /// earlier one, due now or not), when any source failed in this run, or when a list was
+    /// held back.
     #[arg(long)]
     pub strict: bool,
     /// How long to wait for another edlforge holding the data directory.
@@ -84,16 +87,31 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
 /// `edlforge check`.
 pub fn check(args: CheckArgs) -> Result<(), CliError> {
     let c = load_checked(&args.config)?;
-    if !c.serve_errors.is_empty() {
-        for e in &c.serve_errors {
-            eprintln!("{e}");
+    // Both kinds reported together: every problem in one run.
+    for e in c.check_errors.iter().chain(&c.serve_errors) {
+        eprintln!("{e}");
+    }
+    if !c.check_errors.is_empty() || !c.serve_errors.is_empty() {
+        let mut why = Vec::new();
+        if !c.check_errors.is_empty() {
+            why.push(format!(
+                "{} file source(s) cannot be read: their lists are held back until they can",
+                c.check_errors.len()
+            ));
+        }
+        if !c.serve_errors.is_empty() {
+            why.push(format!(
+                "{} list(s) `compile` can write and `serve` refuses to publish",
+                c.serve_errors.len()
+            ));
         }
         return Err(CliError::Exit(
             1,
             format!(
-                "{} error(s) in {}: `compile` can write these lists, `serve` refuses to publish them",
-                c.serve_errors.len(),
-                args.config.display()
+                "{} error(s) in {}: {}",
+                c.check_errors.len() + c.serve_errors.len(),
+                args.config.display(),
+                why.join("; ")
             ),
         ));
     }
@@ -141,6 +159,10 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
 struct Run {
     sources: Vec<SourceOutcome>,
     lists: Vec<ListOutcome>,
+    /// Lists the publication rule held back (not written), by name.
+    held: HashMap<String, Held>,
+    /// Source states after the run (only those the store has).
+    states: HashMap<String, SourceState>,
 }
 
 fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliError> {
@@ -234,6 +256,33 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
     });
     written?;
     lap("compile+render+diff (and store)");
+    // The publication rule `serve` applies (one place: pipeline::publish): a list `serve` would
+    // answer 503 for is not written, and an existing file stays as it is.
+    let mut states = HashMap::new();
+    for s in &config.sources {
+        if let Some(st) = store.state(&s.name).map_err(anyhow::Error::from)? {
+            states.insert(s.name.clone(), st);
+        }
+    }
+    let delivered = |name: &str| {
+        states
+            .get(name)
+            .is_some_and(|st: &SourceState| st.last_success.is_some())
+            || sources.iter().any(|o| {
+                o.name == name
+                    && matches!(
+                        o.status,
+                        SourceStatus::Updated { .. } | SourceStatus::NotModified
+                    )
+            })
+    };
+    let mut held = HashMap::new();
+    for (l, o) in config.lists.iter().zip(&lists) {
+        let before = previous.contains_key(&l.name);
+        if let Err(h) = publish::decide(config, l, o.rendered.entries, before, &delivered) {
+            held.insert(l.name.clone(), h);
+        }
+    }
     if write {
         let out = args.out.clone().unwrap_or_else(|| {
             config
@@ -241,7 +290,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                 .parent()
                 .map_or_else(|| PathBuf::from("out"), |p| p.join("out"))
         });
-        for l in &lists {
+        for l in lists.iter().filter(|l| !held.contains_key(&l.name)) {
             // The file and the store's copy are independent: write both at once, so their
             // fsyncs overlap.
             std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -256,10 +305,19 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                 Ok(())
             })?;
         }
-        eprintln!("wrote {} lists to {}", lists.len(), out.display());
+        eprintln!(
+            "wrote {} lists to {}",
+            lists.len() - held.len(),
+            out.display()
+        );
         lap("write lists");
     }
-    Ok(Run { sources, lists })
+    Ok(Run {
+        sources,
+        lists,
+        held,
+        states,
+    })
 }
 
 fn print_sources(sources: &[SourceOutcome]) {
@@ -299,12 +357,23 @@ fn dropped(l: &ListOutcome) -> String {
     }
 }
 
-fn print_lists(lists: &[ListOutcome]) {
+fn print_lists(lists: &[ListOutcome], held: &HashMap<String, Held>) {
     println!(
         "{:<20} {:<16} {:>8} {:>8} {:>8}  DROPPED",
         "LIST", "VENDOR", "ENTRIES", "ADDED", "REMOVED"
     );
     for l in lists {
+        if held.contains_key(&l.name) {
+            println!(
+                "{:<20} {:<16} {:>8} {:>8} {:>8}  -",
+                l.name,
+                l.vendor.id(),
+                "held",
+                "-",
+                "-"
+            );
+            continue;
+        }
         println!(
             "{:<20} {:<16} {:>8} {:>8} {:>8}  {}",
             l.name,
@@ -317,13 +386,63 @@ fn print_lists(lists: &[ListOutcome]) {
     }
 }
 
+/// Lists held back, one line each (config order), for the summary.
+fn print_held(config: &Config, held: &HashMap<String, Held>) {
+    if held.is_empty() {
+        return;
+    }
+    eprintln!(
+        "held back {} list(s), not written (an existing file is left as it is):",
+        held.len()
+    );
+    for l in &config.lists {
+        if let Some(h) = held.get(&l.name) {
+            eprintln!("  {}: {h}", l.name);
+        }
+    }
+}
+
+/// Sources of the written lists (block and allow) whose last attempt failed, whether or not
+/// they were due in this run, in config order.
+fn failing_sources(config: &Config, run: &Run) -> Vec<String> {
+    let written: Vec<&crate::config::List> = config
+        .lists
+        .iter()
+        .filter(|l| !run.held.contains_key(&l.name))
+        .collect();
+    config
+        .sources
+        .iter()
+        .filter(|s| {
+            written
+                .iter()
+                .any(|l| l.sources.contains(&s.name) || l.allow.contains(&s.name))
+        })
+        .filter(|s| {
+            let now_failed = run
+                .sources
+                .iter()
+                .any(|o| o.name == s.name && matches!(o.status, SourceStatus::Failed { .. }));
+            let last_failed = run.states.get(&s.name).is_some_and(|st| {
+                st.last_error.is_some()
+                    && st
+                        .last_attempt
+                        .is_some_and(|a| st.last_success.is_none_or(|ok| a > ok))
+            });
+            now_failed || last_failed
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 /// `edlforge compile`.
 pub fn compile(args: Args) -> Result<(), CliError> {
     let config = load_checked(&args.config)?;
     let run = run_pipeline(&args, &config, true)?;
     print_sources(&run.sources);
     println!();
-    print_lists(&run.lists);
+    print_lists(&run.lists, &run.held);
+    print_held(&config, &run.held);
     let failed: Vec<&str> = run
         .sources
         .iter()
@@ -336,9 +455,20 @@ pub fn compile(args: Args) -> Result<(), CliError> {
             failed.len(),
             failed.join(", ")
         );
-        if args.strict {
-            return Err(CliError::Exit(3, "--strict: a source failed".into()));
-        }
+    }
+    let failing = failing_sources(&config, &run);
+    if !failing.is_empty() {
+        eprintln!(
+            "warning: {} source(s) of the written lists failed their last attempt: {}",
+            failing.len(),
+            failing.join(", ")
+        );
+    }
+    if args.strict && !(failed.is_empty() && failing.is_empty() && run.held.is_empty()) {
+        return Err(CliError::Exit(
+            3,
+            "--strict: a source failed its last attempt or a list was held back".into(),
+        ));
     }
     Ok(())
 }
@@ -350,6 +480,10 @@ pub fn plan(args: Args) -> Result<(), CliError> {
     print_sources(&run.sources);
     println!();
     for l in &run.lists {
+        if let Some(h) = run.held.get(&l.name) {
+            println!("{} ({}): held back: {h}", l.name, l.vendor.id());
+            continue;
+        }
         println!(
             "{} ({}): {} entries, +{} -{}",
             l.name,
@@ -405,8 +539,17 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
         .map_err(anyhow::Error::from)?;
     let data = pipeline::load_sources(&config, &store).map_err(anyhow::Error::from)?;
     let indexes = pipeline::load_indexes(&config, &store).map_err(anyhow::Error::from)?;
+    let facts = publish::Facts::load(&config, &store).map_err(anyhow::Error::from)?;
     drop(store);
-    let e = pipeline::explain(&config, &data, &indexes, &guard, &query.value, now());
+    let e = pipeline::explain(
+        &config,
+        &data,
+        &indexes,
+        &guard,
+        &query.value,
+        &facts,
+        now(),
+    );
     if args.json {
         let text = serde_json::to_string_pretty(&e).context("cannot encode JSON")?;
         println!("{text}");
@@ -444,18 +587,23 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     for v in &e.lists {
         if v.published {
             println!(
-                "  list {} ({}): published as {}",
+                "  list {} ({}): published as {} · ETag {}",
                 v.list,
                 v.vendor,
-                v.lines.join(" | ")
+                v.lines.join(" | "),
+                v.etag
             );
+        } else if let Some(w) = &v.withheld {
+            println!("  list {} ({}): not served: {w}", v.list, v.vendor);
         } else {
             println!(
-                "  list {} ({}): not published: {} ({})",
+                "  list {} ({}): not published: {} ({}) · ETag {}, {} entries",
                 v.list,
                 v.vendor,
                 v.reason.as_deref().unwrap_or("?"),
-                v.detail.as_deref().unwrap_or("")
+                v.detail.as_deref().unwrap_or(""),
+                v.etag,
+                v.entries
             );
         }
     }

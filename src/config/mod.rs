@@ -91,6 +91,10 @@ pub struct Config {
     /// `auth = "none"`): `compile` writes files, which carry no access control of their own.
     /// `check` reports them as errors for `serve`.
     pub serve_errors: Vec<ConfigError>,
+    /// `file` sources whose `path` cannot be read now (missing, unreadable, a directory):
+    /// `check` refuses them; `compile` and `serve` run and hold back the lists that wait for
+    /// them (the file may appear later, and a reload must not fail while an editor saves).
+    pub check_errors: Vec<ConfigError>,
 }
 
 /// How TLS is set up for `serve`.

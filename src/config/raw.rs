@@ -244,7 +244,9 @@ pub struct RawSource {
     pub max_body: Option<Spanned<String>>,
     /// See `[defaults] user_agent`.
     pub user_agent: Option<String>,
-    /// Gate: refuse a fetch with more than this share of bad lines. Default 0.5.
+    /// Gate: refuse a fetch with more than this share of bad lines. Default 0.5. Bad lines are
+    /// `invalid` ones; with a declared `type`, also lines of another type (`wrong_type`).
+    /// Comments and blank lines never count.
     pub max_invalid_ratio: Option<Spanned<f64>>,
     /// Gate: accept an empty result. Default false (an empty fetch keeps the last good set).
     pub allow_empty: Option<bool>,

@@ -50,6 +50,13 @@ pub struct Verdict {
     pub reason: Option<String>,
     /// The precise rule or the allowlist entry, for people.
     pub detail: Option<String>,
+    /// The ETag of the list these verdicts are about, as `serve` sends it: the compile of the
+    /// stored data, which `serve` publishes (compare with `/status.json`).
+    pub etag: String,
+    /// Entries of that list.
+    pub entries: u64,
+    /// Why the list is held back by the publication rule (`serve` answers 503), if it is.
+    pub withheld: Option<String>,
 }
 
 /// A STIX indicator of a TAXII source that will assert the value from its `valid_from` on.
@@ -141,6 +148,7 @@ pub fn explain(
     indexes: &HashMap<String, IndicatorIndex>,
     guard: &Guard,
     query: &Value,
+    facts: &super::publish::Facts,
     now: i64,
 ) -> Explanation {
     let mut sightings = Vec::new();
@@ -183,15 +191,18 @@ pub fn explain(
     for l in &config.lists {
         let out = compile_list(config, l, data, previous.get(&l.name), guard, now);
         let lines = output_lines_for(&out.rendered.body, l.vendor, query);
-        let (reason, detail) = if lines.is_empty() {
-            // No source lists it yet: say when a pending indicator will.
-            let why = why_not(l, data, guard, query, &sightings, now);
-            match why.0.as_deref() {
-                Some("not_listed") => pending_reason(l, &pending, now).unwrap_or(why),
-                _ => why,
+        let held = facts.decide(config, l, out.rendered.entries).err();
+        let (reason, detail) = match (&held, lines.is_empty()) {
+            (_, false) => (None, None),
+            (Some(h), true) => (Some("withheld".to_string()), Some(h.to_string())),
+            (None, true) => {
+                // No source lists it yet: say when a pending indicator will.
+                let why = why_not(l, data, guard, query, &sightings, now);
+                match why.0.as_deref() {
+                    Some("not_listed") => pending_reason(l, &pending, now).unwrap_or(why),
+                    _ => why,
+                }
             }
-        } else {
-            (None, None)
         };
         lists.push(Verdict {
             list: l.name.clone(),
@@ -200,6 +211,9 @@ pub fn explain(
             lines,
             reason,
             detail,
+            etag: format!("\"{}\"", out.etag),
+            entries: out.rendered.entries,
+            withheld: held.map(|h| h.to_string()),
         });
     }
     Explanation {

@@ -577,14 +577,18 @@ fn accept(
     drop(body);
     let parse_time = t.elapsed();
     report.merge(&parsed.report);
-    let bad = parsed.report.count(SkipReason::Invalid);
+    let (bad, counted) = gate_counted(s, &parsed.report);
     if parsed.records_seen > 0
         && bad as f64 > s.gates.max_invalid_ratio * parsed.records_seen as f64
     {
+        let what = match s.extract.kind {
+            Some(k) => format!("cannot become {k} entries"),
+            None => "are not indicators".to_string(),
+        };
         return Err(failed(
             "invalid_ratio",
             format!(
-                "source {name:?}: {bad} of {} lines are not indicators (max_invalid_ratio {}); keeping the last good set",
+                "source {name:?}: {bad} of {} lines {what} ({counted}; max_invalid_ratio {}); keeping the last good set",
                 parsed.records_seen, s.gates.max_invalid_ratio
             ),
         ));
@@ -626,6 +630,25 @@ fn accept(
     // One sorted walk over the old and the fresh records: the new set and both counts.
     let (records, counts) = merge_set(old, fresh, now, s.keep_for.as_secs() as i64);
     Ok((records, counts.added, counts.removed))
+}
+
+/// The parse skips the invalid-ratio gate counts, and their tally for its message
+/// (`invalid 10, wrong_type 50`). A source with a declared `type` counts every line that cannot
+/// become an entry of that type: a line of another type is as foreign to it as garbage (a
+/// provider that changed format, a plain-text error page). Without a declared type only
+/// `invalid` counts. Comments and blank lines are never skips, so they never count.
+fn gate_counted(s: &Source, report: &Report) -> (u64, String) {
+    let reasons: &[SkipReason] = match s.extract.kind {
+        Some(_) => &[SkipReason::Invalid, SkipReason::WrongType],
+        None => &[SkipReason::Invalid],
+    };
+    let total = reasons.iter().map(|r| report.count(*r)).sum();
+    let tally = reasons
+        .iter()
+        .map(|r| format!("{r} {}", report.count(*r)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (total, tally)
 }
 
 /// Polls one TAXII source when it is due (the store's cursor as `added_after`).

@@ -25,6 +25,7 @@
 //! - `fetch.rs`: fetching, the publish gates, TAXII deltas, [`PendingWrites`], [`next_fetch`].
 //! - `lists.rs`: selection, corroboration, [`compile_lists`], file names, hashes, diffs, writes.
 //! - `explain.rs`: [`explain()`], why a value is or is not in each list.
+//! - `publish.rs`: the publication rule [`publish::decide`], shared by `serve` and `compile`.
 //! - `daemon/`: `edlforge serve` (start-up in `mod.rs`, the schedule and cycle in `scheduler.rs`).
 //!
 //! [`FreshSet`]: crate::store::FreshSet
@@ -35,6 +36,7 @@ pub mod daemon;
 mod explain;
 mod fetch;
 mod lists;
+pub mod publish;
 
 pub use explain::{explain, Explanation, Sighting, Verdict};
 pub use fetch::{

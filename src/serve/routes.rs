@@ -3,8 +3,9 @@
 //! Lists: `GET`/`HEAD /lists/{name}` (and `/lists/{name}.md5` for Cisco FMC Security
 //! Intelligence lists). Conditional requests follow RFC 9110: `If-None-Match` (weak comparison,
 //! 13.1.2) wins over `If-Modified-Since` (13.1.3); each representation (identity, gzip) has its
-//! own strong ETag and responses say `Vary: Accept-Encoding` (8.8.3). A configured list that has
-//! never been compiled answers 503 with `Retry-After`: a firewall keeps its last copy on a
+//! own strong ETag and responses say `Vary: Accept-Encoding` (8.8.3). A configured list that is
+//! not served (not compiled yet, or withheld by the publication rule) answers 503 with
+//! `Retry-After` and the reason ([`status::unavailable`]): a firewall keeps its last copy on a
 //! failure, while a 200 with an empty body would replace it.
 //!
 //! Access: probing must not tell which lists exist. When any list is closed to someone
@@ -175,16 +176,12 @@ fn readyz(state: &State, admin: bool) -> Resp {
         return text(StatusCode::OK, "ready\n");
     }
     let body = if admin {
-        format!(
-            "not ready: never compiled: {}\n",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        let now = now();
+        missing.iter().fold("not ready:\n".to_string(), |b, n| {
+            b + "  " + &status::unavailable(state, n, now) + "\n"
+        })
     } else {
-        format!("not ready: {} list(s) never compiled\n", missing.len())
+        format!("not ready: {} list(s) not served yet\n", missing.len())
     };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -367,10 +364,10 @@ async fn list<'r, B>(
         return (label, text(StatusCode::FORBIDDEN, "forbidden\n"));
     }
     let Some(p) = state.list(base) else {
-        let mut r = text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this list has not been compiled yet; try again shortly\n",
-        );
+        // The real reason (withheld, or not compiled yet) and when the next attempt is due.
+        let why = format!("{}\n", status::unavailable(state, base, now()));
+        let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
+        *r.body_mut() = Full::new(Bytes::from(why));
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         return (label, r);

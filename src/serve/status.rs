@@ -100,6 +100,11 @@ pub struct ListView {
     pub failing_sources: Vec<String>,
     /// Why the last compile was not published, if it was not.
     pub withheld: Option<String>,
+    /// The reason id of `withheld` (`never_delivered`).
+    pub withheld_reason: Option<String>,
+    /// When a source the held-back list waits for is next tried (Unix seconds); `None` for
+    /// `file` sources (read again when the file changes).
+    pub next_attempt: Option<i64>,
 }
 
 /// What the owner of the server reports.
@@ -163,6 +168,41 @@ impl View {
             version: env!("CARGO_PKG_VERSION"),
             board,
         }
+    }
+}
+
+/// Why a configured list is not served, in one line for people (the body of its 503 and of
+/// `/readyz`): withheld by the publication rule (with the sources it waits for and when the
+/// next of them is tried), or not compiled yet (the first compile has not finished, or the last
+/// one failed).
+pub fn unavailable(state: &State, list: &str, now: i64) -> String {
+    let Ok(b) = state.board.lock() else {
+        return format!("list {list} is not served yet; try again shortly");
+    };
+    let view = b.lists.iter().find(|l| l.name == list);
+    if let Some(w) = view.and_then(|l| l.withheld.as_deref()) {
+        let next = match view.and_then(|l| l.next_attempt) {
+            Some(t) => format!(
+                "the next attempt is due at {} (in {})",
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)
+                ),
+                age(t.saturating_sub(now))
+            ),
+            None => "it is compiled again as soon as the source file changes".to_string(),
+        };
+        return format!("list {list} is {w}; {next}");
+    }
+    match (b.cycle_error.as_ref().map(|f| &f.message), b.last_cycle) {
+        (Some(e), _) => format!(
+            "list {list} has not been compiled yet: the last compile failed ({e}); retrying within 30 s"
+        ),
+        (None, None) => format!(
+            "list {list} has not been compiled yet: the first compile since start is running; try again shortly"
+        ),
+        (None, Some(_)) => format!(
+            "list {list} has not been compiled yet: it is new in the config and its first compile is running; try again shortly"
+        ),
     }
 }
 
@@ -399,8 +439,12 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
     for l in &b.lists {
         let state = if let (false, Some(w)) = (l.available, &l.withheld) {
             format!(
-                "<span class=\"b withheld\">503: withheld</span><br><span class=\"small\">{}</span>",
-                esc(w)
+                "<span class=\"b withheld\">503: withheld</span><br><span class=\"small\">{}; next attempt {}</span>",
+                esc(w),
+                match l.next_attempt {
+                    Some(t) => format!("in {}", age(t.saturating_sub(now))),
+                    None => "when the source file changes".to_string(),
+                }
             )
         } else if !l.available {
             "<span class=\"b unavailable\">503: not compiled yet</span>".to_string()
@@ -580,6 +624,50 @@ mod tests {
         assert!(page.contains("No space left on device"), "{page}");
         assert!(page.contains("new certificate refused"), "{page}");
         assert!(page.contains("tls.key: no private key"), "{page}");
+    }
+
+    #[test]
+    fn a_503_names_its_real_reason() {
+        let state = State::new(
+            super::super::Rules::default(),
+            crate::metrics::Metrics::new(),
+        );
+        let msg = |n: &str| unavailable(&state, n, 1_000);
+        assert!(msg("pa").contains("the first compile since start is running"));
+        if let Ok(mut b) = state.board.lock() {
+            b.lists.push(ListView {
+                name: "pa".into(),
+                withheld: Some("withheld: because source down has never delivered data".into()),
+                next_attempt: Some(1_000 + 1800),
+                ..ListView::default()
+            });
+            b.lists.push(ListView {
+                name: "local".into(),
+                withheld: Some("withheld: because source a has never delivered data".into()),
+                ..ListView::default()
+            });
+            b.last_cycle = Some(900);
+        }
+        assert_eq!(
+            msg("pa"),
+            "list pa is withheld: because source down has never delivered data; the next attempt is due at 1970-01-01T00:46:40Z (in 30m)"
+        );
+        assert!(msg("local").ends_with("as soon as the source file changes"));
+        assert!(msg("new").contains("new in the config"));
+        if let Ok(mut b) = state.board.lock() {
+            b.cycle_error = Some(Failure {
+                at: 990,
+                reason: "store".into(),
+                message: "store locked".into(),
+            });
+        }
+        assert!(msg("new").contains("the last compile failed (store locked)"));
+        let page = html(&View::gather(&state, 1_000));
+        assert!(page.contains("store locked"), "{page}");
+        assert!(
+            page.contains("503: withheld</span><br><span class=\"small\">withheld: because source down has never delivered data; next attempt in 30m"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -738,7 +738,8 @@ impl Fetcher {
             let Some(delay) = self.backoff(attempt, failure.retry_after, req.timeout) else {
                 return Err(failure.error);
             };
-            tracing::info!(
+            // DEBUG: the final failure is logged once, at WARN, with the source's reason (metrics).
+            tracing::debug!(
                 source = %req.source,
                 attempt = attempt + 1,
                 delay_ms = delay.as_millis() as u64,

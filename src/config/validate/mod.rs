@@ -42,6 +42,8 @@ struct Ctx<'a> {
     serve_errors: Vec<ConfigError>,
     /// Sources with an error of their own: references to them raise no follow-on error.
     broken: document::Broken,
+    /// Problems only `check` refuses (see [`Config::check_errors`]).
+    check_errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -288,6 +290,7 @@ fn context<'a>(file: &'a Path, text: &'a str) -> Ctx<'a> {
         errors: Vec::new(),
         serve_errors: Vec::new(),
         broken: document::Broken::default(),
+        check_errors: Vec::new(),
     }
 }
 
@@ -422,6 +425,7 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     if cx.errors.is_empty() {
         Ok(Config {
             serve_errors: cx.serve_errors,
+            check_errors: cx.check_errors,
             server,
             path: file.to_path_buf(),
             data_dir,

@@ -39,6 +39,19 @@ pub(super) fn check_allow_ref(
     }
 }
 
+/// Why a `file` source's path cannot be read now, if it cannot. The kind of file is checked
+/// before opening it: opening a FIFO would block until a writer came.
+fn unreadable(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("no such file".into()),
+        Err(e) => return Some(e.to_string()),
+        Ok(m) if m.is_dir() => return Some("it is a directory".into()),
+        Ok(m) if !m.is_file() => return Some("not a regular file".into()),
+        Ok(_) => {}
+    }
+    std::fs::File::open(path).err().map(|e| e.to_string())
+}
+
 pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Option<Source> {
     let before = cx.errors.len();
     let name = rs.name.get_ref().clone();
@@ -183,9 +196,20 @@ pub(super) fn source(cx: &mut Ctx<'_>, rs: &RawSource, d: &SourceDefaults) -> Op
                 );
                 return None;
             };
-            Transport::File {
-                path: cx.path(p.get_ref()),
+            let path = cx.path(p.get_ref());
+            if let Some(why) = unreadable(&path) {
+                let loc = cx.loc(p.span());
+                cx.check_errors.push(ConfigError {
+                    file: cx.file.to_path_buf(),
+                    location: loc,
+                    key: key("path"),
+                    message: format!(
+                        "cannot read {} ({why}); fix the path or create the file (it may be empty)",
+                        path.display()
+                    ),
+                });
             }
+            Transport::File { path }
         }
         other => {
             let span = rs.kind.as_ref().map_or(rs.name.span(), |k| k.span());

@@ -9,18 +9,20 @@
 //! `edlforge compile` beside the server waits its turn instead of failing): fetch the sources
 //! that are due, compile every list, save them, then publish the new bytes in one swap. A cycle
 //! runs when a source is due, when a watched file changed (after a 250 ms quiet period, so one
-//! editor save is one cycle) and after a config reload.
+//! editor save is one cycle) and after a config reload. A cycle woken by edits of `file`
+//! sources alone reads those files and fetches nothing over the network, so a slow source that
+//! happens to be due cannot hold an edit of `lists/` back.
 //!
-//! What is never served as good: a list that compiled to nothing while one of its sources has
-//! never delivered data (a fresh start without internet) keeps its previous bytes, or answers
-//! 503 if it has none. A bad feeds.toml edit is refused with its errors on the status page and
-//! in `edlforge_config_reload_success`; the running config stays in force and its `file`
-//! sources still reload.
+//! What is published is decided by one rule, `pipeline::publish` (shared with `compile`): a
+//! list never published that compiled empty while one of its sources has never delivered data
+//! (a fresh start without internet) answers 503 with that reason; once published, every
+//! compile is published, down to zero entries. A bad feeds.toml edit is refused with its errors
+//! on the status page and in `edlforge_config_reload_success`; the running config stays in
+//! force and its `file` sources still reload.
 
 mod scheduler;
 
 use crate::indicator::unix_now as now;
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -211,7 +213,7 @@ pub async fn run(
         state: state.clone(),
         certs,
         watch: None,
-        ever_ok: HashSet::new(),
+        held_logged: String::new(),
     };
     // The lists kept from the last run are served from the first request on.
     sched.publish_stored().await;

@@ -2,7 +2,7 @@
 //! thread, applying its result and the status board.
 
 use crate::indicator::unix_now as now;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::serve::{Published, Rules, State};
 use crate::source::http::{redact_url, Fetcher};
 use crate::store::{Key, ListMeta, SourceState, Store};
 
+use crate::pipeline::publish::{self, Held};
 use crate::pipeline::{
     list_format, load_sources, refresh_sources, save_list, FetchMode, ListOutcome, PipelineError,
     SourceOutcome, SourceStatus,
@@ -41,14 +42,22 @@ pub(super) struct Scheduler {
     pub(super) state: Arc<State>,
     pub(super) certs: Option<Arc<Certs>>,
     pub(super) watch: Option<(Watch, Vec<(PathBuf, Changed)>)>,
-    /// Sources that have delivered data at least once (from the store's states).
-    pub(super) ever_ok: HashSet<String>,
+    /// The held-back lists last logged (one log line when this changes, not one per cycle).
+    pub(super) held_logged: String,
+}
+
+/// One list of a cycle: compiled, then published (saved in the store, with its bytes ready to
+/// serve and its `changed_at`) or held back by the publication rule.
+struct CycleList {
+    outcome: ListOutcome,
+    took: f64,
+    published: Result<(i64, Arc<Published>), Held>,
 }
 
 /// The result of one cycle, made on a blocking thread.
 struct Cycle {
     sources: Vec<SourceOutcome>,
-    lists: Vec<(ListOutcome, i64, f64, Arc<Published>)>,
+    lists: Vec<CycleList>,
     states: HashMap<String, SourceState>,
     by_type: HashMap<String, BTreeMap<String, u64>>,
     finished: i64,
@@ -103,12 +112,14 @@ impl Scheduler {
             // Start-up loaded the certificate (or did not start).
             self.state.metrics.tls_loaded();
         }
-        let mut need_cycle = true;
+        // What the next cycle fetches: the due sources, or (an edit of a `file` source and
+        // nothing else) the files only, so the edit is not held up by a slow network fetch
+        // that happens to be due: it reaches the served list within the debounce and a compile.
+        let mut need_cycle: Option<FetchMode> = Some(FetchMode::Due);
         let mut retry_at: Option<Instant> = None;
         loop {
-            if need_cycle {
-                need_cycle = false;
-                if !self.cycle().await {
+            if let Some(mode) = need_cycle.take() {
+                if !self.cycle(mode).await {
                     retry_at = Some(Instant::now() + Duration::from_secs(30));
                 } else {
                     retry_at = None;
@@ -121,7 +132,7 @@ impl Scheduler {
                 () = tokio::time::sleep_until(due.into()) => None,
             };
             let Some(first) = first else {
-                need_cycle = true;
+                need_cycle = Some(FetchMode::Due);
                 continue;
             };
             // Debounce: gather the burst of events one save makes.
@@ -151,11 +162,13 @@ impl Scheduler {
                 self.reload_config();
                 self.rewatch(&fwd_tx);
             }
-            if events
+            if reload_config {
+                need_cycle = Some(FetchMode::Due);
+            } else if events
                 .iter()
                 .any(|e| !matches!(e, Event::File(Changed::Tls)))
             {
-                need_cycle = true;
+                need_cycle = Some(FetchMode::Offline);
             }
         }
     }
@@ -291,21 +304,11 @@ impl Scheduler {
                     out.push((l.name.clone(), Arc::new(p), meta));
                 }
             }
-            let mut ever = HashSet::new();
-            for s in &config.sources {
-                if store
-                    .state(&s.name)?
-                    .is_some_and(|st| st.last_success.is_some())
-                {
-                    ever.insert(s.name.clone());
-                }
-            }
-            Ok((out, ever))
+            Ok(out)
         })
         .await;
         match r {
-            Ok(Ok((lists, ever))) => {
-                self.ever_ok = ever;
+            Ok(Ok(lists)) => {
                 let names: Vec<String> = self.config.lists.iter().map(|l| l.name.clone()).collect();
                 for (n, p, meta) in &lists {
                     self.state
@@ -332,7 +335,7 @@ impl Scheduler {
     }
 
     /// One fetch + compile + publish cycle. Returns false when it could not run.
-    async fn cycle(&mut self) -> bool {
+    async fn cycle(&mut self, mode: FetchMode) -> bool {
         let (config, guard, fetcher) = (
             self.config.clone(),
             self.guard.clone(),
@@ -340,7 +343,8 @@ impl Scheduler {
         );
         let handle = tokio::runtime::Handle::current();
         let r =
-            tokio::task::spawn_blocking(move || run_cycle(&config, &guard, fetcher, &handle)).await;
+            tokio::task::spawn_blocking(move || run_cycle(&config, &guard, fetcher, mode, &handle))
+                .await;
         let cycle = match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -399,9 +403,6 @@ impl Scheduler {
                 SourceStatus::Skipped => {}
             }
             let st = c.states.get(&s.name);
-            if st.is_some_and(|st| st.last_success.is_some()) {
-                self.ever_ok.insert(s.name.clone());
-            }
             let by_type = c.by_type.get(&s.name).cloned().unwrap_or_default();
             let bt: Vec<(&str, u64)> = by_type.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             m.source_held(
@@ -411,10 +412,12 @@ impl Scheduler {
                 &bt,
             );
         }
-        // Lists: publish those that are good to serve.
+        // Lists: publish those the publication rule lets through; mark the others.
         let mut publish = Vec::new();
+        let mut held: Vec<(&str, &Held)> = Vec::new();
         let names: Vec<String> = self.config.lists.iter().map(|l| l.name.clone()).collect();
-        for (o, changed_at, took, p) in &c.lists {
+        for cl in &c.lists {
+            let o = &cl.outcome;
             let Some(l) = self.config.lists.iter().find(|l| l.name == o.name) else {
                 continue;
             };
@@ -423,60 +426,69 @@ impl Scheduler {
                 .map(|r| (r.as_str(), o.report.count(*r)))
                 .filter(|(_, n)| *n > 0)
                 .collect();
-            let blocks: Vec<&String> = l
+            let failing: Vec<String> = l
                 .sources
                 .iter()
                 .filter(|s| self.config.source(s).is_some_and(|c| c.role == Role::Block))
-                .collect();
-            let never: Vec<&str> = blocks
-                .iter()
-                .filter(|s| !self.ever_ok.contains(**s))
-                .map(|s| s.as_str())
-                .collect();
-            let failing: Vec<String> = blocks
-                .iter()
                 .filter(|s| {
-                    c.states.get(**s).is_none_or(|st| {
+                    c.states.get(*s).is_none_or(|st| {
                         st.last_success.is_none()
                             || (st.last_error.is_some() && st.last_attempt > st.last_success)
                     })
                 })
-                .map(|s| s.to_string())
+                .cloned()
                 .collect();
-            if o.rendered.entries == 0 && !never.is_empty() {
-                let why = format!(
-                    "compiled empty while {} never delivered data",
-                    never.join(", ")
-                );
-                tracing::warn!(list = %o.name, reason = %why, "List not published; firewalls keep their copy.");
-                if let Ok(mut b) = self.state.board.lock() {
-                    if let Some(v) = b.lists.iter_mut().find(|v| v.name == o.name) {
-                        v.withheld = Some(why);
-                        v.failing_sources = failing;
+            let (changed_at, p) = match &cl.published {
+                Ok((changed_at, p)) => (*changed_at, p),
+                Err(h) => {
+                    held.push((o.name.as_str(), h));
+                    let next = self.next_attempt(h.sources(), &c.states);
+                    if let Ok(mut b) = self.state.board.lock() {
+                        if let Some(v) = b.lists.iter_mut().find(|v| v.name == o.name) {
+                            v.withheld = Some(h.to_string());
+                            v.withheld_reason = Some(h.id().to_string());
+                            v.next_attempt = next;
+                            v.failing_sources = failing;
+                        }
                     }
+                    if self.state.list(&o.name).is_none() {
+                        m.list_unavailable(&o.name);
+                    }
+                    m.list_withheld(&o.name, Some(h.id()));
+                    continue;
                 }
-                continue;
-            }
+            };
             m.reset_list_drops(&o.name);
+            m.list_withheld(&o.name, None);
             m.list_compiled(
                 &o.name,
                 o.rendered.entries,
                 l.max_entries.or(list_format(l).default_max_entries()),
-                *changed_at,
+                changed_at,
                 c.finished,
-                *took,
+                cl.took,
                 &dropped,
             );
+            if self
+                .state
+                .list(&o.name)
+                .is_none_or(|old| old.etag != p.etag)
+            {
+                tracing::info!(list = %o.name, entries = p.entries, etag = %p.etag, "List published.");
+            }
             if let Ok(mut b) = self.state.board.lock() {
                 if let Some(v) = b.lists.iter_mut().find(|v| v.name == o.name) {
                     v.compiled_at = Some(c.finished);
                     v.dropped = dropped.iter().map(|(k, n)| (k.to_string(), *n)).collect();
                     v.withheld = None;
+                    v.withheld_reason = None;
+                    v.next_attempt = None;
                     v.failing_sources = failing;
                 }
             }
             publish.push((o.name.clone(), p.clone()));
         }
+        self.log_held(&held, &c.states);
         self.state.publish(publish, &names);
         // Board: sources.
         if let Ok(mut b) = self.state.board.lock() {
@@ -522,6 +534,68 @@ fn cycle_failure_reason(e: &PipelineError) -> &'static str {
         PipelineError::Psl(_) => "psl",
         PipelineError::Write { .. } => "write",
     }
+}
+
+impl Scheduler {
+    /// When the earliest of `sources` is next tried (Unix seconds), from their states; `None`
+    /// when they are all `file` sources (read again when the file changes).
+    fn next_attempt(
+        &self,
+        sources: &[String],
+        states: &HashMap<String, SourceState>,
+    ) -> Option<i64> {
+        let now_s = now();
+        sources
+            .iter()
+            .filter_map(|n| self.config.source(n))
+            .filter(|s| !matches!(s.transport, Transport::File { .. }))
+            .map(|s| {
+                let st = states.get(&s.name);
+                crate::pipeline::next_fetch_at(
+                    s.refresh.as_secs() as i64,
+                    st.and_then(|st| st.last_attempt),
+                    st.and_then(|st| st.last_success),
+                    st.is_some_and(|st| st.last_error.is_some()),
+                )
+                .max(now_s)
+            })
+            .min()
+    }
+
+    /// One log line when the set of held-back lists changes (not one line per list per cycle).
+    fn log_held(&mut self, held: &[(&str, &Held)], states: &HashMap<String, SourceState>) {
+        let lists: Vec<&str> = held.iter().map(|(n, _)| *n).collect();
+        let mut sources: Vec<String> = held
+            .iter()
+            .flat_map(|(_, h)| h.sources().iter().cloned())
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let key = format!("{} / {}", lists.join(", "), sources.join(", "));
+        if key == self.held_logged {
+            return;
+        }
+        self.held_logged = key;
+        if held.is_empty() {
+            tracing::info!("Every list is published.");
+            return;
+        }
+        let next = self
+            .next_attempt(&sources, states)
+            .map_or_else(|| "when their files change".to_string(), stamp);
+        tracing::warn!(
+            lists = %lists.join(", "),
+            sources = %sources.join(", "),
+            next_attempt = %next,
+            "Lists withheld (503): never published, compiled empty, and these sources have never delivered data."
+        );
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC, seconds).
+fn stamp(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
+        .to_string()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -591,6 +665,7 @@ fn run_cycle(
     config: &Config,
     guard: &Guard,
     fetcher: Arc<Fetcher>,
+    mode: FetchMode,
     handle: &tokio::runtime::Handle,
 ) -> Result<Cycle, PipelineError> {
     let now = now();
@@ -601,7 +676,7 @@ fn run_cycle(
         Some(&mut store),
         &mut data,
         fetcher,
-        FetchMode::Due,
+        mode,
         now,
     ))?;
     let mut previous = HashMap::new();
@@ -609,24 +684,6 @@ fn run_cycle(
         if let Some((body, _)) = store.load_list(&l.name)? {
             previous.insert(l.name.clone(), body);
         }
-    }
-    let mut lists = Vec::new();
-    for l in &config.lists {
-        let t = Instant::now();
-        let o = crate::pipeline::lists::compile_list(
-            config,
-            l,
-            &data,
-            previous.get(&l.name),
-            guard,
-            now,
-        );
-        let took = t.elapsed().as_secs_f64();
-        // `changed_at` moves only when the content changed (the store's rule).
-        let meta = save_list(&mut store, &o, now)?;
-        let p = Arc::new(published(l, o.rendered.body.clone(), &meta));
-        let changed_at = meta.changed_at;
-        lists.push((o, changed_at, took, p));
     }
     let mut states = HashMap::new();
     let mut by_type: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
@@ -650,6 +707,45 @@ fn run_cycle(
             }
         }
         by_type.insert(s.name.clone(), t);
+    }
+    let delivered = |s: &str| {
+        states
+            .get(s)
+            .is_some_and(|st: &SourceState| st.last_success.is_some())
+    };
+    let mut lists = Vec::new();
+    for l in &config.lists {
+        let t = Instant::now();
+        let outcome = crate::pipeline::lists::compile_list(
+            config,
+            l,
+            &data,
+            previous.get(&l.name),
+            guard,
+            now,
+        );
+        let took = t.elapsed().as_secs_f64();
+        // The store keeps only published lists: its copy is what "published before" means.
+        let decision = match publish::decide(
+            config,
+            l,
+            outcome.rendered.entries,
+            previous.contains_key(&l.name),
+            &delivered,
+        ) {
+            Ok(()) => {
+                // `changed_at` moves only when the content changed (the store's rule).
+                let meta = save_list(&mut store, &outcome, now)?;
+                let p = Arc::new(published(l, outcome.rendered.body.clone(), &meta));
+                Ok((meta.changed_at, p))
+            }
+            Err(h) => Err(h),
+        };
+        lists.push(CycleList {
+            outcome,
+            took,
+            published: decision,
+        });
     }
     Ok(Cycle {
         sources,
