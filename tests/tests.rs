@@ -2,6 +2,7 @@
 
 mod config;
 mod convert;
+mod deploy;
 mod oracle;
 mod pipeline;
 mod properties;
