@@ -67,6 +67,8 @@ fn run(cmd: &mut Command) -> (bool, String) {
 /// killed on drop.
 struct Serve {
     child: Child,
+    /// `http://127.0.0.1:PORT` or `https://…`, as the server printed it.
+    base: String,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -111,7 +113,8 @@ impl Serve {
         };
         let hostport = url
             .strip_prefix("http://")
-            .unwrap_or_else(|| panic!("expected a plain-HTTP listener (tls = \"off\"), got {url}"));
+            .or_else(|| url.strip_prefix("https://"))
+            .unwrap_or_else(|| panic!("expected http:// or https://, got {url}"));
         let addr: SocketAddr = hostport
             .trim_end_matches('/')
             .parse()
@@ -120,14 +123,19 @@ impl Serve {
             addr.ip().is_loopback(),
             "test servers listen on loopback only"
         );
-        Serve { child, addr, log }
+        Serve {
+            child,
+            base: url.trim_end_matches('/').to_string(),
+            addr,
+            log,
+        }
     }
 
     fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
 
-    /// GET `path` until `ok(status, body)` holds (bounded by [`SETTLE`]); the last answer.
+    /// GET `path` over plain HTTP until `ok(status, body)` holds (bounded by [`SETTLE`]); the last answer.
     fn get_until(&self, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
         let t = Instant::now();
         loop {
