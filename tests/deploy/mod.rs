@@ -7,6 +7,7 @@
 //! `EDLFORGE_REQUIRE_ORACLES` is set (CI, which installs them in `.ci/run`): then it fails.
 //! Every server these tests start listens on 127.0.0.1 only, and every wait is bounded.
 
+mod cli;
 mod container;
 mod docs;
 mod kubernetes;
