@@ -384,3 +384,70 @@ fn changelog_names_the_current_version() {
         "CHANGELOG.md has no heading for {version}"
     );
 }
+
+/// Every ```` ```toml ```` block in `docs/` is a complete `feeds.toml` that `edlforge check`
+/// accepts (with `lists/block.txt` present and every `${env:NAME}` it names set).
+#[test]
+fn toml_snippets_in_docs_pass_check() {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("docs")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d)
+            .expect("read docs/")
+            .map(|e| e.expect("entry"))
+        {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let env_ref = regex::Regex::new(r"\$\{env:([A-Za-z0-9_]+)\}").expect("constant regex");
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read doc");
+        let mut block: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            match &mut block {
+                None if line.trim_start() == "```toml" => block = Some((n + 2, String::new())),
+                Some((start, body)) if line.trim_start() == "```" => {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    std::fs::create_dir_all(dir.path().join("lists")).expect("mkdir");
+                    std::fs::write(dir.path().join("lists/block.txt"), "192.0.2.10\n")
+                        .expect("write block.txt");
+                    std::fs::write(dir.path().join("feeds.toml"), &*body).expect("write");
+                    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edlforge"));
+                    cmd.args(["check", "--config"])
+                        .arg(dir.path().join("feeds.toml"));
+                    for c in env_ref.captures_iter(body) {
+                        cmd.env(&c[1], "0123456789abcdef0123456789abcdef");
+                    }
+                    let out = cmd.output().expect("edlforge check");
+                    assert!(
+                        out.status.success(),
+                        "{}:{start}: the TOML block does not pass edlforge check:\n{body}\n{}{}",
+                        file.display(),
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    checked += 1;
+                    block = None;
+                }
+                Some((_, body)) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                None => {}
+            }
+        }
+        assert!(
+            block.is_none(),
+            "{}: unclosed ```toml block",
+            file.display()
+        );
+    }
+    assert!(checked >= 7, "found only {checked} TOML blocks in docs/");
+}
