@@ -10,6 +10,7 @@
 mod cli;
 mod container;
 mod docs;
+mod grafana;
 mod kubernetes;
 mod prometheus;
 mod systemd;
@@ -191,7 +192,7 @@ fn site() -> tempfile::TempDir {
     dir
 }
 
-const SITE: &str = r#"[server]
+pub(super) const SITE: &str = r#"[server]
 tls = "off"
 
 [[source]]
