@@ -9,7 +9,7 @@ use super::{run, tool};
 use crate::support::root;
 
 /// `EDLFORGE_KUBERNETES_VALIDATE`, the venv `.ci/run` makes, or `PATH`.
-fn kubernetes_validate() -> Option<PathBuf> {
+pub(super) fn kubernetes_validate() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("EDLFORGE_KUBERNETES_VALIDATE") {
         return Some(PathBuf::from(p));
     }

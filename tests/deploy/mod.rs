@@ -8,6 +8,7 @@
 //! Every server these tests start listens on 127.0.0.1 only, and every wait is bounded.
 
 mod cli;
+mod compose;
 mod container;
 mod docs;
 mod grafana;
