@@ -451,3 +451,42 @@ fn toml_snippets_in_docs_pass_check() {
     }
     assert!(checked >= 7, "found only {checked} TOML blocks in docs/");
 }
+
+/// Every relative link in README.md, CHANGELOG.md and docs/ points at a file that exists.
+#[test]
+fn relative_links_resolve() {
+    let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").expect("constant regex");
+    let mut files = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+    let mut dirs = vec![root().join("docs")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d)
+            .expect("read docs/")
+            .map(|e| e.expect("entry"))
+        {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                files.push(p);
+            }
+        }
+    }
+    let mut seen = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for c in link.captures_iter(&text) {
+            let target = &c[1];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let p = f.parent().expect("parent").join(target);
+            assert!(
+                p.exists(),
+                "{}: link to {target}, which does not exist",
+                f.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "only {seen} relative links found");
+}
