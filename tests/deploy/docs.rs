@@ -213,11 +213,13 @@ fn render(src: &str) -> String {
          Regenerate: EDLFORGE_BLESS=1 cargo test --test tests deploy::docs::config_reference -->\n\n\
          # `feeds.toml` reference\n\n\
          Every key edlforge reads from `feeds.toml`, section by section, with its TOML type and what it \
-         does; the description gives the default and an example. Unknown keys are refused \
+         does. The default column quotes the default the description states (\"—\": none stated, \
+         the description says what an absent key means). Unknown keys are refused \
          (`file:line:column` and the key). Relative paths are relative to the config file. Secrets \
          (passwords, tokens, keys) are never written in clear: use `${env:NAME}` or `${file:/path}`.\n\n\
          `edlforge check --config feeds.toml` validates a file and prints every error at once. The \
-         shipped `feeds.toml` is a working example with one list per vendor.\n\n",
+         shipped [`feeds.toml`](../feeds.toml) is a working example with one list per vendor; \
+         [`vendors/`](vendors/) has one per firewall.\n\n",
     );
     let root = find("RawConfig");
     let mut sections = Vec::new();
@@ -277,17 +279,55 @@ fn render(src: &str) -> String {
 }
 
 fn table(out: &mut String, fields: &[&Field]) {
-    out.push_str("| key | type | required | description |\n|---|---|---|---|\n");
+    out.push_str("| key | type | default | description |\n|---|---|---|---|\n");
     for f in fields {
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} |",
             f.key,
             toml_type(&f.ty),
-            if f.required { "yes" } else { "no" },
+            default_of(f),
             cell(&f.doc)
         );
     }
+}
+
+/// The default a field's doc comment states ("Default X.", "`x` (the default)", "See
+/// `[defaults] x`"), "required" for a required field, "empty" for a list or table, else "—"
+/// (none stated: the description says what an absent key means).
+fn default_of(f: &Field) -> String {
+    if f.required {
+        return "**required**".into();
+    }
+    let text = cell(&f.doc);
+    if let Some(rest) = text.strip_prefix("See `[defaults] ") {
+        if let Some(end) = rest.find('`') {
+            return format!("`[defaults] {}`", &rest[..end]);
+        }
+    }
+    let sentence = regex::Regex::new(r"(?:^|[.;] )[Dd]efault:? (.+?)(?:\.(?: |<br>|$)|$)")
+        .expect("constant regex");
+    if let Some(c) = sentence.captures(&text) {
+        let v = c[1].trim();
+        // `"green"`: AMBER/RED … → the literal; the rest stays in the description.
+        if let Some(rest) = v.strip_prefix('`') {
+            if let Some(end) = rest.find('`') {
+                if rest[end + 1..].starts_with(':') {
+                    return format!("`{}`", &rest[..end]);
+                }
+            }
+        }
+        return v.to_string();
+    }
+    let inline = regex::Regex::new(r"(`[^`]+`) \((?:the )?default[):]").expect("constant regex");
+    if let Some(c) = inline.captures(&text) {
+        return c[1].to_string();
+    }
+    let t = unwrap_ty(&f.ty);
+    if t.starts_with("Vec<") || t.starts_with("BTreeMap<") {
+        return "empty".into();
+    }
+    "—".into()
 }
 
 /// GitHub's heading anchor for `` `header` ``.
