@@ -36,8 +36,16 @@ chmod 0700 "$ctx/data"
 
 # The binary and every library it loads, each at the path the loader looks for it.
 install -m 0755 "$bin" "$root/usr/local/bin/edlforge"
-libs=$(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-[ -n "$libs" ] || { echo "error: ldd found no libraries in $bin (a static binary needs none; remove this check)" >&2; exit 1; }
+if linked=$(ldd "$bin" 2>/dev/null); then
+    libs=$(printf '%s\n' "$linked" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+    if printf '%s\n' "$linked" | grep -q 'not found'; then
+        echo "error: $bin links a library this machine lacks:" >&2
+        printf '%s\n' "$linked" | grep 'not found' >&2
+        exit 1
+    fi
+else
+    libs=""   # a static binary: nothing to copy
+fi
 for lib in $libs; do
     mkdir -p "$root$(dirname -- "$lib")"
     cp -L -- "$lib" "$root$lib"
@@ -55,5 +63,5 @@ GROUP
 printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
 
 cp -- "$here/Containerfile.scratch" "$ctx/Containerfile"
-echo "==> podman build -t $tag ($(echo "$libs" | wc -w) libraries)" >&2
+echo "==> podman build -t $tag ($(printf '%s' "$libs" | wc -w) libraries)" >&2
 podman build --quiet --format docker -t "$tag" -f "$ctx/Containerfile" "$ctx"
