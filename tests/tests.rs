@@ -3,6 +3,7 @@
 mod config;
 mod convert;
 mod ops;
+mod deploy;
 mod oracle;
 mod pipeline;
 mod properties;

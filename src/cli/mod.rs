@@ -2,7 +2,9 @@
 //! `anyhow`, and the only module that knows every stage.
 
 pub mod compile;
+pub mod completions;
 pub mod convert;
+pub mod man;
 mod read;
 pub mod serve;
 
@@ -35,6 +37,10 @@ pub enum Command {
     /// Serve every list over HTTPS to the firewalls that poll them, fetching and compiling on
     /// schedule and reloading feeds.toml and lists/ when they change.
     Serve(serve::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page edlforge(1), or write every page into a directory.
+    Man(man::Args),
 }
 
 /// An error of the command line, with the exit code it maps to.
@@ -64,6 +70,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => compile::check(args),
         Command::Explain(args) => compile::explain(args),
         Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,220 @@
+//! `deploy/` and `docs/` checked by the real tools that consume them: systemd-analyze for the
+//! unit, promtool for the alert rules (against a real `edlforge serve`), podman and chroot for
+//! the container image, kubernetes-validate for the manifests, and the config reference
+//! regenerated from `src/config/raw.rs`.
+//!
+//! A tool that is missing skips its test with a printed reason, unless
+//! `EDLFORGE_REQUIRE_ORACLES` is set (CI, which installs them in `.ci/run`): then it fails.
+//! Every server these tests start listens on 127.0.0.1 only, and every wait is bounded.
+
+mod cli;
+mod compose;
+mod container;
+mod docs;
+mod grafana;
+mod kubernetes;
+mod prometheus;
+mod systemd;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a started server or tool gets before the test fails (loose: a loaded CI machine).
+const SETTLE: Duration = Duration::from_secs(90);
+
+/// `name` found on `PATH` (or at `path` when given), or `None` after printing why the test does
+/// not run. Panics instead when `EDLFORGE_REQUIRE_ORACLES` is set.
+fn tool(name: &str, install: &str) -> Option<PathBuf> {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
+            "{name} is required (EDLFORGE_REQUIRE_ORACLES) but not installed: {install}"
+        );
+        eprintln!("skipped: {name} not installed ({install})");
+    }
+    found
+}
+
+/// Skips (returns `false` after printing why) or, under `EDLFORGE_REQUIRE_ORACLES`, fails.
+fn cannot_run(why: &str) -> bool {
+    assert!(
+        std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
+        "required (EDLFORGE_REQUIRE_ORACLES) but cannot run: {why}"
+    );
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// Runs `cmd`, returns (success, stdout + stderr).
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// A running `edlforge serve` (any command whose stderr says `edlforge: listening on URL`),
+/// killed on drop.
+struct Serve {
+    child: Child,
+    /// `http://127.0.0.1:PORT` or `https://…`, as the server printed it.
+    base: String,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    /// The test binary's `edlforge serve` on `dir/feeds.toml`, on a free loopback port.
+    fn start(dir: &Path) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
+        cmd.current_dir(dir)
+            .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"]);
+        Serve::spawn(cmd)
+    }
+
+    /// Spawns `cmd` and waits (bounded) for its "listening on" line.
+    fn spawn(mut cmd: Command) -> Serve {
+        cmd.env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                log2.lock().expect("log lock").push(line);
+            }
+        });
+        let Ok(url) = rx.recv_timeout(SETTLE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server did not start; log:\n{}",
+                log.lock().expect("log lock").join("\n")
+            );
+        };
+        let hostport = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .unwrap_or_else(|| panic!("expected http:// or https://, got {url}"));
+        let addr: SocketAddr = hostport
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|e| panic!("listening address {hostport}: {e}"));
+        assert!(
+            addr.ip().is_loopback(),
+            "test servers listen on loopback only"
+        );
+        Serve {
+            child,
+            base: url.trim_end_matches('/').to_string(),
+            addr,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// GET `path` over plain HTTP until `ok(status, body)` holds (bounded by [`SETTLE`]); the last answer.
+    fn get_until(&self, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
+        let t = Instant::now();
+        loop {
+            let got = http_get(self.addr, path);
+            if let Some((status, body)) = &got {
+                if ok(*status, body) {
+                    return (*status, body.clone());
+                }
+            }
+            assert!(
+                t.elapsed() < SETTLE,
+                "GET {path}: last answer {got:?}; server log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status, body), or `None` on a transport error.
+fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    assert!(addr.ip().is_loopback());
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// A config served over plain HTTP with one `file` source that delivers, one network source
+/// that cannot (connection refused on loopback port 9), and lists that use them.
+fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("lists")).expect("mkdir lists");
+    std::fs::write(
+        dir.path().join("lists/block.txt"),
+        "81.2.69.0/25\n81.2.69.128/25\nmalware-c2.top\n",
+    )
+    .expect("write block.txt");
+    std::fs::write(dir.path().join("feeds.toml"), SITE).expect("write feeds.toml");
+    dir
+}
+
+pub(super) const SITE: &str = r#"[server]
+tls = "off"
+
+[[source]]
+name = "block"
+path = "lists/block.txt"
+
+[[source]]
+name = "down"
+url = "http://127.0.0.1:9/feed.txt"
+retries = 0
+timeout = "2s"
+
+[[list]]
+name = "pa"
+vendor = "panos"
+types = ["ip"]
+sources = ["block"]
+
+[[list]]
+name = "waiting"
+vendor = "panos"
+types = ["ip"]
+sources = ["down"]
+"#;
