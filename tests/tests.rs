@@ -2,8 +2,8 @@
 
 mod config;
 mod convert;
-mod ops;
 mod deploy;
+mod ops;
 mod oracle;
 mod pipeline;
 mod properties;
