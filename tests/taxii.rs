@@ -622,6 +622,10 @@ fn an_indicator_not_valid_yet_no_longer_pins_the_position() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_medallion),
+    ignore = "medallion not found: set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run"
+)]
 fn a_future_indicator_on_the_first_page_is_listed_at_its_valid_from_without_a_poll() {
     // See: issue 11, item 3. The first indicator the server added (on the first page) is
     // valid from 2026-06-01; the clock is the `now` the pipeline is given.
