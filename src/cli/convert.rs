@@ -200,6 +200,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         FormatOptions {
             ranges: args.ranges,
             category: args.category.clone(),
+            ..FormatOptions::default()
         },
     );
     let kinds: Vec<Kind> = match want {

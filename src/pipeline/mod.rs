@@ -51,7 +51,7 @@ use std::time::Duration;
 use crate::compile::psl::PublicSuffixes;
 use crate::compile::Guard;
 use crate::config::{Config, ConfigError, List, Vendor};
-use crate::format::{Format, FormatOptions, RenderedList};
+use crate::format::{Format, FormatOptions, RenderedList, ShareOptions};
 use crate::indicator::Report;
 use crate::store::{RecordSet, Store, StoreError};
 
@@ -206,6 +206,10 @@ fn list_format(l: &List) -> Format {
         FormatOptions {
             ranges: l.ranges,
             category: l.category.clone(),
+            share: ShareOptions {
+                organization: l.organization.clone(),
+                tlp: l.max_tlp,
+            },
         },
     )
 }

@@ -91,6 +91,7 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
         admin_clients: cx.cidrs(&rs.admin_clients, "server.admin_clients"),
         max_connections,
         header_timeout,
+        organization: rs.organization.as_ref().map(|o| o.get_ref().clone()),
     }
 }
 
