@@ -315,6 +315,68 @@ pub fn timestamp(micros: i64) -> String {
     )
 }
 
+/// Reads a TAXII/STIX timestamp (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, UTC, at most nine fraction
+/// digits, as [X §3.2] and TAXII 2.1 §2.1 write them) as Unix microseconds; `None` for anything
+/// else (a lower-case `t`/`z` is accepted). Digits past the sixth are dropped.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.len() > 30 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let sep = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let rest = s.get(19..)?.strip_suffix(['Z', 'z'])?;
+    let frac = match rest.strip_prefix('.') {
+        Some(f) if !f.is_empty() && f.len() <= 9 => f,
+        Some(_) => return None,
+        None if rest.is_empty() => "",
+        None => return None,
+    };
+    if !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut micros = 0i64;
+    for (i, c) in frac.bytes().take(6).enumerate() {
+        micros += i64::from(c - b'0') * 10i64.pow(5 - i as u32);
+    }
+    let days = days_from_civil(y, mo as u32, d as u32);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + micros)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// (year, month, day) → days since 1970-01-01 (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -485,6 +547,43 @@ mod tests {
         for s in [0i64, 951_782_400, 1_796_000_000, 4_102_444_800] {
             let t = timestamp(s * 1_000_000);
             assert_eq!(crate::source::parse::rfc3339(&t), Some(s), "{t}");
+        }
+    }
+
+    #[test]
+    fn parses_timestamps() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00.5Z"), Some(500_000));
+        assert_eq!(
+            parse_timestamp("2026-11-30T00:53:20.123456789Z"),
+            Some(1_796_000_000_123_456)
+        );
+        for bad in [
+            "",
+            "2026-11-30",
+            "2026-11-30T00:53:20",
+            "2026-11-30T00:53:20.Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-30T00:53:20+01:00",
+            "2026-11-30T00:53:20.1234567890Z",
+            "２０２６-11-30T00:53:20Z",
+            "2026-11-30T00:53:20.1éZ",
+            "2026-11-30T00:53:20.1é",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn timestamps_round_trip(us in 0i64..253_402_300_799_999_999) {
+            prop_assert_eq!(parse_timestamp(&timestamp(us)), Some(us));
+        }
+
+        #[test]
+        fn parse_timestamp_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_timestamp(&s);
         }
     }
 
