@@ -113,6 +113,11 @@ pub fn indicator_id(list: &str, key: &str, generation: u32) -> String {
     format!("indicator--{}", Uuid::new_v5(&namespace(), name.as_bytes()))
 }
 
+/// The TAXII collection id of a shared list (a bare UUID, as TAXII ids are).
+pub fn collection_id(list: &str) -> String {
+    Uuid::new_v5(&namespace(), format!("collection\0{list}").as_bytes()).to_string()
+}
+
 /// The bundle id of a list.
 pub fn bundle_id(list: &str) -> String {
     format!(
@@ -336,7 +341,8 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
+    {
         return None;
     }
     let rest = s.get(19..)?.strip_suffix(['Z', 'z'])?;

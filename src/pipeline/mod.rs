@@ -35,6 +35,7 @@ pub mod daemon;
 mod explain;
 mod fetch;
 mod lists;
+pub mod share;
 
 pub use explain::{explain, Explanation, Sighting, Verdict};
 pub use fetch::{
@@ -132,6 +133,8 @@ pub struct ListOutcome {
     pub etag: String,
     /// Output file name (`name.txt`, `name.csv`).
     pub file_name: String,
+    /// A shared (`stix`) list's entries as share items (`pipeline/share.rs`); empty otherwise.
+    pub shared: Vec<crate::store::share::Item>,
 }
 
 /// Errors that stop a run.

@@ -52,6 +52,8 @@ struct Cycle {
     states: HashMap<String, SourceState>,
     by_type: HashMap<String, BTreeMap<String, u64>>,
     finished: i64,
+    /// TAXII collections of the shared lists (`pipeline/share.rs`).
+    collections: Vec<(String, Arc<crate::serve::taxii::Collection>)>,
 }
 
 impl Scheduler {
@@ -208,6 +210,7 @@ impl Scheduler {
                     }
                 }
                 self.state.publish(Vec::new(), &names);
+                self.state.publish_collections(Vec::new(), &names);
                 self.state.metrics.retain(
                     &self
                         .config
@@ -308,6 +311,19 @@ impl Scheduler {
                     .publish(lists.into_iter().map(|(n, p, _)| (n, p)).collect(), &names);
                 if n > 0 {
                     tracing::info!(lists = n, "Serving the lists kept from the last run.");
+                }
+                let config = self.config.clone();
+                let cols = tokio::task::spawn_blocking(move || {
+                    let store = Store::open(&config.data_dir, Duration::from_secs(60))?;
+                    crate::pipeline::share::stored(&config, &store)
+                })
+                .await;
+                match cols {
+                    Ok(Ok(cols)) => self.state.publish_collections(cols, &names),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %error_chain(&e), "Cannot read the stored share histories; TAXII collections are served after the first compile.")
+                    }
+                    Err(_) => {}
                 }
             }
             Ok(Err(e)) => {
@@ -448,6 +464,8 @@ impl Scheduler {
             publish.push((o.name.clone(), p.clone()));
         }
         self.state.publish(publish, &names);
+        self.state
+            .publish_collections(c.collections.clone(), &names);
         // Board: sources.
         if let Ok(mut b) = self.state.board.lock() {
             b.last_cycle = Some(c.finished);
@@ -563,6 +581,7 @@ fn run_cycle(
         }
     }
     let mut lists = Vec::new();
+    let mut collections = Vec::new();
     for l in &config.lists {
         let t = Instant::now();
         let o = crate::pipeline::lists::compile_list(
@@ -576,6 +595,9 @@ fn run_cycle(
         let took = t.elapsed().as_secs_f64();
         // `changed_at` moves only when the content changed (the store's rule).
         let meta = save_list(&mut store, &o, now)?;
+        if let Some(c) = crate::pipeline::share::record(&mut store, l, &o.shared, now)? {
+            collections.push((l.name.clone(), c));
+        }
         let p = Arc::new(published(l, o.rendered.body.clone(), &meta));
         let changed_at = meta.changed_at;
         lists.push((o, changed_at, took, p));
@@ -609,5 +631,6 @@ fn run_cycle(
         states,
         by_type,
         finished: crate::indicator::unix_now(),
+        collections,
     })
 }

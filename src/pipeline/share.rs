@@ -1,0 +1,138 @@
+//! Sharing: after a `vendor = "stix"` list is compiled, record what it publishes in its share
+//! history (`store/share.rs`) and build the TAXII collection `edlforge serve` answers from
+//! (`serve/taxii.rs`), rendering each object version with `format/stix.rs`.
+//!
+//! A list that compiles empty while its history still holds live objects leaves the history
+//! as it is: an empty compile is far more often a source that failed than a community feed
+//! that withdrew everything at once, and revoking every indicator would tell every recipient to
+//! unblock them (the same reason `serve` withholds such a list from firewalls).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::{Config, List, Vendor};
+use crate::format::stix;
+use crate::indicator::Tlp;
+use crate::serve::taxii::{Collection, Object};
+use crate::store::share::{History, Item};
+use crate::store::Store;
+
+use super::PipelineError;
+
+/// Records what list `l` publishes now (`items`, at Unix seconds `now`) and returns its
+/// collection; `None` for a list that is not shared.
+///
+/// # Errors
+/// The store failed.
+pub fn record(
+    store: &mut Store,
+    l: &List,
+    items: &[Item],
+    now: i64,
+) -> Result<Option<Arc<Collection>>, PipelineError> {
+    if l.vendor != Vendor::Stix {
+        return Ok(None);
+    }
+    let mut history = store.load_share(&l.name)?;
+    if items.is_empty() && history.live().next().is_some() {
+        tracing::warn!(list = %l.name, "Shared list compiled empty; its TAXII collection keeps the last published objects.");
+    } else {
+        let retention = i64::try_from(l.share_retention.as_micros()).unwrap_or(i64::MAX);
+        let changes = history.update(items, now.saturating_mul(1_000_000), retention);
+        if changes.any() {
+            store.save_share(&l.name, &history)?;
+            tracing::info!(
+                list = %l.name,
+                added = changes.added,
+                changed = changes.changed,
+                revoked = changes.revoked,
+                expired = changes.expired,
+                "Shared list changed; new TAXII object versions published."
+            );
+        }
+    }
+    Ok(Some(Arc::new(collection(l, &history))))
+}
+
+/// The collections of the shared lists as the store keeps them (start-up).
+///
+/// # Errors
+/// The store failed.
+pub fn stored(
+    config: &Config,
+    store: &Store,
+) -> Result<Vec<(String, Arc<Collection>)>, PipelineError> {
+    let mut out = Vec::new();
+    for l in config.lists.iter().filter(|l| l.vendor == Vendor::Stix) {
+        let h = store.load_share(&l.name)?;
+        out.push((l.name.clone(), Arc::new(collection(l, &h))));
+    }
+    Ok(out)
+}
+
+/// The TAXII collection of a shared list: its producer identity, the TLP marking definitions its
+/// versions use, and every version of every object in its history.
+pub fn collection(l: &List, h: &History) -> Collection {
+    let org = &l.organization;
+    let identity = stix::identity_id(org);
+    let since = h.objects.iter().map(|o| o.created()).min().unwrap_or(0);
+    let mut objects = Vec::with_capacity(h.objects.len() + 6);
+    let mut b = Vec::new();
+    stix::write_identity(&mut b, org);
+    objects.push(Object::new(
+        identity.clone(),
+        stix::UNKNOWN_TIME.to_string(),
+        since,
+        Bytes::from(std::mem::take(&mut b)),
+    ));
+    let mut tlps: Vec<Tlp> = h
+        .objects
+        .iter()
+        .flat_map(|o| o.versions.iter().map(|v| v.tlp))
+        .collect();
+    tlps.sort();
+    tlps.dedup();
+    for t in tlps {
+        stix::write_marking(&mut b, t);
+        objects.push(Object::new(
+            stix::marking_id(t).to_string(),
+            "2022-10-01T00:00:00.000Z".to_string(),
+            since,
+            Bytes::from(std::mem::take(&mut b)),
+        ));
+    }
+    for o in &h.objects {
+        let id = stix::indicator_id(&l.name, &o.key, o.generation);
+        let created = stix::timestamp(o.created());
+        let item = Item {
+            key: o.key.clone(),
+            pattern: o.pattern.clone(),
+            confidence: 0,
+            tlp: Tlp::Clear,
+        };
+        for v in &o.versions {
+            let modified = stix::timestamp(v.added);
+            stix::write_indicator(
+                &mut b,
+                &id,
+                &identity,
+                &item,
+                v.confidence,
+                v.tlp,
+                stix::Stamps {
+                    created: &created,
+                    modified: &modified,
+                    revoked: v.revoked,
+                },
+            );
+            objects.push(Object::new(
+                id.clone(),
+                modified,
+                v.added,
+                Bytes::from(std::mem::take(&mut b)),
+            ));
+        }
+    }
+    Collection::new(stix::collection_id(&l.name), l.name.clone(), objects)
+}
