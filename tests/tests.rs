@@ -7,6 +7,7 @@ mod pipeline;
 mod properties;
 mod real_feeds;
 mod serve;
+mod share;
 mod sources_http;
 mod sources_parse;
 mod store;
