@@ -175,7 +175,10 @@ async fn own_taxii_source_round_trips_and_allowlisted_entries_stay_home() {
     let srv = Serve::start(site.path());
     let c = client();
     let bundle = wait_for(&c, &srv.url("/lists/community"), true, |s, _| s == 200).await;
-    let plain = wait_for(&c, &srv.url("/lists/community-plain"), false, |s, _| s == 200).await;
+    let plain = wait_for(&c, &srv.url("/lists/community-plain"), false, |s, _| {
+        s == 200
+    })
+    .await;
     let shared = entries(&plain);
     assert_eq!(shared.len(), 6, "{plain}");
 
@@ -387,4 +390,32 @@ async fn oasis_client_pages_validates_and_sees_changes() {
         2,
         "{delta}"
     );
+}
+
+#[test]
+fn stix_lists_need_an_organization_and_take_a_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("feeds.toml");
+    let list =
+        "[[source]]\nname = \"s\"\npath = \"s.txt\"\n\n[[list]]\nname = \"c\"\nvendor = \"stix\"\n";
+    std::fs::write(&p, list).unwrap();
+    let e = edlforge::config::Config::load(&p).unwrap_err().to_string()
+        + &format!("{:?}", edlforge::config::Config::load(&p).unwrap_err());
+    assert!(e.contains("list.c.vendor"), "{e}");
+    assert!(e.contains("needs [server] organization"), "{e}");
+    std::fs::write(
+        &p,
+        format!("[server]\norganization = \"Example CERT\"\n\n{list}share_retention = \"90d\"\n"),
+    )
+    .unwrap();
+    let c = edlforge::config::Config::load(&p).unwrap();
+    assert_eq!(c.lists[0].organization, "Example CERT");
+    assert_eq!(c.lists[0].share_retention, Duration::from_secs(90 * 86_400));
+    std::fs::write(
+        &p,
+        format!("[server]\norganization = \"Example CERT\"\n\n{list}"),
+    )
+    .unwrap();
+    let c = edlforge::config::Config::load(&p).unwrap();
+    assert_eq!(c.lists[0].share_retention, Duration::from_secs(30 * 86_400));
 }

@@ -268,7 +268,7 @@ impl Page<'_> {
 fn select<'a>(c: &'a Collection, f: &Filters, id: Option<&str>, versions: bool) -> Page<'a> {
     let keep = |o: &Object| {
         id.is_none_or(|i| o.id == i)
-            && f.ids.as_ref().is_none_or(|v| v.iter().any(|i| *i == o.id))
+            && f.ids.as_ref().is_none_or(|v| v.contains(&o.id))
             && f.types
                 .as_ref()
                 .is_none_or(|v| v.iter().any(|t| t == o.kind()))
