@@ -329,7 +329,12 @@ async fn oasis_client_pages_validates_and_sees_changes() {
     assert_eq!(cols[0]["title"], "community");
     assert_eq!(cols[0]["can_read"], true);
     assert_eq!(cols[0]["can_write"], false);
+    // Every TAXII object and the /lists/ bundle pass stix2-validator.
     assert_eq!(first["invalid"], serde_json::json!([]), "{first}");
+    assert_eq!(
+        first["bundle_content_type"],
+        "application/stix+json;version=2.1"
+    );
     // identity + TLP:GREEN + 6 indicators, two per page.
     let objects = first["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 8, "{first}");
