@@ -16,7 +16,7 @@ use crate::format::stix;
 use crate::indicator::Tlp;
 use crate::serve::taxii::{Collection, Object};
 use crate::store::share::{History, Item};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::PipelineError;
 
@@ -34,7 +34,7 @@ pub fn record(
     if l.vendor != Vendor::Stix {
         return Ok(None);
     }
-    let mut history = store.load_share(&l.name)?;
+    let mut history = load(store, &l.name)?;
     if items.is_empty() && history.live().next().is_some() {
         tracing::warn!(list = %l.name, "Shared list compiled empty; its TAXII collection keeps the last published objects.");
     } else {
@@ -55,6 +55,19 @@ pub fn record(
     Ok(Some(Arc::new(collection(l, &history))))
 }
 
+/// The stored history of a list; a damaged one is logged and started afresh (ids are derived
+/// from the list and the values, so the objects keep their ids; only old versions are lost),
+/// rather than stopping every list's compile.
+fn load(store: &Store, list: &str) -> Result<History, PipelineError> {
+    match store.load_share(list) {
+        Err(e @ StoreError::Damaged { .. }) => {
+            tracing::warn!(list = %list, error = %e, "Damaged share history not used; the TAXII collection starts afresh.");
+            Ok(History::default())
+        }
+        r => Ok(r?),
+    }
+}
+
 /// The collections of the shared lists as the store keeps them (start-up).
 ///
 /// # Errors
@@ -65,7 +78,7 @@ pub fn stored(
 ) -> Result<Vec<(String, Arc<Collection>)>, PipelineError> {
     let mut out = Vec::new();
     for l in config.lists.iter().filter(|l| l.vendor == Vendor::Stix) {
-        let h = store.load_share(&l.name)?;
+        let h = load(store, &l.name)?;
         out.push((l.name.clone(), Arc::new(collection(l, &h))));
     }
     Ok(out)
@@ -76,7 +89,9 @@ pub fn stored(
 pub fn collection(l: &List, h: &History) -> Collection {
     let org = &l.organization;
     let identity = stix::identity_id(org);
-    let since = h.objects.iter().map(|o| o.created()).min().unwrap_or(0);
+    // The identity was added when the list was first shared; a marking definition when a
+    // version first used it (so an `added_after` poller receives it with that version).
+    let since = h.started;
     let mut objects = Vec::with_capacity(h.objects.len() + 6);
     let mut b = Vec::new();
     stix::write_identity(&mut b, org);
@@ -86,19 +101,17 @@ pub fn collection(l: &List, h: &History) -> Collection {
         since,
         Bytes::from(std::mem::take(&mut b)),
     ));
-    let mut tlps: Vec<Tlp> = h
-        .objects
-        .iter()
-        .flat_map(|o| o.versions.iter().map(|v| v.tlp))
-        .collect();
-    tlps.sort();
-    tlps.dedup();
-    for t in tlps {
+    let mut tlps: std::collections::BTreeMap<Tlp, i64> = std::collections::BTreeMap::new();
+    for v in h.objects.iter().flat_map(|o| o.versions.iter()) {
+        let e = tlps.entry(v.tlp).or_insert(v.added);
+        *e = (*e).min(v.added);
+    }
+    for (t, added) in tlps {
         stix::write_marking(&mut b, t);
         objects.push(Object::new(
             stix::marking_id(t).to_string(),
             "2022-10-01T00:00:00.000Z".to_string(),
-            since,
+            added,
             Bytes::from(std::mem::take(&mut b)),
         ));
     }

@@ -105,6 +105,9 @@ impl Changes {
 pub struct History {
     /// The newest `added` of any version (so the next update is later still).
     pub last: i64,
+    /// When the list was first shared (the producer identity's `date_added`); 0 before.
+    #[serde(default)]
+    pub started: i64,
     /// Objects, live and revoked; a value appears at most once per generation.
     pub objects: Vec<Object>,
 }
@@ -182,6 +185,9 @@ impl History {
         ch.expired = (before - self.objects.len()) as u64;
         if ch.any() {
             self.last = stamp;
+            if self.started == 0 {
+                self.started = stamp;
+            }
         }
         self.objects
             .sort_by(|a, b| a.key.cmp(&b.key).then(a.generation.cmp(&b.generation)));
@@ -347,5 +353,10 @@ mod tests {
         assert_eq!(s.load_share("l").unwrap(), h);
         // The list's own files are unaffected by a share file beside them.
         assert!(s.lists().unwrap().is_empty());
+        // A sound container holding something else is a damaged file naming itself.
+        file::write_atomic(&s.lists, "l.share", MAGIC_SHARE, b"", |w| w.write(b"[1,2")).unwrap();
+        let e = s.load_share("l").unwrap_err();
+        assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
+        assert!(e.to_string().contains("l.share"), "{e}");
     }
 }
