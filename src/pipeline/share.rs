@@ -149,3 +149,59 @@ pub fn collection(l: &List, h: &History) -> Collection {
     }
     Collection::new(stix::collection_id(&l.name), l.name.clone(), objects)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(v: &str) -> Item {
+        Item {
+            key: format!("ipv4-addr:value:{v}"),
+            pattern: format!("[ipv4-addr:value = '{v}']"),
+            confidence: 50,
+            tlp: Tlp::Green,
+        }
+    }
+
+    #[test]
+    fn empty_compile_keeps_the_collection_and_a_smaller_one_revokes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("feeds.toml");
+        std::fs::write(
+            &cfg,
+            "[server]\norganization = \"Example CERT\"\n\n[[source]]\nname = \"s\"\npath = \"s.txt\"\n\n\
+             [[list]]\nname = \"c\"\nvendor = \"stix\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&cfg).unwrap();
+        let l = &config.lists[0];
+        let mut store =
+            Store::open(&dir.path().join("data"), std::time::Duration::from_secs(5)).unwrap();
+        let c = record(&mut store, l, &[item("45.1.2.3"), item("45.1.2.4")], 100)
+            .unwrap()
+            .unwrap();
+        // identity + TLP:GREEN + two indicators.
+        assert_eq!(c.len(), 4);
+        let before = store.load_share("c").unwrap();
+        let c = record(&mut store, l, &[], 200).unwrap().unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(store.load_share("c").unwrap(), before);
+        record(&mut store, l, &[item("45.1.2.3")], 300).unwrap();
+        let h = store.load_share("c").unwrap();
+        assert_eq!(h.live().count(), 1);
+        assert_eq!(h.started, 100_000_000);
+        let gone = h
+            .objects
+            .iter()
+            .find(|o| o.key.ends_with("45.1.2.4"))
+            .unwrap();
+        assert_eq!(
+            gone.last().map(|v| (v.revoked, v.added)),
+            Some((true, 300_000_000))
+        );
+        // Stored collections at start-up are the same as the last recorded one.
+        let stored = stored(&config, &store).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].1.len(), 5);
+    }
+}
