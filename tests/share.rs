@@ -212,6 +212,29 @@ async fn own_taxii_source_round_trips_and_allowlisted_entries_stay_home() {
     let e: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(e["http_status"], "401");
 
+    // The collection list: 401 without or with wrong credentials, the list's collection with
+    // the right ones.
+    let cols = srv.url("/taxii2/api/collections/");
+    let r = c.get(&cols).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(&cols)
+        .basic_auth("isac", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(&cols)
+        .basic_auth("isac", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(v["collections"][0]["title"], "community");
+    assert_eq!(v["collections"][0]["can_write"], false);
+
     // Every TAXII object, paged: the allowlisted address is in none.
     let objects = wait_for(
         &c,

@@ -482,7 +482,7 @@ pub(super) async fn route<B>(
     match parts.as_slice() {
         [] => discovery(),
         ["api"] => api_root(),
-        ["api", "collections"] => collections(req, peer, state, rules),
+        ["api", "collections"] => collections(req, peer, state, rules).await,
         ["api", "collections", cid, tail @ ..] => {
             let cols = state.taxii.load();
             let found = cols
@@ -567,7 +567,7 @@ fn write_collection(b: &mut Vec<u8>, c: &Collection) {
     );
 }
 
-fn collections<B>(req: &Request<B>, peer: SocketAddr, state: &State, rules: &Rules) -> Resp {
+async fn collections<B>(req: &Request<B>, peer: SocketAddr, state: &State, rules: &Rules) -> Resp {
     let headers = req.headers();
     let presented = Presented::read(
         headers
@@ -582,6 +582,7 @@ fn collections<B>(req: &Request<B>, peer: SocketAddr, state: &State, rules: &Rul
     names.sort();
     let mut shown = Vec::new();
     let mut hidden_protected = false;
+    let mut wrong = false;
     for n in names {
         let Some(access) = rules.lists.get(n) else {
             continue;
@@ -589,11 +590,24 @@ fn collections<B>(req: &Request<B>, peer: SocketAddr, state: &State, rules: &Rul
         match auth::check(access, &presented) {
             Verdict::Allowed(_) if auth::allowed(ip, &access.clients) => shown.push(n),
             Verdict::Allowed(_) => {}
-            _ => hidden_protected = true,
+            Verdict::Missing => hidden_protected = true,
+            Verdict::Wrong => wrong = true,
         }
     }
+    let basic = rules.lists.values().any(|a| a.auth == AuthMode::Basic);
+    if shown.is_empty() && wrong {
+        // Credentials that open no collection: a failed login, slowed down like one.
+        state
+            .metrics
+            .auth_failed("taxii", &ip.to_string(), "wrong credentials");
+        let wait = state.limiter.fail(ip);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        return challenge(basic);
+    }
     if shown.is_empty() && hidden_protected && !presented.any() {
-        return challenge(rules.lists.values().any(|a| a.auth == AuthMode::Basic));
+        return challenge(basic);
     }
     if shown.is_empty() {
         return taxii(StatusCode::OK, b"{}".to_vec());
