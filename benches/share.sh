@@ -64,7 +64,7 @@ done
 # The pid of the server itself (the subshell execs it).
 URL="$BASE/taxii2/api/collections/bench/objects/"
 for _ in $(seq 1 3000); do
-    curl -s "$URL?limit=1" | grep -q 'indicator--' && break
+    curl -s "$URL?limit=1&match%5Btype%5D=indicator" | grep -q "indicator--" && break
     sleep 0.1
 done
 
