@@ -252,7 +252,8 @@ pub struct RawSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawList {
-    /// Unique name; the file is `<out>/<name>.txt` (`.csv` for Check Point's IoC CSV).
+    /// Unique name; the file is `<out>/<name>.txt` (`.csv` for Check Point's IoC CSV, `.json`
+    /// for a STIX bundle).
     pub name: Spanned<String>,
     /// Output format: panos, fortigate, checkpoint, checkpoint-feed, sophos, cisco-tid,
     /// cisco-si, proxysg, plain, stix (a STIX 2.1 bundle, also served by `edlforge serve` as a

@@ -457,6 +457,7 @@ pub(super) fn compile_list(
 pub fn file_name(l: &List) -> String {
     match l.vendor {
         Vendor::Checkpoint => format!("{}.csv", l.name),
+        Vendor::Stix => format!("{}.json", l.name),
         _ => format!("{}.txt", l.name),
     }
 }

@@ -175,6 +175,8 @@ mod tests {
         .unwrap();
         let config = Config::load(&cfg).unwrap();
         let l = &config.lists[0];
+        // A STIX bundle is written as NAME.json.
+        assert_eq!(super::super::lists::file_name(l), "c.json");
         let mut store =
             Store::open(&dir.path().join("data"), std::time::Duration::from_secs(5)).unwrap();
         let c = record(&mut store, l, &[item("45.1.2.3"), item("45.1.2.4")], 100)
