@@ -38,6 +38,7 @@ fn compile(path: &Path, vendor: Vendor, kind: Option<Kind>, ranges: bool) -> (St
         FormatOptions {
             ranges,
             category: "edl_test".into(),
+            ..FormatOptions::default()
         },
     );
     let guard = Guard::default();

@@ -11,6 +11,7 @@ mod publish;
 mod real_feeds;
 mod serve;
 mod serve_hardening;
+mod share;
 mod sources_http;
 mod sources_parse;
 mod stix_patterns;

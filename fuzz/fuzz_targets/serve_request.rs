@@ -1,6 +1,8 @@
 //! Fuzz the server's request handling (routes, auth, conditional GET, gzip negotiation) with
 //! arbitrary methods, paths, queries and headers: never panic, never a 5xx but the documented
 //! 503 of a list not compiled yet, and a 200 for a list is exactly one of its representations.
+//! `/taxii2/` requests reach a published TAXII collection (the shared list `share`, basic auth):
+//! every answer there is `application/taxii+json;version=2.1`.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -8,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use edlforge::config::{Access, AuthMode, Credential};
 use edlforge::metrics::Metrics;
+use edlforge::serve::taxii::{Collection, Object};
 use edlforge::serve::{handle, Published, Rules, State};
 use http_body_util::{BodyExt, Empty};
 use libfuzzer_sys::fuzz_target;
@@ -32,6 +35,15 @@ fn state() -> &'static (Arc<State>, Arc<Published>, tokio::runtime::Runtime) {
         rules.lists.insert("pa".into(), open);
         rules.lists.insert("hq".into(), basic);
         rules.lists.insert("dc".into(), token);
+        rules.lists.insert(
+            "share".into(),
+            Access {
+                auth: AuthMode::Basic,
+                users: vec![Credential { name: "fw".into(), secret: "pw".into() }],
+                tokens: vec![],
+                clients: vec![],
+            },
+        );
         rules.lists.insert("never".into(), Access { auth: AuthMode::None, users: vec![], tokens: vec![], clients: vec![] });
         rules.trusted_proxies = vec!["127.0.0.1/32".parse().expect("constant")];
         let st = Arc::new(State::new(rules, Metrics::new()));
@@ -39,6 +51,20 @@ fn state() -> &'static (Arc<State>, Arc<Published>, tokio::runtime::Runtime) {
         st.publish(
             vec![("pa".into(), p.clone()), ("hq".into(), p.clone()), ("dc".into(), p.clone())],
             &["pa".into(), "hq".into(), "dc".into()],
+        );
+        let objects = (0..5)
+            .map(|i| {
+                Object::new(
+                    format!("indicator--0000000{i}-0000-5000-8000-000000000000"),
+                    format!("2026-01-0{}T00:00:00.000000Z", 1 + i % 2),
+                    1_767_225_600_000_000 + i64::from(i) * 1_000_000,
+                    Bytes::from_static(b"{}"),
+                )
+            })
+            .collect();
+        st.publish_collections(
+            vec![("share".into(), Arc::new(Collection::new("c0".into(), "share".into(), objects)))],
+            &["share".into()],
         );
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
         (st, p, rt)
@@ -58,11 +84,19 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let Ok(req) = b.body(Empty::<Bytes>::new()) else { return };
+    let path = req.uri().path().to_string();
     let (st, p, rt) = state();
     let peer = if m & 4 != 0 { "127.0.0.1:5000" } else { "192.0.2.9:5000" };
     let resp = rt.block_on(handle(req, peer.parse().expect("constant"), st));
     let status = resp.status().as_u16();
     assert!(status < 500 || status == 503, "status {status}");
+    if (path == "/taxii2" || path.starts_with("/taxii2/")) && status != 405 && status != 413 {
+        assert_eq!(
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/taxii+json;version=2.1"),
+            "{target}"
+        );
+    }
     if status == 200 && target.starts_with("/lists/") && !target.contains(".md5") && method == "GET" {
         let body = rt.block_on(resp.into_body().collect()).expect("full body").to_bytes();
         assert!(body == p.body || body == p.gzip, "a 200 list body is one of its representations");

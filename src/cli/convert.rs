@@ -27,7 +27,9 @@ const VENDOR_HELP: &str = "Vendor format:
   cisco-tid        Cisco FMC Threat Intelligence Director: one observable per line, no CIDR, SHA-256 only
   cisco-si         Cisco FMC Security Intelligence feed: CIDRs, # header
   proxysg          Broadcom ProxySG local category (define category ... end)
-  plain            one normalized value per line, # header";
+  plain            one normalized value per line, # header
+  stix             STIX 2.1 bundle: one indicator per entry (edlforge serve also offers it
+                   as a TAXII 2.1 collection)";
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -200,6 +202,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         FormatOptions {
             ranges: args.ranges,
             category: args.category.clone(),
+            ..FormatOptions::default()
         },
     );
     let kinds: Vec<Kind> = match want {

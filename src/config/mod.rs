@@ -133,6 +133,8 @@ pub struct Server {
     pub tls_names: Vec<String>,
     /// Header (and TLS handshake) timeout.
     pub header_timeout: Duration,
+    /// The producer named in shared (`stix`) lists.
+    pub organization: Option<String>,
 }
 
 /// How clients authenticate to fetch a list.
@@ -443,6 +445,10 @@ pub struct List {
     pub subdomains: bool,
     /// Who may fetch it from `serve`.
     pub access: Access,
+    /// `stix` lists: the producer (`[server] organization`).
+    pub organization: String,
+    /// `stix` lists: how long a revoked entry stays in the TAXII collection.
+    pub share_retention: Duration,
 }
 
 /// A list output format, by vendor.
@@ -466,11 +472,13 @@ pub enum Vendor {
     Proxysg,
     /// One normalized value per line.
     Plain,
+    /// A STIX 2.1 bundle, also served as a TAXII 2.1 collection (`format/stix.rs`).
+    Stix,
 }
 
 impl Vendor {
     /// Every vendor, in help order.
-    pub const ALL: [Vendor; 9] = [
+    pub const ALL: [Vendor; 10] = [
         Vendor::Panos,
         Vendor::Fortigate,
         Vendor::Checkpoint,
@@ -480,6 +488,7 @@ impl Vendor {
         Vendor::CiscoSi,
         Vendor::Proxysg,
         Vendor::Plain,
+        Vendor::Stix,
     ];
 
     /// The id used in config and on the command line.
@@ -494,6 +503,7 @@ impl Vendor {
             Vendor::CiscoSi => "cisco-si",
             Vendor::Proxysg => "proxysg",
             Vendor::Plain => "plain",
+            Vendor::Stix => "stix",
         }
     }
 }

@@ -75,6 +75,10 @@ pub struct RawServer {
     /// idle keep-alive connection (HTTP/1) or an HTTP/2 connection with no open stream stays
     /// open (HTTP/2 ends with GOAWAY). Default `"10s"`.
     pub header_timeout: Option<Spanned<String>>,
+    /// The producer named in shared data: the STIX `identity` every indicator of a
+    /// `vendor = "stix"` list is `created_by_ref`, e.g. `"Example Corp CERT"`. Required when a
+    /// list has `vendor = "stix"`; no default.
+    pub organization: Option<Spanned<String>>,
 }
 
 /// One basic-auth user of a list.
@@ -278,10 +282,13 @@ pub struct RawSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawList {
-    /// Unique name; the file is `<out>/<name>.txt` (`.csv` for Check Point's IoC CSV).
+    /// Unique name; the file is `<out>/<name>.txt` (`.csv` for Check Point's IoC CSV, `.json`
+    /// for a STIX bundle).
     pub name: Spanned<String>,
     /// Output format: panos, fortigate, checkpoint, checkpoint-feed, sophos, cisco-tid,
-    /// cisco-si, proxysg, plain.
+    /// cisco-si, proxysg, plain, stix (a STIX 2.1 bundle, also served by `edlforge serve` as a
+    /// read-only TAXII 2.1 collection under `/taxii2/`, with the list's `auth`, `users`,
+    /// `tokens` and `clients`).
     pub vendor: Spanned<String>,
     /// Indicator types the list takes; default: the vendor's (one-type vendors need exactly one).
     #[serde(default)]
@@ -321,4 +328,8 @@ pub struct RawList {
     /// Peer addresses (CIDRs) allowed to fetch the list. Default: any.
     #[serde(default)]
     pub clients: Vec<Spanned<String>>,
+    /// `vendor = "stix"` only: how long an entry that left the list stays in its TAXII
+    /// collection as a `revoked: true` version, so pollers learn it is withdrawn. Default
+    /// `"30d"`; e.g. `"90d"`.
+    pub share_retention: Option<Spanned<String>>,
 }

@@ -13,6 +13,7 @@ pub mod panos;
 pub mod plain;
 pub mod proxysg;
 pub mod sophos;
+pub mod stix;
 
 use std::borrow::Cow;
 use std::io::Write as _;
@@ -30,6 +31,26 @@ pub struct FormatOptions {
     pub ranges: bool,
     /// Category name (ProxySG `define category`).
     pub category: String,
+    /// What a shared (`stix`) list says about itself.
+    pub share: ShareOptions,
+}
+
+/// The producer and marking of a shared (`vendor = "stix"`) list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareOptions {
+    /// The producer's name (`[server] organization`).
+    pub organization: String,
+    /// The TLP every indicator is marked with (the list's `max_tlp`).
+    pub tlp: crate::indicator::Tlp,
+}
+
+impl Default for ShareOptions {
+    fn default() -> Self {
+        ShareOptions {
+            organization: "edlforge".to_string(),
+            tlp: crate::indicator::Tlp::Green,
+        }
+    }
 }
 
 impl Default for FormatOptions {
@@ -37,6 +58,7 @@ impl Default for FormatOptions {
         FormatOptions {
             ranges: false,
             category: "edlforge".to_string(),
+            share: ShareOptions::default(),
         }
     }
 }
@@ -66,10 +88,12 @@ impl Format {
     }
 
     /// The HTTP `Content-Type` the list is served with: `text/csv` for Check Point's IoC CSV
-    /// (a CSV file, `checkpoint.rs` [C2]), plain text for every other format (each vendor polls a text file).
+    /// (a CSV file, `checkpoint.rs` [C2]), the STIX 2.1 media type for a STIX bundle
+    /// (`stix.rs` [X]), plain text for every other format (each vendor polls a text file).
     pub fn content_type(&self) -> &'static str {
         match self.vendor {
             Vendor::Checkpoint => "text/csv; charset=utf-8",
+            Vendor::Stix => "application/stix+json;version=2.1",
             _ => "text/plain; charset=utf-8",
         }
     }
@@ -93,6 +117,7 @@ impl Format {
             Vendor::CiscoSi => cisco::SI_DEFAULT_MAX_ENTRIES,
             Vendor::Proxysg => proxysg::DEFAULT_MAX_ENTRIES,
             Vendor::Plain => plain::DEFAULT_MAX_ENTRIES,
+            Vendor::Stix => stix::DEFAULT_MAX_ENTRIES,
         }
     }
 
@@ -108,6 +133,7 @@ impl Format {
             Vendor::CiscoSi => cisco::SI_KINDS,
             Vendor::Proxysg => proxysg::KINDS,
             Vendor::Plain => plain::KINDS,
+            Vendor::Stix => stix::KINDS,
         }
     }
 
@@ -123,6 +149,7 @@ impl Format {
             Vendor::CiscoSi => cisco::SI_ONE_TYPE_PER_LIST,
             Vendor::Proxysg => proxysg::ONE_TYPE_PER_LIST,
             Vendor::Plain => plain::ONE_TYPE_PER_LIST,
+            Vendor::Stix => stix::ONE_TYPE_PER_LIST,
         }
     }
 
@@ -153,6 +180,7 @@ impl Format {
             Vendor::CiscoSi => cisco::write_si(list, o, &mut out),
             Vendor::Proxysg => proxysg::write(list, o, &mut out),
             Vendor::Plain => plain::write(list, o, &mut out),
+            Vendor::Stix => stix::write(list, o, &mut out),
         };
         RenderedList { body: out, entries }
     }
@@ -177,6 +205,7 @@ impl VendorRules for Format {
             Vendor::CiscoSi => cisco::admit_si(value, o),
             Vendor::Proxysg => proxysg::admit(value, o),
             Vendor::Plain => plain::admit(value, o),
+            Vendor::Stix => stix::admit(value, o),
         }
     }
 
@@ -192,6 +221,7 @@ impl VendorRules for Format {
             Vendor::CiscoSi => cisco::si_ip_style(o),
             Vendor::Proxysg => proxysg::ip_style(o),
             Vendor::Plain => plain::ip_style(o),
+            Vendor::Stix => stix::ip_style(o),
         }
     }
 
@@ -213,6 +243,7 @@ impl VendorRules for Format {
             Vendor::CiscoSi => cisco::si_url_key(u),
             Vendor::Proxysg => proxysg::url_key(u),
             Vendor::CheckpointFeed | Vendor::Plain => plain::url_key(u),
+            Vendor::Stix => stix::url_key(u),
         }
     }
 }

@@ -412,6 +412,10 @@ pub(super) fn compile_list(
     report.merge(&list.report);
     let t2 = Instant::now();
     let rendered = format.render(&list);
+    let shared = match l.vendor {
+        Vendor::Stix => crate::format::stix::items(&list, l.max_tlp),
+        _ => Vec::new(),
+    };
     drop(list);
     let t3 = Instant::now();
     let body = &rendered.body;
@@ -445,6 +449,7 @@ pub(super) fn compile_list(
         added,
         removed,
         etag,
+        shared,
     }
 }
 
@@ -452,6 +457,7 @@ pub(super) fn compile_list(
 pub fn file_name(l: &List) -> String {
     match l.vendor {
         Vendor::Checkpoint => format!("{}.csv", l.name),
+        Vendor::Stix => format!("{}.json", l.name),
         _ => format!("{}.txt", l.name),
     }
 }

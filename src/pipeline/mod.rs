@@ -37,6 +37,7 @@ mod explain;
 mod fetch;
 mod lists;
 pub mod publish;
+pub mod share;
 
 pub use explain::{explain, Explanation, Sighting, Verdict};
 pub use fetch::{
@@ -53,7 +54,7 @@ use std::time::Duration;
 use crate::compile::psl::PublicSuffixes;
 use crate::compile::Guard;
 use crate::config::{Config, ConfigError, List, Vendor};
-use crate::format::{Format, FormatOptions, RenderedList};
+use crate::format::{Format, FormatOptions, RenderedList, ShareOptions};
 use crate::indicator::Report;
 use crate::store::{RecordSet, Store, StoreError};
 
@@ -134,6 +135,8 @@ pub struct ListOutcome {
     pub etag: String,
     /// Output file name (`name.txt`, `name.csv`).
     pub file_name: String,
+    /// A shared (`stix`) list's entries as share items (`pipeline/share.rs`); empty otherwise.
+    pub shared: Vec<crate::store::share::Item>,
 }
 
 /// Errors that stop a run.
@@ -208,6 +211,10 @@ fn list_format(l: &List) -> Format {
         FormatOptions {
             ranges: l.ranges,
             category: l.category.clone(),
+            share: ShareOptions {
+                organization: l.organization.clone(),
+                tlp: l.max_tlp,
+            },
         },
     )
 }

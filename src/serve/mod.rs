@@ -26,6 +26,7 @@ mod noise;
 mod peers;
 mod routes;
 pub mod status;
+pub mod taxii;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -211,6 +212,8 @@ pub struct State {
     peers: peers::Peers,
     /// The process's metrics.
     pub metrics: Metrics,
+    /// TAXII collections of the shared (`stix`) lists, by list name (`taxii.rs`).
+    taxii: ArcSwap<HashMap<String, Arc<taxii::Collection>>>,
 }
 
 impl State {
@@ -225,6 +228,7 @@ impl State {
             noise: noise::Noise::default(),
             peers: peers::Peers::default(),
             metrics,
+            taxii: ArcSwap::from_pointee(HashMap::new()),
         }
     }
 
@@ -237,6 +241,21 @@ impl State {
         }
         next.retain(|k, _| keep.iter().any(|n| n == k));
         self.lists.store(Arc::new(next));
+    }
+
+    /// Publishes TAXII collections by list name (replacing those of the same names) and drops
+    /// those of lists not in `keep`; one atomic swap, like [`State::publish`].
+    pub fn publish_collections(
+        &self,
+        cols: Vec<(String, Arc<taxii::Collection>)>,
+        keep: &[String],
+    ) {
+        let mut next: HashMap<String, Arc<taxii::Collection>> = (**self.taxii.load()).clone();
+        for (name, c) in cols {
+            next.insert(name, c);
+        }
+        next.retain(|k, _| keep.iter().any(|n| n == k));
+        self.taxii.store(Arc::new(next));
     }
 
     /// The published list of this name.

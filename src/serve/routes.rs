@@ -120,6 +120,10 @@ async fn route<'r, B: hyper::body::Body>(
             Some(x) => x,
             None => (label("status"), status_json(state)),
         },
+        p if p == "/taxii2" || p.starts_with("/taxii2/") => (
+            label("taxii"),
+            super::taxii::route(req, peer, state, &rules).await,
+        ),
         p => match p.strip_prefix("/lists/") {
             Some(name) if !name.is_empty() && !name.contains('/') => {
                 list(req, peer, state, &rules, name).await

@@ -13,6 +13,7 @@
 //!   sources/<name>.state     the source's state, when it changed after its last snapshot
 //!   sources/<name>.ids       a TAXII source's indicators by STIX id (indicators.rs)
 //!   lists/<name>.list        header + metadata + the compiled list's bytes
+//!   lists/<name>.share       a `vendor = "stix"` list's published versions (share.rs)
 //! ```
 //! `<name>` is the source or list name escaped reversibly for the file system (name.rs). Every
 //! file shares one container (file.rs): magic, format number, a checksummed header, a checksummed
@@ -92,6 +93,7 @@ mod name;
 mod reader;
 mod record;
 mod set;
+pub mod share;
 mod snapshot;
 
 use std::fs::File;

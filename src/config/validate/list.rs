@@ -137,6 +137,12 @@ pub(super) fn list(
         ranges: rl.ranges.unwrap_or(false),
         category,
         subdomains: rl.subdomains.unwrap_or(false),
+        organization: String::new(),
+        share_retention: cx.duration(
+            &rl.share_retention,
+            &key("share_retention"),
+            std::time::Duration::from_secs(30 * 86_400),
+        ),
     };
     (cx.errors.len() == before).then_some(l)
 }

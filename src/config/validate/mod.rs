@@ -422,6 +422,23 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             lists.push(l);
         }
     }
+    // Shared lists name their producer (`format/stix.rs`): `[server] organization`.
+    for l in &mut lists {
+        let Some(rl) = raw.lists.iter().find(|r| *r.name.get_ref() == l.name) else {
+            continue;
+        };
+        if l.vendor != Vendor::Stix {
+            continue;
+        }
+        match &server.organization {
+            Some(o) if !o.trim().is_empty() => l.organization = o.clone(),
+            _ => cx.err(
+                rl.vendor.span(),
+                &format!("list.{}.vendor", l.name),
+                "vendor \"stix\" needs [server] organization, the producer named in the shared data (e.g. organization = \"Example Corp CERT\")",
+            ),
+        }
+    }
     if cx.errors.is_empty() {
         Ok(Config {
             serve_errors: cx.serve_errors,

@@ -163,6 +163,7 @@ pub(super) fn server(cx: &mut Ctx<'_>, rs: &RawServer) -> Server {
         max_connections_per_client,
         tls_names,
         header_timeout,
+        organization: rs.organization.as_ref().map(|o| o.get_ref().clone()),
     }
 }
 

@@ -61,6 +61,8 @@ struct Cycle {
     states: HashMap<String, SourceState>,
     by_type: HashMap<String, BTreeMap<String, u64>>,
     finished: i64,
+    /// TAXII collections of the shared lists (`pipeline/share.rs`).
+    collections: Vec<(String, Arc<crate::serve::taxii::Collection>)>,
 }
 
 impl Scheduler {
@@ -235,6 +237,7 @@ impl Scheduler {
                     }
                 }
                 self.state.publish(Vec::new(), &names);
+                self.state.publish_collections(Vec::new(), &names);
                 self.state.metrics.retain(
                     &self
                         .config
@@ -325,6 +328,19 @@ impl Scheduler {
                     .publish(lists.into_iter().map(|(n, p, _)| (n, p)).collect(), &names);
                 if n > 0 {
                     tracing::info!(lists = n, "Serving the lists kept from the last run.");
+                }
+                let config = self.config.clone();
+                let cols = tokio::task::spawn_blocking(move || {
+                    let store = Store::open(&config.data_dir, Duration::from_secs(60))?;
+                    crate::pipeline::share::stored(&config, &store)
+                })
+                .await;
+                match cols {
+                    Ok(Ok(cols)) => self.state.publish_collections(cols, &names),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %error_chain(&e), "Cannot read the stored share histories; TAXII collections are served after the first compile.")
+                    }
+                    Err(_) => {}
                 }
             }
             Ok(Err(e)) => {
@@ -490,6 +506,8 @@ impl Scheduler {
         }
         self.log_held(&held, &c.states);
         self.state.publish(publish, &names);
+        self.state
+            .publish_collections(c.collections.clone(), &names);
         // Board: sources.
         if let Ok(mut b) = self.state.board.lock() {
             b.last_cycle = Some(c.finished);
@@ -714,6 +732,7 @@ fn run_cycle(
             .is_some_and(|st: &SourceState| st.last_success.is_some())
     };
     let mut lists = Vec::new();
+    let mut collections = Vec::new();
     for l in &config.lists {
         let t = Instant::now();
         let outcome = crate::pipeline::lists::compile_list(
@@ -736,6 +755,11 @@ fn run_cycle(
             Ok(()) => {
                 // `changed_at` moves only when the content changed (the store's rule).
                 let meta = save_list(&mut store, &outcome, now)?;
+                if let Some(c) =
+                    crate::pipeline::share::record(&mut store, l, &outcome.shared, now)?
+                {
+                    collections.push((l.name.clone(), c));
+                }
                 let p = Arc::new(published(l, outcome.rendered.body.clone(), &meta));
                 Ok((meta.changed_at, p))
             }
@@ -753,6 +777,7 @@ fn run_cycle(
         states,
         by_type,
         finished: crate::indicator::unix_now(),
+        collections,
     })
 }
 
