@@ -5,6 +5,7 @@ mod convert;
 mod oracle;
 mod pipeline;
 mod properties;
+mod psl_floor;
 mod real_feeds;
 mod serve;
 mod sources_http;
