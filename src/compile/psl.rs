@@ -15,6 +15,14 @@
 //!   answer is one hash lookup in the set of "ancestors of some rule" (each rule's name and every
 //!   name above it, built when the list is loaded), with the nearest rule kept for the message.
 //!
+//! For callers (the guard, and any fast path over names): hold an `Arc<PublicSuffixes>` (loaded
+//! once; [`PublicSuffixes::embedded`] is shared by the process), pass names as
+//! [`crate::indicator::Domain`] holds them (lowercase A-labels, no trailing dot, no `*.`), and
+//! ask `is_public_suffix(name)` for an entry that is the name alone, plus
+//! `suffix_at_or_below(name)` for one that also reaches its subdomains. Both take `&self`, do not
+//! allocate and are safe to call from several threads. `compile::guard::Guard::check_name`
+//! combines them with the special-use names and gives the `guarded` skip.
+//!
 //! Why not the crate alone: `publicsuffix` 2.3 walks a single trie path, so when a specific rule
 //! shares a prefix with a wildcard (`*.run.app` beside `*.mtls.run.app`) it follows `mtls` and never
 //! sees that `*.run.app` already makes `mtls.run.app` a public suffix. We keep our own sets of the
