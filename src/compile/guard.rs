@@ -103,28 +103,30 @@ const MAX_NAMED_DETAILS: usize = 1 << 16;
 /// message naming the rule is made once per distinct rule and kept: the set is bounded by the
 /// rules of the lists ever loaded (a few thousand are ever hit), and capped all the same.
 fn over_suffix(wildcard: bool, rule: &str) -> Skip {
-    static NAMED: OnceLock<Mutex<foldhash::HashSet<&'static str>>> = OnceLock::new();
+    type Named = [foldhash::HashMap<Box<str>, &'static str>; 2];
+    static NAMED: OnceLock<Mutex<Named>> = OnceLock::new();
     let fallback = if wildcard {
         WILDCARD_OVER_SUFFIX
     } else {
         SUBTREE_OVER_SUFFIX
     };
-    let text = if wildcard {
-        format!("wildcard over public suffixes: PSL rule {rule} lies at or below it")
-    } else {
-        format!("the vendor matches subdomains too, and PSL rule {rule} lies at or below it")
-    };
     let Ok(mut named) = NAMED.get_or_init(Mutex::default).lock() else {
         return fallback;
     };
-    if let Some(&kept) = named.get(text.as_str()) {
+    let named = &mut named[usize::from(wildcard)];
+    if let Some(&kept) = named.get(rule) {
         return Skip::guarded(kept);
     }
     if named.len() >= MAX_NAMED_DETAILS {
         return fallback;
     }
+    let text = if wildcard {
+        format!("wildcard over public suffixes: PSL rule {rule} lies at or below it")
+    } else {
+        format!("the vendor matches subdomains too, and PSL rule {rule} lies at or below it")
+    };
     let kept: &'static str = Box::leak(text.into_boxed_str());
-    named.insert(kept);
+    named.insert(rule.into(), kept);
     Skip::guarded(kept)
 }
 
