@@ -115,6 +115,13 @@ fn issue_11_site_urls_on_subdomain_matching_vendors() {
         "define category edlforge\namazonaws.com/login.html\nevil-example.com/\nend\n"
     );
     assert!(err.contains("the vendor matches subdomains too"), "{err}");
+    // A wildcard host never reaches a URL writer: `*` is not a host character.
+    let (_, out, err) = convert(
+        &["--vendor", "fortigate", "--type", "url"],
+        "http://*.amazonaws.com/\nhttps://*.sch.uk/x\n*.nom.br/\n",
+    );
+    assert_eq!(out, "");
+    assert!(err.starts_with("kept 0; dropped: invalid 3;"), "{err}");
     // PAN-OS matches `amazonaws.com/` on that host only [P5][P6]: kept.
     let (_, out, _) = convert(&["--vendor", "panos", "--type", "url"], input);
     assert_eq!(

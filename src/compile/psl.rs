@@ -146,8 +146,8 @@ impl PublicSuffixes {
                 rules.push(to_ascii(rule).into());
             }
         }
-        rules.sort_unstable();
-        rules.dedup();
+        // No sort needed: `nearer` is a total order on rules, so the index does not depend on
+        // the file's order (a duplicated line is the same text whichever copy is kept).
         let at_or_below = index_ancestors(&rules);
         Ok(PublicSuffixes {
             list,
