@@ -7,6 +7,7 @@ mod ops;
 mod oracle;
 mod pipeline;
 mod properties;
+mod psl_floor;
 mod publish;
 mod real_feeds;
 mod serve;

@@ -3,10 +3,10 @@
 #![no_main]
 
 use edlforge::compile::guard::Guard;
-use edlforge::compile::{AllowSet, Compiler, ListPolicy};
+use edlforge::compile::{AllowSet, Compiler, ListPolicy, VendorRules};
 use edlforge::config::Vendor;
 use edlforge::format::{Format, FormatOptions};
-use edlforge::indicator::parse_line;
+use edlforge::indicator::{parse_line, Value};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,8 +29,16 @@ fuzz_target!(|data: &[u8]| {
         let b = format.render(&list);
         assert_eq!(a, b);
         assert!(a.entries <= 50);
+        // The floor as this vendor reads the entries (a plain name matching subdomains on some).
+        let subtree = format.plain_name_covers_subdomains();
         for d in &list.domains {
             assert!(guard.check_domain(&d.value).is_ok(), "{} published", d.value);
+            let v = Value::Domain(d.value.clone());
+            assert!(guard.check(&v, subtree).is_ok(), "{} published", d.value);
+        }
+        for u in &list.urls {
+            let v = Value::Url(u.value.clone());
+            assert!(guard.check(&v, subtree).is_ok(), "{} published", u.value);
         }
     }
 });

@@ -5,6 +5,14 @@
 //! - Special-purpose space (IANA IPv4/IPv6 Special-Purpose Address Registries, RFC 6890 and
 //!   successors) is subtracted exactly from every IP list; see [`SPECIAL_V4`] and [`SPECIAL_V6`].
 //! - Public suffixes (PSL, ICANN and private sections, implicit `*` rule) and wildcards on them.
+//! - Any entry that reaches every name under `N` when a rule of the PSL — plain, wildcard or
+//!   exception — lies at or below `N`: `*.amazonaws.com` (S3 buckets are registered under
+//!   `s3.amazonaws.com`, a public suffix), `*.sch.uk` (every UK school), `*.nom.br`. "Reaches
+//!   every name under it" is a `*.N` wildcard on every vendor, and a plain `N` on a vendor whose
+//!   plain entries also match subdomains (the vendor says so through
+//!   [`super::VendorRules::plain_name_covers_subdomains`]; a URL naming a whole site counts as a
+//!   plain entry of its host there). A plain `N` on other vendors is refused only when `N` is
+//!   itself a suffix or special-use.
 //! - Special-use names (RFC 6761, 6762, 8375, 9476, and ICANN's `.internal`) and all under them.
 //! - URLs whose host is refused by the rules above — except a URL with a real path on a
 //!   public-suffix host of two labels or more (`s3.amazonaws.com/bucket/login.html`), which blocks
@@ -12,10 +20,10 @@
 //!
 //! The floor can only be narrowed by explicit list config (a later issue), never by a feed.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::indicator::url::UrlHost;
-use crate::indicator::{Domain, IpRange, Skip, UrlValue};
+use crate::indicator::{Domain, IpRange, Skip, UrlValue, Value};
 
 use super::ipset;
 use super::psl::PublicSuffixes;
@@ -80,6 +88,48 @@ const SINGLE_LABEL_HOST: Skip = Skip::guarded("URL host with a single label");
 const SUFFIX_HOST: Skip = Skip::guarded("URL on a public-suffix host without a path");
 const URL_SPECIAL_HOST: Skip = Skip::guarded("URL host in special-purpose address space");
 
+const WILDCARD_OVER_SUFFIX: Skip =
+    Skip::guarded("wildcard over names that are public suffixes (PSL)");
+const SUBTREE_OVER_SUFFIX: Skip =
+    Skip::guarded("the vendor matches subdomains too, which include public suffixes (PSL)");
+
+/// Most distinct "names the PSL rule" messages kept for the life of the process; past it the
+/// message without the rule is used (see [`over_suffix`]).
+const MAX_NAMED_DETAILS: usize = 1 << 16;
+
+/// The refusal of an entry that reaches every name under it, naming the PSL rule found below.
+///
+/// A [`Skip`] carries a `&'static str` (skips are counted by the million and copied freely), so a
+/// message naming the rule is made once per distinct rule and kept: the set is bounded by the
+/// rules of the lists ever loaded (a few thousand are ever hit), and capped all the same.
+fn over_suffix(wildcard: bool, rule: &str) -> Skip {
+    type Named = [foldhash::HashMap<Box<str>, &'static str>; 2];
+    static NAMED: OnceLock<Mutex<Named>> = OnceLock::new();
+    let fallback = if wildcard {
+        WILDCARD_OVER_SUFFIX
+    } else {
+        SUBTREE_OVER_SUFFIX
+    };
+    let Ok(mut named) = NAMED.get_or_init(Mutex::default).lock() else {
+        return fallback;
+    };
+    let named = &mut named[usize::from(wildcard)];
+    if let Some(&kept) = named.get(rule) {
+        return Skip::guarded(kept);
+    }
+    if named.len() >= MAX_NAMED_DETAILS {
+        return fallback;
+    }
+    let text = if wildcard {
+        format!("wildcard over public suffixes: PSL rule {rule} lies at or below it")
+    } else {
+        format!("the vendor matches subdomains too, and PSL rule {rule} lies at or below it")
+    };
+    let kept: &'static str = Box::leak(text.into_boxed_str());
+    named.insert(rule.into(), kept);
+    Skip::guarded(kept)
+}
+
 fn parse_cidrs<T: ipset::Addr>(list: &[&str], parse: impl Fn(&str) -> (T, T)) -> Vec<(T, T)> {
     ipset::merge(list.iter().map(|s| parse(s)).collect())
 }
@@ -137,6 +187,31 @@ pub fn is_special_use(name: &str) -> bool {
     })
 }
 
+/// How far a name entry reaches once the vendor matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The name alone.
+    Name,
+    /// A `*.name` wildcard: every name under `name` (PAN-OS and the Check Point Network Feed
+    /// also write the name itself beside it).
+    Wildcard,
+    /// A plain name on a vendor that matches its subdomains too.
+    Subdomains,
+}
+
+impl Reach {
+    /// The reach of `d` on a vendor whose plain entries do (`true`) or do not match subdomains.
+    pub fn of(d: &Domain, plain_covers_subdomains: bool) -> Reach {
+        if d.wildcard {
+            Reach::Wildcard
+        } else if plain_covers_subdomains {
+            Reach::Subdomains
+        } else {
+            Reach::Name
+        }
+    }
+}
+
 /// The name and URL rules, holding the Public Suffix List they use.
 #[derive(Debug, Clone)]
 pub struct Guard {
@@ -170,23 +245,52 @@ impl Guard {
         Ok(())
     }
 
-    /// Checks a domain entry.
+    /// Checks any entry for a vendor: `plain_covers_subdomains` is the vendor's
+    /// [`super::VendorRules::plain_name_covers_subdomains`]. What the compiler and `explain`
+    /// both ask, so they never disagree.
+    pub fn check(&self, value: &Value, plain_covers_subdomains: bool) -> Result<(), Skip> {
+        match value {
+            Value::Ip(r) => self.check_ip(r),
+            Value::Domain(d) => self.check_name(&d.name, Reach::of(d, plain_covers_subdomains)),
+            Value::Url(u) => self.check_url_as(u, plain_covers_subdomains),
+            Value::Hash(_) => Ok(()),
+        }
+    }
+
+    /// Checks a domain entry as written: `*.name` reaches every name under `name`, a plain name
+    /// only itself. For a vendor whose plain entries match subdomains, use [`Guard::check`].
     pub fn check_domain(&self, d: &Domain) -> Result<(), Skip> {
-        if is_special_use(&d.name) {
+        self.check_name(&d.name, Reach::of(d, false))
+    }
+
+    /// Checks a name entry that reaches `reach` once the vendor matches it.
+    pub fn check_name(&self, name: &str, reach: Reach) -> Result<(), Skip> {
+        if is_special_use(name) {
             return Err(SPECIAL_USE);
         }
-        if self.psl.is_public_suffix(&d.name) {
-            return Err(if d.wildcard {
-                WILDCARD_PUBLIC_SUFFIX
-            } else {
-                PUBLIC_SUFFIX
+        if self.psl.is_public_suffix(name) {
+            return Err(match reach {
+                Reach::Wildcard => WILDCARD_PUBLIC_SUFFIX,
+                Reach::Name | Reach::Subdomains => PUBLIC_SUFFIX,
             });
+        }
+        if reach != Reach::Name {
+            if let Some(rule) = self.psl.suffix_at_or_below(name) {
+                return Err(over_suffix(reach == Reach::Wildcard, rule));
+            }
         }
         Ok(())
     }
 
-    /// Checks a URL entry by its host.
+    /// Checks a URL entry by its host, as written (the host matched exactly).
     pub fn check_url(&self, u: &UrlValue) -> Result<(), Skip> {
+        self.check_url_as(u, false)
+    }
+
+    /// Checks a URL entry by its host; `host_covers_subdomains` when the vendor matches a URL
+    /// that names a whole site (no path beyond `/`) on every subdomain of its host too: such a
+    /// URL is then held to the rule of a wildcard on its host.
+    pub fn check_url_as(&self, u: &UrlValue, host_covers_subdomains: bool) -> Result<(), Skip> {
         match u.host() {
             UrlHost::Ip(r) => {
                 if wholly_special(&r) {
@@ -204,6 +308,11 @@ impl Guard {
                 }
                 if self.psl.is_public_suffix(h) && !u.has_real_path() {
                     return Err(SUFFIX_HOST);
+                }
+                if host_covers_subdomains && !u.has_real_path() {
+                    if let Some(rule) = self.psl.suffix_at_or_below(h) {
+                        return Err(over_suffix(false, rule));
+                    }
                 }
                 Ok(())
             }
@@ -285,6 +394,63 @@ mod tests {
     allowed!(wild_evil, dom, "*.evil.com");
     allowed!(testing_com, dom, "testing.com");
     allowed!(localhost_lookalike, dom, "mylocalhost.com");
+
+    // Issue 11: a wildcard over names that are public suffixes.
+    guarded!(wild_amazonaws, dom, "*.amazonaws.com");
+    guarded!(wild_compute_1, dom, "*.compute-1.amazonaws.com");
+    guarded!(wild_sch_uk, dom, "*.sch.uk");
+    guarded!(wild_nom_br, dom, "*.nom.br");
+    guarded!(wild_on_exception, dom, "*.city.kawasaki.jp");
+    guarded!(
+        wild_on_ec2_host,
+        dom,
+        "*.ec2-1-2-3-4.compute-1.amazonaws.com"
+    );
+    // The bare names are not suffixes themselves: kept where the vendor matches the name alone.
+    allowed!(bare_amazonaws, dom, "amazonaws.com");
+    allowed!(bare_sch_uk, dom, "sch.uk");
+    allowed!(bare_exception, dom, "city.kawasaki.jp");
+    allowed!(
+        wild_below_wildcard_host,
+        dom,
+        "*.x.ec2-1-2-3-4.compute-1.amazonaws.com"
+    );
+    allowed!(wild_evil_github_io, dom, "*.evil.github.io");
+
+    fn subtree(s: &str) -> Result<(), Skip> {
+        g().check(
+            &crate::indicator::parse_token(s.as_bytes(), None)
+                .unwrap()
+                .value,
+            true,
+        )
+    }
+    guarded!(subtree_bare_amazonaws, subtree, "amazonaws.com");
+    guarded!(subtree_bare_sch_uk, subtree, "sch.uk");
+    guarded!(subtree_suffix, subtree, "co.uk");
+    guarded!(subtree_site_url, subtree, "http://amazonaws.com/");
+    allowed!(subtree_path_url, subtree, "http://amazonaws.com/login.html");
+    allowed!(subtree_evil, subtree, "evil.com");
+    allowed!(subtree_evil_url, subtree, "http://evil.com/");
+
+    #[test]
+    fn refusals_name_the_rule_and_reuse_one_message() {
+        let a = dom("*.sch.uk").unwrap_err();
+        assert_eq!(
+            a.detail,
+            "wildcard over public suffixes: PSL rule *.sch.uk lies at or below it"
+        );
+        let b = dom("*.sch.uk").unwrap_err();
+        assert!(std::ptr::eq(a.detail, b.detail), "one message per rule");
+        let c = subtree("sch.uk").unwrap_err();
+        assert_eq!(
+            c.detail,
+            "the vendor matches subdomains too, and PSL rule *.sch.uk lies at or below it"
+        );
+        // A wildcard whose own name is a suffix keeps its message.
+        assert_eq!(dom("*.co.uk").unwrap_err(), WILDCARD_PUBLIC_SUFFIX);
+        assert_eq!(subtree("co.uk").unwrap_err(), PUBLIC_SUFFIX);
+    }
 
     guarded!(url_co_uk_root, u, "http://co.uk/");
     guarded!(url_github_io_root, u, "https://github.io/");

@@ -53,6 +53,13 @@ pub trait VendorRules: Sync {
     fn domain_lines(&self, _d: &Domain) -> usize {
         1
     }
+    /// Whether a plain domain entry `x.com` — and a URL naming a whole site, `http://x.com/` —
+    /// also matches every name under `x.com` on this vendor, as a `*.x.com` wildcard does. When
+    /// it does, the safety floor holds such entries to the wildcard rule ([`guard::Reach`]):
+    /// refused when a public suffix lies at or below the name.
+    fn plain_name_covers_subdomains(&self) -> bool {
+        false
+    }
     /// The text a URL is written as; URLs with equal text are one entry.
     fn url_key<'a>(&self, u: &'a UrlValue) -> Cow<'a, str> {
         Cow::Borrowed(u.as_str())
@@ -242,12 +249,9 @@ impl<'a> Compiler<'a> {
         if !self.policy.kinds.contains(&value.kind()) {
             return self.reject(NOT_IN_LIST, origin, &value);
         }
-        let floor = match &value {
-            Value::Ip(r) => self.guard.check_ip(r),
-            Value::Domain(d) => self.guard.check_domain(d),
-            Value::Url(u) => self.guard.check_url(u),
-            Value::Hash(_) => Ok(()),
-        };
+        let floor = self
+            .guard
+            .check(&value, self.rules.plain_name_covers_subdomains());
         if let Err(s) = floor.and_then(|()| self.rules.admit(&value)) {
             return self.reject(s, origin, &value);
         }

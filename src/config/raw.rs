@@ -140,7 +140,10 @@ pub struct RawDefaults {
     /// Allow-role sources subtracted from every list: your own networks and domains.
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,
-    /// A newer `public_suffix_list.dat` to use instead of the built-in snapshot.
+    /// A newer `public_suffix_list.dat` to use instead of the built-in snapshot. It replaces the
+    /// built-in list for every public-suffix rule of the safety floor: names that are suffixes,
+    /// and wildcards (or, on vendors that match subdomains, plain names) with a rule at or below
+    /// them. Example: `public_suffix_list = "psl/public_suffix_list.dat"`.
     pub public_suffix_list: Option<Spanned<String>>,
 }
 

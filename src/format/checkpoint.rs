@@ -45,6 +45,10 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = Some(2_000_000);
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
 /// [C1] every row carries its TYPE, so one file may mix them.
 pub const ONE_TYPE_PER_LIST: bool = false;
+/// vendor: undocumented whether a `Domain` row ("any URL domain" [C3]) or a site-wide `URL` row
+/// also matches subdomains, and a `*.x` wildcard is written as its apex row; we take the reading
+/// that blocks more, so the floor holds plain names to the wildcard rule.
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 
 /// Network Feed: no documented limit.
 pub const FEED_DEFAULT_MAX_ENTRIES: Option<u64> = None;
@@ -52,6 +56,9 @@ pub const FEED_DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const FEED_KINDS: &[Kind] = &[Kind::Ip, Kind::Domain];
 /// [C6] `feed-type` IP Address/Domain takes both in one feed.
 pub const FEED_ONE_TYPE_PER_LIST: bool = false;
+/// [C6] `google.com` is an FQDN entry, `*.google.com` the separate "non-FQDN" form for its
+/// subdomains: a plain name is the name alone.
+pub const FEED_PLAIN_NAME_COVERS_SUBDOMAINS: bool = false;
 
 /// [C3] IP = a single IPv4 address, any other set an IPv4 `IP Range` row.
 pub fn ip_style(_o: &FormatOptions) -> IpStyle {

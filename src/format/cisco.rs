@@ -36,6 +36,9 @@ pub const TID_DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const TID_KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
 /// [K1] one observable type per file.
 pub const TID_ONE_TYPE_PER_LIST: bool = true;
+/// vendor: undocumented for TID domain observables [K1]; we read them as Security Intelligence
+/// does [K4] (sub-domains match automatically), as the writer does for `*.x.com`.
+pub const TID_PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 /// Largest IPv4 network expanded to single addresses: a /24.
 pub const TID_MAX_EXPANSION: u128 = 255;
 
@@ -45,6 +48,9 @@ pub const SI_DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const SI_KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url];
 /// [K5] network, URL and DNS feeds are separate objects.
 pub const SI_ONE_TYPE_PER_LIST: bool = true;
+/// [K4] "sub-domains of a listed domain match automatically": a plain `x.com` reaches every
+/// name under it, like a wildcard.
+pub const SI_PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 
 /// [K1] IPv4 "no CIDR", IPv6 "no prefix length": one address per line.
 pub fn tid_ip_style(_o: &FormatOptions) -> IpStyle {

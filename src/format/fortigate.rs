@@ -31,6 +31,10 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = Some(131_072);
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
 /// [F1] the feed type is chosen per external resource.
 pub const ONE_TYPE_PER_LIST: bool = true;
+/// [F2] the domain feed's "simple wildcards" are explicit (`*.example.net`,
+/// `mail.*.example.com`) beside a plain `example.com`, which is therefore the name alone; [F3]
+/// URL entries are whole URLs. Only a `*.` wildcard reaches subdomains.
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = false;
 
 /// [F4] addresses, ranges and subnets, IPv4 and IPv6.
 pub fn ip_style(o: &FormatOptions) -> IpStyle {

@@ -1,6 +1,7 @@
 //! Format: a [`CompiledList`] to the exact bytes a firewall accepts. One file per vendor; each
-//! offers the same items (`DEFAULT_MAX_ENTRIES`, `KINDS`, `ONE_TYPE_PER_LIST`, `admit`,
-//! `ip_style`, `write`, and where they differ `domain_lines` and `url_key`), and this module
+//! offers the same items (`DEFAULT_MAX_ENTRIES`, `KINDS`, `ONE_TYPE_PER_LIST`,
+//! `PLAIN_NAME_COVERS_SUBDOMAINS`, `admit`, `ip_style`, `write`, and where they differ
+//! `domain_lines` and `url_key`), and this module
 //! dispatches on [`Vendor`] with a plain `match`.
 //!
 //! Output is deterministic: no timestamps, stable order, so replicas produce identical bytes.
@@ -230,6 +231,21 @@ impl VendorRules for Format {
             Vendor::Panos => panos::domain_lines(d),
             Vendor::CheckpointFeed => checkpoint::feed_domain_lines(d),
             _ => 1,
+        }
+    }
+
+    fn plain_name_covers_subdomains(&self) -> bool {
+        match self.vendor {
+            Vendor::Panos => panos::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Fortigate => fortigate::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Checkpoint => checkpoint::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::CheckpointFeed => checkpoint::FEED_PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Sophos => sophos::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::CiscoTid => cisco::TID_PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::CiscoSi => cisco::SI_PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Proxysg => proxysg::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Plain => plain::PLAIN_NAME_COVERS_SUBDOMAINS,
+            Vendor::Stix => stix::PLAIN_NAME_COVERS_SUBDOMAINS,
         }
     }
 

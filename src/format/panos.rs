@@ -36,6 +36,13 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = Some(50_000);
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url];
 /// [P1] "An external dynamic list of one type … must include entries of that type only".
 pub const ONE_TYPE_PER_LIST: bool = true;
+/// [P2] a Domain-list entry `example.com` is that name: subdomains take `*.example.com` (the
+/// doc's example lists `*.company.com` for `tools.company.com`; [X1] `*.x.com` does not match
+/// `x.com` either). [P5][P6] a URL entry `x.com/` matches the host and its paths, not its
+/// subdomains. So only a wildcard (written as two lines, `x.com` and `*.x.com`) reaches
+/// subdomains. Caveat: the per-list option "automatically expand to include subdomains"
+/// [P8][P13] is set on the firewall, where edlforge cannot see it (README, safety floor).
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = false;
 /// [P3] URL entries are at most 255 characters.
 pub const MAX_URL_LEN: usize = 255;
 

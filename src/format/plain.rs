@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
 /// Mixed lists are fine.
 pub const ONE_TYPE_PER_LIST: bool = false;
+/// Our own format: a wildcard is written `*.x.com`, so a plain line is the name alone.
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = false;
 
 /// CIDRs, or ranges on request.
 pub fn ip_style(o: &FormatOptions) -> IpStyle {

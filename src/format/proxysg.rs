@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url];
 /// [X1] one category block may mix hosts, addresses and URLs.
 pub const ONE_TYPE_PER_LIST: bool = false;
+/// [B1] local-category entries match like the BCWF database, so `x.com` (and the site URL
+/// `x.com/`) stands for its subdomains too (the writer relies on it for `*.x.com`).
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 /// Largest IPv4 network expanded to single addresses: a /24.
 pub const MAX_EXPANSION: u128 = 255;
 

@@ -26,6 +26,10 @@ pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url];
 /// [S1] one indicator type per feed.
 pub const ONE_TYPE_PER_LIST: bool = true;
+/// vendor: undocumented whether a domain or site URL matches subdomains ([S2] takes no
+/// wildcards, so `*.x.com` is written `x.com`); we take the reading that blocks more, so the floor
+/// holds plain names to the wildcard rule.
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 /// Largest network expanded to single addresses: a /24 (256 lines).
 pub const MAX_EXPANSION: u128 = 255;
 

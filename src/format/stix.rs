@@ -54,6 +54,11 @@ use super::FormatOptions;
 
 /// No limit.
 pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
+/// A `domain-name:value` indicator says nothing of subdomains, and a wildcard is written as its
+/// name (module doc), so how far a consumer's block reaches is theirs to decide: the floor takes
+/// the reading that reaches further and holds every shared name to the wildcard rule (no name with
+/// a public suffix at or below it is shared).
+pub const PLAIN_NAME_COVERS_SUBDOMAINS: bool = true;
 /// Every kind has a STIX pattern.
 pub const KINDS: &[Kind] = &[Kind::Ip, Kind::Domain, Kind::Url, Kind::Hash];
 /// Mixed lists are fine.

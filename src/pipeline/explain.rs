@@ -278,13 +278,9 @@ fn why_not(
             ),
         );
     }
-    // The floor and the vendor, on the value itself.
-    let floor = match query {
-        Value::Ip(r) => guard.check_ip(r),
-        Value::Domain(d) => guard.check_domain(d),
-        Value::Url(u) => guard.check_url(u),
-        Value::Hash(_) => Ok(()),
-    };
+    // The floor and the vendor, on the value itself (as the compiler asks it, for this vendor).
+    use crate::compile::VendorRules as _;
+    let floor = guard.check(query, format.plain_name_covers_subdomains());
     if let Err(s) = floor {
         return some(s.reason, format!("safety floor: {}", s.detail));
     }
@@ -296,7 +292,6 @@ fn why_not(
             );
         }
     }
-    use crate::compile::VendorRules as _;
     if let Err(s) = format.admit(query) {
         return some(s.reason, format!("{}: {}", l.vendor, s.detail));
     }
