@@ -12,10 +12,12 @@ use super::{http_get, tool, Serve, SETTLE};
 use crate::support::root;
 
 /// Panels that must show data for a running instance with a delivering source, a failing one,
-/// and a list that was polled.
+/// a list withheld because of it, and a list that was polled.
 const MUST_HAVE_DATA: &[&str] = &[
     "Up",
     "Config reload",
+    "Cycle",
+    "TLS reload",
     "Lists not served",
     "Sources failing",
     "Version",
@@ -24,6 +26,7 @@ const MUST_HAVE_DATA: &[&str] = &[
     "Fetch errors by reason",
     "Entries per list",
     "List available",
+    "Lists withheld",
     "Last poll per list and client",
     "Requests per list",
     "Responses by status code",
