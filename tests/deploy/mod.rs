@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a started server or tool gets before the test fails (loose: a loaded CI machine).
 const SETTLE: Duration = Duration::from_secs(90);
@@ -125,25 +125,6 @@ impl Serve {
 
     fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
-    }
-
-    /// GET `path` over plain HTTP until `ok(status, body)` holds (bounded by [`SETTLE`]); the last answer.
-    fn get_until(&self, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
-        let t = Instant::now();
-        loop {
-            let got = http_get(self.addr, path);
-            if let Some((status, body)) = &got {
-                if ok(*status, body) {
-                    return (*status, body.clone());
-                }
-            }
-            assert!(
-                t.elapsed() < SETTLE,
-                "GET {path}: last answer {got:?}; server log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
     }
 }
 
