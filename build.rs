@@ -8,7 +8,19 @@
 //!   `EDLFORGE_MEDALLION`, `target/medallion-venv/bin/medallion` (where `.ci/run` puts it) or
 //!   `PATH`;
 //! - `has_python3`: `python3` (or `python`) for the IP oracle in `tests/oracle.rs`;
-//! - `has_promtool`: `promtool` (Debian `prometheus`) for the `/metrics` exposition check.
+//! - `has_promtool`: `promtool` (Debian `prometheus`) for the `/metrics` exposition check and
+//!   the alert rules (`tests/deploy/prometheus.rs`);
+//! - `has_stix_patterns`: the unpacked stix2-patterns 2.1.2 sdist for `tests/stix_patterns.rs`,
+//!   from `EDLFORGE_STIX_PATTERNS_TESTS` or `target/stix2-patterns/stix2_patterns-2.1.2`;
+//! - `has_systemd_analyze`: `systemd-analyze` (Debian `systemd`) for the unit in
+//!   `tests/deploy/systemd.rs`;
+//! - `has_podman`: `podman` for the image in `tests/deploy/container.rs`, and `can_chroot`
+//!   (running as root with `chroot` found) to start that image's filesystem;
+//! - `has_prometheus`: the `prometheus` server (Debian `prometheus`) for the Grafana panel
+//!   queries in `tests/deploy/grafana.rs`;
+//! - `has_kubernetes_validate`: `kubernetes-validate` for `tests/deploy/kubernetes.rs`, from
+//!   `EDLFORGE_KUBERNETES_VALIDATE`, `target/kubernetes-validate-venv/bin/kubernetes-validate`
+//!   or `PATH`.
 //!
 //! `EDLFORGE_REQUIRE_ORACLES` (CI) sets `require_oracles`, which turns on a test that fails
 //! while any tool is missing, and makes this script warn at build time.
@@ -43,15 +55,54 @@ fn medallion(root: &Path) -> Option<PathBuf> {
     on_path("medallion")
 }
 
+/// A path from `var`, else `root/default`, else `name` on `PATH`: the first that `exists`.
+fn located(
+    var: &str,
+    root: &Path,
+    default: &str,
+    name: Option<&str>,
+    exists: fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
+        return Some(PathBuf::from(p)).filter(|p| exists(p));
+    }
+    let local = root.join(default);
+    if exists(&local) {
+        return Some(local);
+    }
+    name.and_then(on_path)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"0")
+}
+
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    for var in ["EDLFORGE_MEDALLION", "EDLFORGE_REQUIRE_ORACLES", "PATH"] {
+    for var in [
+        "EDLFORGE_MEDALLION",
+        "EDLFORGE_STIX_PATTERNS_TESTS",
+        "EDLFORGE_KUBERNETES_VALIDATE",
+        "EDLFORGE_REQUIRE_ORACLES",
+        "PATH",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     for cfg in [
         "has_medallion",
         "has_python3",
         "has_promtool",
+        "has_stix_patterns",
+        "has_systemd_analyze",
+        "has_podman",
+        "can_chroot",
+        "has_prometheus",
+        "has_kubernetes_validate",
         "require_oracles",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
@@ -75,6 +126,50 @@ fn main() {
             "has_promtool",
             on_path("promtool").is_some(),
             "promtool not found: apt-get install prometheus",
+        ),
+        (
+            "has_stix_patterns",
+            located(
+                "EDLFORGE_STIX_PATTERNS_TESTS",
+                &root,
+                "target/stix2-patterns/stix2_patterns-2.1.2",
+                None,
+                |d| d.join("stix2patterns/test").is_dir(),
+            )
+            .is_some(),
+            "stix2-patterns sdist not found: set EDLFORGE_STIX_PATTERNS_TESTS to the unpacked stix2-patterns 2.1.2 sdist or run .ci/run",
+        ),
+        (
+            "has_systemd_analyze",
+            on_path("systemd-analyze").is_some(),
+            "systemd-analyze not found: apt-get install systemd",
+        ),
+        (
+            "has_podman",
+            on_path("podman").is_some(),
+            "podman not found: apt-get install podman",
+        ),
+        (
+            "can_chroot",
+            is_root() && (on_path("chroot").is_some() || Path::new("/usr/sbin/chroot").is_file()),
+            "not root (or chroot not found): the container test starts the image under chroot",
+        ),
+        (
+            "has_prometheus",
+            on_path("prometheus").is_some(),
+            "prometheus not found: apt-get install prometheus",
+        ),
+        (
+            "has_kubernetes_validate",
+            located(
+                "EDLFORGE_KUBERNETES_VALIDATE",
+                &root,
+                "target/kubernetes-validate-venv/bin/kubernetes-validate",
+                Some("kubernetes-validate"),
+                Path::is_file,
+            )
+            .is_some(),
+            "kubernetes-validate not found: set EDLFORGE_KUBERNETES_VALIDATE or run .ci/run",
         ),
     ];
     let require = std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_some();

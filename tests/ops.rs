@@ -289,7 +289,7 @@ fn every_metric_is_documented_in_the_readme_table_and_every_row_exists() {
 }
 
 /// The oracle tools `build.rs` looked for: (cfg set, what is missing and how to get it).
-const ORACLES: [(bool, &str); 3] = [
+const ORACLES: [(bool, &str); 9] = [
     (
         cfg!(has_medallion),
         "medallion (tests/taxii.rs): set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run",
@@ -300,7 +300,31 @@ const ORACLES: [(bool, &str); 3] = [
     ),
     (
         cfg!(has_promtool),
-        "promtool (/metrics check): apt-get install prometheus",
+        "promtool (/metrics check, deploy/prometheus alert rules): apt-get install prometheus",
+    ),
+    (
+        cfg!(has_stix_patterns),
+        "stix2-patterns 2.1.2 sdist (tests/stix_patterns.rs): set EDLFORGE_STIX_PATTERNS_TESTS or run .ci/run",
+    ),
+    (
+        cfg!(has_systemd_analyze),
+        "systemd-analyze (deploy/systemd unit): apt-get install systemd",
+    ),
+    (
+        cfg!(has_podman),
+        "podman (deploy/container image): apt-get install podman",
+    ),
+    (
+        cfg!(can_chroot),
+        "root and chroot (deploy/container image started under chroot): run the tests as root",
+    ),
+    (
+        cfg!(has_prometheus),
+        "prometheus (deploy/grafana panel queries): apt-get install prometheus",
+    ),
+    (
+        cfg!(has_kubernetes_validate),
+        "kubernetes-validate (deploy/kubernetes, deploy/compose.yaml): set EDLFORGE_KUBERNETES_VALIDATE or run .ci/run",
     ),
 ];
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{cannot_run, run, tool, Serve, SETTLE};
+use super::{run, tool, Serve, SETTLE};
 use crate::support::root;
 
 /// The `Dockerfile` and the scratch build give the same runtime: user, volume, port,
@@ -53,16 +53,20 @@ fn podman(storage: &Path) -> Command {
     c
 }
 
+/// chroot and files owned by the image's user need root (`can_chroot`, from `build.rs`).
 #[test]
+#[cfg_attr(not(has_podman), ignore = "podman not found: apt-get install podman")]
+#[cfg_attr(
+    all(has_podman, not(can_chroot)),
+    ignore = "not root (or chroot not found): the container test starts the image under chroot"
+)]
 fn local_image_serves_healthz_as_its_user() {
-    if tool("podman", "apt-get install podman").is_none() {
-        return;
-    }
-    // chroot and files owned by the image's user need root.
     let (_, id) = run(Command::new("id").arg("-u"));
-    if id.trim() != "0" && !cannot_run("the container test runs chroot, which needs root") {
-        return;
-    }
+    assert_eq!(
+        id.trim(),
+        "0",
+        "build.rs saw root, the test runs as uid {id}"
+    );
     let tmp = tempfile::tempdir().expect("temp dir");
     let storage = tmp.path().join("storage.conf");
     std::fs::write(
@@ -150,11 +154,8 @@ fn local_image_serves_healthz_as_its_user() {
     )
     .expect("write feeds.toml");
 
-    // Serve from the image's filesystem, as its user, on loopback; TLS auto (self-signed).
-    let Some(chroot) = tool("chroot", "apt-get install coreutils") else {
-        return;
-    };
-    let mut cmd = Command::new(chroot);
+    // Serve from the image's filesystem, as its user, on loopback; TLS auto (the local CA).
+    let mut cmd = Command::new(tool("chroot"));
     cmd.arg("--userspec=10001:10001")
         .arg(&rootfs)
         .args([
@@ -170,14 +171,14 @@ fn local_image_serves_healthz_as_its_user() {
     let srv = Serve::spawn(cmd);
     assert!(srv.base.starts_with("https://"), "{}", srv.base);
 
-    // The self-signed certificate was written by the image's user into the volume; trust it
-    // the way a firewall's certificate profile does.
-    let cert_pem = std::fs::read_to_string(rootfs.join("var/lib/edlforge/tls/self-signed.pem"))
-        .unwrap_or_else(|e| panic!("self-signed certificate in the volume: {e}\n{}", srv.log()));
+    // The local CA was written by the image's user into the volume; trust it the way a
+    // firewall's certificate profile does (it imports ca.pem).
+    let cert_pem = std::fs::read_to_string(rootfs.join("var/lib/edlforge/tls/ca.pem"))
+        .unwrap_or_else(|e| panic!("local CA in the volume: {e}\n{}", srv.log()));
     {
         use std::os::unix::fs::MetadataExt as _;
-        let m = std::fs::metadata(rootfs.join("var/lib/edlforge/tls/self-signed.pem"))
-            .expect("stat certificate");
+        let m = std::fs::metadata(rootfs.join("var/lib/edlforge/tls/ca.pem"))
+            .expect("stat the CA certificate");
         assert_eq!(m.uid(), 10001, "written by the image's user");
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -3,8 +3,9 @@
 //! the container image, kubernetes-validate for the manifests, and the config reference
 //! regenerated from `src/config/raw.rs`.
 //!
-//! A tool that is missing skips its test with a printed reason, unless
-//! `EDLFORGE_REQUIRE_ORACLES` is set (CI, which installs them in `.ci/run`): then it fails.
+//! A test whose tool `build.rs` did not find is *ignored* with the reason (the project's oracle
+//! convention, see `build.rs`); under `EDLFORGE_REQUIRE_ORACLES` (CI, which installs them in
+//! `.ci/run`) `ops::oracles_are_present` fails instead.
 //! Every server these tests start listens on 127.0.0.1 only, and every wait is bounded.
 
 mod cli;
@@ -21,35 +22,23 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a started server or tool gets before the test fails (loose: a loaded CI machine).
 const SETTLE: Duration = Duration::from_secs(90);
 
-/// `name` found on `PATH` (or at `path` when given), or `None` after printing why the test does
-/// not run. Panics instead when `EDLFORGE_REQUIRE_ORACLES` is set.
-fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+/// `name` on `PATH` (or in `/usr/sbin`). Each test that calls this is
+/// `#[cfg_attr(not(has_…), ignore = "…")]` on the cfg `build.rs` sets when it finds the tool,
+/// so a missing tool shows as *ignored* in the summary (and `ops::oracles_are_present` fails
+/// under `EDLFORGE_REQUIRE_ORACLES`); finding it then and not now is a stale build.
+fn tool(name: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
-            "{name} is required (EDLFORGE_REQUIRE_ORACLES) but not installed: {install}"
-        );
-        eprintln!("skipped: {name} not installed ({install})");
-    }
-    found
-}
-
-/// Skips (returns `false` after printing why) or, under `EDLFORGE_REQUIRE_ORACLES`, fails.
-fn cannot_run(why: &str) -> bool {
-    assert!(
-        std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_none(),
-        "required (EDLFORGE_REQUIRE_ORACLES) but cannot run: {why}"
-    );
-    eprintln!("skipped: {why}");
-    false
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("build.rs found {name} but it is not on PATH now: `touch build.rs` and rebuild")
+        })
 }
 
 /// Runs `cmd`, returns (success, stdout + stderr).
@@ -136,25 +125,6 @@ impl Serve {
 
     fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
-    }
-
-    /// GET `path` over plain HTTP until `ok(status, body)` holds (bounded by [`SETTLE`]); the last answer.
-    fn get_until(&self, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
-        let t = Instant::now();
-        loop {
-            let got = http_get(self.addr, path);
-            if let Some((status, body)) = &got {
-                if ok(*status, body) {
-                    return (*status, body.clone());
-                }
-            }
-            assert!(
-                t.elapsed() < SETTLE,
-                "GET {path}: last answer {got:?}; server log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
     }
 }
 
