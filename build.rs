@@ -20,7 +20,9 @@
 //!   queries in `tests/deploy/grafana.rs`;
 //! - `has_kubernetes_validate`: `kubernetes-validate` for `tests/deploy/kubernetes.rs`, from
 //!   `EDLFORGE_KUBERNETES_VALIDATE`, `target/kubernetes-validate-venv/bin/kubernetes-validate`
-//!   or `PATH`.
+//!   or `PATH`;
+//! - `has_share_python`: a python with taxii2-client and stix2-validator for `tests/share.rs`,
+//!   from `EDLFORGE_SHARE_PYTHON` or `target/share-venv/bin/python` (where `.ci/run` puts it).
 //!
 //! `EDLFORGE_REQUIRE_ORACLES` (CI) sets `require_oracles`, which turns on a test that fails
 //! while any tool is missing, and makes this script warn at build time.
@@ -88,6 +90,7 @@ fn main() {
         "EDLFORGE_MEDALLION",
         "EDLFORGE_STIX_PATTERNS_TESTS",
         "EDLFORGE_KUBERNETES_VALIDATE",
+        "EDLFORGE_SHARE_PYTHON",
         "EDLFORGE_REQUIRE_ORACLES",
         "PATH",
     ] {
@@ -103,6 +106,7 @@ fn main() {
         "can_chroot",
         "has_prometheus",
         "has_kubernetes_validate",
+        "has_share_python",
         "require_oracles",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
@@ -170,6 +174,18 @@ fn main() {
             )
             .is_some(),
             "kubernetes-validate not found: set EDLFORGE_KUBERNETES_VALIDATE or run .ci/run",
+        ),
+        (
+            "has_share_python",
+            located(
+                "EDLFORGE_SHARE_PYTHON",
+                &root,
+                "target/share-venv/bin/python",
+                None,
+                Path::is_file,
+            )
+            .is_some(),
+            "taxii2-client/stix2-validator venv not found: set EDLFORGE_SHARE_PYTHON=/path/to/venv/bin/python or run .ci/run",
         ),
     ];
     let require = std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_some();

@@ -289,7 +289,11 @@ fn every_metric_is_documented_in_the_readme_table_and_every_row_exists() {
 }
 
 /// The oracle tools `build.rs` looked for: (cfg set, what is missing and how to get it).
-const ORACLES: [(bool, &str); 9] = [
+const ORACLES: [(bool, &str); 10] = [
+    (
+        cfg!(has_share_python),
+        "taxii2-client + stix2-validator (tests/share.rs): set EDLFORGE_SHARE_PYTHON=/path/to/venv/bin/python or run .ci/run",
+    ),
     (
         cfg!(has_medallion),
         "medallion (tests/taxii.rs): set EDLFORGE_MEDALLION=/path/to/venv/bin/medallion or run .ci/run",
