@@ -4,6 +4,7 @@ mod config;
 mod convert;
 mod oracle;
 mod pipeline;
+mod postgres;
 mod properties;
 mod real_feeds;
 mod serve;

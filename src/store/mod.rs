@@ -89,6 +89,7 @@ mod lock;
 mod merge;
 mod migrate;
 mod name;
+pub mod postgres;
 mod reader;
 mod record;
 mod set;
