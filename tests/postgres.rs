@@ -220,6 +220,13 @@ fn store_backend_and_url_are_checked() {
         !format!("{c:?}").contains("hunter2"),
         "Debug of the config hides the URL"
     );
+    // Until the server leads and follows through it, `serve` refuses it rather than run two
+    // replicas on their own files (`compile` writes files and keeps data_dir).
+    let refused: Vec<String> = c.serve_errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        refused,
+        ["feeds.toml:2:11: store.backend: serve does not run on backend = \"postgres\" yet (leadership and following are not wired into the server); use backend = \"embedded\" for now"]
+    );
     let c = Config::from_text("", Path::new("feeds.toml")).unwrap();
     assert_eq!(c.backend, Backend::Embedded);
 }

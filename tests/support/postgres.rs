@@ -73,10 +73,16 @@ impl Cluster {
             return None;
         };
         let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("edlforge-pg-")
-            .tempdir()
-            .expect("temp dir");
+        // As root, in /tmp: the `postgres` user must reach it (a TMPDIR under /root is not
+        // reachable for it).
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("edlforge-pg-");
+        let dir = if as_postgres {
+            builder.tempdir_in("/tmp")
+        } else {
+            builder.tempdir()
+        }
+        .expect("temp dir");
         if as_postgres {
             // The temp dir is 0700 root; the server runs as `postgres`.
             let ok = Command::new("chown")
