@@ -665,3 +665,59 @@ fn after_the_database_restarts_leadership_and_following_resume() {
         );
     });
 }
+
+#[test]
+fn contenders_settle_on_one_leader_and_hand_over() {
+    use edlforge::store::postgres::{Contender, Role};
+    let Some(pg) = Cluster::start() else { return };
+    let url = pg.create_db("edl");
+    runtime().block_on(async {
+        let mut replicas = Vec::new();
+        for i in 0..3 {
+            let s = connect(&url).await;
+            let c = s.contend(format!("replica-{i}"));
+            replicas.push((s, c));
+        }
+        let leaders = |rs: &[(PgStore, Contender)]| -> Vec<(usize, i64)> {
+            rs.iter()
+                .enumerate()
+                .filter_map(|(i, (_, c))| match c.role() {
+                    Role::Leader(f) => Some((i, f.generation())),
+                    Role::Follower => None,
+                })
+                .collect()
+        };
+        let t = Instant::now();
+        let first = loop {
+            let l = leaders(&replicas);
+            if l.len() == 1 {
+                break l[0];
+            }
+            assert!(l.len() <= 1, "two leaders at once: {l:?}");
+            assert!(t.elapsed() < LIMIT, "no leader within {LIMIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // A few contention rounds later, still the same single leader.
+        tokio::time::sleep(edlforge::store::postgres::CONTEND_EVERY * 3).await;
+        assert_eq!(leaders(&replicas), [first]);
+
+        // The server ends the leader's session: another contender leads with the next
+        // generation, and the old one follows.
+        let t = Instant::now();
+        pg.sql(
+            "postgres",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 2 AND classid = 1701080166",
+        );
+        let second = loop {
+            let l = leaders(&replicas);
+            if l.len() == 1 && l[0] != first {
+                break l[0];
+            }
+            assert!(t.elapsed() < LIMIT, "no takeover within {LIMIT:?}: {l:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!("contender takeover after {:?}", t.elapsed());
+        assert_eq!(second.1, first.1 + 1);
+        assert_eq!(replicas[first.0].1.role(), Role::Follower);
+    });
+}

@@ -205,3 +205,71 @@ pub(super) async fn check_fence(
         })
     }
 }
+
+/// What a replica is, as [`Contender`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Serves what the leader publishes (also while the database cannot be reached).
+    Follower,
+    /// Fetches, compiles and publishes, every write carrying this fence.
+    Leader(Fence),
+}
+
+/// How long a follower waits between attempts to take the leader lock (added to the takeover
+/// time at most once).
+pub const CONTEND_EVERY: Duration = Duration::from_secs(1);
+
+/// Contends for leadership for as long as it lives: tries the lock every [`CONTEND_EVERY`],
+/// holds it while its session lives, and goes back to following when it is lost. The daemon
+/// watches [`Contender::watch`] to start and stop fetching. Dropping it gives up leadership.
+#[derive(Debug)]
+pub struct Contender {
+    rx: watch::Receiver<Role>,
+    task: JoinHandle<()>,
+}
+
+impl Contender {
+    /// Starts contending as `holder` (host and pid, for people).
+    pub(super) fn start(store: super::PgStore, holder: String) -> Contender {
+        let (tx, rx) = watch::channel(Role::Follower);
+        let task = tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                match store.try_lead(&holder).await {
+                    Ok(Some(lead)) => {
+                        failing = false;
+                        tx.send_replace(Role::Leader(lead.fence()));
+                        lead.lost().await;
+                        tx.send_replace(Role::Follower);
+                    }
+                    Ok(None) => failing = false,
+                    Err(e) => {
+                        // Once per outage, not once per attempt.
+                        if !failing {
+                            tracing::warn!(error = %e, cause = %std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default(), "Cannot contend for leadership; following, and trying again.");
+                        }
+                        failing = true;
+                    }
+                }
+                tokio::time::sleep(CONTEND_EVERY).await;
+            }
+        });
+        Contender { rx, task }
+    }
+
+    /// The role now.
+    pub fn role(&self) -> Role {
+        *self.rx.borrow()
+    }
+
+    /// A receiver that sees every change of role.
+    pub fn watch(&self) -> watch::Receiver<Role> {
+        self.rx.clone()
+    }
+}
+
+impl Drop for Contender {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

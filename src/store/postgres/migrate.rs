@@ -69,7 +69,7 @@ CREATE TABLE edlforge_source_state (
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
-/// What [`migrate`] did.
+/// What a migration run ([`PgStore::migrate`](super::PgStore::migrate)) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
     /// The versions this call applied (empty when the schema was current).

@@ -48,7 +48,9 @@ use std::collections::BTreeMap;
 
 pub use self::error::PgError;
 pub use self::follow::{Follower, RESYNC};
-pub use self::leader::{Fence, Leadership, HEARTBEAT, HEARTBEAT_TIMEOUT};
+pub use self::leader::{
+    Contender, Fence, Leadership, Role, CONTEND_EVERY, HEARTBEAT, HEARTBEAT_TIMEOUT,
+};
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
 
@@ -110,6 +112,11 @@ impl PgStore {
     /// [`PgError::Connect`], [`PgError::Query`].
     pub async fn try_lead(&self, holder: &str) -> Result<Option<Leadership>, PgError> {
         Leadership::try_acquire(&self.target, holder).await
+    }
+
+    /// Contends for leadership in the background (see [`Contender`]).
+    pub fn contend(&self, holder: impl Into<String>) -> Contender {
+        Contender::start(self.clone(), holder.into())
     }
 
     /// The current fencing generation and its holder.
