@@ -133,8 +133,16 @@ fn serve_data_dir_overrides_the_config_and_survives_a_reload() {
     }
     let stderr = child.stderr.take().unwrap();
     let _child = Kill(child);
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("edlforge: listening on http://") {
+                let _ = tx.send(a.trim().to_string());
+            }
+        }
+    });
     let limit = Duration::from_secs(60);
+    let addr = rx.recv_timeout(limit).expect("the server listens");
     wait_for("replica-2/lists/pa.list", limit, || {
         dir.path()
             .join("replica-2/lists/pa.list")
@@ -158,6 +166,22 @@ fn serve_data_dir_overrides_the_config_and_survives_a_reload() {
         !dir.path().join("data").exists(),
         "[store] data_dir was not used"
     );
+    // With the embedded store the one process leads: status.json and /metrics say so.
+    let status = http_get(&addr, "/status.json");
+    assert!(status.contains("\"role\": \"leader\""), "{status}");
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.contains("\nedlforge_leader 1\n"), "{metrics}");
+}
+
+/// A plain HTTP/1.0 GET on the loopback server; the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -190,6 +190,8 @@ pub async fn run(
         b.started_at = started;
         b.config = opts.config.display().to_string();
         b.tls = tls_desc;
+        // The embedded store has one process: it leads. (With PostgreSQL, a Contender sets it.)
+        b.role = crate::serve::status::Role::Leader;
         b.reload = Reload {
             ok: true,
             loaded_at: Some(started),
@@ -197,6 +199,7 @@ pub async fn run(
         };
     }
     set_board_config(&state, &config);
+    metrics.role(true);
     for l in &config.lists {
         metrics.list_unavailable(&l.name);
     }
