@@ -745,3 +745,42 @@ fn contenders_settle_on_one_leader_and_hand_over() {
         assert_eq!(replicas[first.0].1.role(), Role::Follower);
     });
 }
+
+#[test]
+fn a_leader_whose_session_stops_answering_steps_down() {
+    let Some(pg) = Cluster::start() else { return };
+    let url = pg.create_db("edl");
+    runtime().block_on(async {
+        let s = connect(&url).await;
+        let (lead, _) = lead_within(&s, "leader", LIMIT).await;
+        // Another session locks the generation row's table: the leader's heartbeat gets no
+        // answer (as over a cut network) and the leader must stop on its own, without its
+        // session having ended.
+        let mut blocker = Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" -X -q -h \"$1\" -p \"$2\" -U postgres -d edl -c 'BEGIN; LOCK TABLE edlforge_leader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;'")
+            .arg(pg.psql_path())
+            .arg(pg.socket_dir())
+            .arg(pg.port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let stepped_down = tokio::time::timeout(LIMIT, lead.lost()).await;
+        stepped_down.expect("the leader steps down when its heartbeat goes unanswered");
+        eprintln!("unanswered heartbeat: stepped down after {:?}", t.elapsed());
+        assert!(!lead.is_held());
+        assert!(
+            t.elapsed() >= edlforge::store::postgres::HEARTBEAT_TIMEOUT,
+            "stepped down only after the heartbeat timeout"
+        );
+        // Stepping down closed its session: once the table is free again (the blocker's
+        // 12 s), another replica leads while the old `Leadership` value still exists.
+        let other = connect(&url).await;
+        let (next, _) = lead_within(&other, "next", LIMIT).await;
+        assert_eq!(next.fence().generation(), lead.fence().generation() + 1);
+        let _ = blocker.kill();
+        let _ = blocker.wait();
+    });
+}

@@ -186,16 +186,25 @@ impl Cluster {
         self.url(db)
     }
 
+    /// The `psql` client (beside the server binaries, else on `/usr/bin`).
+    pub fn psql_path(&self) -> PathBuf {
+        [self.bin.join("psql"), PathBuf::from("/usr/bin/psql")]
+            .into_iter()
+            .find(|p| p.is_file())
+            .expect("psql is installed beside the server")
+    }
+
+    /// The folder of the server's Unix socket (`psql -h`).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Runs one SQL command with `psql` (over the socket in the temp dir) and returns its
     /// output, unaligned and without headers.
     pub fn psql(&self, db: &str, sql: &str) -> Output {
-        let psql = [self.bin.join("psql"), PathBuf::from("/usr/bin/psql")]
-            .into_iter()
-            .find(|p| p.is_file())
-            .expect("psql is installed beside the server");
-        Command::new(psql)
+        Command::new(self.psql_path())
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.dir.path())
+            .arg(self.socket_dir())
             .args([
                 "-p",
                 &self.port.to_string(),

@@ -16,8 +16,9 @@
 //!
 //! The leader checks its own session every [`HEARTBEAT`]: a probe that fails, or gets no answer
 //! within [`HEARTBEAT_TIMEOUT`], or finds another generation, ends the leadership
-//! ([`Leadership::lost`] resolves, [`Leadership::is_held`] turns false) and the caller stops
-//! fetching at once. That takes at most 2 + 5 = 7 s after a cut, before the server frees the lock
+//! ([`Leadership::lost`] resolves, [`Leadership::is_held`] turns false, and the session is
+//! closed, which frees the lock if the server still had it) and the caller stops fetching at
+//! once. That takes at most 2 + 5 = 7 s after a cut, before the server frees the lock
 //! (11 s), so the old leader has stopped before a new one starts; the fence covers the rest.
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ impl Leadership {
         };
         tracing::info!(generation = fence.0, holder = %holder, "This replica leads.");
         let hb_client = client.clone();
+        let conn_abort = conn_task.abort_handle();
         let heartbeat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT).await;
@@ -112,6 +114,9 @@ impl Leadership {
                 };
                 tracing::error!(generation = fence.0, why = %why, "Leadership lost; this replica stops fetching and publishing.");
                 tx.send_replace(false);
+                // Close the session: if it still lives, its lock goes with it, so another
+                // replica can lead without waiting for the server's keepalives.
+                conn_abort.abort();
                 break;
             }
         });
