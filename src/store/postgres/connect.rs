@@ -263,5 +263,41 @@ mod tests {
         let t = Target::parse("postgresql://edl:hunter2@db:6543/edl?sslmode=verify-full").unwrap();
         assert_eq!(t.describe(), "db:6543/edl");
         assert!(!format!("{t:?}").contains("hunter2"));
+        let e =
+            Target::parse("postgresql://edl@db/edl?sslrootcert=/nonexistent/ca.pem").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("[store] url: sslrootcert /nonexistent/ca.pem: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sslmode_and_keepalives_are_set() {
+        let mode = |url: &str| Target::parse(url).unwrap().config.get_ssl_mode();
+        assert_eq!(
+            mode("postgresql://db/edl?sslmode=verify-full"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgresql://db/edl?sslmode=verify-ca"),
+            SslMode::Require
+        );
+        assert_eq!(
+            mode("postgresql://db/edl?sslmode=disable"),
+            SslMode::Disable
+        );
+        assert_eq!(mode("postgresql://db/edl"), SslMode::Prefer);
+        let t = Target::parse("postgresql://db/edl").unwrap();
+        assert!(t.config.get_keepalives());
+        assert_eq!(t.config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(t.config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(t.config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(t.config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(t.config.get_application_name(), Some("edlforge"));
+        // Dead within the 15 s takeover budget on both sides.
+        let client_side = KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_RETRIES;
+        assert!(client_side < Duration::from_secs(15));
+        assert!(SESSION_KEEPALIVES.contains("tcp_keepalives_idle = 5"));
     }
 }
