@@ -422,6 +422,9 @@ fn one_leader_and_a_terminated_leader_is_replaced_and_fenced() {
         let gen_a = lead_a.fence().generation();
         assert_eq!(b.leader().await.unwrap(), (gen_a, "replica-a".to_string()));
         assert_eq!(publish(&a, &lead_a, "pa", "192.0.2.1\n").await.unwrap(), 1);
+        let mut follower = b.follow(BTreeMap::new());
+        assert_eq!(next_within(&mut follower, LIMIT).await.version, 1);
+        wait_listening(&pg, 1);
 
         // The server ends the leader's session: the leader knows, the other takes over.
         let t = Instant::now();
@@ -453,11 +456,19 @@ fn one_leader_and_a_terminated_leader_is_replaced_and_fenced() {
             .await
             .unwrap_err();
         assert!(matches!(e, PgError::Fenced { .. }), "{}", chain(&e));
-        // Nothing of it was written: version 1 is still the newest.
+        // Nothing of it was written, nor announced: version 1 is still the newest.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), follower.next())
+                .await
+                .is_err(),
+            "a refused publish notifies nobody"
+        );
         let stored = b.list("pa").await.unwrap().unwrap();
         assert_eq!((stored.version, stored.body.as_slice()), (1, &b"192.0.2.1\n"[..]));
         // The new leader writes.
         assert_eq!(publish(&b, &lead_b, "pa", "198.51.100.7\n").await.unwrap(), 2);
+        let got = next_within(&mut follower, LIMIT).await;
+        assert_eq!((got.version, got.body.as_slice()), (2, &b"198.51.100.7\n"[..]));
         let stored = a.list("pa").await.unwrap().unwrap();
         assert_eq!(stored.version, 2);
         assert_eq!(stored.generation, gen_a + 1);
