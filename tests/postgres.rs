@@ -2,10 +2,11 @@
 //! PostgreSQL backend against a real server: migrations once under concurrency, one leader with
 //! takeover and fencing, publishes followed with `LISTEN` and caught up by version.
 //!
-//! Every database test makes its own throwaway cluster (`support::postgres`); without the
-//! PostgreSQL server binaries they print why and run nothing, unless `EDLFORGE_REQUIRE_ORACLES`
-//! is set (CI), which makes that a failure. Waits are bounded polls: the bounds are for failure,
-//! not speed (measured times are printed).
+//! Every database test makes its own throwaway cluster (`support::postgres`). Without the
+//! PostgreSQL server binaries (found by `build.rs`: `has_postgres`) they are reported as
+//! ignored with the reason; with `EDLFORGE_REQUIRE_ORACLES` set (CI),
+//! `postgres_binaries_are_present` then fails. Waits are bounded polls: the bounds are for
+//! failure, not speed (measured times are printed).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -258,6 +259,24 @@ fn store_backend_and_url_are_checked() {
 // ---------------------------------------------------------------------------------------------
 // The PostgreSQL backend
 
+#[test]
+#[cfg_attr(
+    not(require_oracles),
+    ignore = "EDLFORGE_REQUIRE_ORACLES is not set: PostgreSQL tests are ignored when the binaries are missing"
+)]
+fn postgres_binaries_are_present() {
+    // One entry per tool, as main's `oracles_are_present` keeps them.
+    let tools = [(
+        cfg!(has_postgres),
+        "PostgreSQL server binaries (tests/postgres.rs): apt-get install postgresql (then touch build.rs), or set EDLFORGE_PG_BIN",
+    )];
+    let missing: Vec<&str> = tools.iter().filter(|(f, _)| !f).map(|(_, w)| *w).collect();
+    assert!(
+        missing.is_empty(),
+        "EDLFORGE_REQUIRE_ORACLES is set but build.rs did not find: {missing:#?}"
+    );
+}
+
 /// A current-thread-free runtime for the database tests (the tests block on processes too).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -346,8 +365,12 @@ async fn next_within(f: &mut edlforge::store::postgres::Follower, limit: Duratio
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn replicas_starting_together_migrate_once() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     let rt = runtime();
     let results = rt.block_on(async {
@@ -406,8 +429,12 @@ fn replicas_starting_together_migrate_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn one_leader_and_a_terminated_leader_is_replaced_and_fenced() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     let rt = runtime();
     rt.block_on(async {
@@ -491,8 +518,12 @@ fn leader_helper_process() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn a_killed_leader_process_is_replaced() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -549,8 +580,12 @@ fn a_killed_leader_process_is_replaced() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn a_publish_reaches_a_follower_and_a_reconnected_follower_catches_up() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     let rt = runtime();
     rt.block_on(async {
@@ -624,8 +659,12 @@ fn wait_listening(pg: &Cluster, n: usize) {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn source_state_round_trips_under_the_fence() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     runtime().block_on(async {
         let s = connect(&url).await;
@@ -653,8 +692,12 @@ fn source_state_round_trips_under_the_fence() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn after_the_database_restarts_leadership_and_following_resume() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     runtime().block_on(async {
         let leader_store = connect(&url).await;
@@ -702,9 +745,13 @@ fn after_the_database_restarts_leadership_and_following_resume() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn contenders_settle_on_one_leader_and_hand_over() {
     use edlforge::store::postgres::{Contender, Role};
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     runtime().block_on(async {
         let mut replicas = Vec::new();
@@ -758,8 +805,12 @@ fn contenders_settle_on_one_leader_and_hand_over() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
 fn a_leader_whose_session_stops_answering_steps_down() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let url = pg.create_db("edl");
     runtime().block_on(async {
         let s = connect(&url).await;
