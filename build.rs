@@ -22,7 +22,10 @@
 //!   `EDLFORGE_KUBERNETES_VALIDATE`, `target/kubernetes-validate-venv/bin/kubernetes-validate`
 //!   or `PATH`;
 //! - `has_share_python`: a python with taxii2-client and stix2-validator for `tests/share.rs`,
-//!   from `EDLFORGE_SHARE_PYTHON` or `target/share-venv/bin/python` (where `.ci/run` puts it).
+//!   from `EDLFORGE_SHARE_PYTHON` or `target/share-venv/bin/python` (where `.ci/run` puts it);
+//! - `has_postgres`: the PostgreSQL server binaries (`initdb`, `pg_ctl`, `postgres`) for
+//!   `tests/postgres.rs`, from `EDLFORGE_PG_BIN` (their folder) or
+//!   `/usr/lib/postgresql/<major>/bin` (Debian's layout; `.ci/run` installs `postgresql`).
 //!
 //! `EDLFORGE_REQUIRE_ORACLES` (CI) sets `require_oracles`, which turns on a test that fails
 //! while any tool is missing, and makes this script warn at build time.
@@ -75,6 +78,25 @@ fn located(
     name.and_then(on_path)
 }
 
+/// The folder of the PostgreSQL server binaries: `EDLFORGE_PG_BIN`, else the newest
+/// `/usr/lib/postgresql/<major>/bin` holding `initdb`.
+fn postgres_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("EDLFORGE_PG_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.join("initdb").is_file());
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(Path::new("/usr/lib/postgresql"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, b)| b)
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -91,6 +113,7 @@ fn main() {
         "EDLFORGE_STIX_PATTERNS_TESTS",
         "EDLFORGE_KUBERNETES_VALIDATE",
         "EDLFORGE_SHARE_PYTHON",
+        "EDLFORGE_PG_BIN",
         "EDLFORGE_REQUIRE_ORACLES",
         "PATH",
     ] {
@@ -107,6 +130,7 @@ fn main() {
         "has_prometheus",
         "has_kubernetes_validate",
         "has_share_python",
+        "has_postgres",
         "require_oracles",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
@@ -186,6 +210,11 @@ fn main() {
             )
             .is_some(),
             "taxii2-client/stix2-validator venv not found: set EDLFORGE_SHARE_PYTHON=/path/to/venv/bin/python or run .ci/run",
+        ),
+        (
+            "has_postgres",
+            postgres_bin().is_some(),
+            "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN",
         ),
     ];
     let require = std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_some();

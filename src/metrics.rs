@@ -15,7 +15,7 @@
 //! test process never share counters. Gauges that describe configured things (a source, a list)
 //! are cleared for names that left the config on reload ([`Metrics::retain`]).
 
-use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Every metric name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,8 @@ pub enum Name {
     CycleFailures,
     /// `edlforge_tls_reload_success`.
     TlsReloadSuccess,
+    /// `edlforge_leader`.
+    Leader,
 }
 
 impl Name {
@@ -120,12 +122,16 @@ impl Name {
             Name::CycleSuccess => "edlforge_cycle_success",
             Name::CycleFailures => "edlforge_cycle_failures_total",
             Name::TlsReloadSuccess => "edlforge_tls_reload_success",
+            Name::Leader => "edlforge_leader",
         }
     }
 
     fn help(self) -> &'static str {
         match self {
             Name::BuildInfo => "edlforge version; always 1.",
+            Name::Leader => {
+                "1 when this replica leads (fetches, compiles and publishes), 0 when it follows another; always 1 with the embedded store."
+            }
             Name::ConfigReloadSuccess => {
                 "1 when the last attempt to load feeds.toml succeeded, 0 when it was refused (the previous config stays in force)."
             }
@@ -183,6 +189,7 @@ impl Name {
 pub struct Metrics {
     registry: Registry,
     reload_success: Gauge,
+    leader: IntGauge,
     last_reload: Gauge,
     reloads: IntCounterVec,
     src_attempt: GaugeVec,
@@ -247,6 +254,9 @@ impl Metrics {
         let r = Registry::new();
         let build = family!(r, IntGaugeVec, Name::BuildInfo, &["version"]);
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let leader = IntGauge::with_opts(opts(Name::Leader)).expect("metric definition is valid");
+        r.register(Box::new(leader.clone()))
+            .expect("metric names are unique");
         let reload_success =
             Gauge::with_opts(opts(Name::ConfigReloadSuccess)).expect("metric definition is valid");
         r.register(Box::new(reload_success.clone()))
@@ -265,6 +275,7 @@ impl Metrics {
         }
         Metrics {
             reload_success,
+            leader,
             last_reload,
             reloads: family!(r, IntCounterVec, Name::ConfigReloads, &["result"]),
             src_attempt: family!(r, GaugeVec, Name::SourceLastAttempt, &["source"]),
@@ -323,6 +334,15 @@ impl Metrics {
             tracing::error!(error = %e, "Cannot encode metrics.");
         }
         out
+    }
+
+    /// This replica's role: leader (fetches, compiles, publishes) or follower.
+    pub fn role(&self, leader: bool) {
+        tracing::info!(
+            role = if leader { "leader" } else { "follower" },
+            "Replica role set."
+        );
+        self.leader.set(i64::from(leader));
     }
 
     /// feeds.toml was loaded (at start or on reload).
@@ -673,6 +693,7 @@ mod tests {
     fn renders_every_family_with_help() {
         let m = Metrics::new();
         m.config_loaded("feeds.toml", 100);
+        m.role(true);
         m.source_ok("drop", 100, 0.5);
         m.source_failed("tor", "timeout", "timed out", 100, 1.0);
         m.list_compiled("pa", 3, Some(150_000), 90, 100, 0.01, &[("guarded", 2)]);
@@ -689,12 +710,14 @@ mod tests {
             Name::ListDroppedTotal,
             Name::HttpRequests,
             Name::ListLastPoll,
+            Name::Leader,
         ] {
             assert!(text.contains(&format!("# HELP {} ", n.as_str())), "{n:?}");
         }
         assert!(text
             .contains("edlforge_source_fetch_errors_total{reason=\"timeout\",source=\"tor\"} 1"));
         assert!(text.contains("edlforge_list_dropped_total{list=\"pa\",reason=\"guarded\"} 2"));
+        assert!(text.contains("\nedlforge_leader 1\n"));
     }
 
     #[test]

@@ -377,6 +377,7 @@ fn every_metric_family_passes_promtool_check_metrics() {
     m.log_summary(Some("127.0.0.1"), "access_refused", 3, 60);
     m.cycle_failed("disk_full", "No space left on device");
     m.cycle_ok();
+    m.role(true);
     m.tls_refused("bad key");
     let text = m.render();
     let mut child = Command::new("promtool")

@@ -165,6 +165,26 @@ fn vendor_lines(vendor: Vendor, kind: Option<Kind>, body: &str, entries: u64) ->
             }
             return values;
         }
+        Vendor::Stix => {
+            // A STIX 2.1 bundle, one object per line: the values are the indicators' patterns.
+            let bundle: serde_json::Value = serde_json::from_str(body).expect("stix: JSON");
+            assert_eq!(bundle["type"], "bundle");
+            let objects = bundle["objects"].as_array().expect("stix: objects");
+            let mut ids = HashSet::new();
+            for o in objects.iter().filter(|o| o["type"] == "indicator") {
+                assert!(ids.insert(o["id"].to_string()), "stix: id repeated: {o}");
+                let pattern = o["pattern"].as_str().expect("stix: pattern");
+                let (_, quoted) = pattern
+                    .rsplit_once(" = '")
+                    .unwrap_or_else(|| panic!("stix: pattern {pattern}"));
+                let v = quoted
+                    .strip_suffix("']")
+                    .unwrap_or_else(|| panic!("stix: pattern {pattern}"));
+                values.push(v.replace("\\'", "'").replace("\\\\", "\\"));
+            }
+            assert_eq!(values.len() as u64, entries, "{vendor}: entry count");
+            return values;
+        }
         Vendor::Proxysg => {
             assert_eq!(lines.remove(0), "define category edl_test");
             assert_eq!(lines.pop(), Some("end"));

@@ -6,6 +6,7 @@ mod deploy;
 mod ops;
 mod oracle;
 mod pipeline;
+mod postgres;
 mod properties;
 mod psl_floor;
 mod publish;

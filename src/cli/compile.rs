@@ -40,6 +40,10 @@ pub struct Args {
     /// How long to wait for another edlforge holding the data directory.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub wait: u64,
+    /// Keep the store here instead of `[store] data_dir` (relative to the working directory),
+    /// as `serve --data-dir` does.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Arguments of `check`.
@@ -435,9 +439,17 @@ fn failing_sources(config: &Config, run: &Run) -> Vec<String> {
         .collect()
 }
 
+/// `config` with `--data-dir` in place of `[store] data_dir`.
+fn with_data_dir(mut config: Config, args: &Args) -> Config {
+    if let Some(d) = &args.data_dir {
+        config.data_dir.clone_from(d);
+    }
+    config
+}
+
 /// `edlforge compile`.
 pub fn compile(args: Args) -> Result<(), CliError> {
-    let config = load_checked(&args.config)?;
+    let config = with_data_dir(load_checked(&args.config)?, &args);
     let run = run_pipeline(&args, &config, true)?;
     print_sources(&run.sources);
     println!();
@@ -475,7 +487,7 @@ pub fn compile(args: Args) -> Result<(), CliError> {
 
 /// `edlforge plan`: what `compile` would change, writing nothing.
 pub fn plan(args: Args) -> Result<(), CliError> {
-    let config = load_checked(&args.config)?;
+    let config = with_data_dir(load_checked(&args.config)?, &args);
     let run = run_pipeline(&args, &config, false)?;
     print_sources(&run.sources);
     println!();

@@ -18,6 +18,10 @@ pub struct Args {
     /// Listen here instead of `[server] listen` (repeatable), e.g. `127.0.0.1:8443`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
+    /// Keep the store here instead of `[store] data_dir` (relative to the working directory),
+    /// so several replicas on one machine can share one feeds.toml.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Runs the server until SIGTERM/SIGINT.
@@ -37,6 +41,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let opts = Options {
         config: args.config.clone(),
         listen: args.listen,
+        data_dir: args.data_dir,
     };
     match rt.block_on(daemon::run(opts, std::future::pending())) {
         Ok(()) => Ok(()),

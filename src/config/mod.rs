@@ -75,8 +75,10 @@ pub enum LoadError {
 pub struct Config {
     /// The file it came from.
     pub path: PathBuf,
-    /// Store directory.
+    /// Store directory (with PostgreSQL: this replica's local cache).
     pub data_dir: PathBuf,
+    /// `[store] backend`: where the store lives.
+    pub backend: Backend,
     /// A Public Suffix List file to use instead of the built-in one.
     pub public_suffix_list: Option<PathBuf>,
     /// Concurrent fetches per host.
@@ -95,6 +97,29 @@ pub struct Config {
     /// `check` refuses them; `compile` and `serve` run and hold back the lists that wait for
     /// them (the file may appear later, and a reload must not fail while an editor saves).
     pub check_errors: Vec<ConfigError>,
+}
+
+/// `[store] backend`, checked.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Files under `data_dir`, one process (the default).
+    #[default]
+    Embedded,
+    /// A PostgreSQL database shared by replicas.
+    Postgres {
+        /// The libpq URL, its secret references resolved: it may hold a password, so `Debug`
+        /// does not print it.
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Embedded => f.write_str("Embedded"),
+            Backend::Postgres { .. } => f.write_str("Postgres { url: <redacted> }"),
+        }
+    }
 }
 
 /// How TLS is set up for `serve`.

@@ -106,8 +106,20 @@ pub struct RawToken {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     /// Directory for the indicator store and compiled lists, relative to the config file.
-    /// Default `"./data"`.
+    /// Default `"./data"`. `edlforge serve --data-dir DIR` and `compile --data-dir DIR`
+    /// override it (so replicas on one machine can share one feeds.toml). With
+    /// `backend = "postgres"` it stays this replica's local cache.
     pub data_dir: Option<Spanned<String>>,
+    /// Where the store lives: `"embedded"` (the default: files under `data_dir`, one process)
+    /// or `"postgres"` (a PostgreSQL database shared by several replicas, given by `url`).
+    /// Example: `backend = "postgres"`. Not yet usable by `serve`, which refuses it (and
+    /// `check` says so); `compile` and `plan` keep using the files under `data_dir`.
+    pub backend: Option<Spanned<String>>,
+    /// With `backend = "postgres"` (required then, refused otherwise): the database, as a
+    /// libpq URL, `postgresql://user:password@host:5432/dbname?sslmode=verify-full`. It can
+    /// carry a password, so it must be a secret reference. No default. Example:
+    /// `url = "${env:EDLFORGE_DATABASE_URL}"`.
+    pub url: Option<Spanned<String>>,
 }
 
 /// `[defaults]`: values every source or list uses unless it sets its own.

@@ -107,6 +107,28 @@ pub struct ListView {
     pub next_attempt: Option<i64>,
 }
 
+/// What a replica does: the leader fetches, compiles and publishes; a follower serves what
+/// the leader published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Fetches, compiles and publishes (always, with the embedded store).
+    #[default]
+    Leader,
+    /// Serves what the leader published.
+    Follower,
+}
+
+impl Role {
+    /// `"leader"` or `"follower"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
+}
+
 /// What the owner of the server reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Board {
@@ -116,6 +138,8 @@ pub struct Board {
     pub config: String,
     /// TLS description (mode, certificate fingerprint).
     pub tls: String,
+    /// This replica's role (`"leader"` with the embedded store).
+    pub role: Role,
     /// Config reload state.
     pub reload: Reload,
     /// Sources in config order.
@@ -344,11 +368,12 @@ code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;p
 dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:13px}} dt{{font-weight:600}} dd{{margin:0}}
 </style></head><body>
 <h1>edlforge status</h1>
-<div class="meta">edlforge {} · config <code>{}</code> · up {} · last compile {}</div>
+<div class="meta">edlforge {} · config <code>{}</code> · {} · up {} · last compile {}</div>
 <div class="meta">TLS: <code>{}</code></div>
 "#,
         esc(v.version),
         esc(&b.config),
+        b.role.as_str(),
         age(now - b.started_at),
         when(b.last_cycle, now),
         esc(&b.tls),

@@ -75,11 +75,14 @@
 //! sources exist (the caller removes those no longer configured) and what a list contains are
 //! decided upstream and downstream. The store never reads the configuration.
 //!
-//! # A shared backend later
-//! Several replicas will share a PostgreSQL backend. The methods of [`Store`] are that interface:
-//! they speak names, records and states, never paths or bytes, and promise only what a database
-//! transaction also gives (a `replace` is atomic with its state; reads see whole snapshots). When
-//! the second backend arrives, `Store` dispatches to it here and no caller changes.
+//! # The shared backend
+//! Several replicas share a PostgreSQL database: [`postgres`] (`store/postgres/`) holds the
+//! schema and its migrations, leadership with a fencing generation, the published lists and
+//! the source states, and the follower. The methods of [`Store`] remain the interface the
+//! pipeline sees: they speak names, records and states, never paths or bytes, and promise only
+//! what a database transaction also gives (a `replace` is atomic with its state; reads see
+//! whole snapshots). `config::Backend` selects the backend; until the daemon leads and follows
+//! through [`postgres::PgStore`], `serve` refuses `backend = "postgres"`.
 
 mod codec;
 mod error;
@@ -90,6 +93,7 @@ mod lock;
 mod merge;
 mod migrate;
 mod name;
+pub mod postgres;
 mod reader;
 mod record;
 mod set;

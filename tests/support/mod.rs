@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod fixture;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -11,6 +11,7 @@ mod document;
 mod list;
 mod server;
 mod source;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ use crate::indicator::{Kind, Tlp};
 use list::list;
 use server::server;
 use source::{check_allow_ref, source, SourceDefaults};
+use store::backend;
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -323,6 +325,7 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             .as_ref()
             .map_or("./data", |s| s.get_ref()),
     );
+    let backend = backend(&mut cx, &raw.store);
     let refresh = cx.duration(&d.refresh, "defaults.refresh", Duration::from_secs(3600));
     let timeout = cx.duration(&d.timeout, "defaults.timeout", Duration::from_secs(60));
     let keep_for = cx.duration(&d.keep_for, "defaults.keep_for", Duration::ZERO);
@@ -446,6 +449,7 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             server,
             path: file.to_path_buf(),
             data_dir,
+            backend,
             public_suffix_list: psl,
             per_host,
             sources,

@@ -47,6 +47,9 @@ pub struct Options {
     pub config: PathBuf,
     /// Listen addresses overriding `[server] listen` (empty: the config's).
     pub listen: Vec<SocketAddr>,
+    /// A store directory overriding `[store] data_dir` (`--data-dir`), kept across reloads, so
+    /// replicas on one machine can share one feeds.toml.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// What stops `serve` from starting.
@@ -85,12 +88,13 @@ pub enum DaemonError {
     Pipeline(#[from] PipelineError),
 }
 
-/// Loads and fully checks a config (syntax, references, vendor/type rules).
+/// Loads and fully checks a config (syntax, references, vendor/type rules); `data_dir`, when
+/// given, replaces `[store] data_dir`.
 ///
 /// # Errors
 /// [`DaemonError::Load`] or [`DaemonError::Invalid`] with every error.
-pub fn load_config(path: &Path) -> Result<Config, DaemonError> {
-    let c = match Config::load(path) {
+pub fn load_config(path: &Path, data_dir: Option<&Path>) -> Result<Config, DaemonError> {
+    let mut c = match Config::load(path) {
         Ok(c) => c,
         Err(LoadError::Invalid(errors)) => {
             return Err(DaemonError::Invalid {
@@ -100,6 +104,9 @@ pub fn load_config(path: &Path) -> Result<Config, DaemonError> {
         }
         Err(e) => return Err(DaemonError::Load(e)),
     };
+    if let Some(d) = data_dir {
+        c.data_dir = d.to_path_buf();
+    }
     let mut errors = super::check(&c);
     errors.extend(c.serve_errors.iter().cloned());
     if errors.is_empty() {
@@ -121,7 +128,7 @@ pub async fn run(
     opts: Options,
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), DaemonError> {
-    let config = load_config(&opts.config)?;
+    let config = load_config(&opts.config, opts.data_dir.as_deref())?;
     ensure_crypto_provider();
     let started = now();
     let metrics = Metrics::new();
@@ -185,6 +192,8 @@ pub async fn run(
         b.started_at = started;
         b.config = opts.config.display().to_string();
         b.tls = tls_desc;
+        // The embedded store has one process: it leads. (With PostgreSQL, a Contender sets it.)
+        b.role = crate::serve::status::Role::Leader;
         b.reload = Reload {
             ok: true,
             loaded_at: Some(started),
@@ -192,6 +201,7 @@ pub async fn run(
         };
     }
     set_board_config(&state, &config);
+    metrics.role(true);
     for l in &config.lists {
         metrics.list_unavailable(&l.name);
     }
@@ -207,6 +217,7 @@ pub async fn run(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut sched = Scheduler {
         path: opts.config.clone(),
+        data_dir: opts.data_dir.clone(),
         guard: Arc::new(super::guard(&config)?),
         fetcher: Arc::new(Fetcher::new(config.per_host)),
         config: Arc::new(config),

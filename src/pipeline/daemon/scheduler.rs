@@ -36,6 +36,8 @@ pub(super) enum Event {
 
 pub(super) struct Scheduler {
     pub(super) path: PathBuf,
+    /// `--data-dir`, applied to every reloaded config.
+    pub(super) data_dir: Option<PathBuf>,
     pub(super) config: Arc<Config>,
     pub(super) guard: Arc<Guard>,
     pub(super) fetcher: Arc<Fetcher>,
@@ -206,7 +208,9 @@ impl Scheduler {
     fn reload_config(&mut self) {
         let shown = self.path.display().to_string();
         let at = now();
-        match load_config(&self.path).and_then(|c| Ok((crate::pipeline::guard(&c)?, c))) {
+        match load_config(&self.path, self.data_dir.as_deref())
+            .and_then(|c| Ok((crate::pipeline::guard(&c)?, c)))
+        {
             Ok((guard, c)) => {
                 if c.server.listen != self.config.server.listen
                     || c.server.tls != self.config.server.tls

@@ -1,0 +1,154 @@
+//! The schema, created and migrated by edlforge itself: numbered migrations applied in one
+//! transaction under a transaction-level advisory lock, so replicas starting together migrate
+//! once (the others wait on the lock, then find nothing left to do).
+//!
+//! A migration is never edited once released: a change is a new, higher-numbered entry of
+//! [`MIGRATIONS`]. A database migrated by a newer edlforge is refused rather than written to.
+
+use tokio_postgres::Client;
+
+use super::{PgError, MIGRATE_LOCK};
+
+/// One schema step.
+struct Migration {
+    version: i32,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, in order.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "leader fencing generation, published lists, per-source fetch state",
+    sql: "
+CREATE TABLE edlforge_leader (
+    -- One row. `generation` rises by one each time a replica becomes leader; every write
+    -- carries the writer's generation and is refused when it is not this one.
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    generation  bigint NOT NULL,
+    holder      text NOT NULL,
+    since       timestamptz NOT NULL
+);
+INSERT INTO edlforge_leader (id, generation, holder, since) VALUES (true, 0, '', now());
+
+CREATE TABLE edlforge_lists (
+    -- A published list, one row per version (the latest two are kept).
+    name           text NOT NULL,
+    version        bigint NOT NULL CHECK (version > 0),
+    body           bytea NOT NULL,
+    body_gzip      bytea,
+    etag           text NOT NULL,
+    -- Unix seconds: when compiled, and when its content last changed (Last-Modified).
+    compiled_at    bigint NOT NULL,
+    last_modified  bigint NOT NULL,
+    entries        bigint NOT NULL CHECK (entries >= 0),
+    -- What compile dropped, by reason: {\"guarded\": 3, ...}.
+    drops          jsonb NOT NULL DEFAULT '{}',
+    generation     bigint NOT NULL,
+    published_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE edlforge_source_state (
+    -- What the store remembers about fetching one source (store::SourceState).
+    name               text PRIMARY KEY,
+    etag               text,
+    last_modified      text,
+    last_attempt       bigint,
+    last_success       bigint,
+    last_error         text,
+    last_error_reason  text,
+    accepted_count     bigint NOT NULL CHECK (accepted_count >= 0),
+    cursor             text,
+    generation         bigint NOT NULL,
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+",
+}];
+
+/// The newest schema version this binary knows.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// What a migration run ([`PgStore::migrate`](super::PgStore::migrate)) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The versions this call applied (empty when the schema was current).
+    pub applied: Vec<i32>,
+    /// The schema version now.
+    pub version: i32,
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction, holding
+/// `pg_advisory_xact_lock(MIGRATE_LOCK)` (released at commit or rollback, so a replica that
+/// dies mid-way leaves nothing applied and nothing locked).
+///
+/// # Errors
+/// [`PgError::NewerSchema`] when a newer edlforge migrated the database; [`PgError::Query`]
+/// (the transaction is then rolled back whole).
+pub async fn migrate(client: &mut Client) -> Result<Migrated, PgError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(PgError::query("starting the migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .await
+        .map_err(PgError::query("waiting for the migration lock"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS edlforge_migrations (
+            version      integer PRIMARY KEY,
+            description  text NOT NULL,
+            applied_at   timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await
+    .map_err(PgError::query("creating edlforge_migrations"))?;
+    let row = tx
+        .query_one(
+            "SELECT COALESCE(max(version), 0) FROM edlforge_migrations",
+            &[],
+        )
+        .await
+        .map_err(PgError::query("reading the schema version"))?;
+    let current: i32 = row.get(0);
+    if current > SCHEMA_VERSION {
+        return Err(PgError::NewerSchema {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(m.sql)
+            .await
+            .map_err(PgError::query(format!("applying migration {}", m.version)))?;
+        tx.execute(
+            "INSERT INTO edlforge_migrations (version, description) VALUES ($1, $2)",
+            &[&m.version, &m.description],
+        )
+        .await
+        .map_err(PgError::query(format!("recording migration {}", m.version)))?;
+        applied.push(m.version);
+    }
+    tx.commit()
+        .await
+        .map_err(PgError::query("committing the migration"))?;
+    if !applied.is_empty() {
+        tracing::info!(versions = ?applied, version = SCHEMA_VERSION, "Database schema migrated.");
+    }
+    Ok(Migrated {
+        applied,
+        version: SCHEMA_VERSION,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_rise_by_one_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i32 + 1, "{}", m.description);
+        }
+    }
+}
