@@ -331,6 +331,7 @@ impl<'a> Compiler<'a> {
             report,
         };
         if let Some(max) = policy.max_entries {
+            let [pd, pu, ph] = [pd, pu, ph].map(Prios::Each);
             apply_cap(&mut list, rules, max, [&p4, &p6, &pd, &pu, &ph]);
         }
         list
@@ -380,9 +381,9 @@ fn compile_ip<T: Addr>(
     style: IpStyle,
     report: &mut Report,
     show: impl Fn(T, T) -> String,
-) -> (Vec<IpLine<T>>, Vec<Priority>) {
+) -> (Vec<IpLine<T>>, Prios) {
     if inputs.ranges.is_empty() {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Prios::Each(Vec::new()));
     }
     let mut wholly_allowed = |s: T, e: T| {
         let hit = !allow.is_empty() && ipset::covers(allow, s, e);
@@ -424,6 +425,28 @@ fn compile_ip<T: Addr>(
     if !allow.is_empty() {
         set = ipset::subtract(&set, allow);
     }
+    if with_meta.is_empty() {
+        // One priority for every line: the lines are made straight from the set, with no
+        // per-line priority vector and no intermediate interval vector (a 3M-line feed keeps
+        // tens of MiB less at its peak).
+        let p = prio[uniform as usize];
+        let line = |start, end| IpLine {
+            start,
+            end,
+            confidence: p.confidence,
+        };
+        let lines = match style {
+            IpStyle::Cidr => {
+                let mut out = Vec::with_capacity(set.len());
+                for &(s, e) in &set {
+                    ipset::for_each_cidr(s, e, |a, b| out.push(line(a, b)));
+                }
+                out
+            }
+            IpStyle::Range | IpStyle::Hosts => set.iter().map(|&(s, e)| line(s, e)).collect(),
+        };
+        return (lines, Prios::Uniform(p));
+    }
     let intervals: Vec<(T, T)> = match style {
         IpStyle::Cidr => {
             let mut out = Vec::with_capacity(set.len());
@@ -434,11 +457,7 @@ fn compile_ip<T: Addr>(
         }
         IpStyle::Range | IpStyle::Hosts => set,
     };
-    let prios = if with_meta.is_empty() {
-        vec![prio[uniform as usize]; intervals.len()]
-    } else {
-        line_priorities(&with_meta, &intervals, prio)
-    };
+    let prios = line_priorities(&with_meta, &intervals, prio);
     let lines = intervals
         .iter()
         .zip(&prios)
@@ -448,7 +467,7 @@ fn compile_ip<T: Addr>(
             confidence: p.confidence,
         })
         .collect();
-    (lines, prios)
+    (lines, Prios::Each(prios))
 }
 
 /// Merges intervals sorted by start in place; returns how many remain.
@@ -716,17 +735,22 @@ fn dedupe<V: Sync>(
     let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
     let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
     let mut out_p = Vec::with_capacity(order.len());
-    for (_, i) in order {
+    // The prefix of the last kept entry: a different prefix means a different key, so the full
+    // comparison (a pointer chase into the value) is made only for entries that may be equal.
+    let mut last_prefix = None;
+    for (pfx, i) in order {
         let Some((value, m)) = slots[i as usize].take() else {
             continue;
         };
-        if out
-            .last()
-            .is_some_and(|last| cmp(&last.value, &value).is_eq())
+        if last_prefix == Some(pfx)
+            && out
+                .last()
+                .is_some_and(|last| cmp(&last.value, &value).is_eq())
         {
             report.duplicates += 1;
             continue;
         }
+        last_prefix = Some(pfx);
         let p = prio[m as usize];
         out_p.push(p);
         out.push(Entry {
@@ -738,57 +762,104 @@ fn dedupe<V: Sync>(
     (out, out_p)
 }
 
-fn apply_cap(
-    list: &mut CompiledList,
-    rules: &dyn VendorRules,
-    max: u64,
-    prios: [&Vec<Priority>; 5],
-) {
+/// The capacity priorities of one group of entries, in entry order.
+#[derive(Debug, Clone)]
+enum Prios {
+    /// The same for every entry (a feed whose entries share their metadata).
+    Uniform(Priority),
+    /// One per entry.
+    Each(Vec<Priority>),
+}
+
+impl Prios {
+    /// The one priority every entry has, if they all have the same (`None` for no entries).
+    fn common(&self) -> Option<Priority> {
+        match self {
+            Prios::Uniform(p) => Some(*p),
+            Prios::Each(v) => v.first().copied().filter(|p| v.iter().all(|q| q == p)),
+        }
+    }
+
+    fn is_empty_each(&self) -> bool {
+        matches!(self, Prios::Each(v) if v.is_empty())
+    }
+
+    fn get(&self, i: usize) -> Priority {
+        match self {
+            Prios::Uniform(p) => *p,
+            Prios::Each(v) => v[i],
+        }
+    }
+}
+
+/// The lines kept per item when every item has the same priority: [`cap::select`]'s order is
+/// then (group, index), the order of `costs`, so the selection is a prefix taken in one pass
+/// with no item vector to build and sort.
+fn select_in_order(costs: [Vec<u64>; 5], divisible: [bool; 5], max: u64) -> [Vec<u64>; 5] {
+    let mut budget = max;
+    let mut full = false;
+    let mut i = 0;
+    costs.map(|mut group| {
+        for k in group.iter_mut() {
+            if full {
+                *k = 0;
+            } else if *k <= budget {
+                budget -= *k;
+            } else {
+                *k = if divisible[i] { budget } else { 0 };
+                full = true;
+            }
+        }
+        i += 1;
+        group
+    })
+}
+
+fn apply_cap(list: &mut CompiledList, rules: &dyn VendorRules, max: u64, prios: [&Prios; 5]) {
     if list.lines(rules) <= max {
         return;
     }
     let style = list.ip_style;
-    let mut items = Vec::new();
-    let mut add = |group: u8, costs: Vec<u64>, p: &Vec<Priority>, divisible: bool| {
-        for (i, (cost, pr)) in costs.into_iter().zip(p.iter()).enumerate() {
-            items.push(cap::Item {
-                priority: *pr,
-                group,
-                index: i as u32,
-                cost,
-                divisible,
-            });
-        }
-    };
     let hosts = style == IpStyle::Hosts;
-    add(
-        0,
+    let costs: [Vec<u64>; 5] = [
         list.v4.iter().map(|l| line_cost(style, l)).collect(),
-        prios[0],
-        hosts,
-    );
-    add(
-        1,
         list.v6.iter().map(|l| line_cost(style, l)).collect(),
-        prios[1],
-        hosts,
-    );
-    add(
-        2,
         list.domains
             .iter()
             .map(|d| rules.domain_lines(&d.value) as u64)
             .collect(),
-        prios[2],
-        false,
-    );
-    add(3, vec![1; list.urls.len()], prios[3], false);
-    add(4, vec![1; list.hashes.len()], prios[4], false);
-    let kept = cap::select(&items, max);
-    let mut groups: [Vec<u64>; 5] = Default::default();
-    for (it, k) in items.iter().zip(kept) {
-        groups[it.group as usize].push(k);
-    }
+        vec![1; list.urls.len()],
+        vec![1; list.hashes.len()],
+    ];
+    let divisible = [hosts, hosts, false, false, false];
+    let mut common = prios
+        .iter()
+        .filter(|p| !p.is_empty_each())
+        .map(|p| p.common());
+    let first = common.next().flatten();
+    let uniform = first.is_some() && common.all(|p| p == first);
+    let groups = if uniform {
+        select_in_order(costs, divisible, max)
+    } else {
+        let mut items = Vec::new();
+        for (group, (c, p)) in costs.iter().zip(prios).enumerate() {
+            for (i, &cost) in c.iter().enumerate() {
+                items.push(cap::Item {
+                    priority: p.get(i),
+                    group: group as u8,
+                    index: i as u32,
+                    cost,
+                    divisible: divisible[group],
+                });
+            }
+        }
+        let kept = cap::select(&items, max);
+        let mut groups: [Vec<u64>; 5] = Default::default();
+        for (it, k) in items.iter().zip(kept) {
+            groups[it.group as usize].push(k);
+        }
+        groups
+    };
     let report = &mut list.report;
     cut_ip(&mut list.v4, &groups[0], style, report, |s, e| {
         IpRange::V4 { start: s, end: e }.to_string()
@@ -817,7 +888,7 @@ fn cut_ip<T: Addr>(
     for (l, &k) in v.iter().zip(kept) {
         let cost = line_cost(style, l);
         if k < cost {
-            report.skip_n(OVER_LIMIT, cost - k, || None, &show(l.start, l.end));
+            report.skip_with(OVER_LIMIT, cost - k, || None, || show(l.start, l.end));
         }
         if k == cost {
             out.push(*l);
@@ -841,7 +912,8 @@ fn cut<V: std::fmt::Display>(
     let old = std::mem::take(v);
     for (e, &k) in old.into_iter().zip(kept) {
         if k == 0 {
-            report.skip_n(OVER_LIMIT, cost(&e.value), || None, &e.value.to_string());
+            // the text is made only while examples are still wanted (not once per dropped entry)
+            report.skip_with(OVER_LIMIT, cost(&e.value), || None, || e.value.to_string());
         } else {
             v.push(e);
         }
@@ -1023,6 +1095,62 @@ mod tests {
         let confs: Vec<u8> = l.domains.iter().map(|d| d.confidence).collect();
         assert_eq!(confs, [30, 90]);
         assert_eq!(l.v4[0].confidence, 90);
+    }
+
+    proptest::proptest! {
+        // With one priority for all, the one-pass selection keeps exactly what `cap::select`
+        // keeps (its order is then group, index).
+        #[test]
+        fn in_order_selection_is_cap_select(
+            costs in proptest::collection::vec(proptest::collection::vec(1u64..5, 0..6), 5),
+            divisible in proptest::array::uniform5(proptest::bool::ANY),
+            max in 0u64..40,
+        ) {
+            let costs: [Vec<u64>; 5] = costs.try_into().expect("five groups");
+            let mut items = Vec::new();
+            for (g, c) in costs.iter().enumerate() {
+                for (i, &cost) in c.iter().enumerate() {
+                    items.push(cap::Item {
+                        priority: Priority::default(),
+                        group: g as u8,
+                        index: i as u32,
+                        cost,
+                        divisible: divisible[g],
+                    });
+                }
+            }
+            let total: u64 = items.iter().map(|i| i.cost).sum();
+            proptest::prop_assume!(total > max);
+            let want = cap::select(&items, max);
+            let got: Vec<u64> = select_in_order(costs, divisible, max).concat();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn uniform_and_mixed_priorities_cap_alike_when_equal() {
+        // Two metadata ids with the same priority take the general selection; one id takes the
+        // in-order one: the kept entries must be the same.
+        let names = [
+            "a-evil.com",
+            "*.b-evil.com",
+            "c-evil.com",
+            "5.8.8.8",
+            "d-evil.com",
+        ];
+        let run = |mixed: bool| {
+            let mut c = compiler(Some(3));
+            let a = conf(&mut c, 70);
+            let b = if mixed { conf(&mut c, 70) } else { a };
+            for (i, n) in names.iter().enumerate() {
+                c.push(v(n), if i % 2 == 0 { a } else { b }, || None);
+            }
+            let l = c.finish(&AllowSet::default());
+            let d: Vec<String> = l.domains.iter().map(|e| e.value.to_string()).collect();
+            (l.v4.len(), d, l.report.count(SkipReason::OverLimit))
+        };
+        assert_eq!(run(false), run(true));
+        assert_eq!(run(false), (1, vec!["a-evil.com".to_string()], 4));
     }
 
     #[test]

@@ -180,6 +180,127 @@ const NO_HOST: Skip = Skip::invalid("URL without a host");
 
 /// Parses and normalizes a URL token. Returns the URL and whether the text changed.
 pub fn parse(token: &str) -> Result<(UrlValue, bool), Skip> {
+    match parse_plain(token) {
+        Some(r) => Ok(r),
+        None => parse_general(token),
+    }
+}
+
+/// Bytes a plain path keeps as they are under the WHATWG path percent-encode set, minus `\`
+/// (read as `/`) and anything unusual: letters, digits and `-._~!$&'()*+,;=:@/%`.
+fn plain_path_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&c)
+}
+
+/// The same for a query: also `?`, but not `'` (in the special-query percent-encode set).
+fn plain_query_byte(c: u8) -> bool {
+    c != b'\'' && (plain_path_byte(c) || c == b'?')
+}
+
+/// The fast path of [`parse`] for the common shape `[http[s]://]host[:port][/path][?query][#frag]`
+/// with a plain ASCII host (letters, digits, `.`, `-`, `_`; no `xn--`; last label not starting
+/// with a digit, so never an IPv4 for the WHATWG host parser), a canonical port, and a path and
+/// query of bytes the WHATWG parser keeps as they are, without dot segments. For those, the
+/// `url` crate's result is known: scheme and host lowercased, default port, fragment and empty
+/// query dropped, empty path written `/`. `None` (any other shape, or any error) sends the token
+/// to [`parse_general`]; the two are compared by a differential property test.
+fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
+    let b = token.as_bytes();
+    if !b.iter().all(|c| (0x21..0x7f).contains(c)) || b.contains(&b'\\') || b.contains(&b'@') {
+        return None;
+    }
+    let (scheme, default_port, rest) = if b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"https://") {
+        ("https", 443, &token[8..])
+    } else if b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"http://") {
+        ("http", 80, &token[7..])
+    } else if has_scheme(token) {
+        return None;
+    } else {
+        ("http", 80, token)
+    };
+    let r = rest.as_bytes();
+    let host_len = r
+        .iter()
+        .position(|c| matches!(c, b'/' | b'?' | b'#' | b':'))
+        .unwrap_or(r.len());
+    let host = &rest[..host_len];
+    let last_label = host.rsplit('.').next().unwrap_or("");
+    if !host
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
+        || last_label.is_empty()
+        || last_label.as_bytes()[0].is_ascii_digit()
+    {
+        return None;
+    }
+    let name = domain::normalize_plain(host)?.0;
+    let mut at = host_len;
+    let mut port = None;
+    if r.get(at) == Some(&b':') {
+        let digits = r[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let text = &rest[at + 1..at + 1 + digits];
+        if digits == 0 || digits > 5 || (digits > 1 && text.starts_with('0')) {
+            return None;
+        }
+        let p: u32 = text.parse().ok()?;
+        if p > u32::from(u16::MAX) {
+            return None;
+        }
+        if p != default_port {
+            port = Some(p as u16);
+        }
+        at += 1 + digits;
+    }
+    let after = &rest[at..];
+    let (before_frag, _) = after.split_once('#').unwrap_or((after, ""));
+    let (path, query) = match before_frag.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (before_frag, None),
+    };
+    if !(path.is_empty() || path.starts_with('/'))
+        || !path.bytes().all(plain_path_byte)
+        || path.split('/').any(|seg| seg == "." || seg == "..")
+        || path
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%2e"))
+        || !query.unwrap_or("").bytes().all(plain_query_byte)
+    {
+        return None;
+    }
+    let mut text = String::with_capacity(scheme.len() + 3 + token.len() + 7);
+    text.push_str(scheme);
+    text.push_str("://");
+    text.push_str(&name);
+    let host_end = text.len();
+    if let Some(p) = port {
+        text.push(':');
+        text.push_str(&p.to_string());
+    }
+    let path_start = text.len();
+    text.push_str(if path.is_empty() { "/" } else { path });
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        text.push('?');
+        text.push_str(q);
+    }
+    let changed = text != token;
+    Some((
+        UrlValue {
+            text: text.into(),
+            host_end: host_end as u32,
+            path_start: path_start as u32,
+            port,
+            ip: None,
+        },
+        changed,
+    ))
+}
+
+/// [`parse`] through the `url` crate: every token can take this path.
+fn parse_general(token: &str) -> Result<(UrlValue, bool), Skip> {
     let owned;
     let text = if has_scheme(token) {
         token
@@ -300,6 +421,113 @@ mod tests {
     bad!(bad_host_chars, "http://ev*il.com/x");
     bad!(bad_port, "http://evil.com:99999/");
     bad!(empty_host, "http:///");
+
+    /// The fast path must be taken for the common shapes, or the differential test below would
+    /// compare nothing.
+    #[test]
+    fn plain_shapes_take_the_fast_path() {
+        for t in [
+            "https://evil.com/a/b?x=1&y=%20z",
+            "HTTP://Evil.COM:8080/Login.PHP#top",
+            "evil.com/x",
+            "sub_1.evil-host.co.uk",
+            "https://evil.com:443/",
+            "http://evil.com/?",
+        ] {
+            assert!(parse_plain(t).is_some(), "{t}");
+        }
+        for t in [
+            "http://bücher.de/",
+            "http://xn--bcher-kva.de/",
+            "http://1.2.3.4/",
+            "http://evil.com./x",
+            "http://evil.com/a/../b",
+            "http://evil.com/%2E%2e/b",
+            "http://u@evil.com/",
+            "http://evil.com:080/",
+            "http://evil.com/a b",
+            "http://evil.com/?q='x'",
+        ] {
+            assert!(parse_plain(t).is_none(), "{t}");
+        }
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn host() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => "[a-zA-Z0-9_]{1,4}([a-zA-Z0-9_-]{0,4}[a-z0-9])?(\\.[a-zA-Z0-9_]{1,8}){0,3}\\.[a-zA-Z]{2,5}",
+                1 => "[a-zA-Z0-9_-]{1,10}(\\.[a-zA-Z0-9_-]{1,10}){0,3}\\.[a-zA-Z]{2,5}\\.?",
+                1 => "[a-z0-9.-]{0,12}",
+                1 => "(xn--[a-z0-9-]{1,8}|[a-zäöüß日本]{1,6})\\.(de|com|xn--p1ai|рф)",
+                1 => "[0-9]{1,3}(\\.[0-9a-fx]{1,4}){0,3}",
+                1 => "[a-z]{1,8}\\.[0-9][a-z0-9]{0,3}",
+                1 => "\\[[0-9a-f:]{2,12}\\]",
+                1 => "[a-z%*@!$&'()+,;=~]{1,10}\\.com",
+            ]
+        }
+
+        /// URL-ish tokens with odd characters, IDN, percent-escapes and dot segments; most of
+        /// them plain enough for the fast path, so the comparison below is not vacuous.
+        fn token() -> impl Strategy<Value = String> {
+            (
+                prop_oneof![
+                    4 => "(|http://|https://|HTTPS://|hTTp://)",
+                    1 => "(ftp://|http:/|//|http:///|https:)",
+                ],
+                host(),
+                prop_oneof![
+                    6 => Just(String::new()),
+                    1 => "(:|:0|:80|:443|:080|:8080|:65535|:65536|:99999|:1x)",
+                ],
+                prop_oneof![
+                    4 => "(/[a-zA-Z0-9._~%!$&'()*+,;=:@/-]{0,16})?",
+                    1 => "(/[a-zA-Z0-9._~%!$&'()*+,;=:@/ \\\\\"<>^`{|}é-]{0,16})?",
+                    1 => "(/(\\.|\\.\\.|%2e|%2E|\\.%2e|a)){1,4}/?",
+                ],
+                prop_oneof![
+                    4 => "(\\?[a-zA-Z0-9._~%!$&()*+,;=:@/?-]{0,12})?",
+                    1 => "(\\?[a-zA-Z0-9._~%!$&'()*+,;=:@/?\\\\\"<>^`{|}é-]{0,12})?",
+                ],
+                "(#[ -~é]{0,8})?",
+            )
+                .prop_map(|(s, h, p, path, q, f)| format!("{s}{h}{p}{path}{q}{f}"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+            // Whenever the fast path answers, it answers exactly what the `url` crate path does:
+            // the same text, offsets, port, host kind and `changed` flag.
+            #[test]
+            fn fast_path_matches_general_path(t in token()) {
+                if let Some(fast) = parse_plain(&t) {
+                    let general = parse_general(&t);
+                    prop_assert_eq!(
+                        Ok(format!("{fast:?}")),
+                        general.map(|g| format!("{g:?}")),
+                        "{:?}", t
+                    );
+                }
+            }
+
+            // Paths of arbitrary printable bytes, where the WHATWG encode sets matter most.
+            #[test]
+            fn fast_path_matches_on_any_path(path in "[!-~]{0,24}", q in "[!-~]{0,12}") {
+                let t = format!("https://Evil.example.com/{path}?{q}");
+                if let Some(fast) = parse_plain(&t) {
+                    let general = parse_general(&t);
+                    prop_assert_eq!(
+                        Ok(format!("{fast:?}")),
+                        general.map(|g| format!("{g:?}")),
+                        "{:?}", t
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parts() {
