@@ -743,16 +743,21 @@ fn dedupe<V: Sync>(
         })
     };
     par_sort(&mut order, |(p, _)| (p[0] >> 48) as u16, full);
+    // Only the indices are needed from here: 4 bytes an item instead of 24 while the entries
+    // are built (the peak of a big list).
+    let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
     let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
     let mut out_p = Vec::with_capacity(order.len());
     // The prefix of the last kept entry: a different prefix means a different key, so the full
     // comparison (a pointer chase into the value) is made only for entries that may be equal.
     let mut last_prefix = None;
-    for (pfx, i) in order {
+    for i in order {
         let Some((value, m)) = slots[i as usize].take() else {
             continue;
         };
+        let pfx = prefix(&value);
         if last_prefix == Some(pfx)
             && out
                 .last()
