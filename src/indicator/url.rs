@@ -196,15 +196,25 @@ pub fn parse(token: &str) -> Result<(UrlValue, bool), Skip> {
     }
 }
 
-/// Bytes a plain path keeps as they are under the WHATWG path percent-encode set, minus `\`
+/// Bytes a plain path keeps as they are under the WHATWG path percent-encode set, minus `\\`
 /// (read as `/`) and anything unusual: letters, digits and `-._~!$&'()*+,;=:@/%`.
-fn plain_path_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&c)
-}
-
+const PLAIN_PATH: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
 /// The same for a query: also `?`, but not `'` (in the special-query percent-encode set).
-fn plain_query_byte(c: u8) -> bool {
-    c != b'\'' && (plain_path_byte(c) || c == b'?')
+const PLAIN_QUERY: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/%?");
+
+const fn byte_table(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
 /// The fast path of [`parse`] for the common shape `[http[s]://]host[:port][/path][?query][#frag]`
@@ -213,12 +223,10 @@ fn plain_query_byte(c: u8) -> bool {
 /// query of bytes the WHATWG parser keeps as they are, without dot segments. For those, the
 /// `url` crate's result is known: scheme and host lowercased, default port, fragment and empty
 /// query dropped, empty path written `/`. `None` (any other shape, or any error) sends the token
-/// to [`parse_general`]; the two are compared by a differential property test.
+/// to [`parse_general`]; the two are compared by a differential property test. One pass over
+/// the bytes (the `url` crate makes several, and IDNA-maps every host).
 fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
     let b = token.as_bytes();
-    if !b.iter().all(|c| (0x21..0x7f).contains(c)) || b.contains(&b'\\') || b.contains(&b'@') {
-        return None;
-    }
     let (scheme, default_port, rest) = if b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"https://") {
         ("https", 443, &token[8..])
     } else if b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"http://") {
@@ -229,18 +237,22 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         ("http", 80, token)
     };
     let r = rest.as_bytes();
-    let host_len = r
-        .iter()
-        .position(|c| matches!(c, b'/' | b'?' | b'#' | b':'))
-        .unwrap_or(r.len());
+    let mut host_len = r.len();
+    let mut last_dot = None;
+    for (i, &c) in r.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => {}
+            b'.' => last_dot = Some(i),
+            b'/' | b'?' | b'#' | b':' => {
+                host_len = i;
+                break;
+            }
+            _ => return None,
+        }
+    }
     let host = &rest[..host_len];
-    let last_label = host.rsplit('.').next().unwrap_or("");
-    if !host
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
-        || last_label.is_empty()
-        || last_label.as_bytes()[0].is_ascii_digit()
-    {
+    let last_label = last_dot.map_or(0, |d| d + 1);
+    if last_label >= host_len || r[last_label].is_ascii_digit() {
         return None;
     }
     let name = domain::normalize_plain(host)?.0;
@@ -265,20 +277,34 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         at += 1 + digits;
     }
     let after = &rest[at..];
-    let (before_frag, _) = after.split_once('#').unwrap_or((after, ""));
-    let (path, query) = match before_frag.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    let before_frag = &after[..memchr::memchr(b'#', after.as_bytes()).unwrap_or(after.len())];
+    let (path, query) = match memchr::memchr(b'?', before_frag.as_bytes()) {
+        Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
         None => (before_frag, None),
     };
-    if !(path.is_empty() || path.starts_with('/'))
-        || !path.bytes().all(plain_path_byte)
-        || path.split('/').any(|seg| seg == "." || seg == "..")
-        || path
-            .as_bytes()
-            .windows(3)
-            .any(|w| w.eq_ignore_ascii_case(b"%2e"))
-        || !query.unwrap_or("").bytes().all(plain_query_byte)
-    {
+    let pb = path.as_bytes();
+    if pb.first().is_some_and(|&c| c != b'/') {
+        return None;
+    }
+    for (i, &c) in pb.iter().enumerate() {
+        if !PLAIN_PATH[c as usize] {
+            return None;
+        }
+        // a `.` or `..` segment, or a `%2e` that may spell one: the WHATWG parser resolves them
+        if c == b'.' && pb[i - 1] == b'/' {
+            let end = memchr::memchr(b'/', &pb[i..]).map_or(pb.len(), |j| i + j);
+            if matches!(&pb[i..end], b"." | b"..") {
+                return None;
+            }
+        }
+        if c == b'%'
+            && pb.get(i + 1) == Some(&b'2')
+            && pb.get(i + 2).is_some_and(|e| e | 0x20 == b'e')
+        {
+            return None;
+        }
+    }
+    if !query.unwrap_or("").bytes().all(|c| PLAIN_QUERY[c as usize]) {
         return None;
     }
     let port_text = port.map(|p| p.to_string());
