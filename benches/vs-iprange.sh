@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark: `edlforge convert --vendor plain --type ip` against Debian's
-# `iprange` (FireHOL) on a 10M-line mixed IPv4 feed.
+# `iprange` (FireHOL) on 3M- and 10M-line mixed IPv4 feeds.
 #
 # Usage: benches/vs-iprange.sh
-#   LINES=N          input lines (default 10000000; e.g. LINES=100000 for a
-#                    quick run)
+#   LINES="N ..."    input sizes in lines, one run each (default "3000000
+#                    10000000"; e.g. LINES=100000 for a quick run)
+#   RUNS=N           interleaved rounds per size (default 5)
 #   MAX_ENTRIES=N    pass --max-entries N to edlforge (default: none)
 #   EDLFORGE_BIN=P   use this binary instead of `cargo build --release` +
 #                    target/release/edlforge
@@ -13,8 +14,10 @@
 # time are installed with apt-get when run as root; otherwise the script says
 # what to install and exits 1.
 #
-# Each tool runs 3 times on the same (page-cached) input; we report the best
-# wall time and the highest peak RSS of the 3 runs, both from
+# Both tools run RUNS times (default 5) on the same (page-cached) input, in
+# interleaved rounds (edlforge, iprange, edlforge, ...), so load from other
+# processes on a shared machine falls on both alike; we report the best wall
+# time and the highest peak RSS of the runs, both from
 # `/usr/bin/time -f '%e %M'` (wall has 10 ms resolution).
 #
 # The outputs are not the same list: edlforge subtracts special-purpose space
@@ -27,12 +30,18 @@ set -euo pipefail
 
 cd -- "$(dirname -- "$0")/.."
 
-LINES=${LINES:-10000000}
+SIZES=${LINES:-3000000 10000000}
 SEED=4242
-RUNS=3
+RUNS=${RUNS:-5}
 
-if ! [[ $LINES =~ ^[1-9][0-9]*$ ]]; then
-    echo "error: LINES must be a positive integer (got '$LINES')" >&2
+for n in $SIZES; do
+    if ! [[ $n =~ ^[1-9][0-9]*$ ]]; then
+        echo "error: LINES must be positive integers (got '$n')" >&2
+        exit 1
+    fi
+done
+if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: RUNS must be a positive integer (got '$RUNS')" >&2
     exit 1
 fi
 if [[ -n ${MAX_ENTRIES:-} ]] && ! [[ $MAX_ENTRIES =~ ^[1-9][0-9]*$ ]]; then
@@ -82,38 +91,29 @@ trap 'rm -rf -- "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- input -------------------------------------------------------------------
-
-input=$tmp/ip.txt
-echo "generating $LINES lines (scripts/gen-ip.py seed $SEED)" >&2
-python3 scripts/gen-ip.py "$SEED" "$LINES" "$input"
-
 # ---- measurement -------------------------------------------------------------
 
-# measure NAME OUT CMD... : run CMD $RUNS times with stdout to OUT and stderr
-# to $tmp/NAME.err; sets WALL (best, s) and RSS (max peak, KiB).
-measure() {
+# run_once NAME OUT CMD... : one run of CMD with stdout to OUT and stderr to
+# $tmp/NAME.err; appends "wall_s peak_rss_kib" to $tmp/NAME.times.
+run_once() {
     local name=$1 out=$2 i w m rc
     shift 2
-    WALL=
-    RSS=0
-    for ((i = 1; i <= RUNS; i++)); do
-        rc=0
-        /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
-        if ((rc != 0)); then
-            echo "error: $name exited with status $rc: $*" >&2
-            tail -n 20 "$tmp/$name.err" >&2
-            exit 1
-        fi
-        read -r w m < <(tail -n 1 "$tmp/time")
-        echo "  $name run $i: ${w}s ${m} KiB" >&2
-        if [[ -z $WALL ]] || awk -v a="$w" -v b="$WALL" 'BEGIN { exit !(a < b) }'; then
-            WALL=$w
-        fi
-        if ((m > RSS)); then
-            RSS=$m
-        fi
-    done
+    rc=0
+    /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
+    if ((rc != 0)); then
+        echo "error: $name exited with status $rc: $*" >&2
+        tail -n 20 "$tmp/$name.err" >&2
+        exit 1
+    fi
+    read -r w m < <(tail -n 1 "$tmp/time")
+    echo "  $name: ${w}s ${m} KiB" >&2
+    echo "$w $m" >>"$tmp/$name.times"
+}
+
+# summary NAME: sets WALL (best, s) and RSS (highest peak, KiB) over NAME's runs.
+summary() {
+    WALL=$(sort -n "$tmp/$1.times" | head -n 1 | cut -d' ' -f1)
+    RSS=$(sort -n -k2 "$tmp/$1.times" | tail -n 1 | cut -d' ' -f2)
 }
 
 ratio() { # a/b with 2 decimals, or n/a when b is 0
@@ -122,87 +122,101 @@ ratio() { # a/b with 2 decimals, or n/a when b is 0
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 entries() { grep -cv '^#' "$1" || true; } # lines that are not `#` comments
 
-edl_args=(convert --vendor plain --type ip)
-if [[ -n ${MAX_ENTRIES:-} ]]; then
-    edl_args+=(--max-entries "$MAX_ENTRIES")
-fi
+for LINES in $SIZES; do
 
-out_e=$tmp/edlforge.out
-out_i=$tmp/iprange.out
+    # ---- input -------------------------------------------------------------------
 
-echo "running: $edlforge ${edl_args[*]} FILE" >&2
-measure edlforge "$out_e" "$edlforge" "${edl_args[@]}" "$input"
-wall_e=$WALL rss_e=$RSS
+    input=$tmp/ip.txt
+    echo "generating $LINES lines (scripts/gen-ip.py seed $SEED)" >&2
+    python3 scripts/gen-ip.py "$SEED" "$LINES" "$input"
 
-echo "running: iprange FILE" >&2
-measure iprange "$out_i" iprange "$input"
-wall_i=$WALL rss_i=$RSS
-
-lines_e=$(wc -l <"$out_e")
-lines_i=$(wc -l <"$out_i")
-ent_e=$(entries "$out_e")
-
-# ---- set check (informational) -----------------------------------------------
-
-# Keep in step with SPECIAL_V4 in src/compile/guard.rs.
-special=$tmp/special.txt
-cat >"$special" <<'EOF'
-0.0.0.0/8
-10.0.0.0/8
-100.64.0.0/10
-127.0.0.0/8
-169.254.0.0/16
-172.16.0.0/12
-192.0.0.0/24
-192.0.2.0/24
-192.168.0.0/16
-198.18.0.0/15
-198.51.100.0/24
-203.0.113.0/24
-224.0.0.0/4
-240.0.0.0/4
-EOF
-
-# iprange -C prints "entries,unique_ips".
-uniq_ips() { iprange -C "$@" | tail -n 1 | cut -d, -f2; }
-set_check=ok
-ips_e=$(uniq_ips "$out_e" 2>/dev/null) || set_check=failed
-ips_i=$(uniq_ips "$out_i" 2>/dev/null) || set_check=failed
-if [[ $set_check == ok ]]; then
-    # edlforge must equal input minus special space:
-    extra=$(iprange "$out_e" --except "$out_i" | uniq_ips)       # published, not in input
-    missed=$(iprange "$out_i" --except "$out_e" "$special" | uniq_ips) # in input, not special, not published
-    dropped=$(iprange "$out_i" --except "$out_e" | uniq_ips)     # all addresses left out
-fi
-
-# ---- report ------------------------------------------------------------------
-
-echo
-echo "input: $LINES lines, $(wc -c <"$input") bytes (gen-ip.py seed $SEED); $(nproc) CPUs"
-echo "best wall of $RUNS runs, highest peak RSS of $RUNS runs"
-echo
-printf '%-10s %12s %14s %14s\n' tool "best wall s" "peak RSS MiB" "output lines"
-printf '%-10s %12s %14s %14s\n' edlforge "$wall_e" "$(mib "$rss_e")" "$lines_e"
-printf '%-10s %12s %14s %14s\n' iprange "$wall_i" "$(mib "$rss_i")" "$lines_i"
-echo
-echo "edlforge/iprange: wall $(ratio "$wall_e" "$wall_i")x, RSS $(ratio "$rss_e" "$rss_i")x"
-echo
-echo "edlforge report: $(tail -n 1 "$tmp/edlforge.err")"
-echo
-echo "Line counts differ by design: edlforge subtracts special-purpose space"
-echo "(private, loopback, CGN, documentation, multicast, reserved, ...) and writes"
-echo "a '#' header ($ent_e entry lines of $lines_e); iprange prints the plain union,"
-echo "hosts as a.b.c.d."
-if [[ $set_check == ok ]]; then
-    echo
-    echo "address sets (iprange -C): edlforge $ips_e, iprange $ips_i unique IPs;"
-    echo "  left out by edlforge: $dropped (special-purpose space in the input)"
-    echo "  published but not in input: $extra (expect 0)"
-    echo "  in input, not special, not published: $missed (expect 0)"
-    if [[ $extra != 0 || $missed != 0 ]]; then
-        echo "  WARNING: edlforge's set is not input minus special-purpose space"
+    edl_args=(convert --vendor plain --type ip)
+    if [[ -n ${MAX_ENTRIES:-} ]]; then
+        edl_args+=(--max-entries "$MAX_ENTRIES")
     fi
-else
+
+    out_e=$tmp/edlforge.out
+    out_i=$tmp/iprange.out
+
+    # Interleaved rounds: load from other processes on a shared machine falls on both alike.
+    rm -f "$tmp/edlforge.times" "$tmp/iprange.times"
+    echo "running $RUNS rounds: $edlforge ${edl_args[*]} FILE; iprange FILE" >&2
+    for ((round = 1; round <= RUNS; round++)); do
+        run_once edlforge "$out_e" "$edlforge" "${edl_args[@]}" "$input"
+        run_once iprange "$out_i" iprange "$input"
+    done
+    summary edlforge
+    wall_e=$WALL rss_e=$RSS
+    summary iprange
+    wall_i=$WALL rss_i=$RSS
+
+    lines_e=$(wc -l <"$out_e")
+    lines_i=$(wc -l <"$out_i")
+    ent_e=$(entries "$out_e")
+
+    # ---- set check (informational) -----------------------------------------------
+
+    # Keep in step with SPECIAL_V4 in src/compile/guard.rs.
+    special=$tmp/special.txt
+    printf '%s\n' \
+        0.0.0.0/8 \
+        10.0.0.0/8 \
+        100.64.0.0/10 \
+        127.0.0.0/8 \
+        169.254.0.0/16 \
+        172.16.0.0/12 \
+        192.0.0.0/24 \
+        192.0.2.0/24 \
+        192.168.0.0/16 \
+        198.18.0.0/15 \
+        198.51.100.0/24 \
+        203.0.113.0/24 \
+        224.0.0.0/4 \
+        240.0.0.0/4 \
+        >"$special"
+
+    # iprange -C prints "entries,unique_ips".
+    uniq_ips() { iprange -C "$@" | tail -n 1 | cut -d, -f2; }
+    set_check=ok
+    ips_e=$(uniq_ips "$out_e" 2>/dev/null) || set_check=failed
+    ips_i=$(uniq_ips "$out_i" 2>/dev/null) || set_check=failed
+    if [[ $set_check == ok ]]; then
+        # edlforge must equal input minus special space:
+        extra=$(iprange "$out_e" --except "$out_i" | uniq_ips)       # published, not in input
+        missed=$(iprange "$out_i" --except "$out_e" "$special" | uniq_ips) # in input, not special, not published
+        dropped=$(iprange "$out_i" --except "$out_e" | uniq_ips)     # all addresses left out
+    fi
+
+    # ---- report ------------------------------------------------------------------
+
     echo
-    echo "address set check skipped: iprange could not read edlforge's output"
-fi
+    echo "input: $LINES lines, $(wc -c <"$input") bytes (gen-ip.py seed $SEED); $(nproc) CPUs"
+    echo "best wall of $RUNS interleaved rounds, highest peak RSS of $RUNS rounds; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    printf '%-10s %12s %14s %14s\n' tool "best wall s" "peak RSS MiB" "output lines"
+    printf '%-10s %12s %14s %14s\n' edlforge "$wall_e" "$(mib "$rss_e")" "$lines_e"
+    printf '%-10s %12s %14s %14s\n' iprange "$wall_i" "$(mib "$rss_i")" "$lines_i"
+    echo
+    echo "edlforge/iprange: wall $(ratio "$wall_e" "$wall_i")x, RSS $(ratio "$rss_e" "$rss_i")x"
+    echo
+    echo "edlforge report: $(tail -n 1 "$tmp/edlforge.err")"
+    echo
+    echo "Line counts differ by design: edlforge subtracts special-purpose space"
+    echo "(private, loopback, CGN, documentation, multicast, reserved, ...) and writes"
+    echo "a '#' header ($ent_e entry lines of $lines_e); iprange prints the plain union,"
+    echo "hosts as a.b.c.d."
+    if [[ $set_check == ok ]]; then
+        echo
+        echo "address sets (iprange -C): edlforge $ips_e, iprange $ips_i unique IPs;"
+        echo "  left out by edlforge: $dropped (special-purpose space in the input)"
+        echo "  published but not in input: $extra (expect 0)"
+        echo "  in input, not special, not published: $missed (expect 0)"
+        if [[ $extra != 0 || $missed != 0 ]]; then
+            echo "  WARNING: edlforge's set is not input minus special-purpose space"
+        fi
+    else
+        echo
+        echo "address set check skipped: iprange could not read edlforge's output"
+    fi
+
+done

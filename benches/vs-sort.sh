@@ -5,6 +5,7 @@
 #
 # Usage: benches/vs-sort.sh
 #   LINES=N          input lines per kind (default 1000000)
+#   RUNS=N           interleaved rounds (default 5)
 #   MAX_ENTRIES=N    pass --max-entries N to edlforge (default: none, so the
 #                    PAN-OS default limit of 50,000 entries applies)
 #   EDLFORGE_BIN=P   use this binary instead of `cargo build --release` +
@@ -14,8 +15,10 @@
 # is installed with apt-get when run as root; otherwise the script says what
 # to install and exits 1.
 #
-# Each command runs 3 times on the same (page-cached) input; we report the
-# best wall time and the highest peak RSS of the 3 runs, both from
+# Both commands run RUNS times (default 5) on the same (page-cached) input,
+# in interleaved rounds (edlforge, sort, edlforge, sort, ...), so load from
+# other processes on a shared machine falls on both alike; we report the
+# best wall time and the highest peak RSS of the runs, both from
 # `/usr/bin/time -f '%e %M'` (wall has 10 ms resolution).
 #
 # The two do different work: sort -u only drops byte-identical lines, while
@@ -28,10 +31,14 @@ set -euo pipefail
 cd -- "$(dirname -- "$0")/.."
 
 LINES=${LINES:-1000000}
-RUNS=3
+RUNS=${RUNS:-5}
 
 if ! [[ $LINES =~ ^[1-9][0-9]*$ ]]; then
     echo "error: LINES must be a positive integer (got '$LINES')" >&2
+    exit 1
+fi
+if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: RUNS must be a positive integer (got '$RUNS')" >&2
     exit 1
 fi
 if [[ -n ${MAX_ENTRIES:-} ]] && ! [[ $MAX_ENTRIES =~ ^[1-9][0-9]*$ ]]; then
@@ -80,30 +87,27 @@ trap 'exit 143' TERM
 
 # ---- measurement -------------------------------------------------------------
 
-# measure NAME OUT CMD... : run CMD $RUNS times with stdout to OUT and stderr
-# to $tmp/NAME.err; sets WALL (best, s) and RSS (max peak, KiB).
-measure() {
+# run_once NAME OUT CMD... : one run of CMD with stdout to OUT and stderr to
+# $tmp/NAME.err; appends "wall_s peak_rss_kib" to $tmp/NAME.times.
+run_once() {
     local name=$1 out=$2 i w m rc
     shift 2
-    WALL=
-    RSS=0
-    for ((i = 1; i <= RUNS; i++)); do
-        rc=0
-        /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
-        if ((rc != 0)); then
-            echo "error: $name exited with status $rc: $*" >&2
-            tail -n 20 "$tmp/$name.err" >&2
-            exit 1
-        fi
-        read -r w m < <(tail -n 1 "$tmp/time")
-        echo "  $name run $i: ${w}s ${m} KiB" >&2
-        if [[ -z $WALL ]] || awk -v a="$w" -v b="$WALL" 'BEGIN { exit !(a < b) }'; then
-            WALL=$w
-        fi
-        if ((m > RSS)); then
-            RSS=$m
-        fi
-    done
+    rc=0
+    /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >"$out" 2>"$tmp/$name.err" || rc=$?
+    if ((rc != 0)); then
+        echo "error: $name exited with status $rc: $*" >&2
+        tail -n 20 "$tmp/$name.err" >&2
+        exit 1
+    fi
+    read -r w m < <(tail -n 1 "$tmp/time")
+    echo "  $name: ${w}s ${m} KiB" >&2
+    echo "$w $m" >>"$tmp/$name.times"
+}
+
+# summary NAME: sets WALL (best, s) and RSS (highest peak, KiB) over NAME's runs.
+summary() {
+    WALL=$(sort -n "$tmp/$1.times" | head -n 1 | cut -d' ' -f1)
+    RSS=$(sort -n -k2 "$tmp/$1.times" | tail -n 1 | cut -d' ' -f2)
 }
 
 ratio() { # a/b with 2 decimals, or n/a when b is 0
@@ -127,12 +131,15 @@ for spec in domain:1 url:2; do
         edl_args+=(--max-entries "$MAX_ENTRIES")
     fi
 
-    echo "running: $edlforge ${edl_args[*]} FILE" >&2
-    measure "edlforge-$kind" "$tmp/edlforge-$kind.out" "$edlforge" "${edl_args[@]}" "$input"
+    # Interleaved rounds: load from other processes on a shared machine falls on both alike.
+    echo "running $RUNS rounds: $edlforge ${edl_args[*]} FILE; LC_ALL=C sort -u FILE" >&2
+    for ((round = 1; round <= RUNS; round++)); do
+        run_once "edlforge-$kind" "$tmp/edlforge-$kind.out" "$edlforge" "${edl_args[@]}" "$input"
+        run_once "sort-$kind" "$tmp/sort-$kind.out" env LC_ALL=C sort -u "$input"
+    done
+    summary "edlforge-$kind"
     wall_e=$WALL rss_e=$RSS
-
-    echo "running: LC_ALL=C sort -u FILE" >&2
-    measure "sort-$kind" "$tmp/sort-$kind.out" env LC_ALL=C sort -u "$input"
+    summary "sort-$kind"
     wall_s=$WALL rss_s=$RSS
 
     rows+=("$(printf '%-7s %-10s %12s %14s %14s' "$kind" edlforge "$wall_e" "$(mib "$rss_e")" "$(wc -l <"$tmp/edlforge-$kind.out")")")
@@ -144,8 +151,8 @@ done
 # ---- report ------------------------------------------------------------------
 
 echo
-echo "input: $LINES lines per kind (gen-names.py seeds domain=1, url=2); $(nproc) CPUs"
-echo "best wall of $RUNS runs, highest peak RSS of $RUNS runs"
+echo "input: $LINES lines per kind (gen-names.py seeds domain=1, url=2); $(nproc) CPUs; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "best wall of $RUNS interleaved rounds, highest peak RSS of $RUNS rounds"
 echo
 printf '%-7s %-10s %12s %14s %14s\n' kind tool "best wall s" "peak RSS MiB" "output lines"
 printf '%s\n' "${rows[@]}"

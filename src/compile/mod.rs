@@ -335,6 +335,7 @@ impl<'a> Compiler<'a> {
             report,
         };
         if let Some(max) = policy.max_entries {
+            let [pd, pu, ph] = [pd, pu, ph].map(Prios::Each);
             apply_cap(&mut list, rules, max, [&p4, &p6, &pd, &pu, &ph]);
         }
         list
@@ -384,9 +385,9 @@ fn compile_ip<T: Addr>(
     style: IpStyle,
     report: &mut Report,
     show: impl Fn(T, T) -> String,
-) -> (Vec<IpLine<T>>, Vec<Priority>) {
+) -> (Vec<IpLine<T>>, Prios) {
     if inputs.ranges.is_empty() {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Prios::Each(Vec::new()));
     }
     let mut wholly_allowed = |s: T, e: T| {
         let hit = !allow.is_empty() && ipset::covers(allow, s, e);
@@ -428,6 +429,28 @@ fn compile_ip<T: Addr>(
     if !allow.is_empty() {
         set = ipset::subtract(&set, allow);
     }
+    if with_meta.is_empty() {
+        // One priority for every line: the lines are made straight from the set, with no
+        // per-line priority vector and no intermediate interval vector (a 3M-line feed keeps
+        // tens of MiB less at its peak).
+        let p = prio[uniform as usize];
+        let line = |start, end| IpLine {
+            start,
+            end,
+            confidence: p.confidence,
+        };
+        let lines = match style {
+            IpStyle::Cidr => {
+                let mut out = Vec::with_capacity(set.len());
+                for &(s, e) in &set {
+                    ipset::for_each_cidr(s, e, |a, b| out.push(line(a, b)));
+                }
+                out
+            }
+            IpStyle::Range | IpStyle::Hosts => set.iter().map(|&(s, e)| line(s, e)).collect(),
+        };
+        return (lines, Prios::Uniform(p));
+    }
     let intervals: Vec<(T, T)> = match style {
         IpStyle::Cidr => {
             let mut out = Vec::with_capacity(set.len());
@@ -438,11 +461,7 @@ fn compile_ip<T: Addr>(
         }
         IpStyle::Range | IpStyle::Hosts => set,
     };
-    let prios = if with_meta.is_empty() {
-        vec![prio[uniform as usize]; intervals.len()]
-    } else {
-        line_priorities(&with_meta, &intervals, prio)
-    };
+    let prios = line_priorities(&with_meta, &intervals, prio);
     let lines = intervals
         .iter()
         .zip(&prios)
@@ -452,7 +471,7 @@ fn compile_ip<T: Addr>(
             confidence: p.confidence,
         })
         .collect();
-    (lines, prios)
+    (lines, Prios::Each(prios))
 }
 
 /// Merges intervals sorted by start in place; returns how many remain.
@@ -654,38 +673,45 @@ fn prefix16(b: &[u8]) -> u128 {
     u128::from_be_bytes(x)
 }
 
-/// Sorts on two threads when there are two cores and enough items: each half sorted, then
-/// merged. Same result as `sort_unstable_by` for a total order.
-fn par_sort<T: Copy + Send + Sync>(
-    mut v: Vec<T>,
+/// Sorts on two threads when there are two cores and enough items, in place: the items are
+/// split around a pivot of `top` (the first 16 bits of the sort key, from a histogram) so that
+/// every item of the left part sorts before every item of the right part, and the two parts are
+/// sorted at once. Same result as `sort_unstable_by` for an order whose first key is `top`, with
+/// no merge buffer (a copy of the whole vector at the peak, before).
+fn par_sort<T: Send>(
+    v: &mut [T],
+    top: impl Fn(&T) -> u16,
     cmp: impl Fn(&T, &T) -> std::cmp::Ordering + Sync,
-) -> Vec<T> {
+) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || v.len() < 1 << 16 {
         v.sort_unstable_by(&cmp);
-        return v;
+        return;
     }
-    let mid = v.len() / 2;
-    let (a, b) = v.split_at_mut(mid);
+    let mut counts = vec![0u32; 1 << 16];
+    for x in v.iter() {
+        counts[top(x) as usize] += 1;
+    }
+    let half = (v.len() / 2) as u64;
+    let mut seen = 0u64;
+    let mut pivot = 0usize;
+    while pivot < counts.len() && seen + u64::from(counts[pivot]) <= half {
+        seen += u64::from(counts[pivot]);
+        pivot += 1;
+    }
+    // items with `top` below the pivot to the left
+    let mut left = 0;
+    for i in 0..v.len() {
+        if (top(&v[i]) as usize) < pivot {
+            v.swap(i, left);
+            left += 1;
+        }
+    }
+    let (a, b) = v.split_at_mut(left);
     std::thread::scope(|s| {
         s.spawn(|| a.sort_unstable_by(&cmp));
         b.sort_unstable_by(&cmp);
     });
-    let (a, b) = v.split_at(mid);
-    let mut out = Vec::with_capacity(v.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if cmp(&b[j], &a[i]).is_lt() {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
@@ -699,12 +725,16 @@ fn dedupe<V: Sync>(
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let order: Vec<(u128, u32)> = v
+    // (prefix as two words, index): 24 bytes an item where a `(u128, u32)` takes 32
+    let mut order: Vec<([u64; 2], u32)> = v
         .iter()
         .enumerate()
-        .map(|(i, (val, _))| (prefix(val), i as u32))
+        .map(|(i, (val, _))| {
+            let p = prefix(val);
+            ([(p >> 64) as u64, p as u64], i as u32)
+        })
         .collect();
-    let full = |&(pa, ia): &(u128, u32), &(pb, ib): &(u128, u32)| {
+    let full = |&(pa, ia): &([u64; 2], u32), &(pb, ib): &([u64; 2], u32)| {
         pa.cmp(&pb).then_with(|| {
             let ((a, ma), (b, mb)) = (&v[ia as usize], &v[ib as usize]);
             cmp(a, b)
@@ -716,21 +746,31 @@ fn dedupe<V: Sync>(
                 })
         })
     };
-    let order = par_sort(order, full);
+    par_sort(&mut order, |(p, _)| (p[0] >> 48) as u16, full);
+    // Only the indices are needed from here: 4 bytes an item instead of 24 while the entries
+    // are built (the peak of a big list).
+    let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
     let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
     let mut out_p = Vec::with_capacity(order.len());
-    for (_, i) in order {
+    // The prefix of the last kept entry: a different prefix means a different key, so the full
+    // comparison (a pointer chase into the value) is made only for entries that may be equal.
+    let mut last_prefix = None;
+    for i in order {
         let Some((value, m)) = slots[i as usize].take() else {
             continue;
         };
-        if out
-            .last()
-            .is_some_and(|last| cmp(&last.value, &value).is_eq())
+        let pfx = prefix(&value);
+        if last_prefix == Some(pfx)
+            && out
+                .last()
+                .is_some_and(|last| cmp(&last.value, &value).is_eq())
         {
             report.duplicates += 1;
             continue;
         }
+        last_prefix = Some(pfx);
         let p = prio[m as usize];
         out_p.push(p);
         out.push(Entry {
@@ -742,57 +782,104 @@ fn dedupe<V: Sync>(
     (out, out_p)
 }
 
-fn apply_cap(
-    list: &mut CompiledList,
-    rules: &dyn VendorRules,
-    max: u64,
-    prios: [&Vec<Priority>; 5],
-) {
+/// The capacity priorities of one group of entries, in entry order.
+#[derive(Debug, Clone)]
+enum Prios {
+    /// The same for every entry (a feed whose entries share their metadata).
+    Uniform(Priority),
+    /// One per entry.
+    Each(Vec<Priority>),
+}
+
+impl Prios {
+    /// The one priority every entry has, if they all have the same (`None` for no entries).
+    fn common(&self) -> Option<Priority> {
+        match self {
+            Prios::Uniform(p) => Some(*p),
+            Prios::Each(v) => v.first().copied().filter(|p| v.iter().all(|q| q == p)),
+        }
+    }
+
+    fn is_empty_each(&self) -> bool {
+        matches!(self, Prios::Each(v) if v.is_empty())
+    }
+
+    fn get(&self, i: usize) -> Priority {
+        match self {
+            Prios::Uniform(p) => *p,
+            Prios::Each(v) => v[i],
+        }
+    }
+}
+
+/// The lines kept per item when every item has the same priority: [`cap::select`]'s order is
+/// then (group, index), the order of `costs`, so the selection is a prefix taken in one pass
+/// with no item vector to build and sort.
+fn select_in_order(costs: [Vec<u64>; 5], divisible: [bool; 5], max: u64) -> [Vec<u64>; 5] {
+    let mut budget = max;
+    let mut full = false;
+    let mut i = 0;
+    costs.map(|mut group| {
+        for k in group.iter_mut() {
+            if full {
+                *k = 0;
+            } else if *k <= budget {
+                budget -= *k;
+            } else {
+                *k = if divisible[i] { budget } else { 0 };
+                full = true;
+            }
+        }
+        i += 1;
+        group
+    })
+}
+
+fn apply_cap(list: &mut CompiledList, rules: &dyn VendorRules, max: u64, prios: [&Prios; 5]) {
     if list.lines(rules) <= max {
         return;
     }
     let style = list.ip_style;
-    let mut items = Vec::new();
-    let mut add = |group: u8, costs: Vec<u64>, p: &Vec<Priority>, divisible: bool| {
-        for (i, (cost, pr)) in costs.into_iter().zip(p.iter()).enumerate() {
-            items.push(cap::Item {
-                priority: *pr,
-                group,
-                index: i as u32,
-                cost,
-                divisible,
-            });
-        }
-    };
     let hosts = style == IpStyle::Hosts;
-    add(
-        0,
+    let costs: [Vec<u64>; 5] = [
         list.v4.iter().map(|l| line_cost(style, l)).collect(),
-        prios[0],
-        hosts,
-    );
-    add(
-        1,
         list.v6.iter().map(|l| line_cost(style, l)).collect(),
-        prios[1],
-        hosts,
-    );
-    add(
-        2,
         list.domains
             .iter()
             .map(|d| rules.domain_lines(&d.value) as u64)
             .collect(),
-        prios[2],
-        false,
-    );
-    add(3, vec![1; list.urls.len()], prios[3], false);
-    add(4, vec![1; list.hashes.len()], prios[4], false);
-    let kept = cap::select(&items, max);
-    let mut groups: [Vec<u64>; 5] = Default::default();
-    for (it, k) in items.iter().zip(kept) {
-        groups[it.group as usize].push(k);
-    }
+        vec![1; list.urls.len()],
+        vec![1; list.hashes.len()],
+    ];
+    let divisible = [hosts, hosts, false, false, false];
+    let mut common = prios
+        .iter()
+        .filter(|p| !p.is_empty_each())
+        .map(|p| p.common());
+    let first = common.next().flatten();
+    let uniform = first.is_some() && common.all(|p| p == first);
+    let groups = if uniform {
+        select_in_order(costs, divisible, max)
+    } else {
+        let mut items = Vec::new();
+        for (group, (c, p)) in costs.iter().zip(prios).enumerate() {
+            for (i, &cost) in c.iter().enumerate() {
+                items.push(cap::Item {
+                    priority: p.get(i),
+                    group: group as u8,
+                    index: i as u32,
+                    cost,
+                    divisible: divisible[group],
+                });
+            }
+        }
+        let kept = cap::select(&items, max);
+        let mut groups: [Vec<u64>; 5] = Default::default();
+        for (it, k) in items.iter().zip(kept) {
+            groups[it.group as usize].push(k);
+        }
+        groups
+    };
     let report = &mut list.report;
     cut_ip(&mut list.v4, &groups[0], style, report, |s, e| {
         IpRange::V4 { start: s, end: e }.to_string()
@@ -821,7 +908,7 @@ fn cut_ip<T: Addr>(
     for (l, &k) in v.iter().zip(kept) {
         let cost = line_cost(style, l);
         if k < cost {
-            report.skip_n(OVER_LIMIT, cost - k, || None, &show(l.start, l.end));
+            report.skip_with(OVER_LIMIT, cost - k, || None, || show(l.start, l.end));
         }
         if k == cost {
             out.push(*l);
@@ -845,7 +932,8 @@ fn cut<V: std::fmt::Display>(
     let old = std::mem::take(v);
     for (e, &k) in old.into_iter().zip(kept) {
         if k == 0 {
-            report.skip_n(OVER_LIMIT, cost(&e.value), || None, &e.value.to_string());
+            // the text is made only while examples are still wanted (not once per dropped entry)
+            report.skip_with(OVER_LIMIT, cost(&e.value), || None, || e.value.to_string());
         } else {
             v.push(e);
         }
@@ -1027,6 +1115,86 @@ mod tests {
         let confs: Vec<u8> = l.domains.iter().map(|d| d.confidence).collect();
         assert_eq!(confs, [30, 90]);
         assert_eq!(l.v4[0].confidence, 90);
+    }
+
+    proptest::proptest! {
+        // With one priority for all, the one-pass selection keeps exactly what `cap::select`
+        // keeps (its order is then group, index).
+        #[test]
+        fn in_order_selection_is_cap_select(
+            costs in proptest::collection::vec(proptest::collection::vec(1u64..5, 0..6), 5),
+            divisible in proptest::array::uniform5(proptest::bool::ANY),
+            max in 0u64..40,
+        ) {
+            let costs: [Vec<u64>; 5] = costs.try_into().expect("five groups");
+            let mut items = Vec::new();
+            for (g, c) in costs.iter().enumerate() {
+                for (i, &cost) in c.iter().enumerate() {
+                    items.push(cap::Item {
+                        priority: Priority::default(),
+                        group: g as u8,
+                        index: i as u32,
+                        cost,
+                        divisible: divisible[g],
+                    });
+                }
+            }
+            let total: u64 = items.iter().map(|i| i.cost).sum();
+            proptest::prop_assume!(total > max);
+            let want = cap::select(&items, max);
+            let got: Vec<u64> = select_in_order(costs, divisible, max).concat();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn uniform_and_mixed_priorities_cap_alike_when_equal() {
+        // Two metadata ids with the same priority take the general selection; one id takes the
+        // in-order one: the kept entries must be the same.
+        let names = [
+            "a-evil.com",
+            "*.b-evil.com",
+            "c-evil.com",
+            "5.8.8.8",
+            "d-evil.com",
+        ];
+        let run = |mixed: bool| {
+            let mut c = compiler(Some(3));
+            let a = conf(&mut c, 70);
+            let b = if mixed { conf(&mut c, 70) } else { a };
+            for (i, n) in names.iter().enumerate() {
+                c.push(v(n), if i % 2 == 0 { a } else { b }, || None);
+            }
+            let l = c.finish(&AllowSet::default());
+            let d: Vec<String> = l.domains.iter().map(|e| e.value.to_string()).collect();
+            (l.v4.len(), d, l.report.count(SkipReason::OverLimit))
+        };
+        assert_eq!(run(false), run(true));
+        assert_eq!(run(false), (1, vec!["a-evil.com".to_string()], 4));
+    }
+
+    #[test]
+    fn par_sort_is_a_full_sort() {
+        // Skewed keys (a quarter share one top-16 value) and ties, above the parallel threshold.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let v: Vec<(u64, u32)> = (0..200_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = if i % 4 == 0 {
+                    0x7777 << 48 | (x >> 40)
+                } else {
+                    x
+                };
+                (k, i % 1000)
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort_unstable();
+        let mut got = v;
+        par_sort(&mut got, |(k, _)| (k >> 48) as u16, |a, b| a.cmp(b));
+        assert_eq!(got, want);
     }
 
     #[test]

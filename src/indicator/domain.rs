@@ -126,6 +126,24 @@ pub fn normalize_name(raw: &str) -> Result<(String, bool), Skip> {
     Ok((name, changed))
 }
 
+/// [`normalize_name`] for a name of ASCII letters, digits, `.`, `-` and `_` only (the caller
+/// checked): lowercase in one copy, labels checked. `None` for an `xn--` label (IDNA decides) and
+/// for anything [`normalize_name`] refuses, so errors are always made by [`normalize_name`].
+pub fn normalize_plain(raw: &str) -> Option<(String, bool)> {
+    let s = match raw.strip_suffix('.') {
+        Some(stripped) if stripped.ends_with('.') => return None,
+        Some(stripped) => stripped,
+        None => raw,
+    };
+    if has_xn_label(s) {
+        return None;
+    }
+    let name = s.to_ascii_lowercase();
+    let changed = s.len() != raw.len() || name != s;
+    check_labels(&name).ok()?;
+    Some((name, changed))
+}
+
 /// Parses a domain token: `name`, `name.` or `*.name`.
 pub fn parse(token: &str) -> Result<(Domain, bool), Skip> {
     let (rest, wildcard) = match token.strip_prefix("*.") {

@@ -286,6 +286,50 @@ pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
             });
         }
     }
+    // Fast path: plain ASCII names, the bulk of domain feeds, without the general path's
+    // UTF-8 check, refang and classification passes (same result; see `plain_domain`).
+    if matches!(want, None | Some(Kind::Domain)) {
+        if let Some(p) = plain_domain(token) {
+            return Ok(p);
+        }
+    }
+    parse_token_general(token, want)
+}
+
+/// A token that is certainly a domain for [`classify`] and needs no refanging: `[*.]name` of
+/// ASCII letters, digits, `.`, `-` and `_` with at least one letter or `_` (so no IPv4 shape),
+/// not hash-shaped, not starting with `hxxp`. `None` sends it to the general path, which also
+/// makes every error (so error details stay those of the general path).
+fn plain_domain(token: &[u8]) -> Option<Parsed> {
+    let (rest, wildcard) = match token.strip_prefix(b"*.") {
+        Some(r) => (r, true),
+        None => (token, false),
+    };
+    let mut letter = false;
+    for &c in rest {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' => letter = true,
+            b'0'..=b'9' | b'.' | b'-' => {}
+            _ => return None,
+        }
+    }
+    if !letter
+        || token
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"hxxp"))
+        || (matches!(token.len(), 32 | 40 | 64) && token.iter().all(u8::is_ascii_hexdigit))
+    {
+        return None;
+    }
+    let (name, normalized) = domain::normalize_plain(std::str::from_utf8(rest).ok()?)?;
+    Some(Parsed {
+        value: Value::Domain(Domain { name, wildcard }),
+        normalized,
+    })
+}
+
+/// [`parse_token`] without its fast paths: every token can take this path.
+fn parse_token_general(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
     let s = std::str::from_utf8(token).map_err(|_| NOT_UTF8)?;
     let refanged = line::refang(s);
     let was_refanged = matches!(&refanged, Cow::Owned(o) if o != s);
@@ -445,6 +489,34 @@ mod tests {
         assert!(!p.normalized);
     }
 
+    /// The domain fast path is taken for plain names (else the differential test compares
+    /// nothing) and steps aside for everything the general path must decide.
+    #[test]
+    fn plain_domain_fast_path() {
+        for t in [
+            "evil.com",
+            "*.Evil.COM",
+            "evil.com.",
+            "_dmarc.a-1.co.uk",
+            "1.2.3.com",
+        ] {
+            assert!(plain_domain(t.as_bytes()).is_some(), "{t}");
+        }
+        for t in [
+            "1.2.3.4",
+            "1-2.3",
+            "xn--bcher-kva.de",
+            "bücher.de",
+            "evil[.]com",
+            "hxxpevil.com",
+            "evil.com..",
+            "ev*il.com",
+            "d41d8cd98f00b204e9800998ecf8427e",
+        ] {
+            assert!(plain_domain(t.as_bytes()).is_none(), "{t}");
+        }
+    }
+
     #[test]
     fn wrong_type_with_fixed_kind() {
         let e = parse_token(b"evil.com", Some(Kind::Ip)).unwrap_err();
@@ -501,8 +573,39 @@ mod tests {
             ]
         }
 
+        /// Name-like tokens with odd characters, IDN, punycode, percent-escapes, IPv4 and hash
+        /// shapes and defanging: the inputs where the fast paths must step aside.
+        fn name_token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(\\*\\.)?[a-zA-Z0-9_.-]{1,20}\\.{0,2}",
+                "(\\*\\.)?[a-zA-Z0-9]{1,8}(\\.[a-zA-Z0-9_-]{1,8}){1,3}",
+                "[0-9.-]{1,16}[a-z]?",
+                "[0-9a-fA-F]{30,34}|[0-9a-f]{40}|[0-9A-F]{64}",
+                "(hxxp|HXXP|hxx)[a-z.]{0,12}",
+                "[a-z]{1,6}(\\[\\.\\]|\\(\\.\\)|\\[dot\\])[a-z]{2,4}",
+                "(xn--|XN--)[a-z0-9-]{0,10}\\.(com|xn--p1ai)",
+                "[a-zäöüß日本Ü]{1,8}\\.(de|com|рф)",
+                "[a-z%*@!~:/?#]{1,12}\\.com",
+                "\\*[a-z.*]{0,8}",
+                "[a-z0-9-]{62,66}\\.com",
+            ]
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            // The fast paths give exactly what the general path gives, value, flag and skip
+            // alike, for every kind asked.
+            #[test]
+            fn fast_paths_match_general_path(t in prop_oneof![name_token(), token()]) {
+                for want in [None, Some(Kind::Domain), Some(Kind::Url), Some(Kind::Ip)] {
+                    prop_assert_eq!(
+                        parse_token(t.as_bytes(), want),
+                        parse_token_general(t.as_bytes(), want),
+                        "{:?} as {:?}", t, want
+                    );
+                }
+            }
 
             // Parsing arbitrary bytes never panics.
             #[test]

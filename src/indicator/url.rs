@@ -7,6 +7,8 @@
 //! the fragment, userinfo and an empty `?` are removed; path and query are kept as the crate
 //! normalizes them (case kept, no HTML unescaping). Only `http` and `https` are kept.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use url::{Host, Url};
 
 use super::domain;
@@ -14,7 +16,9 @@ use super::ip::IpRange;
 use super::skip::Skip;
 
 /// A normalized http(s) URL, stored compactly: the serialization and a few offsets into it
-/// (a `url::Url` is several times larger, and feeds hold millions of URLs).
+/// (a `url::Url` is several times larger, and feeds hold millions of URLs). An IP host is read
+/// back from the text when asked for ([`UrlValue::host`]) rather than kept beside it: 32 bytes a
+/// URL instead of 80.
 #[derive(Debug, Clone)]
 pub struct UrlValue {
     text: Box<str>,
@@ -23,7 +27,6 @@ pub struct UrlValue {
     /// Start of the path (after the port, if any).
     path_start: u32,
     port: Option<u16>,
-    ip: Option<IpRange>,
 }
 
 impl PartialEq for UrlValue {
@@ -65,29 +68,11 @@ impl UrlValue {
         let path_start = text[host_end..]
             .find('/')
             .map_or(text.len(), |i| i + host_end);
-        let ip = match url.host() {
-            Some(Host::Ipv4(a)) => {
-                let a = u32::from(a);
-                Some(IpRange::V4 { start: a, end: a })
-            }
-            Some(Host::Ipv6(a)) => Some(match a.to_ipv4_mapped() {
-                Some(v4) => {
-                    let a = u32::from(v4);
-                    IpRange::V4 { start: a, end: a }
-                }
-                None => {
-                    let a = u128::from(a);
-                    IpRange::V6 { start: a, end: a }
-                }
-            }),
-            _ => None,
-        };
         UrlValue {
             text: text.into(),
             host_end: host_end as u32,
             path_start: path_start as u32,
             port: url.port(),
-            ip,
         }
     }
 
@@ -111,9 +96,10 @@ impl UrlValue {
 
     /// The host.
     pub fn host(&self) -> UrlHost<'_> {
-        match self.ip {
+        let h = self.host_str();
+        match ip_literal(h) {
             Some(r) => UrlHost::Ip(r),
-            None => UrlHost::Domain(self.host_str()),
+            None => UrlHost::Domain(h),
         }
     }
 
@@ -159,6 +145,30 @@ impl std::fmt::Display for UrlValue {
     }
 }
 
+/// The address of a host as the WHATWG serializer writes an IP: `1.2.3.4` or `[v6]` (IPv4-mapped
+/// IPv6 given as IPv4). A domain host never parses as one: a host whose last label is a number is
+/// an IPv4 address for the WHATWG host parser, never a domain.
+fn ip_literal(host: &str) -> Option<IpRange> {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let a: Ipv6Addr = inner.parse().ok()?;
+        return Some(match a.to_ipv4_mapped() {
+            Some(v4) => {
+                let a = u32::from(v4);
+                IpRange::V4 { start: a, end: a }
+            }
+            None => {
+                let a = u128::from(a);
+                IpRange::V6 { start: a, end: a }
+            }
+        });
+    }
+    if !host.as_bytes().last().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let a = u32::from(host.parse::<Ipv4Addr>().ok()?);
+    Some(IpRange::V4 { start: a, end: a })
+}
+
 /// True when the token starts with `scheme://` (not merely contains one, as a redirect URL in a
 /// query does: `evil.com/r?u=http://x`).
 pub fn has_scheme(token: &str) -> bool {
@@ -180,6 +190,161 @@ const NO_HOST: Skip = Skip::invalid("URL without a host");
 
 /// Parses and normalizes a URL token. Returns the URL and whether the text changed.
 pub fn parse(token: &str) -> Result<(UrlValue, bool), Skip> {
+    match parse_plain(token) {
+        Some(r) => Ok(r),
+        None => parse_general(token),
+    }
+}
+
+/// Bytes a plain path keeps as they are under the WHATWG path percent-encode set, minus `\\`
+/// (read as `/`) and anything unusual: letters, digits and `-._~!$&'()*+,;=:@/%`.
+const PLAIN_PATH: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
+/// The same for a query: also `?`, but not `'` (in the special-query percent-encode set).
+const PLAIN_QUERY: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/%?");
+
+const fn byte_table(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// The fast path of [`parse`] for the common shape `[http[s]://]host[:port][/path][?query][#frag]`
+/// with a plain ASCII host (letters, digits, `.`, `-`, `_`; no `xn--`; last label not starting
+/// with a digit, so never an IPv4 for the WHATWG host parser), a canonical port, and a path and
+/// query of bytes the WHATWG parser keeps as they are, without dot segments. For those, the
+/// `url` crate's result is known: scheme and host lowercased, default port, fragment and empty
+/// query dropped, empty path written `/`. `None` (any other shape, or any error) sends the token
+/// to [`parse_general`]; the two are compared by a differential property test. One pass over
+/// the bytes (the `url` crate makes several, and IDNA-maps every host).
+fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
+    let b = token.as_bytes();
+    let (scheme, default_port, rest) = if b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"https://") {
+        ("https", 443, &token[8..])
+    } else if b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"http://") {
+        ("http", 80, &token[7..])
+    } else if has_scheme(token) {
+        return None;
+    } else {
+        ("http", 80, token)
+    };
+    let r = rest.as_bytes();
+    let mut host_len = r.len();
+    let mut last_dot = None;
+    for (i, &c) in r.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => {}
+            b'.' => last_dot = Some(i),
+            b'/' | b'?' | b'#' | b':' => {
+                host_len = i;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let host = &rest[..host_len];
+    let last_label = last_dot.map_or(0, |d| d + 1);
+    if last_label >= host_len || r[last_label].is_ascii_digit() {
+        return None;
+    }
+    let name = domain::normalize_plain(host)?.0;
+    let mut at = host_len;
+    let mut port = None;
+    if r.get(at) == Some(&b':') {
+        let digits = r[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let text = &rest[at + 1..at + 1 + digits];
+        if digits == 0 || digits > 5 || (digits > 1 && text.starts_with('0')) {
+            return None;
+        }
+        let p: u32 = text.parse().ok()?;
+        if p > u32::from(u16::MAX) {
+            return None;
+        }
+        if p != default_port {
+            port = Some(p as u16);
+        }
+        at += 1 + digits;
+    }
+    let after = &rest[at..];
+    let before_frag = &after[..memchr::memchr(b'#', after.as_bytes()).unwrap_or(after.len())];
+    let (path, query) = match memchr::memchr(b'?', before_frag.as_bytes()) {
+        Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
+        None => (before_frag, None),
+    };
+    let pb = path.as_bytes();
+    if pb.first().is_some_and(|&c| c != b'/') {
+        return None;
+    }
+    for (i, &c) in pb.iter().enumerate() {
+        if !PLAIN_PATH[c as usize] {
+            return None;
+        }
+        // a `.` or `..` segment, or a `%2e` that may spell one: the WHATWG parser resolves them
+        if c == b'.' && pb[i - 1] == b'/' {
+            let end = memchr::memchr(b'/', &pb[i..]).map_or(pb.len(), |j| i + j);
+            if matches!(&pb[i..end], b"." | b"..") {
+                return None;
+            }
+        }
+        if c == b'%'
+            && pb.get(i + 1) == Some(&b'2')
+            && pb.get(i + 2).is_some_and(|e| e | 0x20 == b'e')
+        {
+            return None;
+        }
+    }
+    if !query.unwrap_or("").bytes().all(|c| PLAIN_QUERY[c as usize]) {
+        return None;
+    }
+    let port_text = port.map(|p| p.to_string());
+    let query = query.filter(|q| !q.is_empty());
+    // exact capacity: the text is kept for the life of the list
+    let len = scheme.len()
+        + 3
+        + name.len()
+        + port_text.as_ref().map_or(0, |p| p.len() + 1)
+        + path.len().max(1)
+        + query.map_or(0, |q| q.len() + 1);
+    let mut text = String::with_capacity(len);
+    text.push_str(scheme);
+    text.push_str("://");
+    text.push_str(&name);
+    let host_end = text.len();
+    if let Some(p) = &port_text {
+        text.push(':');
+        text.push_str(p);
+    }
+    let path_start = text.len();
+    text.push_str(if path.is_empty() { "/" } else { path });
+    if let Some(q) = query {
+        text.push('?');
+        text.push_str(q);
+    }
+    let changed = text != token;
+    Some((
+        UrlValue {
+            text: text.into(),
+            host_end: host_end as u32,
+            path_start: path_start as u32,
+            port,
+        },
+        changed,
+    ))
+}
+
+/// [`parse`] through the `url` crate: every token can take this path.
+fn parse_general(token: &str) -> Result<(UrlValue, bool), Skip> {
     let owned;
     let text = if has_scheme(token) {
         token
@@ -300,6 +465,139 @@ mod tests {
     bad!(bad_host_chars, "http://ev*il.com/x");
     bad!(bad_port, "http://evil.com:99999/");
     bad!(empty_host, "http:///");
+
+    /// The fast path must be taken for the common shapes, or the differential test below would
+    /// compare nothing.
+    #[test]
+    fn plain_shapes_take_the_fast_path() {
+        for t in [
+            "https://evil.com/a/b?x=1&y=%20z",
+            "HTTP://Evil.COM:8080/Login.PHP#top",
+            "evil.com/x",
+            "sub_1.evil-host.co.uk",
+            "https://evil.com:443/",
+            "http://evil.com/?",
+        ] {
+            assert!(parse_plain(t).is_some(), "{t}");
+        }
+        for t in [
+            "http://bücher.de/",
+            "http://xn--bcher-kva.de/",
+            "http://1.2.3.4/",
+            "http://evil.com./x",
+            "http://evil.com/a/../b",
+            "http://evil.com/%2E%2e/b",
+            "http://u@evil.com/",
+            "http://evil.com:080/",
+            "http://evil.com/a b",
+            "http://evil.com/?q='x'",
+        ] {
+            assert!(parse_plain(t).is_none(), "{t}");
+        }
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn host() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => "[a-zA-Z0-9_]{1,4}([a-zA-Z0-9_-]{0,4}[a-z0-9])?(\\.[a-zA-Z0-9_]{1,8}){0,3}\\.[a-zA-Z]{2,5}",
+                1 => "[a-zA-Z0-9_-]{1,10}(\\.[a-zA-Z0-9_-]{1,10}){0,3}\\.[a-zA-Z]{2,5}\\.?",
+                1 => "[a-z0-9.-]{0,12}",
+                1 => "(xn--[a-z0-9-]{1,8}|[a-zäöüß日本]{1,6})\\.(de|com|xn--p1ai|рф)",
+                1 => "[0-9]{1,3}(\\.[0-9a-fx]{1,4}){0,3}",
+                1 => "[a-z]{1,8}\\.[0-9][a-z0-9]{0,3}",
+                1 => "\\[[0-9a-f:]{2,12}\\]",
+                1 => "[a-z%*@!$&'()+,;=~]{1,10}\\.com",
+            ]
+        }
+
+        /// URL-ish tokens with odd characters, IDN, percent-escapes and dot segments; most of
+        /// them plain enough for the fast path, so the comparison below is not vacuous.
+        fn token() -> impl Strategy<Value = String> {
+            (
+                prop_oneof![
+                    4 => "(|http://|https://|HTTPS://|hTTp://)",
+                    1 => "(ftp://|http:/|//|http:///|https:)",
+                ],
+                host(),
+                prop_oneof![
+                    6 => Just(String::new()),
+                    1 => "(:|:0|:80|:443|:080|:8080|:65535|:65536|:99999|:1x)",
+                ],
+                prop_oneof![
+                    4 => "(/[a-zA-Z0-9._~%!$&'()*+,;=:@/-]{0,16})?",
+                    1 => "(/[a-zA-Z0-9._~%!$&'()*+,;=:@/ \\\\\"<>^`{|}é-]{0,16})?",
+                    1 => "(/(\\.|\\.\\.|%2e|%2E|\\.%2e|a)){1,4}/?",
+                ],
+                prop_oneof![
+                    4 => "(\\?[a-zA-Z0-9._~%!$&()*+,;=:@/?-]{0,12})?",
+                    1 => "(\\?[a-zA-Z0-9._~%!$&'()*+,;=:@/?\\\\\"<>^`{|}é-]{0,12})?",
+                ],
+                "(#[ -~é]{0,8})?",
+            )
+                .prop_map(|(s, h, p, path, q, f)| format!("{s}{h}{p}{path}{q}{f}"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+            // Whenever the fast path answers, it answers exactly what the `url` crate path does:
+            // the same text, offsets, port, host kind and `changed` flag.
+            #[test]
+            fn fast_path_matches_general_path(t in token()) {
+                if let Some(fast) = parse_plain(&t) {
+                    let general = parse_general(&t);
+                    prop_assert_eq!(
+                        Ok(format!("{fast:?}")),
+                        general.map(|g| format!("{g:?}")),
+                        "{:?}", t
+                    );
+                }
+            }
+
+            // The IP host read back from the text is the one the `url` crate parsed (and a
+            // domain host is never read as an IP).
+            #[test]
+            fn ip_host_read_back_matches_the_url_crate(
+                t in prop_oneof![
+                    token(),
+                    "(http://)?(\\[[0-9a-f:.]{2,20}\\]|[0-9x.]{1,16}|[a-z0-9]{1,4}\\.[a-z]{0,2}[0-9]{1,3})(:[0-9]{1,3})?/",
+                ]
+            ) {
+                if let Ok((u, _)) = parse_general(&t) {
+                    let url = Url::parse(u.as_str()).expect("a normalized URL parses");
+                    let want = match url.host() {
+                        Some(Host::Ipv4(a)) => UrlHost::Ip(IpRange::V4 {
+                            start: u32::from(a),
+                            end: u32::from(a),
+                        }),
+                        Some(Host::Ipv6(a)) => UrlHost::Ip(match a.to_ipv4_mapped() {
+                            Some(v4) => IpRange::V4 { start: u32::from(v4), end: u32::from(v4) },
+                            None => IpRange::V6 { start: u128::from(a), end: u128::from(a) },
+                        }),
+                        _ => UrlHost::Domain(u.host_str()),
+                    };
+                    prop_assert_eq!(u.host(), want, "{:?}", t);
+                }
+            }
+
+            // Paths of arbitrary printable bytes, where the WHATWG encode sets matter most.
+            #[test]
+            fn fast_path_matches_on_any_path(path in "[!-~]{0,24}", q in "[!-~]{0,12}") {
+                let t = format!("https://Evil.example.com/{path}?{q}");
+                if let Some(fast) = parse_plain(&t) {
+                    let general = parse_general(&t);
+                    prop_assert_eq!(
+                        Ok(format!("{fast:?}")),
+                        general.map(|g| format!("{g:?}")),
+                        "{:?}", t
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parts() {
