@@ -827,12 +827,10 @@ fn run_cycle(
             previous.contains_key(&l.name),
             &delivered,
         )
-        .and_then(|()| {
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(Held::NotDeliveredHere(missing))
-            }
+        .and(if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Held::NotDeliveredHere(missing))
         }) {
             Ok(()) => {
                 // `changed_at` moves only when the content changed (the store's rule).
