@@ -1181,3 +1181,90 @@ fn a_new_leader_keeps_the_list_when_a_source_never_delivered_to_it() {
     same_list_everywhere(&[&survivor], "185.220.101.50");
     drop(dead);
 }
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn replicas_serve_through_a_database_outage_and_resume() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
+    let (lead, follow) = if leader == 0 { (a, b) } else { (b, a) };
+    // The follower has the list in its cache before the outage.
+    wait_for("the follower's cache", LIMIT, || {
+        let cache = if leader == 0 {
+            "replica-b"
+        } else {
+            "replica-a"
+        };
+        dir.path()
+            .join(cache)
+            .join("lists/pa.list")
+            .is_file()
+            .then_some(())
+    });
+
+    pg.stop();
+    let t = Instant::now();
+    let metric = |r: &Replica, line: &str| r.get("/metrics").body.contains(line);
+    for r in [&lead, &follow] {
+        wait_for("edlforge_database_up 0", LIMIT, || {
+            assert_eq!(r.get("/lists/pa"), served, "after {:?}", t.elapsed());
+            metric(r, "\nedlforge_database_up 0\n").then_some(())
+        });
+        assert_eq!(r.get("/healthz").status, 200);
+        assert_eq!(r.get("/readyz").status, 200);
+        let s: serde_json::Value = serde_json::from_str(&r.get("/status.json").body).unwrap();
+        assert_eq!(s["database"]["up"], false, "{s}");
+    }
+    // The leader's session is gone: it steps down, nobody fetches.
+    wait_for("the leader steps down", LIMIT, || {
+        assert_eq!(lead.get("/lists/pa"), served);
+        (lead.role() == "follower").then_some(())
+    });
+    eprintln!(
+        "outage seen and leader stepped down after {:?}",
+        t.elapsed()
+    );
+    // A follower restarted during the outage serves its cache.
+    drop(follow);
+    let cache = if leader == 0 {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    let follow = Replica::start(dir.path(), cache, &url);
+    assert_eq!(follow.get("/lists/pa"), served);
+    assert_eq!(follow.get("/readyz").status, 200);
+    assert_eq!(follow.role(), "follower");
+    // An edit during the outage is not fetched by anyone.
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.7\n",
+    );
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_eq!(lead.get("/lists/pa"), served);
+        assert_eq!(follow.get("/lists/pa"), served);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The database returns: one leader again, the edit reaches both, without a restart.
+    pg.restart();
+    let t = Instant::now();
+    for r in [&lead, &follow] {
+        wait_for("edlforge_database_up 1", LIMIT, || {
+            metric(r, "\nedlforge_database_up 1\n").then_some(())
+        });
+    }
+    one_leader(&[&lead, &follow]);
+    let next = same_list_everywhere(&[&lead, &follow], "185.220.101.7");
+    eprintln!("resumed after the database returned: {:?}", t.elapsed());
+    assert_ne!(next.etag, served.etag);
+}
