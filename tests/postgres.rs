@@ -1268,3 +1268,50 @@ fn replicas_serve_through_a_database_outage_and_resume() {
     eprintln!("resumed after the database returned: {:?}", t.elapsed());
     assert_ne!(next.etag, served.etag);
 }
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn a_publish_the_database_refused_is_retried_and_reaches_the_followers() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
+    let (lead, follow) = if leader == 0 { (&a, &b) } else { (&b, &a) };
+    // Every new list version is refused by the database (the leader's session stays fine).
+    pg.sql(
+        "edl",
+        "ALTER TABLE edlforge_lists ADD CONSTRAINT refuse_publish CHECK (version < 0) NOT VALID",
+    );
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.7\n",
+    );
+    // The leader compiled and serves the edit; its publish failed.
+    same_list_everywhere(&[lead], "185.220.101.7");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(follow.get("/lists/pa"), served);
+    // The database takes writes again: the retry (30 s after the failure) publishes.
+    pg.sql(
+        "edl",
+        "ALTER TABLE edlforge_lists DROP CONSTRAINT refuse_publish",
+    );
+    let next = same_list_everywhere(&[lead, follow], "185.220.101.7");
+    assert_ne!(next.etag, served.etag);
+    let metrics = lead.get("/metrics").body;
+    assert!(
+        metrics.contains("edlforge_cycle_failures_total{reason=\"database\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        lead.get("/metrics")
+            .body
+            .contains("\nedlforge_cycle_success 1\n"),
+        "the retried cycle succeeded"
+    );
+}

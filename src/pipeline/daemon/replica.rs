@@ -88,11 +88,14 @@ impl Replica {
     }
 
     /// Publishes, under `fence`, every list whose ETag differs from the database's newest.
-    /// A refused fence or a database error is logged; the next cycle tries again (while this
-    /// replica still leads).
-    pub(super) async fn publish(&self, fence: Fence, lists: &[ToPublish]) {
+    /// A refused fence is logged (another replica leads now: nothing to retry).
+    ///
+    /// # Errors
+    /// The database failed: the message, for the caller's cycle failure; its retry publishes
+    /// what is still missing.
+    pub(super) async fn publish(&self, fence: Fence, lists: &[ToPublish]) -> Result<(), String> {
         let Some(store) = self.store.get() else {
-            return;
+            return Ok(());
         };
         for l in lists {
             let same = self
@@ -120,14 +123,17 @@ impl Replica {
                 }
                 Err(e @ PgError::Fenced { .. }) => {
                     tracing::warn!(list = %l.name, error = %e, "Not published: another replica leads now.");
-                    return;
+                    return Ok(());
                 }
                 Err(e) => {
-                    tracing::error!(list = %l.name, error = %e, cause = %std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default(), "Cannot publish the list to the database; the next cycle tries again.");
-                    return;
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    return Err(format!("{e}{cause}"));
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -401,7 +401,11 @@ impl Scheduler {
         };
         self.apply(cycle);
         if let (Some(r), Some(f)) = (&self.replica, fence) {
-            r.publish(f, &to_db).await;
+            if let Err(message) = r.publish(f, &to_db).await {
+                // Served here but not by the followers: retried in 30 s (`run`).
+                self.cycle_failed("database", message);
+                return false;
+            }
         }
         self.state.metrics.cycle_ok();
         if let Ok(mut b) = self.state.board.lock() {
