@@ -1315,3 +1315,53 @@ fn a_publish_the_database_refused_is_retried_and_reaches_the_followers() {
         "the retried cycle succeeded"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn three_replicas_fetch_a_feed_once_per_refresh() {
+    use crate::support::fixture::{FixtureServer, Reply, Routes};
+    let feed = FixtureServer::start(
+        Routes::new().reply("/feed.txt", Reply::ok("185.220.101.60\n185.220.101.62\n")),
+    );
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let config = format!(
+        "{}\n[[source]]\nname = \"feed\"\nurl = \"{}\"\ntype = \"ip\"\nrefresh = \"4s\"\n",
+        PG_CONFIG.replace("sources = [\"block\"]", "sources = [\"block\", \"feed\"]"),
+        feed.url("/feed.txt"),
+    );
+    let dir = site(&config);
+    let replicas: Vec<Replica> = ["replica-a", "replica-b", "replica-c"]
+        .iter()
+        .map(|d| Replica::start(dir.path(), d, &url))
+        .collect();
+    let all: Vec<&Replica> = replicas.iter().collect();
+    let leader = one_leader(&all);
+    same_list_everywhere(&all, "185.220.101.60");
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let hits = feed.hits("/feed.txt");
+    let elapsed = t.elapsed().as_secs();
+    eprintln!(
+        "3 replicas, refresh 4 s: {hits} fetches of the feed in about {elapsed} s after the first"
+    );
+    // One replica's schedule: the first fetch, then one per 4 s (one spare for timing);
+    // three replicas fetching would make about three times as many.
+    assert!(hits >= 2, "the leader fetches every refresh: {hits}");
+    assert!(
+        hits as u64 <= 1 + elapsed / 4 + 1,
+        "{hits} fetches in {elapsed} s: more than one replica fetches"
+    );
+    for (i, r) in replicas.iter().enumerate() {
+        let s: serde_json::Value = serde_json::from_str(&r.get("/status.json").body).unwrap();
+        if i == leader {
+            assert!(s["sources"][1]["last_success"].is_i64(), "{s}");
+        } else {
+            assert!(s["sources"][1]["last_attempt"].is_null(), "{s}");
+        }
+    }
+    assert_eq!(one_leader(&all), leader);
+}
