@@ -1025,6 +1025,8 @@ fn two_replicas_one_leader_same_bytes_and_a_lists_edit_reaches_both() {
         serde_json::from_str(&follower.get("/status.json").body).unwrap();
     assert!(status["sources"][0]["last_attempt"].is_null(), "{status}");
     assert_eq!(status["database"]["up"], true, "{status}");
+    let page = follower.get("/").body;
+    assert!(page.contains("database <code>127.0.0.1:"), "{page}");
     let status: serde_json::Value =
         serde_json::from_str(&replicas[leader].get("/status.json").body).unwrap();
     assert!(status["sources"][0]["last_attempt"].is_i64(), "{status}");
@@ -1222,6 +1224,7 @@ fn replicas_serve_through_a_database_outage_and_resume() {
         assert_eq!(r.get("/readyz").status, 200);
         let s: serde_json::Value = serde_json::from_str(&r.get("/status.json").body).unwrap();
         assert_eq!(s["database"]["up"], false, "{s}");
+        assert!(r.get("/").body.contains(">unreachable</span>"));
     }
     // The leader's session is gone: it steps down, nobody fetches.
     wait_for("the leader steps down", LIMIT, || {
