@@ -85,6 +85,8 @@ pub enum Name {
     TlsReloadSuccess,
     /// `edlforge_leader`.
     Leader,
+    /// `edlforge_database_up`.
+    DatabaseUp,
 }
 
 impl Name {
@@ -123,6 +125,7 @@ impl Name {
             Name::CycleFailures => "edlforge_cycle_failures_total",
             Name::TlsReloadSuccess => "edlforge_tls_reload_success",
             Name::Leader => "edlforge_leader",
+            Name::DatabaseUp => "edlforge_database_up",
         }
     }
 
@@ -131,6 +134,9 @@ impl Name {
             Name::BuildInfo => "edlforge version; always 1.",
             Name::Leader => {
                 "1 when this replica leads (fetches, compiles and publishes), 0 when it follows another; always 1 with the embedded store."
+            }
+            Name::DatabaseUp => {
+                "1 when the PostgreSQL database answers (always 1 with the embedded store), 0 while it cannot be reached: lists are then served from memory and the local cache, and nothing is fetched."
             }
             Name::ConfigReloadSuccess => {
                 "1 when the last attempt to load feeds.toml succeeded, 0 when it was refused (the previous config stays in force)."
@@ -190,6 +196,7 @@ pub struct Metrics {
     registry: Registry,
     reload_success: Gauge,
     leader: IntGauge,
+    database_up: IntGauge,
     last_reload: Gauge,
     reloads: IntCounterVec,
     src_attempt: GaugeVec,
@@ -257,6 +264,10 @@ impl Metrics {
         let leader = IntGauge::with_opts(opts(Name::Leader)).expect("metric definition is valid");
         r.register(Box::new(leader.clone()))
             .expect("metric names are unique");
+        let database_up =
+            IntGauge::with_opts(opts(Name::DatabaseUp)).expect("metric definition is valid");
+        r.register(Box::new(database_up.clone()))
+            .expect("metric names are unique");
         let reload_success =
             Gauge::with_opts(opts(Name::ConfigReloadSuccess)).expect("metric definition is valid");
         r.register(Box::new(reload_success.clone()))
@@ -276,6 +287,7 @@ impl Metrics {
         Metrics {
             reload_success,
             leader,
+            database_up,
             last_reload,
             reloads: family!(r, IntCounterVec, Name::ConfigReloads, &["result"]),
             src_attempt: family!(r, GaugeVec, Name::SourceLastAttempt, &["source"]),
@@ -343,6 +355,11 @@ impl Metrics {
             "Replica role set."
         );
         self.leader.set(i64::from(leader));
+    }
+
+    /// Whether the PostgreSQL database answers (the caller logs changes, with the database).
+    pub fn database_up(&self, up: bool) {
+        self.database_up.set(i64::from(up));
     }
 
     /// feeds.toml was loaded (at start or on reload).
@@ -694,6 +711,7 @@ mod tests {
         let m = Metrics::new();
         m.config_loaded("feeds.toml", 100);
         m.role(true);
+        m.database_up(true);
         m.source_ok("drop", 100, 0.5);
         m.source_failed("tor", "timeout", "timed out", 100, 1.0);
         m.list_compiled("pa", 3, Some(150_000), 90, 100, 0.01, &[("guarded", 2)]);
@@ -711,6 +729,7 @@ mod tests {
             Name::HttpRequests,
             Name::ListLastPoll,
             Name::Leader,
+            Name::DatabaseUp,
         ] {
             assert!(text.contains(&format!("# HELP {} ", n.as_str())), "{n:?}");
         }
@@ -718,6 +737,7 @@ mod tests {
             .contains("edlforge_source_fetch_errors_total{reason=\"timeout\",source=\"tor\"} 1"));
         assert!(text.contains("edlforge_list_dropped_total{list=\"pa\",reason=\"guarded\"} 2"));
         assert!(text.contains("\nedlforge_leader 1\n"));
+        assert!(text.contains("\nedlforge_database_up 1\n"));
     }
 
     #[test]

@@ -245,13 +245,8 @@ fn store_backend_and_url_are_checked() {
         !format!("{c:?}").contains("hunter2"),
         "Debug of the config hides the URL"
     );
-    // Until the server leads and follows through it, `serve` refuses it rather than run two
-    // replicas on their own files (`compile` writes files and keeps data_dir).
-    let refused: Vec<String> = c.serve_errors.iter().map(ToString::to_string).collect();
-    assert_eq!(
-        refused,
-        ["feeds.toml:2:11: store.backend: serve does not run on backend = \"postgres\" yet (leadership and following are not wired into the server); use backend = \"embedded\" for now"]
-    );
+    // `serve` runs on it (one leader, followers: see the replica tests below).
+    assert!(c.serve_errors.is_empty(), "{:?}", c.serve_errors);
     let c = Config::from_text("", Path::new("feeds.toml")).unwrap();
     assert_eq!(c.backend, Backend::Embedded);
 }
@@ -472,7 +467,7 @@ fn one_leader_and_a_terminated_leader_is_replaced_and_fenced() {
         assert_eq!(lead_b.fence().generation(), gen_a + 1);
 
         // The old leader's writes are refused by the fence, in the database.
-        let e = publish(&a, &lead_a, "pa", "203.0.113.9\n").await.unwrap_err();
+        let e = publish(&a, &lead_a, "pa", "185.220.101.9\n").await.unwrap_err();
         assert!(
             matches!(e, PgError::Fenced { mine, current } if mine == gen_a && current == gen_a + 1),
             "{}",
@@ -493,9 +488,9 @@ fn one_leader_and_a_terminated_leader_is_replaced_and_fenced() {
         let stored = b.list("pa").await.unwrap().unwrap();
         assert_eq!((stored.version, stored.body.as_slice()), (1, &b"192.0.2.1\n"[..]));
         // The new leader writes.
-        assert_eq!(publish(&b, &lead_b, "pa", "198.51.100.7\n").await.unwrap(), 2);
+        assert_eq!(publish(&b, &lead_b, "pa", "185.220.101.7\n").await.unwrap(), 2);
         let got = next_within(&mut follower, LIMIT).await;
-        assert_eq!((got.version, got.body.as_slice()), (2, &b"198.51.100.7\n"[..]));
+        assert_eq!((got.version, got.body.as_slice()), (2, &b"185.220.101.7\n"[..]));
         let stored = a.list("pa").await.unwrap().unwrap();
         assert_eq!(stored.version, 2);
         assert_eq!(stored.generation, gen_a + 1);
@@ -845,4 +840,531 @@ fn a_leader_whose_session_stops_answering_steps_down() {
         let _ = blocker.kill();
         let _ = blocker.wait();
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// `edlforge serve` replicas on one database
+
+const PG_CONFIG: &str = r#"[store]
+backend = "postgres"
+url = "${env:EDLFORGE_DATABASE_URL}"
+
+[server]
+tls = "off"
+
+[[source]]
+name = "block"
+path = "lists/block.txt"
+
+[[list]]
+name = "pa"
+vendor = "plain"
+sources = ["block"]
+"#;
+
+/// One `edlforge serve` replica: its address; killed (SIGKILL) and reaped on drop.
+struct Replica {
+    child: std::process::Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- replica on {}:\n{}", self.addr, self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// Starts `edlforge serve` in `site` with `--data-dir data_dir` on database `url`.
+    fn start(site: &Path, data_dir: &str, url: &str) -> Replica {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+            .current_dir(site)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir])
+            .env("EDLFORGE_DATABASE_URL", url)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("edlforge: listening on http://") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+                if let Ok(mut l) = l.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let addr = rx.recv_timeout(LIMIT).expect("the replica listens");
+        Replica { child, addr, log }
+    }
+
+    fn get(&self, path: &str) -> Response {
+        Response::parse(&http_get(&self.addr, path))
+    }
+
+    /// `"leader"` or `"follower"`, from status.json, checked against `edlforge_leader`.
+    fn role(&self) -> String {
+        let status = self.get("/status.json");
+        let v: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+        let role = v["role"].as_str().unwrap().to_string();
+        let metrics = self.get("/metrics").body;
+        let gauge = if metrics.contains("\nedlforge_leader 1\n") {
+            "leader"
+        } else {
+            assert!(metrics.contains("\nedlforge_leader 0\n"), "{metrics}");
+            "follower"
+        };
+        // The two are set together; a poll between them may see one change before the other.
+        if role == gauge {
+            role
+        } else {
+            "changing".into()
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// A status code, the ETag and the body of an HTTP/1.0 response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Response {
+    status: u16,
+    etag: Option<String>,
+    body: String,
+}
+
+impl Response {
+    fn parse(raw: &str) -> Response {
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let etag = head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("etag").then(|| v.trim().to_string())
+        });
+        Response {
+            status,
+            etag,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Waits until exactly one of `replicas` leads (and the others follow); its index.
+fn one_leader(replicas: &[&Replica]) -> usize {
+    wait_for("exactly one leader", LIMIT, || {
+        let roles: Vec<String> = replicas.iter().map(|r| r.role()).collect();
+        let leaders = roles.iter().filter(|r| *r == "leader").count();
+        let followers = roles.iter().filter(|r| *r == "follower").count();
+        (leaders == 1 && followers == replicas.len() - 1)
+            .then(|| roles.iter().position(|r| r == "leader").unwrap_or(0))
+    })
+}
+
+/// Waits until every replica serves list `pa` with 200, one ETag and one body containing
+/// `needle`; that response.
+fn same_list_everywhere(replicas: &[&Replica], needle: &str) -> Response {
+    wait_for(
+        &format!("every replica serves /lists/pa with {needle:?}"),
+        LIMIT,
+        || {
+            let got: Vec<Response> = replicas.iter().map(|r| r.get("/lists/pa")).collect();
+            let first = got[0].clone();
+            (first.status == 200
+                && first.etag.is_some()
+                && first.body.contains(needle)
+                && got.iter().all(|r| *r == first))
+            .then_some(first)
+        },
+    )
+}
+
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn two_replicas_one_leader_same_bytes_and_a_lists_edit_reaches_both() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let replicas = [&a, &b];
+    let leader = one_leader(&replicas);
+    let follower = replicas[1 - leader];
+    let first = same_list_everywhere(&replicas, "45.137.21.9");
+    eprintln!("leader: replica {leader}; served ETag {:?}", first.etag);
+    // Only the leader read the source; the follower serves what it published and keeps a
+    // copy in its own cache.
+    let status: serde_json::Value =
+        serde_json::from_str(&follower.get("/status.json").body).unwrap();
+    assert!(status["sources"][0]["last_attempt"].is_null(), "{status}");
+    assert_eq!(status["database"]["up"], true, "{status}");
+    let page = follower.get("/").body;
+    assert!(page.contains("database <code>127.0.0.1:"), "{page}");
+    let status: serde_json::Value =
+        serde_json::from_str(&replicas[leader].get("/status.json").body).unwrap();
+    assert!(status["sources"][0]["last_attempt"].is_i64(), "{status}");
+    for r in replicas {
+        assert!(
+            r.get("/metrics")
+                .body
+                .contains("\nedlforge_database_up 1\n"),
+            "database up on every replica"
+        );
+    }
+    let cache = if leader == 0 {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    wait_for("the follower's cache holds the list", LIMIT, || {
+        dir.path()
+            .join(cache)
+            .join("lists/pa.list")
+            .is_file()
+            .then_some(())
+    });
+    assert!(
+        follower.log().contains("List followed from the leader."),
+        "{}",
+        follower.log()
+    );
+
+    // (b) An edit of lists/ reaches both replicas, same bytes and ETag.
+    let t = Instant::now();
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.7\n",
+    );
+    let second = same_list_everywhere(&replicas, "185.220.101.7");
+    eprintln!(
+        "lists/ edit served by both replicas after {:?}",
+        t.elapsed()
+    );
+    assert_ne!(second.etag, first.etag);
+    // Still one leader: the edit did not make the follower fetch.
+    assert_eq!(one_leader(&replicas), leader);
+    let status: serde_json::Value =
+        serde_json::from_str(&follower.get("/status.json").body).unwrap();
+    assert!(status["sources"][0]["last_attempt"].is_null(), "{status}");
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn a_killed_leader_replica_is_replaced_and_the_follower_keeps_serving() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
+    let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
+
+    // kill -9: no goodbye to the database; the follower must take over.
+    let t = Instant::now();
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    let mut polls = 0u32;
+    let took = wait_for(
+        "the follower leads after kill -9 of the leader",
+        LIMIT,
+        || {
+            // Every poll meanwhile: 200, the same bytes and ETag.
+            let r = survivor.get("/lists/pa");
+            assert_eq!(r, served, "after {:?}", t.elapsed());
+            polls += 1;
+            (survivor.role() == "leader").then(|| t.elapsed())
+        },
+    );
+    eprintln!("takeover after kill -9: {took:?} ({polls} polls, all 200 with one ETag)");
+    // As leader it compiles the same files: the same ETag, still 200, for a few more seconds
+    // (its first cycle as leader runs at once).
+    wait_for("a cycle of the new leader", LIMIT, || {
+        let status: serde_json::Value =
+            serde_json::from_str(&survivor.get("/status.json").body).unwrap();
+        status["sources"][0]["last_attempt"].is_i64().then_some(())
+    });
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(survivor.get("/lists/pa"), served);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And it now does the leader's work: an edit of lists/ reaches it.
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.9\n",
+    );
+    let next = same_list_everywhere(&[&survivor], "185.220.101.9");
+    assert_ne!(next.etag, served.etag);
+    drop(dead);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn a_new_leader_keeps_the_list_when_a_source_never_delivered_to_it() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let config = format!(
+        "{}\n[[source]]\nname = \"extra\"\npath = \"lists/extra.txt\"\n",
+        PG_CONFIG.replace("sources = [\"block\"]", "sources = [\"block\", \"extra\"]")
+    );
+    let dir = site(&config);
+    std::fs::write(dir.path().join("lists/extra.txt"), "185.220.101.44\n").unwrap();
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "185.220.101.44");
+    let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
+    // The leader can no longer read `extra`: it keeps its last good set (same list).
+    std::fs::remove_file(dir.path().join("lists/extra.txt")).unwrap();
+    wait_for("the leader fails to read extra", LIMIT, || {
+        let s: serde_json::Value = serde_json::from_str(&dead.get("/status.json").body).unwrap();
+        s["sources"][1]["last_error"].is_string().then_some(())
+    });
+    assert_eq!(dead.get("/lists/pa"), served);
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    // The survivor leads and runs a cycle; `extra` never delivered to it, so the list is not
+    // replaced by one compiled without it: 200, the same bytes and ETag, and it says why.
+    wait_for("the survivor leads and runs a cycle", LIMIT, || {
+        let s: serde_json::Value =
+            serde_json::from_str(&survivor.get("/status.json").body).unwrap();
+        (s["role"] == "leader" && s["sources"][1]["last_attempt"].is_i64()).then_some(())
+    });
+    assert_eq!(survivor.get("/lists/pa"), served);
+    let s: serde_json::Value = serde_json::from_str(&survivor.get("/status.json").body).unwrap();
+    assert_eq!(
+        s["lists"][0]["withheld_reason"], "not_delivered_here",
+        "{s}"
+    );
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(survivor.get("/lists/pa"), served);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Once `extra` delivers again, the new leader compiles and publishes as usual.
+    replace(
+        &dir.path().join("lists/extra.txt"),
+        "185.220.101.44\n185.220.101.50\n",
+    );
+    same_list_everywhere(&[&survivor], "185.220.101.50");
+    drop(dead);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn replicas_serve_through_a_database_outage_and_resume() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
+    let (lead, follow) = if leader == 0 { (a, b) } else { (b, a) };
+    // The follower has the list in its cache before the outage.
+    wait_for("the follower's cache", LIMIT, || {
+        let cache = if leader == 0 {
+            "replica-b"
+        } else {
+            "replica-a"
+        };
+        dir.path()
+            .join(cache)
+            .join("lists/pa.list")
+            .is_file()
+            .then_some(())
+    });
+
+    pg.stop();
+    let t = Instant::now();
+    let metric = |r: &Replica, line: &str| r.get("/metrics").body.contains(line);
+    for r in [&lead, &follow] {
+        wait_for("edlforge_database_up 0", LIMIT, || {
+            assert_eq!(r.get("/lists/pa"), served, "after {:?}", t.elapsed());
+            metric(r, "\nedlforge_database_up 0\n").then_some(())
+        });
+        assert_eq!(r.get("/healthz").status, 200);
+        assert_eq!(r.get("/readyz").status, 200);
+        let s: serde_json::Value = serde_json::from_str(&r.get("/status.json").body).unwrap();
+        assert_eq!(s["database"]["up"], false, "{s}");
+        assert!(r.get("/").body.contains(">unreachable</span>"));
+    }
+    // The leader's session is gone: it steps down, nobody fetches.
+    wait_for("the leader steps down", LIMIT, || {
+        assert_eq!(lead.get("/lists/pa"), served);
+        (lead.role() == "follower").then_some(())
+    });
+    eprintln!(
+        "outage seen and leader stepped down after {:?}",
+        t.elapsed()
+    );
+    // A follower restarted during the outage serves its cache.
+    drop(follow);
+    let cache = if leader == 0 {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    let follow = Replica::start(dir.path(), cache, &url);
+    assert_eq!(follow.get("/lists/pa"), served);
+    assert_eq!(follow.get("/readyz").status, 200);
+    assert_eq!(follow.role(), "follower");
+    // An edit during the outage is not fetched by anyone.
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.7\n",
+    );
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_eq!(lead.get("/lists/pa"), served);
+        assert_eq!(follow.get("/lists/pa"), served);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The database returns: one leader again, the edit reaches both, without a restart.
+    pg.restart();
+    let t = Instant::now();
+    for r in [&lead, &follow] {
+        wait_for("edlforge_database_up 1", LIMIT, || {
+            metric(r, "\nedlforge_database_up 1\n").then_some(())
+        });
+    }
+    one_leader(&[&lead, &follow]);
+    let next = same_list_everywhere(&[&lead, &follow], "185.220.101.7");
+    eprintln!("resumed after the database returned: {:?}", t.elapsed());
+    assert_ne!(next.etag, served.etag);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn a_publish_the_database_refused_is_retried_and_reaches_the_followers() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = site(PG_CONFIG);
+    let a = Replica::start(dir.path(), "replica-a", &url);
+    let b = Replica::start(dir.path(), "replica-b", &url);
+    let leader = one_leader(&[&a, &b]);
+    let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
+    let (lead, follow) = if leader == 0 { (&a, &b) } else { (&b, &a) };
+    // Every new list version is refused by the database (the leader's session stays fine).
+    pg.sql(
+        "edl",
+        "ALTER TABLE edlforge_lists ADD CONSTRAINT refuse_publish CHECK (version < 0) NOT VALID",
+    );
+    replace(
+        &dir.path().join("lists/block.txt"),
+        "45.137.21.9\n91.92.242.0/24\n185.220.101.7\n",
+    );
+    // The leader compiled and serves the edit; its publish failed.
+    same_list_everywhere(&[lead], "185.220.101.7");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(follow.get("/lists/pa"), served);
+    // The database takes writes again: the retry (30 s after the failure) publishes.
+    pg.sql(
+        "edl",
+        "ALTER TABLE edlforge_lists DROP CONSTRAINT refuse_publish",
+    );
+    let next = same_list_everywhere(&[lead, follow], "185.220.101.7");
+    assert_ne!(next.etag, served.etag);
+    let metrics = lead.get("/metrics").body;
+    assert!(
+        metrics.contains("edlforge_cycle_failures_total{reason=\"database\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        lead.get("/metrics")
+            .body
+            .contains("\nedlforge_cycle_success 1\n"),
+        "the retried cycle succeeded"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn three_replicas_fetch_a_feed_once_per_refresh() {
+    use crate::support::fixture::{FixtureServer, Reply, Routes};
+    let feed = FixtureServer::start(
+        Routes::new().reply("/feed.txt", Reply::ok("185.220.101.60\n185.220.101.62\n")),
+    );
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let config = format!(
+        "{}\n[[source]]\nname = \"feed\"\nurl = \"{}\"\ntype = \"ip\"\nrefresh = \"4s\"\n",
+        PG_CONFIG.replace("sources = [\"block\"]", "sources = [\"block\", \"feed\"]"),
+        feed.url("/feed.txt"),
+    );
+    let dir = site(&config);
+    let replicas: Vec<Replica> = ["replica-a", "replica-b", "replica-c"]
+        .iter()
+        .map(|d| Replica::start(dir.path(), d, &url))
+        .collect();
+    let all: Vec<&Replica> = replicas.iter().collect();
+    let leader = one_leader(&all);
+    same_list_everywhere(&all, "185.220.101.60");
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let hits = feed.hits("/feed.txt");
+    let elapsed = t.elapsed().as_secs();
+    eprintln!(
+        "3 replicas, refresh 4 s: {hits} fetches of the feed in about {elapsed} s after the first"
+    );
+    // One replica's schedule: the first fetch, then one per 4 s (one spare for timing);
+    // three replicas fetching would make about three times as many.
+    assert!(hits >= 2, "the leader fetches every refresh: {hits}");
+    assert!(
+        hits as u64 <= 1 + elapsed / 4 + 1,
+        "{hits} fetches in {elapsed} s: more than one replica fetches"
+    );
+    for (i, r) in replicas.iter().enumerate() {
+        let s: serde_json::Value = serde_json::from_str(&r.get("/status.json").body).unwrap();
+        if i == leader {
+            assert!(s["sources"][1]["last_success"].is_i64(), "{s}");
+        } else {
+            assert!(s["sources"][1]["last_attempt"].is_null(), "{s}");
+        }
+    }
+    assert_eq!(one_leader(&all), leader);
 }

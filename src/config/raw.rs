@@ -112,8 +112,10 @@ pub struct RawStore {
     pub data_dir: Option<Spanned<String>>,
     /// Where the store lives: `"embedded"` (the default: files under `data_dir`, one process)
     /// or `"postgres"` (a PostgreSQL database shared by several replicas, given by `url`).
-    /// Example: `backend = "postgres"`. Not yet usable by `serve`, which refuses it (and
-    /// `check` says so); `compile` and `plan` keep using the files under `data_dir`.
+    /// Example: `backend = "postgres"`. `serve` then contends for leadership: the leader
+    /// fetches, compiles and publishes, the other replicas serve what it published (see the
+    /// README, "Several replicas on PostgreSQL"); `compile` and `plan` keep using the files
+    /// under `data_dir`.
     pub backend: Option<Spanned<String>>,
     /// With `backend = "postgres"` (required then, refused otherwise): the database, as a
     /// libpq URL, `postgresql://user:password@host:5432/dbname?sslmode=verify-full`. It can

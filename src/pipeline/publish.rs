@@ -25,6 +25,10 @@ use super::PipelineError;
 pub enum Held {
     /// Never published, compiled empty, and these block sources have never delivered data.
     NeverDelivered(Vec<String>),
+    /// PostgreSQL backend: published before (by this replica or another), but these block
+    /// sources have not delivered on this replica, which leads now; the last version stays
+    /// served everywhere rather than one compiled without them.
+    NotDeliveredHere(Vec<String>),
 }
 
 impl Held {
@@ -32,13 +36,14 @@ impl Held {
     pub fn id(&self) -> &'static str {
         match self {
             Held::NeverDelivered(_) => "never_delivered",
+            Held::NotDeliveredHere(_) => "not_delivered_here",
         }
     }
 
     /// The sources the list waits for.
     pub fn sources(&self) -> &[String] {
         match self {
-            Held::NeverDelivered(s) => s,
+            Held::NeverDelivered(s) | Held::NotDeliveredHere(s) => s,
         }
     }
 }
@@ -49,6 +54,13 @@ impl fmt::Display for Held {
             Held::NeverDelivered(s) => write!(
                 f,
                 "withheld: never published, and it compiled empty because source{} {} ha{} never delivered data",
+                if s.len() == 1 { "" } else { "s" },
+                s.join(", "),
+                if s.len() == 1 { "s" } else { "ve" },
+            ),
+            Held::NotDeliveredHere(s) => write!(
+                f,
+                "not replaced: this replica leads now and source{} {} ha{} not delivered data here yet; the last published version stays served",
                 if s.len() == 1 { "" } else { "s" },
                 s.join(", "),
                 if s.len() == 1 { "s" } else { "ve" },

@@ -129,6 +129,17 @@ impl Role {
     }
 }
 
+/// The PostgreSQL database as a replica sees it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Database {
+    /// Whether it answers.
+    pub up: bool,
+    /// `host:port/dbname` (empty before the first connection).
+    pub target: String,
+    /// Since when `up` holds (Unix seconds).
+    pub since: i64,
+}
+
 /// What the owner of the server reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Board {
@@ -140,6 +151,9 @@ pub struct Board {
     pub tls: String,
     /// This replica's role (`"leader"` with the embedded store).
     pub role: Role,
+    /// The PostgreSQL database (absent with the embedded store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
     /// Config reload state.
     pub reload: Reload,
     /// Sources in config order.
@@ -370,13 +384,23 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
 <h1>edlforge status</h1>
 <div class="meta">edlforge {} · config <code>{}</code> · {} · up {} · last compile {}</div>
 <div class="meta">TLS: <code>{}</code></div>
-"#,
+{}"#,
         esc(v.version),
         esc(&b.config),
         b.role.as_str(),
         age(now - b.started_at),
         when(b.last_cycle, now),
         esc(&b.tls),
+        match &b.database {
+            None => String::new(),
+            Some(d) => format!(
+                "<div class=\"meta\">database <code>{}</code>: <span class=\"b {}\">{}</span> for {}</div>\n",
+                esc(&d.target),
+                if d.up { "ok" } else { "failing" },
+                if d.up { "up" } else { "unreachable" },
+                age(now - d.since),
+            ),
+        },
     );
     // The verdict first: is every list served, is every source healthy.
     let unserved: Vec<&str> = b

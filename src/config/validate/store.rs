@@ -34,17 +34,6 @@ pub(super) fn backend(cx: &mut Ctx<'_>, rs: &RawStore) -> Backend {
             let Some(url) = cx.secret(u, "store.url", true) else {
                 return Backend::Embedded;
             };
-            // The library (store::postgres) is in place; `serve` does not lead or follow
-            // through it yet, and running it on the local files instead would let replicas
-            // fetch twice and drift: refused until the daemon runs on it.
-            let before = cx.errors.len();
-            cx.err(
-                span,
-                "store.backend",
-                "serve does not run on backend = \"postgres\" yet (leadership and following are not wired into the server); use backend = \"embedded\" for now",
-            );
-            let e = cx.errors.split_off(before);
-            cx.serve_errors.extend(e);
             Backend::Postgres { url }
         }
         Some((other, span)) => {

@@ -20,6 +20,7 @@
 //! on the status page and in `edlforge_config_reload_success`; the running config stays in
 //! force and its `file` sources still reload.
 
+mod replica;
 mod scheduler;
 
 use crate::indicator::unix_now as now;
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError, LoadError, Tls};
+use crate::config::{Backend, Config, ConfigError, LoadError, Tls};
 use crate::metrics::Metrics;
 use crate::serve::status::Reload;
 use crate::serve::tls::{self, Certs, TlsError};
@@ -192,8 +193,12 @@ pub async fn run(
         b.started_at = started;
         b.config = opts.config.display().to_string();
         b.tls = tls_desc;
-        // The embedded store has one process: it leads. (With PostgreSQL, a Contender sets it.)
-        b.role = crate::serve::status::Role::Leader;
+        // The embedded store has one process: it leads. With PostgreSQL a replica follows
+        // until its Contender takes the lead (`replica.rs`).
+        b.role = match config.backend {
+            Backend::Embedded => crate::serve::status::Role::Leader,
+            Backend::Postgres { .. } => crate::serve::status::Role::Follower,
+        };
         b.reload = Reload {
             ok: true,
             loaded_at: Some(started),
@@ -201,7 +206,16 @@ pub async fn run(
         };
     }
     set_board_config(&state, &config);
-    metrics.role(true);
+    let replica = match &config.backend {
+        Backend::Embedded => {
+            metrics.role(true);
+            metrics.database_up(true);
+            None
+        }
+        Backend::Postgres { url } => {
+            Some((replica::Replica::new(Arc::new(config.clone())), url.clone()))
+        }
+    };
     for l in &config.lists {
         metrics.list_unavailable(&l.name);
     }
@@ -225,6 +239,7 @@ pub async fn run(
         certs,
         watch: None,
         held_logged: String::new(),
+        replica: replica.as_ref().map(|(r, _)| r.clone()),
     };
     // The lists kept from the last run are served from the first request on.
     sched.publish_stored().await;
@@ -242,6 +257,10 @@ pub async fn run(
         }
         _ => None,
     };
+    // With PostgreSQL: connect, contend and follow beside the server (the cache is served
+    // meanwhile, and while the database is unreachable).
+    let replica_task =
+        replica.map(|(r, url)| tokio::spawn(replica::run(r, url, state.clone(), tx.downgrade())));
     let mut sched_task = tokio::spawn(sched.run(rx));
 
     // Signals: SIGHUP reloads; SIGTERM and SIGINT stop. The SIGHUP task holds a weak sender:
@@ -286,6 +305,9 @@ pub async fn run(
     };
     serve::run(listeners, acceptor, state, limits, shutdown).await;
     if let Some(r) = renewal {
+        r.abort();
+    }
+    if let Some(r) = replica_task {
         r.abort();
     }
     // The scheduler returns when its channel closes: at once when idle, after its cycle when

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::compile::Guard;
 use crate::config::watch::{self, Changed, Watch};
-use crate::config::{Config, Role, Transport};
+use crate::config::{Backend, Config, Role, Transport};
 use crate::format::Format;
 use crate::serve::status::{Failure, ListView, Reload, SourceView};
 use crate::serve::tls::Certs;
@@ -32,6 +32,8 @@ use super::{load_config, DaemonError};
 pub(super) enum Event {
     File(Changed),
     Hangup,
+    /// This replica became leader (PostgreSQL backend): run a cycle now.
+    Lead,
 }
 
 pub(super) struct Scheduler {
@@ -46,6 +48,9 @@ pub(super) struct Scheduler {
     pub(super) watch: Option<(Watch, Vec<(PathBuf, Changed)>)>,
     /// The held-back lists last logged (one log line when this changes, not one per cycle).
     pub(super) held_logged: String,
+    /// With `[store] backend = "postgres"`: cycles run only while this replica leads, and
+    /// their lists are published to the database (`replica.rs`).
+    pub(super) replica: Option<Arc<super::replica::Replica>>,
 }
 
 /// One list of a cycle: compiled, then published (saved in the store, with its bytes ready to
@@ -54,6 +59,8 @@ struct CycleList {
     outcome: ListOutcome,
     took: f64,
     published: Result<(i64, Arc<Published>), Held>,
+    /// What the store saved for a published list.
+    meta: Option<ListMeta>,
 }
 
 /// The result of one cycle, made on a blocking thread.
@@ -151,6 +158,7 @@ impl Scheduler {
             events.sort_by_key(|e| match e {
                 Event::Hangup => 0,
                 Event::File(c) => 1 + *c as u8,
+                Event::Lead => u8::MAX,
             });
             events.dedup();
             let reload_config = events
@@ -166,7 +174,7 @@ impl Scheduler {
                 self.reload_config();
                 self.rewatch(&fwd_tx);
             }
-            if reload_config {
+            if reload_config || events.contains(&Event::Lead) {
                 need_cycle = Some(FetchMode::Due);
             } else if events
                 .iter()
@@ -224,6 +232,9 @@ impl Scheduler {
                 }
                 self.guard = Arc::new(guard);
                 self.config = Arc::new(c);
+                if let Some(r) = &self.replica {
+                    r.set_config(self.config.clone());
+                }
                 self.state.metrics.config_loaded(&shown, at);
                 if let Ok(mut b) = self.state.board.lock() {
                     b.reload = Reload {
@@ -356,6 +367,14 @@ impl Scheduler {
 
     /// One fetch + compile + publish cycle. Returns false when it could not run.
     async fn cycle(&mut self, mode: FetchMode) -> bool {
+        // A follower serves what the leader publishes: it neither fetches nor compiles.
+        let fence = match &self.replica {
+            Some(r) => match r.leads() {
+                Some(f) => Some(f),
+                None => return true,
+            },
+            None => None,
+        };
         let (config, guard, fetcher) = (
             self.config.clone(),
             self.guard.clone(),
@@ -376,7 +395,18 @@ impl Scheduler {
                 return false;
             }
         };
+        let to_db = match (&self.replica, fence) {
+            (Some(_), Some(_)) => to_publish(&cycle),
+            _ => Vec::new(),
+        };
         self.apply(cycle);
+        if let (Some(r), Some(f)) = (&self.replica, fence) {
+            if let Err(message) = r.publish(f, &to_db).await {
+                // Served here but not by the followers: retried in 30 s (`run`).
+                self.cycle_failed("database", message);
+                return false;
+            }
+        }
         self.state.metrics.cycle_ok();
         if let Ok(mut b) = self.state.board.lock() {
             b.cycle_error = None;
@@ -540,6 +570,29 @@ impl Scheduler {
     }
 }
 
+/// The published lists of a cycle, as the leader publishes them to the database.
+fn to_publish(c: &Cycle) -> Vec<super::replica::ToPublish> {
+    c.lists
+        .iter()
+        .filter_map(|cl| {
+            let (Ok((_, p)), Some(meta)) = (&cl.published, &cl.meta) else {
+                return None;
+            };
+            let drops = crate::indicator::SkipReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_string(), cl.outcome.report.count(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            Some(super::replica::ToPublish {
+                name: cl.outcome.name.clone(),
+                list: p.clone(),
+                meta: meta.clone(),
+                drops,
+            })
+        })
+        .collect()
+}
+
 /// The bounded reason id of a failed cycle (the `reason` of `edlforge_cycle_failures_total`).
 fn cycle_failure_reason(e: &PipelineError) -> &'static str {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -605,6 +658,18 @@ impl Scheduler {
         let next = self
             .next_attempt(&sources, states)
             .map_or_else(|| "when their files change".to_string(), stamp);
+        if held
+            .iter()
+            .all(|(_, h)| matches!(h, Held::NotDeliveredHere(_)))
+        {
+            tracing::warn!(
+                lists = %lists.join(", "),
+                sources = %sources.join(", "),
+                next_attempt = %next,
+                "Lists not replaced: these sources have not delivered data on this replica since it leads; the last published versions stay served."
+            );
+            return;
+        }
         tracing::warn!(
             lists = %lists.join(", "),
             sources = %sources.join(", "),
@@ -670,7 +735,7 @@ pub(super) fn set_board_config(state: &State, c: &Config) {
 }
 
 /// A list's bytes ready to serve, with the validators the store keeps for it.
-fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta) -> Published {
+pub(super) fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta) -> Published {
     let f = list_format(l);
     Published::new(
         body,
@@ -749,13 +814,28 @@ fn run_cycle(
         );
         let took = t.elapsed().as_secs_f64();
         // The store keeps only published lists: its copy is what "published before" means.
+        // With PostgreSQL that copy may be one this replica followed: a compile missing a
+        // block source that never delivered here (a new leader whose fetch of it failed) would
+        // replace every replica's list with a wrong one, so it is held and the last version
+        // stays served (`replica.rs`).
+        let missing = match config.backend {
+            Backend::Postgres { .. } if previous.contains_key(&l.name) => {
+                publish::never_delivered(config, l, &delivered)
+            }
+            _ => Vec::new(),
+        };
         let decision = match publish::decide(
             config,
             l,
             outcome.rendered.entries,
             previous.contains_key(&l.name),
             &delivered,
-        ) {
+        )
+        .and(if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Held::NotDeliveredHere(missing))
+        }) {
             Ok(()) => {
                 // `changed_at` moves only when the content changed (the store's rule).
                 let meta = save_list(&mut store, &outcome, now)?;
@@ -765,14 +845,19 @@ fn run_cycle(
                     collections.push((l.name.clone(), c));
                 }
                 let p = Arc::new(published(l, outcome.rendered.body.clone(), &meta));
-                Ok((meta.changed_at, p))
+                Ok((meta.changed_at, p, meta))
             }
             Err(h) => Err(h),
+        };
+        let (published, meta) = match decision {
+            Ok((changed_at, p, meta)) => (Ok((changed_at, p)), Some(meta)),
+            Err(h) => (Err(h), None),
         };
         lists.push(CycleList {
             outcome,
             took,
-            published: decision,
+            published,
+            meta,
         });
     }
     Ok(Cycle {

@@ -32,10 +32,12 @@
 //! `edlforge_source_state` (a source's fetch state, as [`crate::store::SourceState`]) and
 //! `edlforge_migrations`. Advisory lock keys: [`MIGRATE_LOCK`], [`LEADER_LOCK`].
 //!
+//! `serve` uses it in `pipeline/daemon/replica.rs` (the local cache under `data_dir`, what a
+//! replica serves while the database is down, stays the embedded store).
+//!
 //! # Not yet here
-//! Source records, the TAXII indicator index and the local cache under `data_dir` (what a
-//! replica serves while the database is down) come next; so does the daemon's use of
-//! leadership and following (roles, metrics, status page).
+//! Source records and the TAXII indicator index; `set_state`/`state` are not used by `serve`
+//! yet (fetch state stays in each replica's `data_dir`).
 
 mod connect;
 mod error;

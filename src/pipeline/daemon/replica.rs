@@ -1,0 +1,302 @@
+//! `serve` on `[store] backend = "postgres"`: one of several replicas sharing one database.
+//!
+//! - **Start.** The server starts and serves the lists of its local cache (`data_dir`) before
+//!   the database is asked anything; [`run`] then connects and migrates (trying again every
+//!   [`RETRY`] while the database cannot be reached), contends for leadership
+//!   ([`crate::store::postgres::Contender`]) and follows publishes
+//!   ([`crate::store::postgres::Follower`]).
+//! - **Leader.** Only the leader runs the scheduler's cycles (fetch, compile, save to the local
+//!   cache); each list whose ETag differs from the newest one in the database is then published
+//!   through the fenced publish ([`Replica::publish`]). Becoming leader wakes the scheduler for
+//!   a cycle at once. A leader that loses its session stops at the next cycle boundary, and its
+//!   writes are refused by the fence from the moment another replica leads.
+//! - **Follower.** Never writes to the database: every newer version it follows is saved in its
+//!   local cache (so a restart serves it while the database is unreachable) and swapped into the
+//!   served lists, with the leader's bytes, ETag and Last-Modified.
+//! - **Database down.** Lists keep being served from memory and the cache; `/healthz` and
+//!   `/readyz` are untouched; the leader's heartbeat fails and it steps down, so nobody fetches;
+//!   `edlforge_database_up` and the status page's `database` say so, probed every [`PROBE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc::WeakUnboundedSender;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::serve::status::{Database, Role as BoardRole};
+use crate::serve::{Published, State};
+use crate::store::postgres::{Fence, ListVersion, PgError, PgStore, Publish, Role};
+use crate::store::{ListMeta, Store};
+
+use super::scheduler::{published, Event};
+
+/// Pause between attempts to reach the database at start.
+pub(super) const RETRY: Duration = Duration::from_secs(2);
+/// How often the database is probed for `edlforge_database_up`.
+pub(super) const PROBE: Duration = Duration::from_secs(2);
+
+/// What the scheduler and the replica task share.
+pub(super) struct Replica {
+    role_tx: watch::Sender<Role>,
+    store: OnceLock<PgStore>,
+    /// The config in force (the scheduler replaces it on reload): which lists exist and how
+    /// they are served.
+    config: Mutex<Arc<Config>>,
+    /// The ETag of each list's newest version in the database, as far as this replica knows
+    /// (published by it, or followed): a leader publishes only what differs.
+    in_db: Mutex<HashMap<String, String>>,
+}
+
+/// A list of a cycle, as the leader publishes it.
+pub(super) struct ToPublish {
+    pub(super) name: String,
+    pub(super) list: Arc<Published>,
+    pub(super) meta: ListMeta,
+    pub(super) drops: BTreeMap<String, u64>,
+}
+
+impl Replica {
+    pub(super) fn new(config: Arc<Config>) -> Arc<Replica> {
+        let (role_tx, _) = watch::channel(Role::Follower);
+        Arc::new(Replica {
+            role_tx,
+            store: OnceLock::new(),
+            config: Mutex::new(config),
+            in_db: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The fence while this replica leads; `None` while it follows.
+    pub(super) fn leads(&self) -> Option<Fence> {
+        match *self.role_tx.borrow() {
+            Role::Leader(f) => Some(f),
+            Role::Follower => None,
+        }
+    }
+
+    /// The scheduler loaded a new config.
+    pub(super) fn set_config(&self, config: Arc<Config>) {
+        if let Ok(mut c) = self.config.lock() {
+            *c = config;
+        }
+    }
+
+    fn config(&self) -> Option<Arc<Config>> {
+        self.config.lock().ok().map(|c| c.clone())
+    }
+
+    /// Publishes, under `fence`, every list whose ETag differs from the database's newest.
+    /// A refused fence is logged (another replica leads now: nothing to retry).
+    ///
+    /// # Errors
+    /// The database failed: the message, for the caller's cycle failure; its retry publishes
+    /// what is still missing.
+    pub(super) async fn publish(&self, fence: Fence, lists: &[ToPublish]) -> Result<(), String> {
+        let Some(store) = self.store.get() else {
+            return Ok(());
+        };
+        for l in lists {
+            let same = self
+                .in_db
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&l.name).cloned())
+                .is_some_and(|e| e == l.meta.etag);
+            if same {
+                continue;
+            }
+            let p = Publish {
+                name: &l.name,
+                body: &l.list.body,
+                gzip: Some(&l.list.gzip),
+                meta: &l.meta,
+                drops: &l.drops,
+            };
+            match store.publish(fence, p).await {
+                Ok(version) => {
+                    tracing::info!(list = %l.name, version, etag = %l.meta.etag, generation = fence.generation(), "List published to the database.");
+                    if let Ok(mut m) = self.in_db.lock() {
+                        m.insert(l.name.clone(), l.meta.etag.clone());
+                    }
+                }
+                Err(e @ PgError::Fenced { .. }) => {
+                    tracing::warn!(list = %l.name, error = %e, "Not published: another replica leads now.");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    return Err(format!("{e}{cause}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who this replica is, for people (`edlforge_leader.holder`): host and process id.
+fn holder() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+fn set_database(state: &State, up: bool, target: &str) {
+    state.metrics.database_up(up);
+    if let Ok(mut b) = state.board.lock() {
+        let changed = b.database.as_ref().is_none_or(|d| d.up != up);
+        if changed {
+            if up {
+                tracing::info!(database = %target, "Database up.");
+            } else {
+                tracing::warn!(database = %target, "Database unreachable: serving the lists held; fetching paused.");
+            }
+            b.database = Some(Database {
+                up,
+                target: target.to_string(),
+                since: crate::indicator::unix_now(),
+            });
+        }
+    }
+}
+
+fn set_role(state: &State, role: Role) {
+    let leader = matches!(role, Role::Leader(_));
+    state.metrics.role(leader);
+    if let Ok(mut b) = state.board.lock() {
+        b.role = if leader {
+            BoardRole::Leader
+        } else {
+            BoardRole::Follower
+        };
+    }
+}
+
+/// The replica's life on the database: connect, contend, follow, probe. Runs until the server
+/// stops (the caller aborts it).
+pub(super) async fn run(
+    replica: Arc<Replica>,
+    url: String,
+    state: Arc<State>,
+    events: WeakUnboundedSender<Event>,
+) {
+    set_role(&state, Role::Follower);
+    let mut failing = false;
+    let store = loop {
+        match PgStore::connect(&url).await {
+            Ok((s, m)) => {
+                tracing::info!(database = %s.describe(), migrated = ?m, "Connected to the database.");
+                break s;
+            }
+            Err(e) => {
+                set_database(&state, false, "");
+                if !failing {
+                    tracing::error!(error = %e, cause = %std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default(), "Cannot reach the database; serving the local cache and trying again.");
+                }
+                failing = true;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    };
+    let target = store.describe();
+    set_database(&state, true, &target);
+    let _ = replica.store.set(store.clone());
+    let contender = store.contend(holder());
+    let mut roles = contender.watch();
+    let mut follower = store.follow(BTreeMap::new());
+    let mut probe = tokio::time::interval(PROBE);
+    loop {
+        tokio::select! {
+            changed = roles.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let role = *roles.borrow_and_update();
+                replica.role_tx.send_replace(role);
+                set_role(&state, role);
+                if let Role::Leader(f) = role {
+                    tracing::info!(generation = f.generation(), "Leading: fetching and compiling.");
+                    if let Some(tx) = events.upgrade() {
+                        let _ = tx.send(Event::Lead);
+                    }
+                }
+            }
+            v = follower.next() => {
+                let Some(v) = v else { return };
+                apply(&replica, &state, v).await;
+            }
+            _ = probe.tick() => {
+                let up = matches!(
+                    tokio::time::timeout(PROBE * 2, store.leader()).await,
+                    Ok(Ok(_))
+                );
+                set_database(&state, up, &target);
+            }
+        }
+    }
+}
+
+/// A list version followed from the database: on a follower, saved in the local cache and
+/// served; on the leader (its own publish coming back), only noted.
+async fn apply(replica: &Replica, state: &State, v: ListVersion) {
+    if let Ok(mut m) = replica.in_db.lock() {
+        m.insert(v.name.clone(), v.meta.etag.clone());
+    }
+    if replica.leads().is_some() {
+        return;
+    }
+    let Some(config) = replica.config() else {
+        return;
+    };
+    let Some(l) = config.lists.iter().find(|l| l.name == v.name) else {
+        tracing::warn!(list = %v.name, "The leader published a list this replica's feeds.toml does not have; not served (do all replicas mount the same feeds.toml?).");
+        return;
+    };
+    let current = state.list(&v.name);
+    if current
+        .as_ref()
+        .is_some_and(|p| p.etag.trim_matches('"') == v.meta.etag)
+    {
+        // Same content (a new version of the same bytes): nothing to swap.
+        return;
+    }
+    let p = Arc::new(published(l, v.body.clone(), &v.meta));
+    let dir = config.data_dir.clone();
+    let (name, body, meta) = (v.name.clone(), v.body, v.meta.clone());
+    let saved = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+        let mut store = Store::open(&dir, Duration::from_secs(60))?;
+        store.save_list(&name, &body, &meta)
+    })
+    .await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(list = %v.name, error = %e, "Cannot save the followed list in the local cache; serving it anyway.")
+        }
+        Err(e) => tracing::error!(list = %v.name, error = %e, "Saving the followed list failed."),
+    }
+    let names: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
+    state.publish(vec![(v.name.clone(), p)], &names);
+    state.metrics.list_loaded(
+        &v.name,
+        v.meta.entries,
+        v.meta.changed_at,
+        v.meta.compiled_at,
+    );
+    if let Ok(mut b) = state.board.lock() {
+        if let Some(view) = b.lists.iter_mut().find(|x| x.name == v.name) {
+            view.compiled_at = Some(v.meta.compiled_at);
+            view.withheld = None;
+            view.withheld_reason = None;
+            view.next_attempt = None;
+        }
+    }
+    tracing::info!(list = %v.name, version = v.version, etag = %v.meta.etag, generation = v.generation, "List followed from the leader.");
+}
