@@ -47,6 +47,7 @@ use std::io::Write as _;
 use uuid::Uuid;
 
 use crate::compile::{CompiledList, IpStyle};
+use crate::indicator::time;
 use crate::indicator::{HashKind, Kind, Skip, Tlp, UrlValue, Value};
 use crate::store::share::Item;
 
@@ -311,18 +312,7 @@ pub fn write(list: &CompiledList, o: &FormatOptions, out: &mut Vec<u8>) -> u64 {
 /// A TAXII/STIX timestamp with microseconds, `2026-12-07T09:00:00.123456Z`, of Unix
 /// microseconds [X §3.2]. Times before 1970 are written as 1970.
 pub fn timestamp(micros: i64) -> String {
-    let micros = micros.max(0);
-    let secs = micros / 1_000_000;
-    let frac = micros % 1_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    time::rfc3339_micros(micros.max(0))
 }
 
 /// Reads a TAXII/STIX timestamp (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`, UTC, at most nine fraction
@@ -346,7 +336,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
+    if !(1..=12).contains(&mo) || d < 1 || d > time::days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
     {
         return None;
     }
@@ -364,43 +354,10 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     for (i, c) in frac.bytes().take(6).enumerate() {
         micros += i64::from(c - b'0') * 10i64.pow(5 - i as u32);
     }
-    let days = days_from_civil(y, mo as u32, d as u32);
+    let days = time::days_from_civil(y, mo, d);
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + micros)
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// (year, month, day) → days since 1970-01-01 (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod ip;
 pub mod line;
 pub mod skip;
+pub mod time;
 pub mod url;
 
 use std::borrow::Cow;
