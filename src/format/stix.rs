@@ -336,7 +336,12 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > time::days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > time::days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || se > 60
     {
         return None;
     }
@@ -357,7 +362,6 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let days = time::days_from_civil(y, mo, d);
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + micros)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -107,7 +107,9 @@ impl<'a> Presented<'a> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` decoding of one query key or value (`%XX`, `+`); a bad
+/// escape is kept as written.
+pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -203,6 +205,11 @@ pub fn check<'a>(access: &'a Access, p: &Presented<'_>) -> Verdict<'a> {
 pub struct Limiter {
     /// Per address: the theoretical arrival time of its next failure (GCRA).
     seen: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// Whole seconds for `Retry-After` from a throttle's wait (rounded up, at least 1).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Sustained failed logins allowed per address: one per this interval.
@@ -419,6 +426,17 @@ mod tests {
     fn query_token_is_percent_decoded() {
         let p = Presented::read(None, Some("token=a%2Bb+c%zz"));
         assert_eq!(p.query_token.as_deref(), Some("a+b c%zz"));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("match%5Bid%5D"), "match[id]");
+        assert_eq!(percent_decode("a%3"), "a%3");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(
+            percent_decode("2026-01-01T00%3A00%3A00Z"),
+            "2026-01-01T00:00:00Z"
+        );
     }
 
     proptest::proptest! {

@@ -280,6 +280,22 @@ impl State {
         self.polls.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
+    /// Wrong credentials from `ip` for `what` (a list name, `unknown` or `taxii`): counted, and
+    /// logged once per address and minute (then summed up).
+    pub(crate) fn login_failed(&self, ip: IpAddr, what: &str) {
+        let log = self.noise.first(ip, noise::Event::AuthFailed);
+        self.metrics
+            .auth_failed(what, &ip.to_string(), "wrong credentials", log);
+    }
+
+    /// A request from an address with no failed-login budget left, refused unchecked: counted,
+    /// and logged once per address and minute (then summed up).
+    pub(crate) fn login_throttled(&self, ip: IpAddr, what: &str) {
+        let log = self.noise.first(ip, noise::Event::AuthThrottled);
+        self.metrics
+            .access_refused("auth_throttled", what, &ip.to_string(), log);
+    }
+
     fn record_refusal(&self, list: &str, now: i64) {
         if let Ok(mut p) = self.polls.lock() {
             let e = match p.get_mut(list) {

@@ -268,9 +268,10 @@ fn throttled(wait: std::time::Duration) -> Resp {
         StatusCode::TOO_MANY_REQUESTS,
         "too many failed logins from this address; try again later\n",
     );
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(auth::retry_after_secs(wait)),
+    );
     r
 }
 
@@ -336,17 +337,11 @@ async fn list<'r, B>(
                     if access.is_some() {
                         state.record_refusal(base, now());
                     }
-                    let log = state.noise.first(ip, noise::Event::AuthFailed);
-                    state
-                        .metrics
-                        .auth_failed(&label, &ip.to_string(), "wrong credentials", log);
+                    state.login_failed(ip, &label);
                     return (label, challenge(rules));
                 }
                 Err(wait) => {
-                    let log = state.noise.first(ip, noise::Event::AuthThrottled);
-                    state
-                        .metrics
-                        .access_refused("auth_throttled", base, &ip.to_string(), log);
+                    state.login_throttled(ip, base);
                     return (label, throttled(wait));
                 }
             }

@@ -44,7 +44,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::auth::{self, Presented, Verdict};
-use super::noise;
 use super::{Rules, State};
 use crate::config::{Access, AuthMode};
 use crate::format::stix::{parse_timestamp, timestamp};
@@ -169,29 +168,6 @@ struct Filters {
     spec_versions: Option<Vec<String>>,
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn parse_filters(query: Option<&str>) -> Result<Filters, String> {
     let mut f = Filters {
         added_after: None,
@@ -205,7 +181,7 @@ fn parse_filters(query: Option<&str>) -> Result<Filters, String> {
     let list = |v: &str| -> Vec<String> { v.split(',').map(|s| s.trim().to_string()).collect() };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k), percent_decode(v));
+        let (k, v) = (auth::percent_decode(k), auth::percent_decode(v));
         match k.as_str() {
             "added_after" => {
                 f.added_after = Some(parse_timestamp(&v).ok_or_else(|| {
@@ -362,18 +338,16 @@ fn error(code: StatusCode, title: &str, description: &str) -> Resp {
 /// 429 for an address that used up its failed-login budget (a TAXII error body), counted and
 /// logged like the same refusal on `/lists/`.
 fn throttled(state: &State, ip: std::net::IpAddr, what: &str, wait: std::time::Duration) -> Resp {
-    let log = state.noise.first(ip, noise::Event::AuthThrottled);
-    state
-        .metrics
-        .access_refused("auth_throttled", what, &ip.to_string(), log);
+    state.login_throttled(ip, what);
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,
         "Too Many Requests",
         "too many failed logins from this address; try again later",
     );
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(auth::retry_after_secs(wait)),
+    );
     r
 }
 
@@ -460,10 +434,7 @@ async fn gate<'a, B>(
             Ok(Some(c)) => c,
             Ok(None) => {
                 state.record_refusal(list, now());
-                let log = state.noise.first(ip, noise::Event::AuthFailed);
-                state
-                    .metrics
-                    .auth_failed(list, &ip.to_string(), "wrong credentials", log);
+                state.login_failed(ip, list);
                 return Gate::Refused(challenge(access.auth == AuthMode::Basic));
             }
             Err(wait) => return Gate::Refused(throttled(state, ip, list, wait)),
@@ -625,10 +596,7 @@ async fn collections<B>(req: &Request<B>, peer: SocketAddr, state: &State, rules
     let shown = match verdict {
         Ok(Some(shown)) => shown,
         Ok(None) => {
-            let log = state.noise.first(ip, noise::Event::AuthFailed);
-            state
-                .metrics
-                .auth_failed("taxii", &ip.to_string(), "wrong credentials", log);
+            state.login_failed(ip, "taxii");
             return challenge(basic);
         }
         Err(wait) => return throttled(state, ip, "taxii", wait),
@@ -864,16 +832,5 @@ mod tests {
         assert!(acceptable(Some("*/*")));
         assert!(!acceptable(Some("application/taxii+json;version=2.0")));
         assert!(!acceptable(Some("text/html")));
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("match%5Bid%5D"), "match[id]");
-        assert_eq!(percent_decode("a%3"), "a%3");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(
-            percent_decode("2026-01-01T00%3A00%3A00Z"),
-            "2026-01-01T00:00:00Z"
-        );
     }
 }

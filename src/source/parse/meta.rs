@@ -161,7 +161,6 @@ pub(crate) fn rfc3339(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss.min(59) - offset)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
