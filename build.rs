@@ -139,6 +139,7 @@ fn main() {
     // No rerun-if-changed on `target/medallion-venv`: a path that does not exist makes cargo
     // run this script (and rebuild the crate) every time. `.ci/run` exports
     // EDLFORGE_MEDALLION, which is watched; after installing a tool by hand, `touch build.rs`.
+    let pg_bin = postgres_bin();
     let tools = [
         (
             "has_medallion",
@@ -213,11 +214,15 @@ fn main() {
         ),
         (
             "has_postgres",
-            postgres_bin().is_some(),
+            pg_bin.is_some(),
             "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN",
         ),
     ];
     let require = std::env::var_os("EDLFORGE_REQUIRE_ORACLES").is_some();
+    // The tests start clusters from the folder found here (one search, not a second copy).
+    if let Some(p) = &pg_bin {
+        println!("cargo::rustc-env=EDLFORGE_PG_BIN_FOUND={}", p.display());
+    }
     if require {
         println!("cargo::rustc-cfg=require_oracles");
     }

@@ -22,22 +22,10 @@ pub struct Cluster {
     as_postgres: bool,
 }
 
-/// The folder of the PostgreSQL server binaries, if any.
+/// The folder of the PostgreSQL server binaries, as `build.rs` found it (`EDLFORGE_PG_BIN` or
+/// the newest `/usr/lib/postgresql/<major>/bin`), if any.
 pub fn pg_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("EDLFORGE_PG_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.join("initdb").is_file());
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((major, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, b)| b)
+    option_env!("EDLFORGE_PG_BIN_FOUND").map(PathBuf::from)
 }
 
 fn is_root() -> bool {
