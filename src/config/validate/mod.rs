@@ -53,6 +53,28 @@ impl Ctx<'_> {
         location(self.text, span.start)
     }
 
+    /// Refuses a second `what` called `name`, naming the line of the first.
+    fn unique(
+        &mut self,
+        seen: &mut HashMap<String, Location>,
+        span: std::ops::Range<usize>,
+        key: &str,
+        what: &str,
+        name: &str,
+    ) {
+        let loc = self.loc(span.clone());
+        if let Some(first) = seen.insert(name.to_string(), loc) {
+            self.err(
+                span,
+                key,
+                format!(
+                    "duplicate {what} name {name:?} (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+    }
+
     fn err(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
         let loc = self.loc(span);
         self.errors.push(ConfigError {
@@ -383,17 +405,7 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
                 format!("bad source name {name:?}: {NAME_RULE}"),
             );
         }
-        let loc = cx.loc(rs.name.span());
-        if let Some(first) = seen.insert(name.clone(), loc) {
-            cx.err(
-                rs.name.span(),
-                "source.name",
-                format!(
-                    "duplicate source name {name:?} (first defined at line {})",
-                    first.line
-                ),
-            );
-        }
+        cx.unique(&mut seen, rs.name.span(), "source.name", "source", &name);
         match source(&mut cx, rs, &defaults) {
             Some(s) => sources.push(s),
             None => cx.broken.add(&name, &rs.tags),
@@ -410,17 +422,7 @@ fn build(mut cx: Ctx<'_>, raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut seen_lists: HashMap<String, Location> = HashMap::new();
     for rl in &raw.lists {
         let name = rl.name.get_ref().clone();
-        let loc = cx.loc(rl.name.span());
-        if let Some(first) = seen_lists.insert(name.clone(), loc) {
-            cx.err(
-                rl.name.span(),
-                "list.name",
-                format!(
-                    "duplicate list name {name:?} (first defined at line {})",
-                    first.line
-                ),
-            );
-        }
+        cx.unique(&mut seen_lists, rl.name.span(), "list.name", "list", &name);
         if let Some(l) = list(&mut cx, rl, &sources, &role_of, &default_allow) {
             lists.push(l);
         }
