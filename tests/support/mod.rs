@@ -2,6 +2,7 @@
 
 pub mod fixture;
 pub mod postgres;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
