@@ -37,13 +37,12 @@ impl Serve {
         Serve::spawn(Serve::command(dir, "127.0.0.1:0"))
     }
 
-    /// Spawns `cmd` (with `RUST_LOG=info` unless it sets its own) and waits, bounded by
-    /// [`SETTLE`], for its "listening on" line; panics with the log if it does not come.
+    /// Spawns `cmd` (any command whose stderr says `edlforge: listening on URL`) with
+    /// `RUST_LOG=info` and waits, bounded by [`SETTLE`], for that line; panics with the log if it
+    /// does not come.
     pub fn spawn(mut cmd: Command) -> Serve {
-        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
-            cmd.env("RUST_LOG", "info");
-        }
-        cmd.stdin(Stdio::null())
+        cmd.env("RUST_LOG", "info")
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd
