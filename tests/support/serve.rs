@@ -88,6 +88,21 @@ impl Serve {
         }
     }
 
+    /// SIGTERM, then wait (bounded by [`SETTLE`]) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait for edlforge") {
+                return s;
+            }
+            assert!(t.elapsed() < SETTLE, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `base` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
