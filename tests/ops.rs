@@ -3,49 +3,21 @@
 //! label HTTP endpoints apart from lists (issue 12 items 11, 12, 13). The real binary on
 //! 127.0.0.1; waits are bounded polls, never timed assertions.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::serve::Serve;
 
 /// Upper bound for a condition to hold on a loaded machine (a pass returns at once).
 const SETTLE: Duration = Duration::from_secs(60);
 
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
+/// `edlforge serve` with the polls this file needs.
+struct Server(Serve);
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
-            .current_dir(dir)
-            .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("edlforge runs");
-        let stderr = child.stderr.take().expect("piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let Ok(base) = rx.recv_timeout(SETTLE) else {
-            let _ = child.kill();
-            panic!("server did not start:\n{}", log.lock().unwrap().join("\n"));
-        };
-        Server { child, base, log }
+        Server(Serve::start(dir))
     }
 
     async fn get(&self, path: &str) -> String {
@@ -57,7 +29,7 @@ impl Server {
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
-        let r = c.get(format!("{}{path}", self.base)).send().await;
+        let r = c.get(self.0.url(path)).send().await;
         match r {
             Ok(r) => r.text().await.unwrap_or_else(|e| panic!("GET {path}: {e}")),
             Err(e) => panic!("GET {path}: {e}"),
@@ -75,17 +47,10 @@ impl Server {
             assert!(
                 t.elapsed() < SETTLE,
                 "timed out waiting for {what}; last {path}:\n{body}\nlog:\n{}",
-                self.log.lock().unwrap().join("\n")
+                self.0.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,26 +2,9 @@
 //! atomically and deterministically, gates keeping the last good set, corroboration, TLP and
 //! confidence selection, allowlists, and a `kill -9` in the middle of a run.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::edlforge;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let cfg = dir.join("feeds.toml");
-    let mut all = vec![args[0], "--config", cfg.to_str().unwrap()];
-    all.extend_from_slice(&args[1..]);
-    let out = edlforge(&all, None);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{run_config as run, write};
 
 const CONFIG: &str = r#"
 [defaults]

@@ -19,6 +19,7 @@ use edlforge::store::postgres::{Leadership, ListVersion, PgError, PgStore, Publi
 use edlforge::store::{ListMeta, SourceState};
 
 use crate::support::postgres::Cluster;
+use crate::support::serve::Serve;
 
 // ---------------------------------------------------------------------------------------------
 // `--data-dir`
@@ -110,40 +111,21 @@ fn compile_data_dir_overrides_the_config() {
 #[test]
 fn serve_data_dir_overrides_the_config_and_survives_a_reload() {
     let dir = site(FILE_CONFIG);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            "replica-2",
-        ])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let _child = Kill(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("edlforge: listening on http://") {
-                let _ = tx.send(a.trim().to_string());
-            }
-        }
-    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
+    cmd.current_dir(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "replica-2",
+    ]);
+    let srv = Serve::spawn(cmd);
+    let addr = srv
+        .base
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("expected http://, got {}", srv.base))
+        .to_string();
     let limit = Duration::from_secs(60);
-    let addr = rx.recv_timeout(limit).expect("the server listens");
     wait_for("replica-2/lists/pa.list", limit, || {
         dir.path()
             .join("replica-2/lists/pa.list")
@@ -864,9 +846,8 @@ sources = ["block"]
 
 /// One `edlforge serve` replica: its address; killed (SIGKILL) and reaped on drop.
 struct Replica {
-    child: std::process::Child,
+    srv: Serve,
     addr: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Replica {
@@ -874,41 +855,23 @@ impl Drop for Replica {
         if std::thread::panicking() {
             eprintln!("--- replica on {}:\n{}", self.addr, self.log());
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 impl Replica {
     /// Starts `edlforge serve` in `site` with `--data-dir data_dir` on database `url`.
     fn start(site: &Path, data_dir: &str, url: &str) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
-            .current_dir(site)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
+        cmd.current_dir(site)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir])
-            .env("EDLFORGE_DATABASE_URL", url)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("edlforge: listening on http://") {
-                    let _ = tx.send(a.trim().to_string());
-                }
-                if let Ok(mut l) = l.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let addr = rx.recv_timeout(LIMIT).expect("the replica listens");
-        Replica { child, addr, log }
+            .env("EDLFORGE_DATABASE_URL", url);
+        let srv = Serve::spawn(cmd);
+        let addr = srv
+            .base
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("expected http://, got {}", srv.base))
+            .to_string();
+        Replica { srv, addr }
     }
 
     fn get(&self, path: &str) -> Response {
@@ -936,7 +899,7 @@ impl Replica {
     }
 
     fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.srv.log()
     }
 }
 
@@ -1092,8 +1055,8 @@ fn a_killed_leader_replica_is_replaced_and_the_follower_keeps_serving() {
 
     // kill -9: no goodbye to the database; the follower must take over.
     let t = Instant::now();
-    dead.child.kill().unwrap();
-    dead.child.wait().unwrap();
+    dead.srv.child.kill().unwrap();
+    dead.srv.child.wait().unwrap();
     let mut polls = 0u32;
     let took = wait_for(
         "the follower leads after kill -9 of the leader",
@@ -1155,8 +1118,8 @@ fn a_new_leader_keeps_the_list_when_a_source_never_delivered_to_it() {
         s["sources"][1]["last_error"].is_string().then_some(())
     });
     assert_eq!(dead.get("/lists/pa"), served);
-    dead.child.kill().unwrap();
-    dead.child.wait().unwrap();
+    dead.srv.child.kill().unwrap();
+    dead.srv.child.wait().unwrap();
     // The survivor leads and runs a cycle; `extra` never delivered to it, so the list is not
     // replaced by one compiled without it: 200, the same bytes and ETag, and it says why.
     wait_for("the survivor leads and runs a cycle", LIMIT, || {

@@ -3,25 +3,7 @@
 //! last attempt whether or not the source was due, `check` refuses an unreadable `file` path,
 //! and a typed source's foreign lines count toward `max_invalid_ratio`.
 
-use std::path::Path;
-
-use crate::support::edlforge;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let cfg = dir.join("feeds.toml");
-    let mut all = vec![args[0], "--config", cfg.to_str().unwrap()];
-    all.extend_from_slice(&args[1..]);
-    let out = edlforge(&all, None);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{run_config as run, write};
 
 // See: issue 11, item 4.
 #[test]

@@ -3,10 +3,9 @@
 //!
 //! Waits are bounded polls (`eventually`), never fixed sleeps that assert a speed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -46,88 +45,18 @@ fn save(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-pub(crate) struct Server {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-    log: Arc<Mutex<Vec<String>>>,
+pub(crate) use crate::support::serve::Serve as Server;
+
+/// Starts `edlforge serve` on `dir/feeds.toml` with `env`, listening on a free loopback port.
+pub(crate) fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+    start_on(dir, env, "127.0.0.1:0")
 }
 
-impl Server {
-    /// Starts `edlforge serve` on `dir/feeds.toml`, listening on a free loopback port.
-    pub(crate) fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        Server::start_on(dir, env, "127.0.0.1:0")
-    }
-
-    /// Starts `edlforge serve` on `dir/feeds.toml`, listening on `listen` (a loopback address).
-    pub(crate) fn start_on(dir: &Path, env: &[(&str, &str)], listen: &str) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
-        cmd.current_dir(dir)
-            .args(["serve", "--config", "feeds.toml", "--listen", listen])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("edlforge runs");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "server did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-        };
-        Server { child, base, log }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(60),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `edlforge serve` on `dir/feeds.toml` with `env`, listening on `listen` (loopback).
+pub(crate) fn start_on(dir: &Path, env: &[(&str, &str)], listen: &str) -> Server {
+    let mut cmd = Server::command(dir, listen);
+    cmd.envs(env.iter().copied());
+    Server::spawn(cmd)
 }
 
 pub(crate) fn client(ca_pem: Option<&str>) -> reqwest::Client {
@@ -286,7 +215,7 @@ fn basic_site() -> Site {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_http2_conditional_gzip_head_and_503() {
     let site = basic_site();
-    let srv = Server::start(site.dir.path(), &env());
+    let srv = start(site.dir.path(), &env());
     assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
     let c = client(Some(&site.pki.ca_pem));
     let url = srv.url("/lists/pa");
@@ -513,7 +442,7 @@ fn promtool_check(text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_control() {
     let site = basic_site();
-    let srv = Server::start(site.dir.path(), &env());
+    let srv = start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
     eventually("list hq", || async {
         let r = c
@@ -626,7 +555,7 @@ fn tlp_above_green_without_auth_is_refused_at_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_of_lists_and_config_and_certificates() {
     let site = basic_site();
-    let srv = Server::start(site.dir.path(), &env());
+    let srv = start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
     let get = |path: &'static str| {
         let c = c.clone();
@@ -708,7 +637,7 @@ async fn hot_reload_of_lists_and_config_and_certificates() {
 async fn stored_lists_are_served_at_start_before_any_fetch() {
     let site = basic_site();
     {
-        let srv = Server::start(site.dir.path(), &env());
+        let srv = start(site.dir.path(), &env());
         let c = client(Some(&site.pki.ca_pem));
         eventually("first compile", || async {
             let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
@@ -720,7 +649,7 @@ async fn stored_lists_are_served_at_start_before_any_fetch() {
     // The file source disappears: the list kept in the store is served from the start and
     // stays (a failed read keeps the last good set).
     std::fs::remove_file(site.path("lists/block.txt")).unwrap();
-    let srv = Server::start(site.dir.path(), &env());
+    let srv = start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
     let r = c.get(srv.url("/lists/pa")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -739,7 +668,7 @@ async fn no_torn_lists_while_recompiling() {
         text
     };
     std::fs::write(site.path("lists/block.txt"), version(0)).unwrap();
-    let srv = Server::start(site.dir.path(), &env());
+    let srv = start(site.dir.path(), &env());
     let c = client(Some(&site.pki.ca_pem));
     eventually("first compile", || async {
         let r = c.get(srv.url("/lists/pa")).send().await.ok()?;
@@ -799,7 +728,7 @@ async fn slow_clients_and_floods_cannot_starve_pollers() {
         "[server]\ntls = \"off\"\nmax_connections = 4\nheader_timeout = \"3s\"\n\n[[source]]\nname = \"block\"\npath = \"lists/block.txt\"\n\n[[list]]\nname = \"pa\"\nvendor = \"panos\"\ntypes = [\"ip\"]\n",
     );
     std::fs::write(site.path("lists/block.txt"), "81.2.69.1\n").unwrap();
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     assert!(srv.base.starts_with("http://"), "{}", srv.base);
     assert!(srv.log().contains("TLS is off"), "{}", srv.log());
     let addr = srv.base.trim_start_matches("http://").to_string();
@@ -957,7 +886,7 @@ sources = ["down"]
 ",
         )
         .unwrap();
-        let srv = Server::start(site.dir.path(), &[]);
+        let srv = start(site.dir.path(), &[]);
         let c = client(Some(&site.pki.ca_pem));
         let (etag, body) = served_when(&c, &srv.url("/lists/pa"), "the first entry", |b| {
             b.contains("45.33.32.156")
@@ -1030,7 +959,7 @@ sources = ["down"]
 ",
         )
         .unwrap();
-        let srv = Server::start(site.dir.path(), &[]);
+        let srv = start(site.dir.path(), &[]);
         let c = client(Some(&site.pki.ca_pem));
         // Never published, empty, `down` never delivered: 503 with the real reason.
         let body = eventually("the first compile", || async {

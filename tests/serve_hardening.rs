@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::serve::{client, eventually, text, Server, Site, TLS};
+use super::serve::{client, eventually, start, start_on, text, Server, Site, TLS};
 
 const OFF: &str = "[server]\ntls = \"off\"\n";
 
@@ -56,7 +56,7 @@ async fn v4_mapped_proxy_does_not_pass_its_own_address_on() {
         &format!("{OFF}trusted_proxies = [\"127.0.0.1/32\"]\nadmin_clients = [\"127.0.0.1/32\"]\n"),
         "\n[[list]]\nname = \"lab\"\nvendor = \"panos\"\ntypes = [\"ip\"]\nsources = [\"block\"]\nclients = [\"127.0.0.1/32\"]\n",
     );
-    let srv = Server::start_on(site.dir.path(), &[], "[::ffff:127.0.0.1]:0");
+    let srv = start_on(site.dir.path(), &[], "[::ffff:127.0.0.1]:0");
     assert!(srv.base.contains("[::ffff:127.0.0.1]"), "{}", srv.base);
     let c = client(None);
     ready(&c, &srv).await;
@@ -90,7 +90,7 @@ async fn list_names_cannot_be_probed() {
         &format!("{OFF}admin_clients = [\"127.0.0.2/32\"]\n"),
         &format!("{HQ}{DC}{LAB}{amber}"),
     );
-    let srv = Server::start(site.dir.path(), ENV);
+    let srv = start(site.dir.path(), ENV);
     let admin = client_from("127.0.0.2");
     ready(&admin, &srv).await;
     // Each set of credentials from its own address: the failed-login budget is per address.
@@ -181,7 +181,7 @@ async fn list_names_cannot_be_probed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_throttled_per_address() {
     let site = site(OFF, &format!("{HQ}{DC}"));
-    let srv = Server::start(site.dir.path(), ENV);
+    let srv = start(site.dir.path(), ENV);
     let c = client_from("127.0.0.21");
     ready(&c, &srv).await;
     let start = Instant::now();
@@ -256,7 +256,7 @@ async fn failed_logins_are_throttled_per_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_pages_default_to_loopback() {
     let site = site(&format!("{OFF}trusted_proxies = [\"127.0.0.1/32\"]\n"), "");
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     let c = client(None);
     ready(&c, &srv).await;
     for path in ["/metrics", "/status.json", "/"] {
@@ -295,7 +295,7 @@ async fn frame(s: &mut tokio::net::TcpStream) -> std::io::Result<(u8, u8, Vec<u8
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connection_gets_goaway() {
     let site = site(&format!("{OFF}header_timeout = \"2s\"\n"), "");
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     let c = client(None);
     ready(&c, &srv).await;
     let addr = srv.base.trim_start_matches("http://").to_string();
@@ -347,7 +347,7 @@ async fn one_address_cannot_take_every_connection() {
         ),
         "",
     );
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     let c = client(None);
     ready(&c, &srv).await;
     let addr: std::net::SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
@@ -404,7 +404,7 @@ async fn one_address_cannot_take_every_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusal_log_lines_are_summarised_and_counted() {
     let site = site(OFF, &format!("{LAB}{HQ}"));
-    let srv = Server::start(site.dir.path(), ENV);
+    let srv = start(site.dir.path(), ENV);
     let c = client(None);
     ready(&c, &srv).await;
     for _ in 0..200 {
@@ -454,7 +454,7 @@ async fn refusal_log_lines_are_summarised_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_when_idle_stops_promptly() {
     let site = site(OFF, "");
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     let c = client(None);
     ready(&c, &srv).await;
     eventually("ready", || async {
@@ -477,7 +477,7 @@ async fn sigterm_when_idle_stops_promptly() {
 async fn data_dir_is_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let site = site(OFF, "");
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     let c = client(None);
     ready(&c, &srv).await;
     drop(srv);
@@ -509,7 +509,7 @@ async fn auto_tls_is_a_local_ca_signing_the_serving_certificate() {
         "[server]\ntls_names = [\"edl.example.net\", \"192.0.2.10\"]\n",
         "",
     );
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     assert!(srv.base.starts_with("https://"), "{}", srv.base);
     let ca = std::fs::read_to_string(site.path("data/tls/ca.pem")).unwrap();
     let log = srv.log();
@@ -538,7 +538,7 @@ async fn auto_tls_is_a_local_ca_signing_the_serving_certificate() {
     assert_eq!(r.status(), 200);
     // A restart keeps the CA (what firewalls trust).
     drop(srv);
-    let srv = Server::start(site.dir.path(), &[]);
+    let srv = start(site.dir.path(), &[]);
     assert_eq!(
         std::fs::read_to_string(site.path("data/tls/ca.pem")).unwrap(),
         ca

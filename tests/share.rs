@@ -12,12 +12,11 @@
 //!   collection yields exactly the shared entries, and an entry inside an allow source is never
 //!   shared even though the block source carries it.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::serve::Serve;
 use crate::support::{edlforge, fixture, root};
 
 /// Upper bound for the server to start or recompile on a loaded machine (failure only).
@@ -60,60 +59,11 @@ allow = ["ours"]
     .to_string()
 }
 
-struct Serve {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
-            .current_dir(dir)
-            .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .env("ISAC_PW", PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("edlforge runs");
-        let stderr = child.stderr.take().expect("piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let base = match rx.recv_timeout(SETTLE) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start:\n{}", log.lock().unwrap().join("\n"));
-            }
-        };
-        Serve { child, base, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `edlforge serve` on the site in `dir`, with the community password in its environment.
+fn start(dir: &Path) -> Serve {
+    let mut cmd = Serve::command(dir, "127.0.0.1:0");
+    cmd.env("ISAC_PW", PASSWORD);
+    Serve::spawn(cmd)
 }
 
 fn site() -> tempfile::TempDir {
@@ -172,7 +122,7 @@ fn entries(plain: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_taxii_source_round_trips_and_allowlisted_entries_stay_home() {
     let site = site();
-    let srv = Serve::start(site.path());
+    let srv = start(site.path());
     let c = client();
     let bundle = wait_for(&c, &srv.url("/lists/community"), true, |s, _| s == 200).await;
     let plain = wait_for(&c, &srv.url("/lists/community-plain"), false, |s, _| {
@@ -328,7 +278,7 @@ fn patterns(v: &serde_json::Value) -> Vec<(String, bool)> {
 async fn oasis_client_pages_validates_and_sees_changes() {
     let python = share_python();
     let site = site();
-    let srv = Serve::start(site.path());
+    let srv = start(site.path());
     let c = client();
     wait_for(&c, &srv.url("/lists/community"), true, |s, _| s == 200).await;
 

@@ -17,12 +17,13 @@ mod kubernetes;
 mod prometheus;
 mod systemd;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use crate::support::serve::Serve;
 
 /// How long a started server or tool gets before the test fails (loose: a loaded CI machine).
 const SETTLE: Duration = Duration::from_secs(90);
@@ -53,86 +54,6 @@ fn run(cmd: &mut Command) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), said)
-}
-
-/// A running `edlforge serve` (any command whose stderr says `edlforge: listening on URL`),
-/// killed on drop.
-struct Serve {
-    child: Child,
-    /// `http://127.0.0.1:PORT` or `https://…`, as the server printed it.
-    base: String,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    /// The test binary's `edlforge serve` on `dir/feeds.toml`, on a free loopback port.
-    fn start(dir: &Path) -> Serve {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
-        cmd.current_dir(dir)
-            .args(["serve", "--config", "feeds.toml", "--listen", "127.0.0.1:0"]);
-        Serve::spawn(cmd)
-    }
-
-    /// Spawns `cmd` and waits (bounded) for its "listening on" line.
-    fn spawn(mut cmd: Command) -> Serve {
-        cmd.env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("edlforge: listening on ") {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                log2.lock().expect("log lock").push(line);
-            }
-        });
-        let Ok(url) = rx.recv_timeout(SETTLE) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "server did not start; log:\n{}",
-                log.lock().expect("log lock").join("\n")
-            );
-        };
-        let hostport = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"))
-            .unwrap_or_else(|| panic!("expected http:// or https://, got {url}"));
-        let addr: SocketAddr = hostport
-            .trim_end_matches('/')
-            .parse()
-            .unwrap_or_else(|e| panic!("listening address {hostport}: {e}"));
-        assert!(
-            addr.ip().is_loopback(),
-            "test servers listen on loopback only"
-        );
-        Serve {
-            child,
-            base: url.trim_end_matches('/').to_string(),
-            addr,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log lock").join("\n")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A plain HTTP/1.0 GET on loopback: (status, body), or `None` on a transport error.

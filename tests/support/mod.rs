@@ -2,6 +2,7 @@
 
 pub mod fixture;
 pub mod postgres;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,6 +39,25 @@ pub fn edlforge(args: &[&str], stdin: Option<&[u8]>) -> Output {
         });
     }
     child.wait_with_output().expect("edlforge finishes")
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Runs the subcommand `args[0]` with `--config dir/feeds.toml` and the rest of `args`:
+/// (exit code, stdout, stderr).
+pub fn run_config(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let cfg = dir.join("feeds.toml");
+    let mut all = vec![args[0], "--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(&args[1..]);
+    let out = edlforge(&all, None);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Compares `got` with the golden file at `path`, printing both on mismatch. With
