@@ -2,7 +2,7 @@
 //!
 //! Rust ignores SIGPIPE, so a write to a pipe whose reader has closed (`edlforge explain X |
 //! head -1`) fails with EPIPE, and `println!` turns that failure into a panic. The subcommands
-//! write through [`outln!`] and [`bytes`] instead. After a broken pipe everything further for
+//! write through [`outln!`] and [`bytes()`] instead. After a broken pipe everything further for
 //! stdout is dropped and the command runs to its end, so a `compile` is never cut short half-way
 //! because nobody reads its summary, and the exit status stays the one the command has without
 //! the pipe: 0 when it succeeded, its own code (1 for a bad config, 3 for `--strict`) when not.
