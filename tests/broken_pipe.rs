@@ -67,6 +67,7 @@ fn every_stdout_writer_ends_quietly_when_the_reader_is_gone() {
         &["plan", "--config", "feeds.toml"],
         &["compile", "--config", "feeds.toml"],
         &["explain", "--config", "feeds.toml", "45.9.1.7"],
+        &["explain", "--config", "feeds.toml", "--json", "45.9.1.7"],
         &["convert", "--vendor", "plain", "--type", "ip"],
         &["completions", "bash"],
         &["man"],
