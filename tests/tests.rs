@@ -1,5 +1,6 @@
 //! The integration test binary (one binary, a module per area).
 
+mod broken_pipe;
 mod config;
 mod convert;
 mod deploy;

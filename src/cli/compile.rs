@@ -15,6 +15,7 @@ use crate::pipeline::{self, FetchMode, ListOutcome, SourceOutcome, SourceStatus}
 use crate::source::http::{ensure_crypto_provider, Fetcher};
 use crate::store::{SourceState, Store};
 
+use super::out::{errln, outln};
 use super::CliError;
 
 /// Arguments of `compile` and `plan`.
@@ -60,7 +61,7 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
         Ok(c) => c,
         Err(LoadError::Invalid(errs)) => {
             for e in &errs {
-                eprintln!("{e}");
+                errln!("{e}");
             }
             return Err(CliError::Exit(
                 1,
@@ -72,7 +73,7 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
     let errs = pipeline::check(&config);
     if !errs.is_empty() {
         for e in &errs {
-            eprintln!("{e}");
+            errln!("{e}");
         }
         return Err(CliError::Exit(
             1,
@@ -80,7 +81,7 @@ pub fn load_checked(path: &Path) -> Result<Config, CliError> {
         ));
     }
     for s in config.sources.iter().filter(|s| s.is_plain_http()) {
-        eprintln!(
+        errln!(
             "warning: source {:?} uses plain http://; its data can be altered in transit",
             s.name
         );
@@ -93,7 +94,7 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
     let c = load_checked(&args.config)?;
     // Both kinds reported together: every problem in one run.
     for e in c.check_errors.iter().chain(&c.serve_errors) {
-        eprintln!("{e}");
+        errln!("{e}");
     }
     if !c.check_errors.is_empty() || !c.serve_errors.is_empty() {
         let mut why = Vec::new();
@@ -119,9 +120,9 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
             ),
         ));
     }
-    println!("{}: OK", args.config.display());
-    println!("  data_dir: {}", c.data_dir.display());
-    println!("  {} sources:", c.sources.len());
+    outln!("{}: OK", args.config.display());
+    outln!("  data_dir: {}", c.data_dir.display());
+    outln!("  {} sources:", c.sources.len());
     for s in &c.sources {
         let what = match &s.transport {
             Transport::Http(h) => format!("http {}", h.url.split('?').next().unwrap_or("")),
@@ -132,7 +133,7 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
                 t.collection
             ),
         };
-        println!(
+        outln!(
             "    {:<20} {:<5} every {:<8} {}",
             s.name,
             match s.role {
@@ -143,9 +144,9 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
             what
         );
     }
-    println!("  {} lists:", c.lists.len());
+    outln!("  {} lists:", c.lists.len());
     for l in &c.lists {
-        println!(
+        outln!(
             "    {:<20} {:<16} sources: {}{}",
             l.name,
             l.vendor.id(),
@@ -175,7 +176,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
     let mut clock = std::time::Instant::now();
     let mut lap = |what: &str| {
         if timing {
-            eprintln!("timing: {what} {:.3}s", clock.elapsed().as_secs_f64());
+            errln!("timing: {what} {:.3}s", clock.elapsed().as_secs_f64());
         }
         clock = std::time::Instant::now();
     };
@@ -309,7 +310,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
                 Ok(())
             })?;
         }
-        eprintln!(
+        errln!(
             "wrote {} lists to {}",
             lists.len() - held.len(),
             out.display()
@@ -325,7 +326,7 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
 }
 
 fn print_sources(sources: &[SourceOutcome]) {
-    println!("{:<20} {:>9}  STATUS", "SOURCE", "RECORDS");
+    outln!("{:<20} {:>9}  STATUS", "SOURCE", "RECORDS");
     for s in sources {
         let status = match &s.status {
             SourceStatus::Updated { added, removed } => {
@@ -343,7 +344,7 @@ fn print_sources(sources: &[SourceOutcome]) {
             SourceStatus::Skipped => "not due".into(),
             SourceStatus::Failed { reason, message } => format!("FAILED {reason}: {message}"),
         };
-        println!("{:<20} {:>9}  {status}", s.name, s.records);
+        outln!("{:<20} {:>9}  {status}", s.name, s.records);
     }
 }
 
@@ -362,13 +363,17 @@ fn dropped(l: &ListOutcome) -> String {
 }
 
 fn print_lists(lists: &[ListOutcome], held: &HashMap<String, Held>) {
-    println!(
+    outln!(
         "{:<20} {:<16} {:>8} {:>8} {:>8}  DROPPED",
-        "LIST", "VENDOR", "ENTRIES", "ADDED", "REMOVED"
+        "LIST",
+        "VENDOR",
+        "ENTRIES",
+        "ADDED",
+        "REMOVED"
     );
     for l in lists {
         if held.contains_key(&l.name) {
-            println!(
+            outln!(
                 "{:<20} {:<16} {:>8} {:>8} {:>8}  -",
                 l.name,
                 l.vendor.id(),
@@ -378,7 +383,7 @@ fn print_lists(lists: &[ListOutcome], held: &HashMap<String, Held>) {
             );
             continue;
         }
-        println!(
+        outln!(
             "{:<20} {:<16} {:>8} {:>8} {:>8}  {}",
             l.name,
             l.vendor.id(),
@@ -395,13 +400,13 @@ fn print_held(config: &Config, held: &HashMap<String, Held>) {
     if held.is_empty() {
         return;
     }
-    eprintln!(
+    errln!(
         "held back {} list(s), not written (an existing file is left as it is):",
         held.len()
     );
     for l in &config.lists {
         if let Some(h) = held.get(&l.name) {
-            eprintln!("  {}: {h}", l.name);
+            errln!("  {}: {h}", l.name);
         }
     }
 }
@@ -452,7 +457,7 @@ pub fn compile(args: Args) -> Result<(), CliError> {
     let config = with_data_dir(load_checked(&args.config)?, &args);
     let run = run_pipeline(&args, &config, true)?;
     print_sources(&run.sources);
-    println!();
+    outln!();
     print_lists(&run.lists, &run.held);
     print_held(&config, &run.held);
     let failed: Vec<&str> = run
@@ -462,7 +467,7 @@ pub fn compile(args: Args) -> Result<(), CliError> {
         .map(|s| s.name.as_str())
         .collect();
     if !failed.is_empty() {
-        eprintln!(
+        errln!(
             "warning: {} source(s) failed and kept their last good set: {}",
             failed.len(),
             failed.join(", ")
@@ -470,7 +475,7 @@ pub fn compile(args: Args) -> Result<(), CliError> {
     }
     let failing = failing_sources(&config, &run);
     if !failing.is_empty() {
-        eprintln!(
+        errln!(
             "warning: {} source(s) of the written lists failed their last attempt: {}",
             failing.len(),
             failing.join(", ")
@@ -490,13 +495,13 @@ pub fn plan(args: Args) -> Result<(), CliError> {
     let config = with_data_dir(load_checked(&args.config)?, &args);
     let run = run_pipeline(&args, &config, false)?;
     print_sources(&run.sources);
-    println!();
+    outln!();
     for l in &run.lists {
         if let Some(h) = run.held.get(&l.name) {
-            println!("{} ({}): held back: {h}", l.name, l.vendor.id());
+            outln!("{} ({}): held back: {h}", l.name, l.vendor.id());
             continue;
         }
-        println!(
+        outln!(
             "{} ({}): {} entries, +{} -{}",
             l.name,
             l.vendor.id(),
@@ -505,16 +510,16 @@ pub fn plan(args: Args) -> Result<(), CliError> {
             l.removed.len()
         );
         for a in l.added.iter().take(10) {
-            println!("  + {a}");
+            outln!("  + {a}");
         }
         if l.added.len() > 10 {
-            println!("  + … {} more", l.added.len() - 10);
+            outln!("  + … {} more", l.added.len() - 10);
         }
         for r in l.removed.iter().take(10) {
-            println!("  - {r}");
+            outln!("  - {r}");
         }
         if l.removed.len() > 10 {
-            println!("  - … {} more", l.removed.len() - 10);
+            outln!("  - … {} more", l.removed.len() - 10);
         }
     }
     Ok(())
@@ -564,15 +569,15 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     );
     if args.json {
         let text = serde_json::to_string_pretty(&e).context("cannot encode JSON")?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
-    println!("{}", e.value);
+    outln!("{}", e.value);
     if e.sightings.is_empty() {
-        println!("  no source reports it");
+        outln!("  no source reports it");
     }
     for s in &e.sightings {
-        println!(
+        outln!(
             "  source {}: {} (first seen {}, last seen {}, confidence {}, TLP {}{}{})",
             s.source,
             s.value,
@@ -589,7 +594,7 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
                 .unwrap_or_default()
         );
         if !s.indicators.is_empty() {
-            println!(
+            outln!(
                 "    asserted by {} live STIX indicator(s): {}",
                 s.indicators.len(),
                 s.indicators.join(", ")
@@ -598,7 +603,7 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
     }
     for v in &e.lists {
         if v.published {
-            println!(
+            outln!(
                 "  list {} ({}): published as {} · ETag {}",
                 v.list,
                 v.vendor,
@@ -606,9 +611,9 @@ pub fn explain(args: ExplainArgs) -> Result<(), CliError> {
                 v.etag
             );
         } else if let Some(w) = &v.withheld {
-            println!("  list {} ({}): not served: {w}", v.list, v.vendor);
+            outln!("  list {} ({}): not served: {w}", v.list, v.vendor);
         } else {
-            println!(
+            outln!(
                 "  list {} ({}): not published: {} ({}) · ETag {}, {} entries",
                 v.list,
                 v.vendor,

@@ -1,12 +1,10 @@
 //! `edlforge completions <shell>`: a shell completion script, generated from the command-line
 //! definition (clap_complete), so it always matches the binary it came from.
 
-use std::io::Write as _;
-
 use anyhow::Context as _;
 use clap::CommandFactory as _;
 
-use super::{Cli, CliError};
+use super::{out, Cli, CliError};
 
 /// Arguments of `completions`.
 #[derive(Debug, clap::Args)]
@@ -23,11 +21,8 @@ pub struct Args {
 /// Writes the completion script to stdout.
 pub fn run(args: Args) -> Result<(), CliError> {
     let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "edlforge", &mut out);
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .context("cannot write the completion script to stdout")?;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "edlforge", &mut script);
+    out::bytes(&script).context("cannot write the completion script to stdout")?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `edlforge convert`: indicator lines in, one vendor list out.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::config::Vendor;
 use crate::format::{proxysg, Format, FormatOptions};
 use crate::indicator::{parse_line, Kind, Meta, Report, SkipReason};
 
+use super::out::{self, errln};
 use super::read::for_each_line;
 use super::CliError;
 
@@ -269,7 +270,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     if allow_report.count(SkipReason::Invalid) > 0 {
         for e in allow_report.examples(SkipReason::Invalid) {
-            eprintln!(
+            errln!(
                 "warning: {}: {} ({}); this allowlist entry is ignored",
                 e.origin.as_deref().unwrap_or("allowlist"),
                 e.value,
@@ -309,16 +310,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let t2 = std::time::Instant::now();
     let rendered = format.render(&list);
     let t3 = std::time::Instant::now();
-    let mut out = io::stdout().lock();
-    if let Err(e) = out.write_all(&rendered.body).and_then(|()| out.flush()) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(anyhow::Error::from(e)
-                .context("cannot write the list")
-                .into());
-        }
-    }
+    out::bytes(&rendered.body).context("cannot write the list")?;
     if timing {
-        eprintln!(
+        errln!(
             "timing: read+parse {:.3}s, compile {:.3}s, render {:.3}s, write {:.3}s",
             (t1 - t0).as_secs_f64(),
             (t2 - t1).as_secs_f64(),
@@ -327,7 +321,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         );
     }
     let r = &list.report;
-    eprintln!(
+    errln!(
         "kept {}; {}; normalized {}, duplicates {}",
         rendered.entries,
         r.summary(),
@@ -337,7 +331,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if args.verbose {
         for reason in SkipReason::ALL {
             for e in r.examples(reason) {
-                eprintln!(
+                errln!(
                     "  {reason}: {}{} ({})",
                     e.origin
                         .as_deref()

@@ -1,13 +1,12 @@
 //! `edlforge man`: the manual page edlforge(1), generated from the command-line definition
 //! (clap_mangen), printed or written with one page per subcommand.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::CommandFactory as _;
 
-use super::{Cli, CliError};
+use super::{out, Cli, CliError};
 
 /// Arguments of `man`.
 #[derive(Debug, clap::Args)]
@@ -32,14 +31,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
         }
         None => {
-            let mut out = Vec::new();
+            let mut page = Vec::new();
             clap_mangen::Man::new(cmd)
-                .render(&mut out)
+                .render(&mut page)
                 .context("cannot render the manual page")?;
-            std::io::stdout()
-                .lock()
-                .write_all(&out)
-                .context("cannot write the manual page to stdout")?;
+            out::bytes(&page).context("cannot write the manual page to stdout")?;
         }
     }
     Ok(())

@@ -5,12 +5,15 @@ pub mod compile;
 pub mod completions;
 pub mod convert;
 pub mod man;
+mod out;
 mod read;
 pub mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use out::errln;
 
 /// External dynamic lists for next-generation firewalls.
 #[derive(Debug, Parser)]
@@ -73,18 +76,20 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     };
+    // A stdout write error (not a closed pipe) fails a command that otherwise succeeded.
+    let result = result.and_then(|()| out::finish());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(msg)) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             ExitCode::from(2)
         }
         Err(CliError::Failed(e)) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(1)
         }
         Err(CliError::Exit(code, msg)) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             ExitCode::from(code)
         }
     }

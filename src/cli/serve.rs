@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use crate::pipeline::daemon::{self, DaemonError, Options};
 
+use super::out::errln;
 use super::CliError;
 
 /// Arguments of `serve`.
@@ -47,7 +48,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Ok(()) => Ok(()),
         Err(DaemonError::Invalid { path, errors }) => {
             for e in &errors {
-                eprintln!("{e}");
+                errln!("{e}");
             }
             Err(CliError::Exit(
                 1,

@@ -1,5 +1,5 @@
 //! STIX 2.1: a list shared with a community (an ISAC, a trust group) as a STIX 2.1 bundle, and,
-//! through `edlforge serve`, as a TAXII 2.1 collection (`serve/taxii.rs`, which takes the objects
+//! through `edlforge serve`, as a TAXII 2.1 collection (`serve/taxii/`, which takes the objects
 //! from the list's share history, `store/share.rs`, and writes them with [`write_indicator`]).
 //!
 //! # Format

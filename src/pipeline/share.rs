@@ -1,6 +1,6 @@
 //! Sharing: after a `vendor = "stix"` list is compiled, record what it publishes in its share
 //! history (`store/share.rs`) and build the TAXII collection `edlforge serve` answers from
-//! (`serve/taxii.rs`), rendering each object version with `format/stix.rs`.
+//! (`serve/taxii/`), rendering each object version with `format/stix.rs`.
 //!
 //! A list that compiles empty while its history still holds live objects leaves the history
 //! as it is: an empty compile is far more often a source that failed than a community feed
