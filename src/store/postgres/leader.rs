@@ -3,9 +3,8 @@
 //! The leader is whoever holds the session advisory lock [`LEADER_LOCK`]
 //! (`pg_try_advisory_lock`), on a connection of its own. The lock lives exactly as long as that
 //! session: `kill -9` of the leader closes its socket and the server ends the session at once;
-//! a vanished machine or a cut network is found by the server's TCP keepalives set for the
-//! session (first probe after 5 s of silence, three probes 2 s apart: gone within 11 s), and the
-//! lock is free for the next contender, under the 15 s takeover budget.
+//! a vanished machine is found by the server's TCP keepalives set for the session (first probe
+//! after 5 s of silence, three probes 2 s apart: gone within 11 s).
 //!
 //! On taking the lock the new leader raises `edlforge_leader.generation` by one and keeps the
 //! result: its **fence**. Every write ([`super::PgStore::publish`],
@@ -14,12 +13,28 @@
 //! late (a paused process, a slow network), and a takeover (which updates the row) waits for
 //! a write in flight to finish, so the two never interleave.
 //!
-//! The leader checks its own session every [`HEARTBEAT`]: a probe that fails, or gets no answer
-//! within [`HEARTBEAT_TIMEOUT`], or finds another generation, ends the leadership
+//! # The lease: takeover after a network cut
+//! Keepalives are not enough: a proxy, a NAT or a connection pooler between a leader and the
+//! database answers the server's keepalives itself and holds a half-open session for as long
+//! as it likes, so the lock of a leader cut off behind it would never be freed. So the leader
+//! also holds a **lease**: with the lock it writes `edlforge_lease` (its generation, the
+//! server pid of its session, `renewed_at = now()`), and its heartbeat renews it every
+//! [`HEARTBEAT`]. A contender that cannot take the lock checks the lease: when `renewed_at`
+//! is older than [`LEASE`] by the **database's** clock (`now()`, never a replica's, so clock
+//! skew between replicas does not matter) and the lock is still held by the session the lease
+//! names, it ends that session with `pg_terminate_backend(pid)`, which frees the lock, and
+//! takes it at its next attempt with a new fence. `pg_terminate_backend` on a session of the
+//! same role needs no extra privilege (a member of that role, or of `pg_signal_backend`, may;
+//! only a superuser may end a superuser's session).
+//!
+//! The old leader cannot renew through the cut either: a heartbeat that fails, gets no answer
+//! within [`HEARTBEAT_TIMEOUT`], or finds another generation ends the leadership
 //! ([`Leadership::lost`] resolves, [`Leadership::is_held`] turns false, and the session is
 //! closed, which frees the lock if the server still had it) and the caller stops fetching at
-//! once. That takes at most 2 + 5 = 7 s after a cut, before the server frees the lock
-//! (11 s), so the old leader has stopped before a new one starts; the fence covers the rest.
+//! once. Timeline after a cut at t = 0 (last renewal at most 2 s before): the old leader has
+//! stepped down by 2 + 5 = 7 s; the lease is stale by 10 s; a contender (every
+//! [`CONTEND_EVERY`]) ends the stale session by 11 s and leads by 12 s, under the 15 s budget.
+//! The old leader stopped before the new one starts; the fence covers anything late.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +49,9 @@ use super::{PgError, LEADER_LOCK};
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A check unanswered this long ends the leadership.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A lease not renewed for this long (by the database's clock) may be broken by a contender:
+/// more than [`HEARTBEAT`] + [`HEARTBEAT_TIMEOUT`], so its holder has stepped down by then.
+pub const LEASE: Duration = Duration::from_secs(10);
 
 /// A leader's fencing generation: what every write of that leader carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,19 +114,26 @@ impl Leadership {
         let heartbeat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT).await;
+                // Renews the lease and reads the generation in one round trip.
                 let probe = tokio::time::timeout(
                     HEARTBEAT_TIMEOUT,
-                    hb_client.query_one("SELECT generation FROM edlforge_leader", &[]),
+                    hb_client.query_opt(
+                        "UPDATE edlforge_lease SET renewed_at = now() \
+                         WHERE generation = $1 AND pid = pg_backend_pid() \
+                         RETURNING (SELECT generation FROM edlforge_leader)",
+                        &[&fence.0],
+                    ),
                 )
                 .await;
                 let why = match probe {
-                    Ok(Ok(row)) => {
+                    Ok(Ok(Some(row))) => {
                         let g: i64 = row.get(0);
                         if g == fence.0 {
                             continue;
                         }
                         format!("generation {g} is in the database")
                     }
+                    Ok(Ok(None)) => "the lease belongs to another session".to_string(),
                     Ok(Err(e)) => e.to_string(),
                     Err(_) => format!("no answer within {HEARTBEAT_TIMEOUT:?}"),
                 };
@@ -178,16 +203,62 @@ async fn acquire_on(
     let got: bool = row.get(0);
     let pid: i32 = row.get(1);
     if !got {
+        break_stale_lease(client).await?;
         return Ok(None);
     }
+    // The new generation and the lease in one statement: never one without the other.
     let row = client
         .query_one(
-            "UPDATE edlforge_leader SET generation = generation + 1, holder = $1, since = now() RETURNING generation",
+            "WITH g AS (UPDATE edlforge_leader SET generation = generation + 1, holder = $1, \
+             since = now() RETURNING generation) \
+             INSERT INTO edlforge_lease (id, generation, pid, renewed_at) \
+             SELECT true, generation, pg_backend_pid(), now() FROM g \
+             ON CONFLICT (id) DO UPDATE SET generation = EXCLUDED.generation, \
+             pid = EXCLUDED.pid, renewed_at = EXCLUDED.renewed_at RETURNING generation",
             &[&holder],
         )
         .await
         .map_err(PgError::query("raising the leader generation"))?;
     Ok(Some((Fence(row.get(0)), pid)))
+}
+
+/// Ends the session holding the leader lock when its lease is older than [`LEASE`] by the
+/// database's clock, and only when that session is the one the lease names (a leader that
+/// took over a moment ago holds the lock under a pid the stale lease does not name, and is
+/// left alone). The lock is free once the server has ended the session; the next attempt
+/// takes it.
+///
+/// # Errors
+/// [`PgError::Query`], e.g. when this role may not end the holder's session (see the module
+/// doc: same role, or `pg_signal_backend`).
+async fn break_stale_lease(client: &tokio_postgres::Client) -> Result<(), PgError> {
+    // pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits),
+    // objsubid 1, in the database it was taken in.
+    let rows = client
+        .query(
+            "SELECT s.pid, s.generation, extract(epoch FROM now() - s.renewed_at)::float8, \
+             pg_terminate_backend(s.pid) \
+             FROM edlforge_lease s JOIN pg_locks l ON l.pid = s.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND s.renewed_at < now() - make_interval(secs => $3)",
+            &[
+                &(LEADER_LOCK >> 32),
+                &(LEADER_LOCK & 0xffff_ffff),
+                &LEASE.as_secs_f64(),
+            ],
+        )
+        .await
+        .map_err(PgError::query(
+            "ending the session of a leader whose lease expired (pg_terminate_backend needs the same role as the leader's, or pg_signal_backend)",
+        ))?;
+    for r in rows {
+        let (pid, generation, age, ended): (i32, i64, f64, bool) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        tracing::warn!(pid, generation, lease_age_secs = age, ended, "The leader's lease expired (no renewal: a network cut or a stalled leader); its database session was ended so that another replica can lead.");
+    }
+    Ok(())
 }
 
 /// Checks `fence` inside a write transaction: locks the generation row (`FOR SHARE`: a
