@@ -33,7 +33,8 @@
 //! closed, which frees the lock if the server still had it) and the caller stops fetching at
 //! once. Timeline after a cut at t = 0 (last renewal at most 2 s before): the old leader has
 //! stepped down by 2 + 5 = 7 s; the lease is stale by 10 s; a contender (every
-//! [`CONTEND_EVERY`]) ends the stale session by 11 s and leads by 12 s, under the 15 s budget.
+//! [`CONTEND_EVERY`]) ends the stale session by 11 s and takes the lock on the same attempt,
+//! as soon as the server has released it: under the 15 s budget.
 //! The old leader stopped before the new one starts; the fence covers anything late.
 
 use std::sync::Arc;
@@ -203,8 +204,26 @@ async fn acquire_on(
     let got: bool = row.get(0);
     let pid: i32 = row.get(1);
     if !got {
-        break_stale_lease(client).await?;
-        return Ok(None);
+        if !break_stale_lease(client).await? {
+            return Ok(None);
+        }
+        // The ended session frees the lock once its backend has exited: ask again for a
+        // moment rather than wait for the next round.
+        let mut got = false;
+        for _ in 0..BROKEN_LEASE_RETRIES {
+            tokio::time::sleep(BROKEN_LEASE_PAUSE).await;
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                .await
+                .map_err(PgError::query("asking for the leader lock"))?;
+            got = row.get(0);
+            if got {
+                break;
+            }
+        }
+        if !got {
+            return Ok(None);
+        }
     }
     // The new generation and the lease in one statement: never one without the other.
     let row = client
@@ -222,16 +241,21 @@ async fn acquire_on(
     Ok(Some((Fence(row.get(0)), pid)))
 }
 
+/// After ending a stale leader's session: ask for the lock this many times...
+const BROKEN_LEASE_RETRIES: u32 = 20;
+/// ...this far apart.
+const BROKEN_LEASE_PAUSE: Duration = Duration::from_millis(100);
+
 /// Ends the session holding the leader lock when its lease is older than [`LEASE`] by the
 /// database's clock, and only when that session is the one the lease names (a leader that
 /// took over a moment ago holds the lock under a pid the stale lease does not name, and is
 /// left alone). The lock is free once the server has ended the session; the next attempt
-/// takes it.
+/// takes it. True when a session was ended.
 ///
 /// # Errors
 /// [`PgError::Query`], e.g. when this role may not end the holder's session (see the module
 /// doc: same role, or `pg_signal_backend`).
-async fn break_stale_lease(client: &tokio_postgres::Client) -> Result<(), PgError> {
+async fn break_stale_lease(client: &tokio_postgres::Client) -> Result<bool, PgError> {
     // pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits),
     // objsubid 1, in the database it was taken in.
     let rows = client
@@ -253,12 +277,14 @@ async fn break_stale_lease(client: &tokio_postgres::Client) -> Result<(), PgErro
         .map_err(PgError::query(
             "ending the session of a leader whose lease expired (pg_terminate_backend needs the same role as the leader's, or pg_signal_backend)",
         ))?;
+    let mut any = false;
     for r in rows {
         let (pid, generation, age, ended): (i32, i64, f64, bool) =
             (r.get(0), r.get(1), r.get(2), r.get(3));
         tracing::warn!(pid, generation, lease_age_secs = age, ended, "The leader's lease expired (no renewal: a network cut or a stalled leader); its database session was ended so that another replica can lead.");
+        any |= ended;
     }
-    Ok(())
+    Ok(any)
 }
 
 /// Checks `fence` inside a write transaction: locks the generation row (`FOR SHARE`: a
