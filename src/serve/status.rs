@@ -851,6 +851,63 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_says_whether_its_files_match_the_leaders() {
+        let mut v = View {
+            now: 1000,
+            version: "test",
+            board: Board::default(),
+        };
+        assert!(!html(&v).contains("Replica <code>"));
+        let hash = |c: char| c.to_string().repeat(64);
+        v.board.replica = Some(ReplicaView {
+            holder: "edl2:41".into(),
+            config_hash: hash('a'),
+            files_hash: hash('b'),
+            leader: "edl1:7".into(),
+            leader_config_hash: Some(hash('c')),
+            leader_files_hash: Some(hash('b')),
+            matches_leader: Some(false),
+            replicas: vec![ReplicaSeen {
+                holder: "edl1:7".into(),
+                role: "leader".into(),
+                config_hash: hash('c'),
+                files_hash: hash('b'),
+                seen_secs_ago: 1.5,
+            }],
+        });
+        v.board.lists.push(ListView {
+            name: "pa".into(),
+            database: Some(ListSeen {
+                version: 3,
+                generation: 2,
+                published_at: 940,
+                applied_at: 941,
+            }),
+            ..ListView::default()
+        });
+        let page = html(&v);
+        assert!(
+            page.contains("feeds.toml <code>aaaaaaaaaaaa</code>, lists/ files <code>bbbbbbbbbbbb</code>: <span class=\"b refused\">differs from the leader's</span> (feeds.toml: leader <code>edl1:7</code>)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td><code>edl1:7</code></td><td>leader</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<code>pa</code> v3 (generation 2, published <span"),
+            "{page}"
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["replica"]["matches_leader"], false);
+        assert_eq!(json["lists"][0]["database"]["version"], 3);
+        if let Some(r) = v.board.replica.as_mut() {
+            r.matches_leader = Some(true);
+        }
+        assert!(html(&v).contains("same as the leader's"));
+    }
+
+    #[test]
     fn numbers_and_durations_read_well() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");

@@ -10,7 +10,8 @@
 //!   through the fenced publish ([`Replica::publish`]). Becoming leader wakes the scheduler for
 //!   a cycle at once. A leader that loses its session stops at the next cycle boundary, and its
 //!   writes are refused by the fence from the moment another replica leads.
-//! - **Follower.** Never writes to the database: every newer version it follows is saved in its
+//! - **Follower.** Never writes lists or state to the database (only its own row of the
+//!   replicas table, see **Probe**): every newer version it follows is saved in its
 //!   local cache (so a restart serves it while the database is unreachable) and swapped into the
 //!   served lists, with the leader's bytes, ETag and Last-Modified.
 //! - **Database down.** Lists keep being served from memory and the cache; `/healthz` and
