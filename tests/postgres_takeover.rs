@@ -156,6 +156,7 @@ fn replicas_report_latency_versions_and_a_config_that_differs_from_the_leaders()
     });
     let b = Replica::start(site_b.path(), "replica-b", &url);
     assert_eq!(one_leader(&[&a, &b]), 0);
+    let t0 = Instant::now();
     let served = same_list_everywhere(&[&a, &b], "45.137.21.9");
 
     // The follower says it differs: status.json, the page, the metric; the leader matches.
@@ -245,4 +246,11 @@ fn replicas_report_latency_versions_and_a_config_that_differs_from_the_leaders()
     assert!(b.get("/").body.contains("(lists/ files: leader"));
     assert_eq!(b.get("/lists/pa"), served);
     assert_eq!(warned(&b), 2, "{}", b.log());
+
+    // A healthy leader renews its lease: after well over the lease bound with a contender
+    // asking every second, replica-a still leads with its first generation.
+    std::thread::sleep((edlforge::store::postgres::LEASE * 2).saturating_sub(t0.elapsed()));
+    assert_eq!(one_leader(&[&a, &b]), 0);
+    assert!(!a.log().contains("lease expired") && !b.log().contains("lease expired"));
+    assert_eq!(status(&b)["lists"][0]["database"]["generation"], 1);
 }
