@@ -23,7 +23,7 @@
 //! is older than [`LEASE`] by the **database's** clock (`now()`, never a replica's, so clock
 //! skew between replicas does not matter) and the lock is still held by the session the lease
 //! names, it ends that session with `pg_terminate_backend(pid)`, which frees the lock, and
-//! takes it at its next attempt with a new fence. `pg_terminate_backend` on a session of the
+//! takes it with a new fence as soon as the server has let it go. `pg_terminate_backend` on a session of the
 //! same role needs no extra privilege (a member of that role, or of `pg_signal_backend`, may;
 //! only a superuser may end a superuser's session).
 //!
@@ -34,8 +34,11 @@
 //! once. Timeline after a cut at t = 0 (last renewal at most 2 s before): the old leader has
 //! stepped down by 2 + 5 = 7 s; the lease is stale by 10 s; a contender (every
 //! [`CONTEND_EVERY`]) ends the stale session by 11 s and takes the lock on the same attempt,
-//! as soon as the server has released it: under the 15 s budget.
-//! The old leader stopped before the new one starts; the fence covers anything late.
+//! as soon as the server has released it: under the 15 s budget. The old leader stopped
+//! before the new one starts; the fence covers anything late.
+//!
+//! A leader of an older edlforge writes no lease: with no lease row naming the lock's holder,
+//! nothing is ended (a rolling upgrade never ends a leader it cannot judge).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -249,8 +252,8 @@ const BROKEN_LEASE_PAUSE: Duration = Duration::from_millis(100);
 /// Ends the session holding the leader lock when its lease is older than [`LEASE`] by the
 /// database's clock, and only when that session is the one the lease names (a leader that
 /// took over a moment ago holds the lock under a pid the stale lease does not name, and is
-/// left alone). The lock is free once the server has ended the session; the next attempt
-/// takes it. True when a session was ended.
+/// left alone). The lock is free once the server has ended the session, a moment later.
+/// True when a session was ended.
 ///
 /// # Errors
 /// [`PgError::Query`], e.g. when this role may not end the holder's session (see the module
