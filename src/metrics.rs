@@ -87,6 +87,16 @@ pub enum Name {
     Leader,
     /// `edlforge_database_up`.
     DatabaseUp,
+    /// `edlforge_database_latency_seconds`.
+    DatabaseLatency,
+    /// `edlforge_config_matches_leader`.
+    ConfigMatchesLeader,
+    /// `edlforge_list_version{list}`.
+    ListVersion,
+    /// `edlforge_list_published_timestamp_seconds{list}`.
+    ListPublished,
+    /// `edlforge_list_applied_timestamp_seconds{list}`.
+    ListApplied,
 }
 
 impl Name {
@@ -126,6 +136,11 @@ impl Name {
             Name::TlsReloadSuccess => "edlforge_tls_reload_success",
             Name::Leader => "edlforge_leader",
             Name::DatabaseUp => "edlforge_database_up",
+            Name::DatabaseLatency => "edlforge_database_latency_seconds",
+            Name::ConfigMatchesLeader => "edlforge_config_matches_leader",
+            Name::ListVersion => "edlforge_list_version",
+            Name::ListPublished => "edlforge_list_published_timestamp_seconds",
+            Name::ListApplied => "edlforge_list_applied_timestamp_seconds",
         }
     }
 
@@ -137,6 +152,21 @@ impl Name {
             }
             Name::DatabaseUp => {
                 "1 when the PostgreSQL database answers (always 1 with the embedded store), 0 while it cannot be reached: lists are then served from memory and the local cache, and nothing is fetched."
+            }
+            Name::DatabaseLatency => {
+                "Round trip of the last database probe (one read); absent with the embedded store and while the database cannot be reached."
+            }
+            Name::ConfigMatchesLeader => {
+                "1 when this replica's feeds.toml and lists/ files hash the same as the leader's (always 1 on the leader and with the embedded store), 0 when they differ: this replica would compile other lists if it led."
+            }
+            Name::ListVersion => {
+                "PostgreSQL only: the database version of the list this replica serves (the same on every replica once a publish has reached them all)."
+            }
+            Name::ListPublished => {
+                "PostgreSQL only: when the leader published the version this replica serves (the database's clock)."
+            }
+            Name::ListApplied => {
+                "PostgreSQL only: when this replica started serving that version (its own clock)."
             }
             Name::ConfigReloadSuccess => {
                 "1 when the last attempt to load feeds.toml succeeded, 0 when it was refused (the previous config stays in force)."
@@ -197,6 +227,11 @@ pub struct Metrics {
     reload_success: Gauge,
     leader: IntGauge,
     database_up: IntGauge,
+    database_latency: GaugeVec,
+    config_matches_leader: GaugeVec,
+    list_version: IntGaugeVec,
+    list_published: GaugeVec,
+    list_applied: GaugeVec,
     last_reload: Gauge,
     reloads: IntCounterVec,
     src_attempt: GaugeVec,
@@ -288,6 +323,12 @@ impl Metrics {
             reload_success,
             leader,
             database_up,
+            // Without labels, so they appear only once known (see cycle_success below).
+            database_latency: family!(r, GaugeVec, Name::DatabaseLatency, &[]),
+            config_matches_leader: family!(r, GaugeVec, Name::ConfigMatchesLeader, &[]),
+            list_version: family!(r, IntGaugeVec, Name::ListVersion, &["list"]),
+            list_published: family!(r, GaugeVec, Name::ListPublished, &["list"]),
+            list_applied: family!(r, GaugeVec, Name::ListApplied, &["list"]),
             last_reload,
             reloads: family!(r, IntCounterVec, Name::ConfigReloads, &["result"]),
             src_attempt: family!(r, GaugeVec, Name::SourceLastAttempt, &["source"]),
@@ -360,6 +401,37 @@ impl Metrics {
     /// Whether the PostgreSQL database answers (the caller logs changes, with the database).
     pub fn database_up(&self, up: bool) {
         self.database_up.set(i64::from(up));
+    }
+
+    /// The round trip of a database probe; `None` while the database cannot be reached.
+    pub fn database_latency(&self, latency: Option<std::time::Duration>) {
+        match latency {
+            Some(d) => self
+                .database_latency
+                .with_label_values::<&str>(&[])
+                .set(d.as_secs_f64()),
+            None => self.database_latency.reset(),
+        }
+    }
+
+    /// Whether this replica's configuration hashes the same as the leader's (the caller logs
+    /// changes, with both hashes).
+    pub fn config_matches_leader(&self, matches: bool) {
+        self.config_matches_leader
+            .with_label_values::<&str>(&[])
+            .set(if matches { 1.0 } else { 0.0 });
+    }
+
+    /// This replica serves `version` of `list` from the database, published at `published_at`
+    /// (the database's clock) and served here since `applied_at`.
+    pub fn list_version(&self, list: &str, version: i64, published_at: i64, applied_at: i64) {
+        self.list_version.with_label_values(&[list]).set(version);
+        self.list_published
+            .with_label_values(&[list])
+            .set(published_at as f64);
+        self.list_applied
+            .with_label_values(&[list])
+            .set(applied_at as f64);
     }
 
     /// feeds.toml was loaded (at start or on reload).
@@ -644,6 +716,9 @@ impl Metrics {
         prune(&self.list_changed.clone().into(), &keep_l);
         prune(&self.list_duration.clone().into(), &keep_l);
         prune(&self.list_poll.clone().into(), &keep_l);
+        prune_int(&self.list_version, &keep_l);
+        prune(&self.list_published.clone().into(), &keep_l);
+        prune(&self.list_applied.clone().into(), &keep_l);
     }
 
     /// Clears a list's per-reason drop gauges before a compile sets them anew.

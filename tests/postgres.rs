@@ -40,7 +40,7 @@ vendor = "plain"
 sources = ["block"]
 "#;
 
-fn site(config: &str) -> tempfile::TempDir {
+pub(crate) fn site(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("lists")).unwrap();
     std::fs::write(
@@ -53,7 +53,7 @@ fn site(config: &str) -> tempfile::TempDir {
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, failing after `limit` with `what`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -157,7 +157,7 @@ fn serve_data_dir_overrides_the_config_and_survives_a_reload() {
 }
 
 /// A plain HTTP/1.0 GET on the loopback server; the whole response as text.
-fn http_get(addr: &str, path: &str) -> String {
+pub(crate) fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -339,7 +339,7 @@ async fn next_within(f: &mut edlforge::store::postgres::Follower, limit: Duratio
     }
 }
 
-const LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 #[cfg_attr(
@@ -827,7 +827,7 @@ fn a_leader_whose_session_stops_answering_steps_down() {
 // ---------------------------------------------------------------------------------------------
 // `edlforge serve` replicas on one database
 
-const PG_CONFIG: &str = r#"[store]
+pub(crate) const PG_CONFIG: &str = r#"[store]
 backend = "postgres"
 url = "${env:EDLFORGE_DATABASE_URL}"
 
@@ -845,9 +845,9 @@ sources = ["block"]
 "#;
 
 /// One `edlforge serve` replica: its address; killed (SIGKILL) and reaped on drop.
-struct Replica {
-    srv: Serve,
-    addr: String,
+pub(crate) struct Replica {
+    pub(crate) srv: Serve,
+    pub(crate) addr: String,
 }
 
 impl Drop for Replica {
@@ -860,7 +860,7 @@ impl Drop for Replica {
 
 impl Replica {
     /// Starts `edlforge serve` in `site` with `--data-dir data_dir` on database `url`.
-    fn start(site: &Path, data_dir: &str, url: &str) -> Replica {
+    pub(crate) fn start(site: &Path, data_dir: &str, url: &str) -> Replica {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edlforge"));
         cmd.current_dir(site)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir])
@@ -874,12 +874,12 @@ impl Replica {
         Replica { srv, addr }
     }
 
-    fn get(&self, path: &str) -> Response {
+    pub(crate) fn get(&self, path: &str) -> Response {
         Response::parse(&http_get(&self.addr, path))
     }
 
     /// `"leader"` or `"follower"`, from status.json, checked against `edlforge_leader`.
-    fn role(&self) -> String {
+    pub(crate) fn role(&self) -> String {
         let status = self.get("/status.json");
         let v: serde_json::Value = serde_json::from_str(&status.body).unwrap();
         let role = v["role"].as_str().unwrap().to_string();
@@ -898,17 +898,17 @@ impl Replica {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.srv.log()
     }
 }
 
 /// A status code, the ETag and the body of an HTTP/1.0 response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Response {
-    status: u16,
-    etag: Option<String>,
-    body: String,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) etag: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Response {
@@ -932,7 +932,7 @@ impl Response {
 }
 
 /// Waits until exactly one of `replicas` leads (and the others follow); its index.
-fn one_leader(replicas: &[&Replica]) -> usize {
+pub(crate) fn one_leader(replicas: &[&Replica]) -> usize {
     wait_for("exactly one leader", LIMIT, || {
         let roles: Vec<String> = replicas.iter().map(|r| r.role()).collect();
         let leaders = roles.iter().filter(|r| *r == "leader").count();
@@ -944,7 +944,7 @@ fn one_leader(replicas: &[&Replica]) -> usize {
 
 /// Waits until every replica serves list `pa` with 200, one ETag and one body containing
 /// `needle`; that response.
-fn same_list_everywhere(replicas: &[&Replica], needle: &str) -> Response {
+pub(crate) fn same_list_everywhere(replicas: &[&Replica], needle: &str) -> Response {
     wait_for(
         &format!("every replica serves /lists/pa with {needle:?}"),
         LIMIT,
@@ -960,7 +960,7 @@ fn same_list_everywhere(replicas: &[&Replica], needle: &str) -> Response {
     )
 }
 
-fn replace(path: &Path, text: &str) {
+pub(crate) fn replace(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();

@@ -8,6 +8,7 @@ mod ops;
 mod oracle;
 mod pipeline;
 mod postgres;
+mod postgres_takeover;
 mod properties;
 mod psl_floor;
 mod publish;

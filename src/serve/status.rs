@@ -105,6 +105,22 @@ pub struct ListView {
     /// When a source the held-back list waits for is next tried (Unix seconds); `None` for
     /// `file` sources (read again when the file changes).
     pub next_attempt: Option<i64>,
+    /// PostgreSQL only: the database version this replica serves (compare replicas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<ListSeen>,
+}
+
+/// The database version of a list a replica serves (PostgreSQL backend).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ListSeen {
+    /// The version (1 for the first publish, then one more each time).
+    pub version: i64,
+    /// The leader generation that published it.
+    pub generation: i64,
+    /// When the leader published it (Unix seconds, the database's clock).
+    pub published_at: i64,
+    /// When this replica started serving it (Unix seconds, its own clock).
+    pub applied_at: i64,
 }
 
 /// What a replica does: the leader fetches, compiles and publishes; a follower serves what
@@ -138,6 +154,45 @@ pub struct Database {
     pub target: String,
     /// Since when `up` holds (Unix seconds).
     pub since: i64,
+    /// Round trip of the last probe (one read), seconds; `None` while unreachable.
+    pub latency_seconds: Option<f64>,
+}
+
+/// This replica among the others on one database (PostgreSQL backend): who it is, the hashes
+/// of its configuration and whether they match the leader's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplicaView {
+    /// host:pid (`edlforge_leader.holder` when it leads).
+    pub holder: String,
+    /// SHA-256 (hex) of feeds.toml as parsed (comments and layout do not count).
+    pub config_hash: String,
+    /// SHA-256 (hex) of the files its `file` sources read (`lists/`).
+    pub files_hash: String,
+    /// The leader's holder, as the database says (`""` before any replica led).
+    pub leader: String,
+    /// The leader's hashes (`None` until it has written its row).
+    pub leader_config_hash: Option<String>,
+    /// See `leader_config_hash`.
+    pub leader_files_hash: Option<String>,
+    /// Whether both hashes equal the leader's (`None` while unknown).
+    pub matches_leader: Option<bool>,
+    /// Every replica of the database seen in the last day, newest first.
+    pub replicas: Vec<ReplicaSeen>,
+}
+
+/// One row of the replicas table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplicaSeen {
+    /// host:pid.
+    pub holder: String,
+    /// `leader` or `follower`, as it last said.
+    pub role: String,
+    /// Its feeds.toml hash.
+    pub config_hash: String,
+    /// Its `lists/` files hash.
+    pub files_hash: String,
+    /// Seconds since it last checked in.
+    pub seen_secs_ago: f64,
 }
 
 /// What the owner of the server reports.
@@ -154,6 +209,9 @@ pub struct Board {
     /// The PostgreSQL database (absent with the embedded store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<Database>,
+    /// This replica among the others (absent with the embedded store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaView>,
     /// Config reload state.
     pub reload: Reload,
     /// Sources in config order.
@@ -355,6 +413,75 @@ fn failures(o: &mut String, b: &Board, now: i64) {
     }
 }
 
+/// The first 12 hex digits of a hash, for people.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// PostgreSQL only: whether this replica's configuration matches the leader's, the replicas
+/// of the database, and the database version of each list served here.
+fn replica(o: &mut String, b: &Board, now: i64) {
+    let Some(r) = &b.replica else { return };
+    let verdict = match r.matches_leader {
+        Some(true) => "<span class=\"b ok\">same as the leader's</span>".to_string(),
+        Some(false) => {
+            let mut what = Vec::new();
+            if r.leader_config_hash.as_deref() != Some(r.config_hash.as_str()) {
+                what.push("feeds.toml");
+            }
+            if r.leader_files_hash.as_deref() != Some(r.files_hash.as_str()) {
+                what.push("lists/ files");
+            }
+            format!(
+                "<span class=\"b refused\">differs from the leader's</span> ({}: leader <code>{}</code>) — this replica serves the leader's lists, but would compile other lists if it led; mount the same files on every replica",
+                what.join(" and "),
+                esc(&r.leader),
+            )
+        }
+        None => "<span class=\"b never\">leader unknown</span>".to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "<p>Replica <code>{}</code>: feeds.toml <code>{}</code>, lists/ files <code>{}</code>: {verdict}</p>",
+        esc(&r.holder),
+        short(&r.config_hash),
+        short(&r.files_hash),
+    );
+    if !r.replicas.is_empty() {
+        o.push_str("<div class=\"wrap\"><table><tr><th>Replica</th><th>Role</th><th>feeds.toml</th><th>lists/ files</th><th>Last seen</th></tr>\n");
+        for x in &r.replicas {
+            let _ = writeln!(
+                o,
+                "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"t\">{}</td></tr>",
+                esc(&x.holder),
+                esc(&x.role),
+                short(&x.config_hash),
+                short(&x.files_hash),
+                when(Some(now - x.seen_secs_ago.max(0.0) as i64), now),
+            );
+        }
+        o.push_str("</table></div>\n");
+    }
+    let seen: Vec<String> = b
+        .lists
+        .iter()
+        .filter_map(|l| {
+            let d = l.database?;
+            Some(format!(
+                "<code>{}</code> v{} (generation {}, published {}, served here {})",
+                esc(&l.name),
+                d.version,
+                d.generation,
+                when(Some(d.published_at), now),
+                when(Some(d.applied_at), now),
+            ))
+        })
+        .collect();
+    if !seen.is_empty() {
+        let _ = writeln!(o, "<p>Database versions served: {}</p>", seen.join(" · "));
+    }
+}
+
 /// Renders the status page.
 pub fn html(v: &View) -> String {
     let b = &v.board;
@@ -394,11 +521,14 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
         match &b.database {
             None => String::new(),
             Some(d) => format!(
-                "<div class=\"meta\">database <code>{}</code>: <span class=\"b {}\">{}</span> for {}</div>\n",
+                "<div class=\"meta\">database <code>{}</code>: <span class=\"b {}\">{}</span> for {}{}</div>\n",
                 esc(&d.target),
                 if d.up { "ok" } else { "failing" },
                 if d.up { "up" } else { "unreachable" },
                 age(now - d.since),
+                d.latency_seconds
+                    .map(|l| format!(" · latency {:.1} ms", l * 1000.0))
+                    .unwrap_or_default(),
             ),
         },
     );
@@ -482,6 +612,7 @@ dl{{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:
         }
         o.push_str("</ul>\n");
     }
+    replica(&mut o, b, now);
     // Lists.
     o.push_str("<h2>Lists</h2>\n<div class=\"wrap\"><table><tr><th>List</th><th>Vendor</th><th>State</th><th class=\"n\">Entries</th><th>Changed / compiled</th><th>ETag</th><th>Auth</th><th class=\"n\">Polls</th><th>Polled by</th><th>Refused logins</th><th>Dropped</th></tr>\n");
     let mut reasons_seen: Vec<crate::indicator::SkipReason> = Vec::new();
@@ -717,6 +848,63 @@ mod tests {
             page.contains("503: withheld</span><br><span class=\"small\">withheld: because source down has never delivered data; next attempt in 30m"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_replica_says_whether_its_files_match_the_leaders() {
+        let mut v = View {
+            now: 1000,
+            version: "test",
+            board: Board::default(),
+        };
+        assert!(!html(&v).contains("Replica <code>"));
+        let hash = |c: char| c.to_string().repeat(64);
+        v.board.replica = Some(ReplicaView {
+            holder: "edl2:41".into(),
+            config_hash: hash('a'),
+            files_hash: hash('b'),
+            leader: "edl1:7".into(),
+            leader_config_hash: Some(hash('c')),
+            leader_files_hash: Some(hash('b')),
+            matches_leader: Some(false),
+            replicas: vec![ReplicaSeen {
+                holder: "edl1:7".into(),
+                role: "leader".into(),
+                config_hash: hash('c'),
+                files_hash: hash('b'),
+                seen_secs_ago: 1.5,
+            }],
+        });
+        v.board.lists.push(ListView {
+            name: "pa".into(),
+            database: Some(ListSeen {
+                version: 3,
+                generation: 2,
+                published_at: 940,
+                applied_at: 941,
+            }),
+            ..ListView::default()
+        });
+        let page = html(&v);
+        assert!(
+            page.contains("feeds.toml <code>aaaaaaaaaaaa</code>, lists/ files <code>bbbbbbbbbbbb</code>: <span class=\"b refused\">differs from the leader's</span> (feeds.toml: leader <code>edl1:7</code>)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td><code>edl1:7</code></td><td>leader</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<code>pa</code> v3 (generation 2, published <span"),
+            "{page}"
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["replica"]["matches_leader"], false);
+        assert_eq!(json["lists"][0]["database"]["version"], 3);
+        if let Some(r) = v.board.replica.as_mut() {
+            r.matches_leader = Some(true);
+        }
+        assert!(html(&v).contains("same as the leader's"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod fixture;
 pub mod postgres;
+pub mod proxy;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@
 //! on the status page and in `edlforge_config_reload_success`; the running config stays in
 //! force and its `file` sources still reload.
 
+mod fingerprint;
 mod replica;
 mod scheduler;
 
@@ -210,6 +211,7 @@ pub async fn run(
         Backend::Embedded => {
             metrics.role(true);
             metrics.database_up(true);
+            metrics.config_matches_leader(true);
             None
         }
         Backend::Postgres { url } => {

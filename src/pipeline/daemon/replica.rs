@@ -10,24 +10,35 @@
 //!   through the fenced publish ([`Replica::publish`]). Becoming leader wakes the scheduler for
 //!   a cycle at once. A leader that loses its session stops at the next cycle boundary, and its
 //!   writes are refused by the fence from the moment another replica leads.
-//! - **Follower.** Never writes to the database: every newer version it follows is saved in its
+//! - **Follower.** Never writes lists or state to the database (only its own row of the
+//!   replicas table, see **Probe**): every newer version it follows is saved in its
 //!   local cache (so a restart serves it while the database is unreachable) and swapped into the
 //!   served lists, with the leader's bytes, ETag and Last-Modified.
 //! - **Database down.** Lists keep being served from memory and the cache; `/healthz` and
 //!   `/readyz` are untouched; the leader's heartbeat fails and it steps down, so nobody fetches;
 //!   `edlforge_database_up` and the status page's `database` say so, probed every [`PROBE`].
+//! - **Probe.** Every [`PROBE`] the replica writes its row of `edlforge_replicas` (role, the
+//!   hashes of its feeds.toml and `lists/` files: `fingerprint.rs`) and reads the leader's:
+//!   `edlforge_database_latency_seconds` (the read's round trip) and
+//!   `edlforge_config_matches_leader` (logged once per change) come from it. These rows are a
+//!   follower's only writes.
+//! - **Versions.** Each list's database version served here, when the leader published it and
+//!   when this replica swapped it in: `edlforge_list_version{list}` and friends, and `database`
+//!   of each list in status.json, so replicas can be compared.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use super::fingerprint;
+
 use tokio::sync::mpsc::WeakUnboundedSender;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::serve::status::{Database, Role as BoardRole};
+use crate::serve::status::{Database, ListSeen, ReplicaSeen, ReplicaView, Role as BoardRole};
 use crate::serve::{Published, State};
-use crate::store::postgres::{Fence, ListVersion, PgError, PgStore, Publish, Role};
+use crate::store::postgres::{CheckIn, Fence, ListVersion, PgError, PgStore, Publish, Role};
 use crate::store::{ListMeta, Store};
 
 use super::scheduler::{published, Event};
@@ -36,6 +47,8 @@ use super::scheduler::{published, Event};
 pub(super) const RETRY: Duration = Duration::from_secs(2);
 /// How often the database is probed for `edlforge_database_up`.
 pub(super) const PROBE: Duration = Duration::from_secs(2);
+/// How often the `lists/` files are hashed again (they are read whole: not every probe).
+const FILES_EVERY: Duration = Duration::from_secs(10);
 
 /// What the scheduler and the replica task share.
 pub(super) struct Replica {
@@ -47,6 +60,10 @@ pub(super) struct Replica {
     /// The ETag of each list's newest version in the database, as far as this replica knows
     /// (published by it, or followed): a leader publishes only what differs.
     in_db: Mutex<HashMap<String, String>>,
+    /// Who this replica is (`edlforge_leader.holder`, its row of `edlforge_replicas`).
+    holder: String,
+    /// The hash of feeds.toml as loaded (`fingerprint.rs`), set at start and on reload.
+    config_hash: Mutex<String>,
 }
 
 /// A list of a cycle, as the leader publishes it.
@@ -60,11 +77,14 @@ pub(super) struct ToPublish {
 impl Replica {
     pub(super) fn new(config: Arc<Config>) -> Arc<Replica> {
         let (role_tx, _) = watch::channel(Role::Follower);
+        let hash = fingerprint::config_file_hash(&config.path);
         Arc::new(Replica {
             role_tx,
             store: OnceLock::new(),
             config: Mutex::new(config),
             in_db: Mutex::new(HashMap::new()),
+            holder: holder(),
+            config_hash: Mutex::new(hash),
         })
     }
 
@@ -78,6 +98,10 @@ impl Replica {
 
     /// The scheduler loaded a new config.
     pub(super) fn set_config(&self, config: Arc<Config>) {
+        let hash = fingerprint::config_file_hash(&config.path);
+        if let Ok(mut h) = self.config_hash.lock() {
+            *h = hash;
+        }
         if let Ok(mut c) = self.config.lock() {
             *c = config;
         }
@@ -93,10 +117,18 @@ impl Replica {
     /// # Errors
     /// The database failed: the message, for the caller's cycle failure; its retry publishes
     /// what is still missing.
-    pub(super) async fn publish(&self, fence: Fence, lists: &[ToPublish]) -> Result<(), String> {
+    /// Gives up (as refused) when this replica stops leading meanwhile: a write stuck on a
+    /// cut connection must not hold the cycle for ever.
+    pub(super) async fn publish(
+        &self,
+        fence: Fence,
+        lists: &[ToPublish],
+        state: &State,
+    ) -> Result<(), String> {
         let Some(store) = self.store.get() else {
             return Ok(());
         };
+        let mut role = self.role_tx.subscribe();
         for l in lists {
             let same = self
                 .in_db
@@ -114,12 +146,30 @@ impl Replica {
                 meta: &l.meta,
                 drops: &l.drops,
             };
-            match store.publish(fence, p).await {
+            let published = tokio::select! {
+                r = store.publish(fence, p) => r,
+                _ = role.wait_for(|r| *r != Role::Leader(fence)) => {
+                    tracing::warn!(list = %l.name, generation = fence.generation(), "Not published: this replica stopped leading during the write (the fence refuses it if it arrives late).");
+                    return Ok(());
+                }
+            };
+            match published {
                 Ok(version) => {
                     tracing::info!(list = %l.name, version, etag = %l.meta.etag, generation = fence.generation(), "List published to the database.");
                     if let Ok(mut m) = self.in_db.lock() {
                         m.insert(l.name.clone(), l.meta.etag.clone());
                     }
+                    let now = crate::indicator::unix_now();
+                    seen(
+                        state,
+                        &l.name,
+                        ListSeen {
+                            version,
+                            generation: fence.generation(),
+                            published_at: now,
+                            applied_at: now,
+                        },
+                    );
                 }
                 Err(e @ PgError::Fenced { .. }) => {
                     tracing::warn!(list = %l.name, error = %e, "Not published: another replica leads now.");
@@ -148,9 +198,25 @@ fn holder() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-fn set_database(state: &State, up: bool, target: &str) {
-    state.metrics.database_up(up);
+/// Records the database version of a list served here (metrics and status.json).
+fn seen(state: &State, list: &str, v: ListSeen) {
+    state
+        .metrics
+        .list_version(list, v.version, v.published_at, v.applied_at);
     if let Ok(mut b) = state.board.lock() {
+        if let Some(view) = b.lists.iter_mut().find(|x| x.name == list) {
+            view.database = Some(v);
+        }
+    }
+}
+
+fn set_database(state: &State, up: bool, target: &str, latency: Option<Duration>) {
+    state.metrics.database_up(up);
+    state.metrics.database_latency(latency);
+    if let Ok(mut b) = state.board.lock() {
+        if let Some(d) = b.database.as_mut() {
+            d.latency_seconds = latency.map(|l| l.as_secs_f64());
+        }
         let changed = b.database.as_ref().is_none_or(|d| d.up != up);
         if changed {
             if up {
@@ -162,6 +228,7 @@ fn set_database(state: &State, up: bool, target: &str) {
                 up,
                 target: target.to_string(),
                 since: crate::indicator::unix_now(),
+                latency_seconds: latency.map(|l| l.as_secs_f64()),
             });
         }
     }
@@ -196,7 +263,7 @@ pub(super) async fn run(
                 break s;
             }
             Err(e) => {
-                set_database(&state, false, "");
+                set_database(&state, false, "", None);
                 if !failing {
                     tracing::error!(error = %e, cause = %std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default(), "Cannot reach the database; serving the local cache and trying again.");
                 }
@@ -206,12 +273,14 @@ pub(super) async fn run(
         }
     };
     let target = store.describe();
-    set_database(&state, true, &target);
+    set_database(&state, true, &target, None);
     let _ = replica.store.set(store.clone());
-    let contender = store.contend(holder());
+    let contender = store.contend(replica.holder.clone());
     let mut roles = contender.watch();
     let mut follower = store.follow(BTreeMap::new());
     let mut probe = tokio::time::interval(PROBE);
+    let mut files = Files::default();
+    let mut matched: Option<bool> = None;
     loop {
         tokio::select! {
             changed = roles.changed() => {
@@ -233,13 +302,119 @@ pub(super) async fn run(
                 apply(&replica, &state, v).await;
             }
             _ = probe.tick() => {
-                let up = matches!(
-                    tokio::time::timeout(PROBE * 2, store.leader()).await,
-                    Ok(Ok(_))
-                );
-                set_database(&state, up, &target);
+                let files_hash = files.hash(&replica).await;
+                check_in(&replica, &store, &state, &target, &files_hash, &mut matched).await;
             }
         }
+    }
+}
+
+/// The `lists/` files hash, computed again every [`FILES_EVERY`].
+#[derive(Default)]
+struct Files {
+    hash: String,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Files {
+    async fn hash(&mut self, replica: &Replica) -> String {
+        let due = self.at.is_none_or(|t| t.elapsed() >= FILES_EVERY);
+        if due {
+            if let Some(config) = replica.config() {
+                if let Ok(h) =
+                    tokio::task::spawn_blocking(move || fingerprint::files_hash(&config)).await
+                {
+                    self.hash = h;
+                    self.at = Some(tokio::time::Instant::now());
+                }
+            }
+        }
+        self.hash.clone()
+    }
+}
+
+/// One probe: this replica's row in, the leader's hashes and the latency out (see the module
+/// doc); `matched` is what the last probe found, so a change is logged once.
+async fn check_in(
+    replica: &Replica,
+    store: &PgStore,
+    state: &State,
+    target: &str,
+    files_hash: &str,
+    matched: &mut Option<bool>,
+) {
+    let config_hash = replica
+        .config_hash
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_default();
+    let leads = replica.leads().is_some();
+    let me = CheckIn {
+        holder: &replica.holder,
+        leader: leads,
+        config_hash: &config_hash,
+        files_hash,
+    };
+    let probe = match tokio::time::timeout(PROBE * 2, store.check_in(me)).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "Database probe failed.");
+            set_database(state, false, target, None);
+            return;
+        }
+        Err(_) => {
+            set_database(state, false, target, None);
+            return;
+        }
+    };
+    set_database(state, true, target, Some(probe.latency));
+    let rows = match tokio::time::timeout(PROBE * 2, store.replicas()).await {
+        Ok(Ok(rows)) => rows,
+        _ => Vec::new(),
+    };
+    let (leader_config, leader_files) = match &probe.leader_hashes {
+        Some((c, f)) => (Some(c.clone()), Some(f.clone())),
+        None => (None, None),
+    };
+    let matches = if leads {
+        Some(true)
+    } else {
+        probe
+            .leader_hashes
+            .as_ref()
+            .map(|(c, f)| *c == config_hash && f == files_hash)
+    };
+    if let Some(m) = matches {
+        state.metrics.config_matches_leader(m);
+        if *matched != Some(m) {
+            if m {
+                tracing::info!(leader = %probe.leader, config_hash = %config_hash, files_hash = %files_hash, "This replica's feeds.toml and lists/ files match the leader's.");
+            } else {
+                tracing::warn!(leader = %probe.leader, config_hash = %config_hash, leader_config_hash = %leader_config.as_deref().unwrap_or(""), files_hash = %files_hash, leader_files_hash = %leader_files.as_deref().unwrap_or(""), "This replica's feeds.toml or lists/ files differ from the leader's: it serves the leader's lists, but would compile other lists if it led. Mount the same files on every replica.");
+            }
+            *matched = Some(m);
+        }
+    }
+    if let Ok(mut b) = state.board.lock() {
+        b.replica = Some(ReplicaView {
+            holder: replica.holder.clone(),
+            config_hash: config_hash.clone(),
+            files_hash: files_hash.to_string(),
+            leader: probe.leader.clone(),
+            leader_config_hash: leader_config,
+            leader_files_hash: leader_files,
+            matches_leader: matches,
+            replicas: rows
+                .into_iter()
+                .map(|r| ReplicaSeen {
+                    holder: r.holder,
+                    role: r.role,
+                    config_hash: r.config_hash,
+                    files_hash: r.files_hash,
+                    seen_secs_ago: r.seen_secs_ago,
+                })
+                .collect(),
+        });
     }
 }
 
@@ -249,7 +424,21 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
     if let Ok(mut m) = replica.in_db.lock() {
         m.insert(v.name.clone(), v.meta.etag.clone());
     }
+    let version = ListSeen {
+        version: v.version,
+        generation: v.generation,
+        published_at: v.published_at,
+        applied_at: crate::indicator::unix_now(),
+    };
     if replica.leads().is_some() {
+        // Its own publish (or one of a leader before it): the same bytes it serves when the
+        // ETag matches.
+        if state
+            .list(&v.name)
+            .is_some_and(|p| p.etag.trim_matches('"') == v.meta.etag)
+        {
+            seen(state, &v.name, version);
+        }
         return;
     }
     let Some(config) = replica.config() else {
@@ -265,6 +454,7 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
         .is_some_and(|p| p.etag.trim_matches('"') == v.meta.etag)
     {
         // Same content (a new version of the same bytes): nothing to swap.
+        seen(state, &v.name, version);
         return;
     }
     let p = Arc::new(published(l, v.body.clone(), &v.meta));
@@ -298,5 +488,6 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
             view.next_attempt = None;
         }
     }
+    seen(state, &v.name, version);
     tracing::info!(list = %v.name, version = v.version, etag = %v.meta.etag, generation = v.generation, "List followed from the leader.");
 }

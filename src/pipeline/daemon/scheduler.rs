@@ -401,7 +401,7 @@ impl Scheduler {
         };
         self.apply(cycle);
         if let (Some(r), Some(f)) = (&self.replica, fence) {
-            if let Err(message) = r.publish(f, &to_db).await {
+            if let Err(message) = r.publish(f, &to_db, &self.state).await {
                 // Served here but not by the followers: retried in 30 s (`run`).
                 self.cycle_failed("database", message);
                 return false;

@@ -148,14 +148,19 @@ impl Target {
     ) -> Result<(Client, Connection<Socket, TlsStream>), PgError> {
         let mut config = self.config.clone();
         config.application_name(application_name);
-        let (client, conn) =
-            config
-                .connect(self.tls.clone())
-                .await
-                .map_err(|source| PgError::Connect {
-                    target: self.describe(),
-                    source,
-                })?;
+        // `connect_timeout` bounds the TCP connect only; a peer that accepts and then says
+        // nothing (a proxy holding a cut session) would stall the start-up for ever.
+        let connect = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(self.tls.clone()));
+        let (client, conn) = connect
+            .await
+            .map_err(|_| PgError::Timeout {
+                what: "connecting",
+                after: CONNECT_TIMEOUT,
+            })?
+            .map_err(|source| PgError::Connect {
+                target: self.describe(),
+                source,
+            })?;
         Ok((client, conn))
     }
 }

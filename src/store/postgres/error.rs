@@ -42,6 +42,15 @@ pub enum PgError {
     /// A dedicated connection ended (the server went away, or ended the session).
     #[error("PostgreSQL: the {0} connection closed")]
     Closed(&'static str),
+    /// The database did not answer in time (a cut network, or a proxy holding a dead
+    /// session).
+    #[error("PostgreSQL: no answer within {after:?} while {what}")]
+    Timeout {
+        /// What was being done.
+        what: &'static str,
+        /// The bound.
+        after: std::time::Duration,
+    },
     /// No pooled connection could be had.
     #[error("PostgreSQL connection pool")]
     Pool(#[source] deadpool_postgres::PoolError),

@@ -3,9 +3,8 @@
 //! The leader is whoever holds the session advisory lock [`LEADER_LOCK`]
 //! (`pg_try_advisory_lock`), on a connection of its own. The lock lives exactly as long as that
 //! session: `kill -9` of the leader closes its socket and the server ends the session at once;
-//! a vanished machine or a cut network is found by the server's TCP keepalives set for the
-//! session (first probe after 5 s of silence, three probes 2 s apart: gone within 11 s), and the
-//! lock is free for the next contender, under the 15 s takeover budget.
+//! a vanished machine is found by the server's TCP keepalives set for the session (first probe
+//! after 5 s of silence, three probes 2 s apart: gone within 11 s).
 //!
 //! On taking the lock the new leader raises `edlforge_leader.generation` by one and keeps the
 //! result: its **fence**. Every write ([`super::PgStore::publish`],
@@ -14,12 +13,32 @@
 //! late (a paused process, a slow network), and a takeover (which updates the row) waits for
 //! a write in flight to finish, so the two never interleave.
 //!
-//! The leader checks its own session every [`HEARTBEAT`]: a probe that fails, or gets no answer
-//! within [`HEARTBEAT_TIMEOUT`], or finds another generation, ends the leadership
+//! # The lease: takeover after a network cut
+//! Keepalives are not enough: a proxy, a NAT or a connection pooler between a leader and the
+//! database answers the server's keepalives itself and holds a half-open session for as long
+//! as it likes, so the lock of a leader cut off behind it would never be freed. So the leader
+//! also holds a **lease**: with the lock it writes `edlforge_lease` (its generation, the
+//! server pid of its session, `renewed_at = now()`), and its heartbeat renews it every
+//! [`HEARTBEAT`]. A contender that cannot take the lock checks the lease: when `renewed_at`
+//! is older than [`LEASE`] by the **database's** clock (`now()`, never a replica's, so clock
+//! skew between replicas does not matter) and the lock is still held by the session the lease
+//! names, it ends that session with `pg_terminate_backend(pid)`, which frees the lock, and
+//! takes it with a new fence as soon as the server has let it go. `pg_terminate_backend` on a session of the
+//! same role needs no extra privilege (a member of that role, or of `pg_signal_backend`, may;
+//! only a superuser may end a superuser's session).
+//!
+//! The old leader cannot renew through the cut either: a heartbeat that fails, gets no answer
+//! within [`HEARTBEAT_TIMEOUT`], or finds another generation ends the leadership
 //! ([`Leadership::lost`] resolves, [`Leadership::is_held`] turns false, and the session is
 //! closed, which frees the lock if the server still had it) and the caller stops fetching at
-//! once. That takes at most 2 + 5 = 7 s after a cut, before the server frees the lock
-//! (11 s), so the old leader has stopped before a new one starts; the fence covers the rest.
+//! once. Timeline after a cut at t = 0 (last renewal at most 2 s before): the old leader has
+//! stepped down by 2 + 5 = 7 s; the lease is stale by 10 s; a contender (every
+//! [`CONTEND_EVERY`]) ends the stale session by 11 s and takes the lock on the same attempt,
+//! as soon as the server has released it: under the 15 s budget. The old leader stopped
+//! before the new one starts; the fence covers anything late.
+//!
+//! A leader of an older edlforge writes no lease: with no lease row naming the lock's holder,
+//! nothing is ended (a rolling upgrade never ends a leader it cannot judge).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +53,9 @@ use super::{PgError, LEADER_LOCK};
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A check unanswered this long ends the leadership.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A lease not renewed for this long (by the database's clock) may be broken by a contender:
+/// more than [`HEARTBEAT`] + [`HEARTBEAT_TIMEOUT`], so its holder has stepped down by then.
+pub const LEASE: Duration = Duration::from_secs(10);
 
 /// A leader's fencing generation: what every write of that leader carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,19 +118,26 @@ impl Leadership {
         let heartbeat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT).await;
+                // Renews the lease and reads the generation in one round trip.
                 let probe = tokio::time::timeout(
                     HEARTBEAT_TIMEOUT,
-                    hb_client.query_one("SELECT generation FROM edlforge_leader", &[]),
+                    hb_client.query_opt(
+                        "UPDATE edlforge_lease SET renewed_at = now() \
+                         WHERE generation = $1 AND pid = pg_backend_pid() \
+                         RETURNING (SELECT generation FROM edlforge_leader)",
+                        &[&fence.0],
+                    ),
                 )
                 .await;
                 let why = match probe {
-                    Ok(Ok(row)) => {
+                    Ok(Ok(Some(row))) => {
                         let g: i64 = row.get(0);
                         if g == fence.0 {
                             continue;
                         }
                         format!("generation {g} is in the database")
                     }
+                    Ok(Ok(None)) => "the lease belongs to another session".to_string(),
                     Ok(Err(e)) => e.to_string(),
                     Err(_) => format!("no answer within {HEARTBEAT_TIMEOUT:?}"),
                 };
@@ -178,16 +207,96 @@ async fn acquire_on(
     let got: bool = row.get(0);
     let pid: i32 = row.get(1);
     if !got {
-        return Ok(None);
+        if !break_stale_lease(client).await? {
+            return Ok(None);
+        }
+        // The ended session frees the lock once its backend has exited: ask again for a
+        // moment rather than wait for the next round.
+        let mut got = false;
+        for _ in 0..BROKEN_LEASE_RETRIES {
+            tokio::time::sleep(BROKEN_LEASE_PAUSE).await;
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                .await
+                .map_err(PgError::query("asking for the leader lock"))?;
+            got = row.get(0);
+            if got {
+                break;
+            }
+        }
+        if !got {
+            return Ok(None);
+        }
     }
+    // The new generation and the lease in one statement: never one without the other.
     let row = client
         .query_one(
-            "UPDATE edlforge_leader SET generation = generation + 1, holder = $1, since = now() RETURNING generation",
+            "WITH g AS (UPDATE edlforge_leader SET generation = generation + 1, holder = $1, \
+             since = now() RETURNING generation) \
+             INSERT INTO edlforge_lease (id, generation, pid, renewed_at) \
+             SELECT true, generation, pg_backend_pid(), now() FROM g \
+             ON CONFLICT (id) DO UPDATE SET generation = EXCLUDED.generation, \
+             pid = EXCLUDED.pid, renewed_at = EXCLUDED.renewed_at RETURNING generation",
             &[&holder],
         )
         .await
         .map_err(PgError::query("raising the leader generation"))?;
+    // The generation above was committed durably (a generation lost in a crash could be
+    // handed out twice). Lease renewals need not be: after a crash every session is gone
+    // anyway. Without the flush a heartbeat does not wait on a slow disk.
+    client
+        .batch_execute("SET synchronous_commit = off")
+        .await
+        .map_err(PgError::query(
+            "setting synchronous_commit for lease renewals",
+        ))?;
     Ok(Some((Fence(row.get(0)), pid)))
+}
+
+/// After ending a stale leader's session: ask for the lock this many times...
+const BROKEN_LEASE_RETRIES: u32 = 20;
+/// ...this far apart.
+const BROKEN_LEASE_PAUSE: Duration = Duration::from_millis(100);
+
+/// Ends the session holding the leader lock when its lease is older than [`LEASE`] by the
+/// database's clock, and only when that session is the one the lease names (a leader that
+/// took over a moment ago holds the lock under a pid the stale lease does not name, and is
+/// left alone). The lock is free once the server has ended the session, a moment later.
+/// True when a session was ended.
+///
+/// # Errors
+/// [`PgError::Query`], e.g. when this role may not end the holder's session (see the module
+/// doc: same role, or `pg_signal_backend`).
+async fn break_stale_lease(client: &tokio_postgres::Client) -> Result<bool, PgError> {
+    // pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits),
+    // objsubid 1, in the database it was taken in.
+    let rows = client
+        .query(
+            "SELECT s.pid, s.generation, extract(epoch FROM now() - s.renewed_at)::float8, \
+             pg_terminate_backend(s.pid) \
+             FROM edlforge_lease s JOIN pg_locks l ON l.pid = s.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND s.renewed_at < now() - make_interval(secs => $3)",
+            &[
+                &(LEADER_LOCK >> 32),
+                &(LEADER_LOCK & 0xffff_ffff),
+                &LEASE.as_secs_f64(),
+            ],
+        )
+        .await
+        .map_err(PgError::query(
+            "ending the session of a leader whose lease expired (pg_terminate_backend needs the same role as the leader's, or pg_signal_backend)",
+        ))?;
+    let mut any = false;
+    for r in rows {
+        let (pid, generation, age, ended): (i32, i64, f64, bool) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        tracing::warn!(pid, generation, lease_age_secs = age, ended, "The leader's lease expired (no renewal: a network cut or a stalled leader); its database session was ended so that another replica can lead.");
+        any |= ended;
+    }
+    Ok(any)
 }
 
 /// Checks `fence` inside a write transaction: locks the generation row (`FOR SHARE`: a

@@ -45,10 +45,13 @@ pub struct ListVersion {
     pub drops: BTreeMap<String, u64>,
     /// The leader generation that published it.
     pub generation: i64,
+    /// When it was published (Unix seconds, the database's clock).
+    pub published_at: i64,
 }
 
 const LIST_COLUMNS: &str = "name, version, body, body_gzip, etag, compiled_at, last_modified, \
-                            entries, drops::text, generation";
+                            entries, drops::text, generation, \
+                            extract(epoch FROM published_at)::bigint";
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -78,6 +81,7 @@ fn list_from_row(row: &Row) -> Result<ListVersion, PgError> {
         },
         drops,
         generation: row.get(9),
+        published_at: row.get(10),
     })
 }
 

@@ -17,10 +17,11 @@ struct Migration {
 }
 
 /// Every migration, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "leader fencing generation, published lists, per-source fetch state",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "leader fencing generation, published lists, per-source fetch state",
+        sql: "
 CREATE TABLE edlforge_leader (
     -- One row. `generation` rises by one each time a replica becomes leader; every write
     -- carries the writer's generation and is refused when it is not this one.
@@ -64,7 +65,41 @@ CREATE TABLE edlforge_source_state (
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        description:
+            "leader lease (takeover after a network cut), replicas and their config hashes",
+        sql: LEASE_AND_REPLICAS,
+    },
+];
+
+/// Migration 2: the leader's lease (`leader.rs`) and the replicas table (`replicas.rs`).
+/// The lease is a table of its own, not columns of `edlforge_leader`: every publish locks
+/// that row `FOR SHARE`, which would make the lease renewal (an `UPDATE`) wait behind a long
+/// publish and the leader step down for nothing.
+const LEASE_AND_REPLICAS: &str = "
+CREATE TABLE edlforge_lease (
+    -- One row, written by the leader: its generation, the server process id of the session
+    -- holding the leader lock, and when it last renewed (the database's clock). A contender
+    -- that finds it older than the lease bound ends that session (pg_terminate_backend).
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    generation  bigint NOT NULL,
+    pid         integer NOT NULL,
+    renewed_at  timestamptz NOT NULL
+);
+
+CREATE TABLE edlforge_replicas (
+    -- One row per replica (holder = host:pid), written by that replica every probe.
+    holder       text PRIMARY KEY,
+    role         text NOT NULL CHECK (role IN ('leader', 'follower')),
+    -- SHA-256 (hex) of feeds.toml as parsed, and of the files its `file` sources read.
+    config_hash  text NOT NULL,
+    files_hash   text NOT NULL,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    last_seen    timestamptz NOT NULL
+);
+";
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -8,6 +8,7 @@
 //! - `leader.rs`: leadership as a session advisory lock, the fencing generation.
 //! - `lists.rs`: fenced writes of published lists and source state; reads.
 //! - `follow.rs`: `LISTEN`/`NOTIFY` and catching up by version number.
+//! - `replicas.rs`: each replica's row (role, config hashes, last seen), read by the others.
 //!
 //! # Why tokio-postgres + deadpool-postgres (and not sqlx)
 //! - Leadership rests on TCP keepalives: the leader's session must end within seconds of its
@@ -30,7 +31,8 @@
 //! name and version: body, gzip body, ETag, compiled and Last-Modified times, entries, drops
 //! by reason, the publishing generation; the newest two versions are kept),
 //! `edlforge_source_state` (a source's fetch state, as [`crate::store::SourceState`]) and
-//! `edlforge_migrations`. Advisory lock keys: [`MIGRATE_LOCK`], [`LEADER_LOCK`].
+//! `edlforge_migrations`. Migration 2: `edlforge_lease` (the leader's lease, `leader.rs`) and
+//! `edlforge_replicas` (`replicas.rs`). Advisory lock keys: [`MIGRATE_LOCK`], [`LEADER_LOCK`].
 //!
 //! `serve` uses it in `pipeline/daemon/replica.rs` (the local cache under `data_dir`, what a
 //! replica serves while the database is down, stays the embedded store).
@@ -45,16 +47,18 @@ mod follow;
 mod leader;
 mod lists;
 mod migrate;
+mod replicas;
 
 use std::collections::BTreeMap;
 
 pub use self::error::PgError;
 pub use self::follow::{Follower, RESYNC};
 pub use self::leader::{
-    Contender, Fence, Leadership, Role, CONTEND_EVERY, HEARTBEAT, HEARTBEAT_TIMEOUT,
+    Contender, Fence, Leadership, Role, CONTEND_EVERY, HEARTBEAT, HEARTBEAT_TIMEOUT, LEASE,
 };
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
+pub use self::replicas::{CheckIn, Probe, ReplicaRow};
 
 use self::connect::Target;
 
