@@ -8,7 +8,7 @@
 #   REPLICAS=3                     replicas of the takeover, propagation and wrk phases (>= 2)
 #   TAKEOVERS=10 EDITS=20          kill -9 rounds; lists/ edits
 #   POLL_MS=50                     poll period of the takeover and propagation waits
-#   DURATION=8s CONNS=120 WRK_ROUNDS=2
+#   DURATION=8s CONNS=120 WRK_ROUNDS=3
 #                                  wrk per run; connections in all (split over the replicas
 #                                  loaded); rounds of the 1..REPLICAS runs (alternating order)
 #   BIG_LINES=1000000 BIG_ROUNDS=5 BIG_REPLICAS=2
@@ -48,7 +48,7 @@ EDITS=${EDITS:-20}
 POLL_MS=${POLL_MS:-50}
 DURATION=${DURATION:-8s}
 CONNS=${CONNS:-120}
-WRK_ROUNDS=${WRK_ROUNDS:-2}
+WRK_ROUNDS=${WRK_ROUNDS:-3}
 BIG_LINES=${BIG_LINES:-1000000}
 BIG_ROUNDS=${BIG_ROUNDS:-5}
 BIG_REPLICAS=${BIG_REPLICAS:-2}
@@ -98,6 +98,23 @@ stats() {
   sort -g | awk '{v[NR]=$1} END { if (NR == 0) { print "n 0"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "median %.3f s, min %.3f s, max %.3f s (n %d)\n", m, v[1], v[NR], NR }'
+}
+
+# logtimes T0 LIST SITE LEADER_KEY KEYS...: the probe's log times of LIST after T0 (leader first),
+# indented; appends "db - local" of the leader to $tmp/$5-commit and "last follower - db" to
+# $tmp/$5-follow when both are there. Sets nothing else.
+logtimes() {
+  local t0=$1 lst=$2 dir=$3 lead=$4 tag=$5 k out first l d fmax
+  shift 5
+  out=$("${probe[@]}" logs "$t0" "$lst" "$dir/$lead.log" $(for k in "$@"; do if [[ $k != "$lead" ]]; then echo "$dir/$k.log"; fi; done))
+  sed 's/^/  /' <<<"$out"
+  first=$(head -n 1 <<<"$out")
+  l=$(kv "$first" local_s); d=$(kv "$first" db_s)
+  fmax=$(tail -n +2 <<<"$out" | sed -n 's/.*followed_s=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
+  if [[ -n $l && -n $d ]]; then awk -v a="$d" -v b="$l" 'BEGIN{printf "%.3f\n", a - b}' >>"$tmp/$tag-commit"; fi
+  if [[ -n $d && -n $fmax ]] && (($(tail -n +2 <<<"$out" | grep -c followed_s) == $# - 1)); then
+    awk -v a="$fmax" -v b="$d" 'BEGIN{printf "%.3f\n", a - b}' >>"$tmp/$tag-follow"
+  fi
 }
 
 # ---- versions and inputs --------------------------------------------------------------------
@@ -236,7 +253,10 @@ echo "'List published to the database.' lines in all replica logs so far: $publi
 # ---- 2. propagation -------------------------------------------------------------------------
 echo
 echo "== 2. a lists/ edit reaching every replica ($EDITS edits, poll ${POLL_MS} ms)"
-: >"$tmp/prop-first"; : >"$tmp/prop-all"
+: >"$tmp/prop-first"; : >"$tmp/prop-all"; : >"$tmp/prop-commit"; : >"$tmp/prop-follow"
+out=$("${probe[@]}" settle pa "$LIMIT" $(ports)) || { echo "$out" >&2; exit 1; }
+lk=$(key_of_port "$(kv "$out" leader)")
+echo "leader: $lk"
 for round in $(seq "$EDITS"); do
   printf '45.137.21.9\n91.92.242.0/24\n185.220.%d.%d\n' $((100 + round / 250)) $((round % 250 + 1)) >"$tmp/block-$round.txt"
   out=$("${probe[@]}" edit "$site/lists/block.txt" "$tmp/block-$round.txt" pa "$LIMIT" "$POLL_MS" $(ports)) || true
@@ -245,9 +265,14 @@ for round in $(seq "$EDITS"); do
   [[ -n $f ]] && echo "$f" >>"$tmp/prop-first"
   [[ -n $a ]] && echo "$a" >>"$tmp/prop-all"
   sleep 0.5
+  t0=$(kv "$out" t0)
+  if [[ -n $t0 ]]; then logtimes "$t0" pa "$site" "$lk" prop "${keys[@]}"; fi
 done
 echo "edit -> first replica (the leader) serves the new ETag: $(stats <"$tmp/prop-first")"
 echo "edit -> every replica serves the new ETag:              $(stats <"$tmp/prop-all")"
+echo "from the logs (ms resolution, not the poll's):"
+echo "  leader served it -> publish committed:               $(stats <"$tmp/prop-commit")"
+echo "  publish committed -> the last follower swapped it in: $(stats <"$tmp/prop-follow")"
 
 # ---- 3. poll mix, 1..REPLICAS replicas --------------------------------------------------------
 echo
@@ -367,7 +392,7 @@ plead=""
 for k in "${pgkeys[@]}"; do if [[ ${PORT[$k]} == "$(kv "$out" leader)" ]]; then plead=$k; fi; done
 curl -fsS -o "$tmp/big-served" "http://127.0.0.1:${PORT[emb]}/lists/big"
 echo "served: $(head -n 1 "$tmp/big-served"), $(stat -c %s "$tmp/big-served") bytes; PostgreSQL leader $plead"
-: >"$tmp/emb"; : >"$tmp/pg-first"; : >"$tmp/pg-all"; : >"$tmp/pg-db"; : >"$tmp/pg-commit"
+: >"$tmp/emb"; : >"$tmp/pg-first"; : >"$tmp/pg-all"; : >"$tmp/big-commit"; : >"$tmp/big-follow"
 for round in $(seq "$BIG_ROUNDS"); do
   src=$tmp/big-b.txt; ((round % 2)) || src=$tmp/big-a.txt
   out=$("${probe[@]}" edit "$tmp/big-emb/lists/big.txt" "$src" big 300 "$POLL_MS" "${PORT[emb]}") || true
@@ -382,24 +407,23 @@ for round in $(seq "$BIG_ROUNDS"); do
   [[ -n $(kv "$out" all_s) ]] && kv "$out" all_s >>"$tmp/pg-all"
   [[ $(kv "$out" etag) == "$e_emb" ]] && echo "  same ETag as the embedded store" || echo "  ETag differs from the embedded store's"
   sleep 1
-  if [[ -n $t0 ]]; then
-    logs=$("${probe[@]}" logs "$t0" big "$tmp/big-pg/$plead.log" $(for k in "${pgkeys[@]}"; do if [[ $k != "$plead" ]]; then echo "$tmp/big-pg/$k.log"; fi; done))
-    sed 's/^/  /' <<<"$logs"
-    first=$(head -n 1 <<<"$logs")
-    l=$(kv "$first" local_s); d=$(kv "$first" db_s)
-    if [[ -n $l && -n $d ]]; then
-      awk -v a="$d" -v b="$l" 'BEGIN{printf "%.3f\n", a - b}' >>"$tmp/pg-db"
-      echo "$d" >>"$tmp/pg-commit"
-    fi
-  fi
+  if [[ -n $t0 ]]; then logtimes "$t0" big "$tmp/big-pg" "$plead" big "${pgkeys[@]}"; fi
 done
 echo "edit -> served, embedded store:                               $(stats <"$tmp/emb")"
 echo "edit -> served by the PostgreSQL leader:                      $(stats <"$tmp/pg-first")"
 echo "edit -> served by every PostgreSQL replica:                   $(stats <"$tmp/pg-all")"
-echo "leader: served it -> publish committed in PostgreSQL (log):   $(stats <"$tmp/pg-db")"
-echo "edit -> publish committed in PostgreSQL (leader's log):       $(stats <"$tmp/pg-commit")"
+echo "leader served it -> publish committed (leader's log):        $(stats <"$tmp/big-commit")"
+echo "publish committed -> the last follower swapped it in (logs):  $(stats <"$tmp/big-follow")"
 me=$(stats <"$tmp/emb" | awk '{print $2}'); ma=$(stats <"$tmp/pg-all" | awk '{print $2}')
 echo "every replica on PostgreSQL / embedded (medians): $(awk -v a="$ma" -v b="$me" 'BEGIN{ if (b + 0 == 0) print "n/a"; else printf "%.2fx, +%.3f s", a / b, a - b }')"
+# Where a follower's time goes, roughly: reading the version from the database (psql, which
+# moves bytea as hex text: twice the bytes tokio-postgres moves) and gzip level 6 of the body
+# (a follower recompresses it, `Published::new`).
+psql_ms=$(printf '%s\n' '\timing on' \
+  "SELECT body, body_gzip FROM edlforge_lists WHERE name = 'big' ORDER BY version DESC LIMIT 1 \\g /dev/null" \
+  | "$PGBIN/psql" -X -q -h "$pgdir" -p "$PGPORT" -U postgres -d big | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
+echo "psql: newest version of the list (body + gzip) read in ${psql_ms:-?} ms ($(load))"
+echo "zlib level 6 of the served body: $("${probe[@]}" gzip "$tmp/big-served") ($(load))"
 echo "database size after the run: $("$PGBIN/psql" -X -A -t -h "$pgdir" -p "$PGPORT" -U postgres -d big -c "SELECT pg_size_pretty(pg_database_size('big'))")"
 echo
 echo "== done $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uptime)"

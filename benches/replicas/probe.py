@@ -19,6 +19,10 @@ HTTP (standard library only) and prints one `key=value` line per measurement.
       seconds after T0 of the first `List published.`, `List published to the database.` and
       `List followed from the leader.` line for LIST in each log (tracing's UTC timestamps)
 
+  probe.py gzip FILE
+      seconds to gzip FILE at level 6 with zlib (best of 3): what a follower spends recompressing
+      a followed list before serving it (`Published::new`, flate2 level 6)
+
 Every wait is bounded by LIMIT_S: on timeout the line says timeout=1 and the script goes on.
 """
 import datetime
@@ -168,6 +172,21 @@ def logs(t0, lst, files):
     return 0
 
 
+def gzip_time(path):
+    import zlib
+    with open(path, "rb") as fh:
+        data = fh.read()
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        c = zlib.compressobj(6, zlib.DEFLATED, 31)
+        out = c.compress(data) + c.flush()
+        took = time.perf_counter() - t0
+        best = took if best is None else min(best, took)
+    print("gzip_s=%.3f bytes=%d gzip_bytes=%d" % (best, len(data), len(out)))
+    return 0
+
+
 def main(a):
     cmd = a[0]
     if cmd == "settle":
@@ -177,6 +196,8 @@ def main(a):
                         [int(p) for p in a[5:]])
     if cmd == "edit":
         return edit(a[1], a[2], a[3], float(a[4]), float(a[5]) / 1000, [int(p) for p in a[6:]])
+    if cmd == "gzip":
+        return gzip_time(a[1])
     if cmd == "logs":
         return logs(float(a[1]), a[2], a[3:])
     print("usage: see the module docstring", file=sys.stderr)
