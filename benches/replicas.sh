@@ -16,6 +16,7 @@
 #                                  changes per backend (interleaved), replicas on PostgreSQL
 #   EDLFORGE_BIN=path              use this binary instead of building target/release/edlforge
 #   EDLFORGE_PG_BIN=dir            PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
+#   KEEP_LOGS=dir                  copy every replica's log and PostgreSQL's there before cleaning up
 #
 # 1. Takeover: kill -9 of the leader, then every POLL_MS each survivor's /status.json, until one
 #    says "role": "leader"; then until its /metrics shows `edlforge_cycle_success 1` (its first
@@ -83,6 +84,13 @@ cleanup() {
   for k in "${!PID[@]}"; do kill "${PID[$k]}" 2>/dev/null || true; done
   for k in "${!PID[@]}"; do wait "${PID[$k]}" 2>/dev/null || true; done
   if [[ -n $feed_pid ]]; then kill "$feed_pid" 2>/dev/null; wait "$feed_pid" 2>/dev/null; fi
+  if [[ -n ${KEEP_LOGS:-} ]]; then
+    mkdir -p "$KEEP_LOGS"
+    for k in "$tmp"/site "$tmp"/big-emb "$tmp"/big-pg; do
+      for f in "$k"/*.log; do [[ -f $f ]] && cp "$f" "$KEEP_LOGS/$(basename "$k")-$(basename "$f")"; done
+    done
+    cp "$pgdir/server.log" "$KEEP_LOGS/postgresql.log"
+  fi
   if [[ -n $pg_started ]]; then as_pg "$PGBIN/pg_ctl" stop -w -t 30 -m immediate -D "$pgdir/data" >/dev/null 2>&1; fi
   rm -rf "$tmp" "$pgdir"
 }
@@ -218,7 +226,9 @@ done
 for k in "${keys[@]}"; do wait_up "${PORT[$k]}"; done
 ports() { local k; for k in "${keys[@]}"; do echo -n "${PORT[$k]} "; done; }
 key_of_port() { local k; for k in "${keys[@]}"; do if [[ ${PORT[$k]} == "$1" ]]; then echo "$k"; fi; done; }
-out=$("${probe[@]}" settle pa "$LIMIT" $(ports)) || { echo "$out" >&2; exit 1; }
+for l in panos-feed forti-feed pa; do # every list published and followed before any round
+  out=$("${probe[@]}" settle "$l" "$LIMIT" $(ports)) || { echo "$l: $out" >&2; exit 1; }
+done
 echo "== $REPLICAS replicas up: $out"
 
 # ---- 1. takeover ----------------------------------------------------------------------------
@@ -226,12 +236,14 @@ echo
 echo "== 1. takeover after kill -9 of the leader ($TAKEOVERS rounds, poll ${POLL_MS} ms)"
 : >"$tmp/takeover" ; : >"$tmp/cycle"
 bad_total=0
+db_publishes() { cat "$site"/r*.log | grep -c 'List published to the database\.' || true; }
+published_before=$(db_publishes)
 for round in $(seq "$TAKEOVERS"); do
   out=$("${probe[@]}" settle pa "$LIMIT" $(ports)) || { echo "round $round: $out" >&2; exit 1; }
   lk=$(key_of_port "$(kv "$out" leader)")
   survivors=()
   for k in "${keys[@]}"; do if [[ $k != "$lk" ]]; then survivors+=("${PORT[$k]}"); fi; done
-  out=$("${probe[@]}" takeover "${PID[$lk]}" pa "$LIMIT" "$POLL_MS" "${survivors[@]}") || true
+  out=$("${probe[@]}" takeover "${PID[$lk]}" pa,panos-feed,forti-feed "$LIMIT" "$POLL_MS" "${survivors[@]}") || true
   wait "${PID[$lk]}" 2>/dev/null || true
   echo "round $round: killed $lk ($(load)): $out"
   t=$(kv "$out" takeover_s); c=$(kv "$out" cycle_s)
@@ -244,11 +256,10 @@ for round in $(seq "$TAKEOVERS"); do
   wait_up "${PORT[$lk]}"
 done
 out=$("${probe[@]}" settle pa "$LIMIT" $(ports)) || { echo "$out" >&2; exit 1; }
-published=$(cat "$site"/r*.log | grep -c 'List published to the database\.' || true)
 echo "takeover (kill -9 -> another replica's status.json says leader): $(stats <"$tmp/takeover")"
 echo "first cycle of the new leader (kill -9 -> edlforge_cycle_success 1): $(stats <"$tmp/cycle")"
-echo "list answers during the takeovers that were not 200 with the ETag served before: $bad_total"
-echo "'List published to the database.' lines in all replica logs so far: $published (the first leader's initial publish of 3 lists; a new leader compiles the same files, same ETags, and publishes nothing)"
+echo "answers of the 3 lists (HEAD, each poll, each survivor) during the takeovers that were not 200 with the ETag served before: $bad_total"
+echo "lists the new leaders published to the database: $(($(db_publishes) - published_before)) (a new leader compiles the same files: same ETags, nothing to publish, so no first publish to time)"
 
 # ---- 2. propagation -------------------------------------------------------------------------
 echo

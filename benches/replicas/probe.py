@@ -4,12 +4,12 @@ HTTP (standard library only) and prints one `key=value` line per measurement.
   probe.py settle LIST LIMIT_S PORT...
       waits until exactly one replica says "role": "leader" in /status.json (the others
       "follower") and all serve /lists/LIST with 200 and one ETag; prints leader=PORT etag=ETAG
-  probe.py takeover PID LIST LIMIT_S POLL_MS PORT...
+  probe.py takeover PID LISTS LIMIT_S POLL_MS PORT...
       kill -9 PID (the leader), then polls the other replicas (PORT...) every POLL_MS:
       takeover_s = until one says "leader"; cycle_s = until that one's /metrics shows
       `edlforge_cycle_success 1` (its first completed cycle: a follower runs none, so the gauge
-      is absent until then); bad = answers of /lists/LIST meanwhile that were not 200 with the
-      ETag served before the kill
+      is absent until then); bad = answers of /lists/<each of LISTS, comma-separated> meanwhile
+      that were not 200 with the ETag that replica served before the kill
   probe.py edit FILE CONTENT_FILE LIST LIMIT_S POLL_MS PORT...
       replaces FILE by a copy of CONTENT_FILE (write + rename, as an editor or a ConfigMap does),
       then polls HEAD /lists/LIST on every PORT: first_s = the first replica serving a new ETag,
@@ -92,16 +92,16 @@ def settle(lst, limit_s, ports):
     return 1
 
 
-def takeover(pid, lst, limit_s, poll_s, ports):
-    before = {p: etag(p, lst) for p in ports}
+def takeover(pid, lists, limit_s, poll_s, ports):
+    lists = lists.split(",")
+    before = {(p, l): etag(p, l) for p in ports for l in lists}
     os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
     leader, took, polls, bad = None, None, 0, 0
     for _ in ticks(poll_s, limit_s):
         polls += 1
         for p in ports:
-            if etag(p, lst) != before[p]:
-                bad += 1
+            bad += sum(etag(p, l) != before[(p, l)] for l in lists)
             if leader is None and role(p) == "leader":
                 leader, took = p, time.monotonic() - t0
         if leader is not None:
@@ -115,8 +115,7 @@ def takeover(pid, lst, limit_s, poll_s, ports):
         if s == 200 and re.search(rb"^edlforge_cycle_success 1$", body, re.M):
             cycle = time.monotonic() - t0
             break
-        if etag(leader, lst) != before[leader]:
-            bad += 1
+        bad += sum(etag(leader, l) != before[(leader, l)] for l in lists)
     print("leader=%d takeover_s=%.3f cycle_s=%s polls=%d bad=%d" % (
         leader, took, "%.3f" % cycle if cycle is not None else "timeout", polls, bad))
     return 0
