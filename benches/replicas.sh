@@ -35,7 +35,9 @@
 #    embedded store (one serve) against PostgreSQL (BIG_REPLICAS replicas), the same input
 #    files; time from the rename until each replica serves the new ETag, and from the leader's
 #    log, when it served the list itself ("List published.") and when the database transaction
-#    committed ("List published to the database.").
+#    committed ("List published to the database."), and from each follower's, when it swapped
+#    the new version in ("List followed from the leader."). Then, roughly, where a follower's
+#    time goes: reading the version (psql) and gzip level 6 of the body (zlib, in Python).
 #
 # PostgreSQL runs with its defaults (fsync on) apart from address, port and socket folder.
 # initdb and postgres refuse to run as root: as root they run as the `postgres` user, in a
@@ -60,7 +62,7 @@ for v in REPLICAS TAKEOVERS EDITS POLL_MS CONNS WRK_ROUNDS BIG_LINES BIG_ROUNDS 
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$v must be a positive integer" >&2; exit 1; }
 done
 ((REPLICAS >= 2 && BIG_REPLICAS >= 2)) || { echo "REPLICAS and BIG_REPLICAS must be >= 2" >&2; exit 1; }
-for t in wrk curl python3 runuser "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql"; do
+for t in wrk curl python3 "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/psql" $([[ $(id -u) == 0 ]] && echo runuser); do
   command -v "$t" >/dev/null || { echo "needs $t (apt-get install -y wrk curl python3 postgresql-15)" >&2; exit 1; }
 done
 if [[ -n ${EDLFORGE_BIN:-} ]]; then bin=$EDLFORGE_BIN; else cargo build --release -q; bin=$PWD/target/release/edlforge; fi
@@ -100,8 +102,8 @@ trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 kv() { sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" <<<"$1"; } # kv LINE KEY: the value of KEY=value
 load() { echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg)"; }
-# stats: reads numbers (one a line); prints "median X min Y max Z n N" (median of an even count:
-# the mean of the two middle values).
+# stats: reads numbers of seconds (one a line); prints their median (of an even count: the mean
+# of the two middle ones), min, max and count.
 stats() {
   sort -g | awk '{v[NR]=$1} END { if (NR == 0) { print "n 0"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
