@@ -105,6 +105,7 @@ data_dir = "data"
 [server]
 $2
 max_connections = 4096
+max_connections_per_client = 4096
 [[source]]
 name = "big"
 path = "$tmp/big.txt"
