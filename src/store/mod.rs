@@ -101,12 +101,13 @@ mod error;
 mod fresh;
 mod indicators;
 mod merge;
+pub mod mirror;
 pub mod postgres;
 mod record;
 mod set;
 pub mod share;
 
-pub use self::embedded::{RecordReader, Store};
+pub use self::embedded::{Part, PartFile, RecordReader, Store};
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
 pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
 pub use self::indicators::{

@@ -22,6 +22,7 @@
 
 mod replica;
 mod scheduler;
+mod sources_db;
 
 use crate::indicator::unix_now as now;
 use std::net::SocketAddr;

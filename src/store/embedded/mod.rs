@@ -2,6 +2,7 @@
 //! layout, atomicity and locking rules are the store module's comment, `store/mod.rs`).
 
 pub(in crate::store) mod codec;
+mod export;
 pub(in crate::store) mod file;
 mod lock;
 pub(in crate::store) mod migrate;
@@ -15,6 +16,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use self::export::{Part, PartFile};
 pub use self::reader::RecordReader;
 
 use self::file::{MAGIC_IDS, MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};

@@ -45,6 +45,7 @@ mod follow;
 mod leader;
 mod lists;
 mod migrate;
+mod sources;
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,7 @@ pub use self::leader::{
 };
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
+pub use self::sources::{DbFile, DbSource, CHUNK};
 
 use self::connect::Target;
 
