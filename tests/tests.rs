@@ -7,6 +7,7 @@ mod ops;
 mod oracle;
 mod pipeline;
 mod postgres;
+mod postgres_state;
 mod properties;
 mod psl_floor;
 mod publish;
