@@ -447,3 +447,125 @@ fn a_fetch_the_database_missed_while_down_is_sent_when_it_returns() {
     let r = &fixture.requests("/due.txt")[seen];
     assert_eq!(r.header("if-none-match"), Some("\"due-v2\""));
 }
+
+const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
+/// The `X-TAXII-Date-Added-Last` of the fixture collection's one indicator.
+const ADDED_LAST: &str = "2026-01-10T08:14:00.000000Z";
+
+/// A TAXII 2.1 API root with one collection: a poll without `added_after` gets one indicator
+/// and `X-TAXII-Date-Added-Last`; a poll from that position gets nothing new.
+fn taxii_fixture() -> FixtureServer {
+    let taxii = |body: String| Reply::ok(body).content_type("application/taxii+json;version=2.1");
+    FixtureServer::start(
+        Routes::new()
+            .reply(
+                "/api1/",
+                taxii(
+                    r#"{"title":"isac","versions":["application/taxii+json;version=2.1"],"max_content_length":10485760}"#
+                        .into(),
+                ),
+            )
+            .reply(
+                &format!("/api1/collections/{COLLECTION}/"),
+                taxii(format!(
+                    r#"{{"id":"{COLLECTION}","title":"isac","can_read":true,"can_write":false}}"#
+                )),
+            )
+            .dynamic(
+                &format!("/api1/collections/{COLLECTION}/objects/"),
+                move |r, _| {
+                    if r.query.as_deref().unwrap_or("").contains("added_after") {
+                        return taxii(r#"{"more":false}"#.into());
+                    }
+                    taxii(
+                        r#"{"more":false,"objects":[{"type":"indicator","spec_version":"2.1",
+                        "id":"indicator--0d9b1a1e-7c2b-4c47-9a55-3c7f6a8f9b01",
+                        "created":"2026-01-10T08:14:00.000Z","modified":"2026-01-10T08:14:00.000Z",
+                        "pattern":"[ipv4-addr:value = '45.137.21.9']","pattern_type":"stix",
+                        "valid_from":"2026-01-10T08:14:00Z"}]}"#
+                            .into(),
+                    )
+                    .header("X-TAXII-Date-Added-Last", ADDED_LAST)
+                },
+            ),
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn after_kill_9_the_new_leader_polls_taxii_from_the_old_position() {
+    let fixture = taxii_fixture();
+    let objects = format!("/api1/collections/{COLLECTION}/objects/");
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        format!(
+            r#"[store]
+backend = "postgres"
+url = "${{env:EDLFORGE_DATABASE_URL}}"
+
+[server]
+tls = "off"
+
+[[source]]
+name = "isac"
+kind = "taxii"
+url = "{}"
+collection = "{COLLECTION}"
+refresh = "2s"
+
+[[list]]
+name = "pa"
+vendor = "plain"
+sources = ["isac"]
+"#,
+            fixture.url("/api1/")
+        ),
+    )
+    .unwrap();
+    let replicas = vec![
+        Replica::start(dir.path(), "replica-a", &url),
+        Replica::start(dir.path(), "replica-b", &url),
+    ];
+    let leader = one_leader(&replicas.iter().collect::<Vec<_>>());
+    // The first poll, then one from its position, and the position in the database.
+    wait_for("a poll from the stored position", LIMIT, || {
+        (fixture.hits(&objects) >= 2).then_some(())
+    });
+    wait_for("the position in the database", LIMIT, || {
+        db_has(&pg, "isac", "2026-01-10T08:14:00").then_some(())
+    });
+    let mut replicas = replicas;
+    replicas.remove(leader).kill();
+    let seen = fixture.hits(&objects);
+    let new = &replicas[0];
+    wait_for("the survivor leads", LIMIT, || new.leads().then_some(()));
+    wait_for("a poll by the new leader", LIMIT, || {
+        (fixture.hits(&objects) > seen).then_some(())
+    });
+    for r in &fixture.requests(&objects)[seen..] {
+        let q = r.query.clone().unwrap_or_default().replace("%3A", ":");
+        assert!(
+            q.contains(&format!("added_after={ADDED_LAST}")),
+            "the new leader polls from the old position: {q}"
+        );
+    }
+    // Its list still holds the indicator polled by the old leader (records and index came
+    // with the position).
+    wait_for("a cycle of the new leader", LIMIT, || {
+        new.status()["sources"][0]["last_attempt"]
+            .is_i64()
+            .then_some(())
+    });
+    let raw = http_get(&new.srv.addr.to_string(), "/lists/pa");
+    assert!(
+        raw.starts_with("HTTP/1.1 200") || raw.starts_with("HTTP/1.0 200"),
+        "{raw}"
+    );
+    assert!(raw.contains("45.137.21.9"), "{raw}");
+}
