@@ -130,10 +130,25 @@ fn source_writes_are_fenced_and_a_stale_copy_never_overwrites_a_newer_one() {
             ),
             "2"
         );
+        // The decoded state too, for people and SQL.
+        assert_eq!(
+            pg.sql(
+                "edl",
+                "SELECT etag || ' ' || cursor FROM edlforge_source_state WHERE name = 'taxii'"
+            ),
+            "\"t1\" 2026-12-07T10:00:00.000Z"
+        );
         // Nothing changed: nothing sent again.
         assert!(ma.push(fa, &sa).await.unwrap().sent.is_empty());
         sa.remove_source("gone").unwrap();
         assert_eq!(ma.push(fa, &sa).await.unwrap().sent, ["gone"]);
+        assert_eq!(
+            pg.sql(
+                "edl",
+                "SELECT count(*) FROM edlforge_source_state WHERE name = 'gone'"
+            ),
+            "0"
+        );
         // A's fetch of "plain" after its last push (not sent yet).
         sa.set_state("plain", &state("p2-a", None)).unwrap();
 

@@ -134,7 +134,19 @@ impl Mirror {
                 continue;
             }
             let base = self.known(&name).unwrap_or(None);
-            match self.pg.put_source(fence, &name, base, &files).await {
+            let state = match store.state(&name) {
+                Ok(s) => s,
+                Err(e @ StoreError::Damaged { .. }) => {
+                    tracing::warn!(source = %name, error = %e, "Damaged source files not sent to the database.");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match self
+                .pg
+                .put_source(fence, &name, base, &files, state.as_ref())
+                .await
+            {
                 Ok(v) => {
                     self.saw(&name, Some(v));
                     out.bytes += files.iter().map(|f| f.size).sum::<u64>();

@@ -89,12 +89,18 @@
 //!
 //! # The shared backend
 //! Several replicas share a PostgreSQL database: [`postgres`] (`store/postgres/`) holds the
-//! schema and its migrations, leadership with a fencing generation, the published lists and
-//! the source states, and the follower. The methods of [`Store`] remain the interface the
-//! pipeline sees: they speak names, records and states, never paths or bytes, and promise only
-//! what a database transaction also gives (a `replace` is atomic with its state; reads see
-//! whole snapshots). `config::Backend` selects the backend; until the daemon leads and follows
-//! through [`postgres::PgStore`], `serve` refuses `backend = "postgres"`.
+//! schema and its migrations, leadership with a fencing generation, the published lists, every
+//! source's store files (records with their state, a newer state, a TAXII source's index), and
+//! the follower. [`mirror`] keeps a leader's sources there: the pipeline always writes the
+//! local [`Store`] (durable at once, whether or not the database answers), and the replica
+//! sends what changed after each cycle ([`mirror::Mirror::push`], fenced) and, on taking the
+//! lead, brings its local store up to the database's copies first ([`mirror::Mirror::pull`]).
+//! So the seam is the store module itself: `pipeline/fetch.rs` and the scheduler call the same
+//! [`Store`] methods on either backend and never learn which one runs; only the daemon's
+//! replica (`pipeline/daemon/replica.rs`, `sources_db.rs`) calls the mirror when it leads.
+//! The methods of [`Store`] speak names, records and states, never paths or bytes, and promise
+//! only what a database transaction also gives (a `replace` is atomic with its state; reads
+//! see whole snapshots). `config::Backend` selects the backend.
 
 mod embedded;
 mod error;

@@ -169,7 +169,8 @@ impl Store {
 
     /// Replaces the records and the state of `source` together: after a crash either the old
     /// pair or the new pair is read, never a mix. Records are stored in the order given
-    /// ([`merge_snapshot`] gives them sorted); [`Store::load`] sorts them if they were not.
+    /// ([`merge_snapshot`](crate::store::merge_snapshot) gives them sorted); [`Store::load`]
+    /// sorts them if they were not.
     ///
     /// # Errors
     /// [`StoreError::InvalidName`]; [`StoreError::Io`] naming the file (the old pair is then

@@ -26,8 +26,9 @@ use std::io::Write as _;
 use tokio::io::AsyncReadExt as _;
 
 use super::leader::{check_fence, Fence};
+use super::lists::upsert_state;
 use super::{PgError, PgStore};
-use crate::store::{Part, PartFile};
+use crate::store::{Part, PartFile, SourceState};
 
 /// Largest `bytea` row of a file: a 10M-address snapshot (~50 MB) is 7 rows.
 pub const CHUNK: usize = 8 << 20;
@@ -130,7 +131,8 @@ impl PgStore {
     /// from their paths; an empty `files` marks the source removed), in one transaction that
     /// checks `fence` and that the source is still at version `base` (`None`: not in the
     /// database). Files whose fingerprint the database already has are not sent again.
-    /// Returns the new version.
+    /// `state` (the one the files hold) is written decoded to `edlforge_source_state` in the
+    /// same transaction, for people and SQL. Returns the new version.
     ///
     /// # Errors
     /// [`PgError::Fenced`] or [`PgError::Conflict`] (nothing written); [`PgError::Local`]
@@ -141,6 +143,7 @@ impl PgStore {
         source: &str,
         base: Option<i64>,
         files: &[PartFile],
+        state: Option<&SourceState>,
     ) -> Result<i64, PgError> {
         let what = || format!("storing source {source:?}");
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
@@ -243,6 +246,17 @@ impl PgStore {
                     what: format!("reading {shown}"),
                     source: std::io::Error::other("the file grew while it was copied"),
                 });
+            }
+        }
+        match state {
+            Some(st) if !files.is_empty() => upsert_state(&tx, fence, source, st).await?,
+            _ => {
+                tx.execute(
+                    "DELETE FROM edlforge_source_state WHERE name = $1",
+                    &[&source],
+                )
+                .await
+                .map_err(PgError::query(what()))?;
             }
         }
         tx.commit().await.map_err(PgError::query(what()))?;
