@@ -311,4 +311,38 @@ mod tests {
         assert_eq!(sb.state("s").unwrap(), Some(SourceState::default()));
         assert!(!sb.incoming_path("s", Part::Snap).unwrap().exists());
     }
+
+    #[test]
+    fn every_truncation_and_bit_flip_of_a_copy_is_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut sa = Store::open(a.path(), Duration::from_secs(5)).unwrap();
+        let mut sb = Store::open(b.path(), Duration::from_secs(5)).unwrap();
+        let st = SourceState {
+            etag: Some("\"a\"".into()),
+            ..SourceState::default()
+        };
+        sa.replace("s", &[rec("10.0.0.1"), rec("evil.example")], &st)
+            .unwrap();
+        let good = std::fs::read(&sa.source_files("s").unwrap()[0].path).unwrap();
+        let incoming = sb.incoming_path("s", Part::Snap).unwrap();
+        for cut in 0..good.len() {
+            std::fs::write(&incoming, &good[..cut]).unwrap();
+            assert!(sb.install_source("s", &[Part::Snap]).is_err(), "cut {cut}");
+        }
+        for i in 0..good.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = good.clone();
+                bad[i] ^= bit;
+                std::fs::write(&incoming, &bad).unwrap();
+                assert!(
+                    sb.install_source("s", &[Part::Snap]).is_err(),
+                    "flip {bit:#x} at {i} went unnoticed"
+                );
+            }
+        }
+        assert!(sb.sources().unwrap().is_empty(), "nothing was installed");
+        std::fs::write(&incoming, &good).unwrap();
+        sb.install_source("s", &[Part::Snap]).unwrap();
+        assert_eq!(sb.state("s").unwrap(), Some(st));
+    }
 }
