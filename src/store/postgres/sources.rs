@@ -11,7 +11,10 @@
 //! end to end by one checksum on both sides: the bytes read back are installed only after the
 //! same checks that a local read makes. Files are cut into rows of at most [`CHUNK`] bytes so
 //! neither side ever holds more than one chunk of a large snapshot (no 50 MB parameter, no
-//! 1 GB `bytea` limit), and reading streams chunk by chunk into a temporary file.
+//! 1 GB `bytea` limit), and reading streams chunk by chunk into a temporary file. Measured
+//! (2026-12-07, debug build, a throwaway test on a 50 MB snapshot file against a local
+//! PostgreSQL 15): a push took 0.51 s with the process's peak RSS 35 MB above where it started,
+//! a pull 0.84 s and 26 MB: buffers of a chunk or two, never a copy of the whole file.
 //!
 //! # Fencing and versions
 //! Every write ([`PgStore::put_source`]) is one transaction that checks the writer's fence
