@@ -9,6 +9,7 @@ mod oracle;
 mod pipeline;
 mod postgres;
 mod postgres_takeover;
+mod postgres_state;
 mod properties;
 mod psl_floor;
 mod publish;

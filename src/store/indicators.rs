@@ -45,9 +45,10 @@ use std::fmt::Write as _;
 use crate::indicator::{Tlp, Value};
 use crate::source::taxii::stix::{compare_versions, Status, Version};
 
-use super::codec::{self, Malformed, Reader};
+use super::embedded::codec::{self, Malformed, Reader};
+use super::embedded::record::{self, MetaFields};
 use super::fresh::{FreshMeta, MergeCounts};
-use super::record::{self, MetaFields, Record};
+use super::record::Record;
 
 /// How long a withdrawn indicator's id (and version) is remembered, in seconds: 90 days.
 pub const TOMBSTONE_KEEP: i64 = 90 * 86_400;

@@ -38,6 +38,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::serve::status::{Database, ListSeen, ReplicaSeen, ReplicaView, Role as BoardRole};
 use crate::serve::{Published, State};
+use crate::store::mirror::{Mirror, MirrorError};
 use crate::store::postgres::{CheckIn, Fence, ListVersion, PgError, PgStore, Publish, Role};
 use crate::store::{ListMeta, Store};
 
@@ -54,6 +55,8 @@ const FILES_EVERY: Duration = Duration::from_secs(10);
 pub(super) struct Replica {
     role_tx: watch::Sender<Role>,
     store: OnceLock<PgStore>,
+    /// The sources' copy in the database (`sources_db.rs`).
+    mirror: OnceLock<Mirror>,
     /// The config in force (the scheduler replaces it on reload): which lists exist and how
     /// they are served.
     config: Mutex<Arc<Config>>,
@@ -81,6 +84,7 @@ impl Replica {
         Arc::new(Replica {
             role_tx,
             store: OnceLock::new(),
+            mirror: OnceLock::new(),
             config: Mutex::new(config),
             in_db: Mutex::new(HashMap::new()),
             holder: holder(),
@@ -107,7 +111,12 @@ impl Replica {
         }
     }
 
-    fn config(&self) -> Option<Arc<Config>> {
+    /// The sources' copy in the database, once connected.
+    pub(super) fn mirror(&self) -> Option<&Mirror> {
+        self.mirror.get()
+    }
+
+    pub(super) fn config(&self) -> Option<Arc<Config>> {
         self.config.lock().ok().map(|c| c.clone())
     }
 
@@ -128,6 +137,22 @@ impl Replica {
         let Some(store) = self.store.get() else {
             return Ok(());
         };
+        // The sources first: a list in the database never rests on data a new leader lacks.
+        if let (Some(m), Some(c)) = (self.mirror.get(), self.config()) {
+            match super::sources_db::send(m, fence, c.data_dir.clone()).await {
+                Ok(_) => {}
+                Err(MirrorError::Pg(e @ PgError::Fenced { .. })) => {
+                    tracing::warn!(error = %e, "Sources not stored: another replica leads now.");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    return Err(format!("storing the sources in the database: {e}{cause}"));
+                }
+            }
+        }
         let mut role = self.role_tx.subscribe();
         for l in lists {
             let same = self
@@ -275,6 +300,7 @@ pub(super) async fn run(
     let target = store.describe();
     set_database(&state, true, &target, None);
     let _ = replica.store.set(store.clone());
+    let _ = replica.mirror.set(Mirror::new(store.clone()));
     let contender = store.contend(replica.holder.clone());
     let mut roles = contender.watch();
     let mut follower = store.follow(BTreeMap::new());
@@ -288,6 +314,13 @@ pub(super) async fn run(
                     return;
                 }
                 let role = *roles.borrow_and_update();
+                if let Role::Leader(_) = role {
+                    // Before the first cycle: continue from the database's sources.
+                    super::sources_db::take_over(&replica, &mut roles).await;
+                    if roles.has_changed().unwrap_or(true) {
+                        continue;
+                    }
+                }
                 replica.role_tx.send_replace(role);
                 set_role(&state, role);
                 if let Role::Leader(f) = role {

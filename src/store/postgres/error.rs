@@ -70,6 +70,32 @@ pub enum PgError {
         /// The database's.
         current: i64,
     },
+    /// A source write named a version the database no longer holds: another write came
+    /// between (this replica's copy is not the newest), so nothing was written.
+    #[error("source {name:?} not stored: expected version {expected:?} in the database, found {found:?} (another leader wrote it; the database's copy is kept)")]
+    Conflict {
+        /// The source.
+        name: String,
+        /// The version the writer last saw (`None`: not in the database).
+        expected: Option<i64>,
+        /// The version the database holds.
+        found: Option<i64>,
+    },
+    /// A source file changed in the database while it was being read (read it again).
+    #[error("source {name:?} changed in the database while it was read")]
+    Changed {
+        /// The source.
+        name: String,
+    },
+    /// A local file being copied to or from the database failed.
+    #[error("{what}")]
+    Local {
+        /// What was being done, naming the file.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value does not fit (a corrupt or hand-edited row).
     #[error("PostgreSQL: stored {what} is out of range ({value})")]
     Range {

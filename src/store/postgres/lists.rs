@@ -212,28 +212,7 @@ impl PgStore {
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
         let tx = client.transaction().await.map_err(PgError::query(what()))?;
         check_fence(&tx, fence).await?;
-        tx.execute(
-            "INSERT INTO edlforge_source_state (name, etag, last_modified, last_attempt, \
-             last_success, last_error, last_error_reason, accepted_count, cursor, generation, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) \
-             ON CONFLICT (name) DO UPDATE SET etag = $2, last_modified = $3, last_attempt = $4, \
-             last_success = $5, last_error = $6, last_error_reason = $7, accepted_count = $8, \
-             cursor = $9, generation = $10, updated_at = now()",
-            &[
-                &source,
-                &state.etag,
-                &state.last_modified,
-                &state.last_attempt,
-                &state.last_success,
-                &state.last_error,
-                &state.last_error_reason,
-                &to_i64(state.accepted_count),
-                &state.cursor,
-                &fence.0,
-            ],
-        )
-        .await
-        .map_err(PgError::query(what()))?;
+        upsert_state(&tx, fence, source, state).await?;
         tx.commit().await.map_err(PgError::query(what()))?;
         Ok(())
     }
@@ -267,4 +246,41 @@ impl PgStore {
             cursor: r.get(7),
         }))
     }
+}
+
+/// Writes `state` as the row of `source` in `edlforge_source_state`, in the caller's (fenced)
+/// transaction: the decoded state, for people and SQL (a replica reads the store files).
+///
+/// # Errors
+/// [`PgError::Query`].
+pub(super) async fn upsert_state(
+    tx: &tokio_postgres::Transaction<'_>,
+    fence: Fence,
+    source: &str,
+    state: &SourceState,
+) -> Result<(), PgError> {
+    let what = || format!("storing the state of source {source:?}");
+    tx.execute(
+        "INSERT INTO edlforge_source_state (name, etag, last_modified, last_attempt, \
+             last_success, last_error, last_error_reason, accepted_count, cursor, generation, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) \
+             ON CONFLICT (name) DO UPDATE SET etag = $2, last_modified = $3, last_attempt = $4, \
+             last_success = $5, last_error = $6, last_error_reason = $7, accepted_count = $8, \
+             cursor = $9, generation = $10, updated_at = now()",
+        &[
+            &source,
+            &state.etag,
+            &state.last_modified,
+            &state.last_attempt,
+            &state.last_success,
+            &state.last_error,
+            &state.last_error_reason,
+            &to_i64(state.accepted_count),
+            &state.cursor,
+            &fence.0,
+        ],
+    )
+    .await
+    .map_err(PgError::query(what()))?;
+    Ok(())
 }

@@ -72,6 +72,45 @@ CREATE TABLE edlforge_source_state (
             "leader lease (takeover after a network cut), replicas and their config hashes",
         sql: LEASE_AND_REPLICAS,
     },
+    Migration {
+        version: 3,
+        description: "per-source files of the leader's store (records, state, TAXII index), fenced",
+        sql: "
+CREATE TABLE edlforge_sources (
+    -- One row per source the leader's store holds (or held: `removed`). `version` rises by
+    -- one with every write of the source; a writer names the version it last saw and is
+    -- refused when another write came between (sources.rs).
+    name        text PRIMARY KEY,
+    version     bigint NOT NULL CHECK (version > 0),
+    -- The fencing generation of the leader that wrote it.
+    generation  bigint NOT NULL,
+    removed     boolean NOT NULL DEFAULT false,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE edlforge_source_files (
+    -- One of a source's store files, byte for byte (the embedded store's checksummed
+    -- container): 'snap' records + state, 'state' a newer state, 'ids' the TAXII index.
+    name         text NOT NULL REFERENCES edlforge_sources (name) ON DELETE CASCADE,
+    part         text NOT NULL CHECK (part IN ('snap', 'state', 'ids')),
+    -- Format, payload length and CRC, header: equal fingerprints, equal files.
+    fingerprint  bytea NOT NULL,
+    size         bigint NOT NULL CHECK (size >= 0),
+    chunks       integer NOT NULL CHECK (chunks >= 0),
+    PRIMARY KEY (name, part)
+);
+
+CREATE TABLE edlforge_source_chunks (
+    -- The file's bytes in order, at most 8 MiB a row (a 10M-address snapshot is ~50 MB).
+    name   text NOT NULL,
+    part   text NOT NULL,
+    seq    integer NOT NULL CHECK (seq >= 0),
+    bytes  bytea NOT NULL,
+    PRIMARY KEY (name, part, seq),
+    FOREIGN KEY (name, part) REFERENCES edlforge_source_files (name, part) ON DELETE CASCADE
+);
+",
+    },
 ];
 
 /// Migration 2: the leader's lease (`leader.rs`) and the replicas table (`replicas.rs`).

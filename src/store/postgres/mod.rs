@@ -7,6 +7,8 @@
 //! - `migrate.rs`: the schema, versioned migrations under `pg_advisory_xact_lock`.
 //! - `leader.rs`: leadership as a session advisory lock, the fencing generation.
 //! - `lists.rs`: fenced writes of published lists and source state; reads.
+//! - `sources.rs`: each source's store files, byte for byte in chunked `bytea` rows, written
+//!   under the fence and the source's version (why whole files: its module comment).
 //! - `follow.rs`: `LISTEN`/`NOTIFY` and catching up by version number.
 //! - `replicas.rs`: each replica's row (role, config hashes, last seen), read by the others.
 //!
@@ -32,14 +34,21 @@
 //! by reason, the publishing generation; the newest two versions are kept),
 //! `edlforge_source_state` (a source's fetch state, as [`crate::store::SourceState`]) and
 //! `edlforge_migrations`. Migration 2: `edlforge_lease` (the leader's lease, `leader.rs`) and
-//! `edlforge_replicas` (`replicas.rs`). Advisory lock keys: [`MIGRATE_LOCK`], [`LEADER_LOCK`].
+//! `edlforge_replicas` (`replicas.rs`). Migration 3: `edlforge_sources` (per source: a version
+//! that rises with every write, the writer's generation, removed), `edlforge_source_files` (per
+//! source and part `snap`/`state`/`ids`: fingerprint, size, chunk count) and
+//! `edlforge_source_chunks` (the bytes, at most [`CHUNK`] a row); `edlforge_source_state` is
+//! written with a source's files, for people and SQL. Advisory lock keys: [`MIGRATE_LOCK`],
+//! [`LEADER_LOCK`].
 //!
 //! `serve` uses it in `pipeline/daemon/replica.rs` (the local cache under `data_dir`, what a
-//! replica serves while the database is down, stays the embedded store).
+//! replica serves while the database is down, stays the embedded store; the leader's sources
+//! are mirrored by `store/mirror.rs`).
 //!
 //! # Not yet here
-//! Source records and the TAXII indicator index; `set_state`/`state` are not used by `serve`
-//! yet (fetch state stays in each replica's `data_dir`).
+//! Share histories of `vendor = "stix"` lists (`lists/<name>.share`) stay in each replica's
+//! `data_dir`: a new leader starts its TAXII collections' history anew. `compile` and `plan`
+//! read the local files only.
 
 mod connect;
 mod error;
@@ -48,6 +57,7 @@ mod leader;
 mod lists;
 mod migrate;
 mod replicas;
+mod sources;
 
 use std::collections::BTreeMap;
 
@@ -59,6 +69,7 @@ pub use self::leader::{
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
 pub use self::replicas::{CheckIn, Probe, ReplicaRow};
+pub use self::sources::{DbFile, DbSource, CHUNK};
 
 use self::connect::Target;
 

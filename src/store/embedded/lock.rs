@@ -12,11 +12,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::error::{IoAction, StoreError};
 use super::file;
+use crate::store::error::{IoAction, StoreError};
 
 /// The lock file's name in `data_dir`.
-pub(super) const LOCK_FILE: &str = "lock";
+pub(in crate::store) const LOCK_FILE: &str = "lock";
 
 /// How often a waiting `open` tries again.
 const POLL: Duration = Duration::from_millis(20);
@@ -25,7 +25,7 @@ const POLL: Duration = Duration::from_millis(20);
 ///
 /// # Errors
 /// [`StoreError::Locked`] when it is still held after `wait`; [`StoreError::Io`].
-pub(super) fn acquire(dir: &Path, wait: Duration) -> Result<File, StoreError> {
+pub(in crate::store) fn acquire(dir: &Path, wait: Duration) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let mut lock = file::open_rw(&path)?;
     let start = Instant::now();

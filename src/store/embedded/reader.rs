@@ -8,12 +8,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::codec::{self, Crc32, Malformed, Reader};
-use super::error::{Damage, IoAction, StoreError};
 use super::file::Opened;
 use super::migrate::Format;
-use super::record::{decode_record, Record};
-use super::set::{Builder, RecordSet, Stamp, StampId};
+use super::record::decode_record;
 use super::snapshot::{self, Decoded, Prev};
+use crate::store::error::{Damage, IoAction, StoreError};
+use crate::store::set::{Builder, RecordSet, Stamp, StampId};
+use crate::store::Record;
 
 /// Bytes read from disk at a time.
 const CHUNK: usize = 1 << 20;
@@ -54,7 +55,7 @@ enum Item {
 
 impl RecordReader {
     /// A reader over the payload of `o`, a snapshot whose header said `count` records.
-    pub(super) fn new(o: Opened, count: u64) -> Self {
+    pub(in crate::store) fn new(o: Opened, count: u64) -> Self {
         RecordReader {
             path: o.path,
             file: Some(o.file),
@@ -75,7 +76,7 @@ impl RecordReader {
     }
 
     /// A reader with nothing to read (a source without a snapshot).
-    pub(super) fn empty(path: &Path) -> Self {
+    pub(in crate::store) fn empty(path: &Path) -> Self {
         RecordReader {
             path: path.to_path_buf(),
             file: None,
@@ -101,7 +102,7 @@ impl RecordReader {
     }
 
     /// Bytes of records in the file: with [`RecordReader::announced`], a bound for a capacity.
-    pub(super) fn payload_hint(&self) -> u64 {
+    pub(in crate::store) fn payload_hint(&self) -> u64 {
         self.remaining + (self.buf.len() - self.pos) as u64
     }
 
@@ -338,7 +339,7 @@ impl RecordReader {
     }
 
     /// Reads every record into a [`RecordSet`] (format 2 without making a [`Record`] of each).
-    pub(super) fn into_set(mut self) -> Result<(RecordSet, Self), StoreError> {
+    pub(in crate::store) fn into_set(mut self) -> Result<(RecordSet, Self), StoreError> {
         let mut b = Builder::default();
         if self.format == Format::V2 {
             self.read_v2_into(&mut b)?;

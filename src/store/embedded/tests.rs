@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::indicator::{parse_token, Tlp};
+use crate::store::apply_delta;
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, Duration::from_secs(5)).unwrap()

@@ -6,7 +6,7 @@
 //! never change what is on disk), and decoding must never panic or over-allocate on damaged input.
 
 /// Appends `v` as an unsigned LEB128 varint (1 byte below 128, at most 10).
-pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(in crate::store) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -15,7 +15,7 @@ pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends `v` as an unsigned LEB128 varint (at most 19 bytes).
-pub(super) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
+pub(in crate::store) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -24,23 +24,23 @@ pub(super) fn put_u128(out: &mut Vec<u8>, mut v: u128) {
 }
 
 /// Appends `v` zig-zag encoded, so small negative numbers stay short too.
-pub(super) fn put_i64(out: &mut Vec<u8>, v: i64) {
+pub(in crate::store) fn put_i64(out: &mut Vec<u8>, v: i64) {
     put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 /// Appends a length-prefixed byte string.
-pub(super) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(in crate::store) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_u64(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
 /// Appends a length-prefixed UTF-8 string.
-pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(in crate::store) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_bytes(out, s.as_bytes());
 }
 
 /// Appends `0` for `None`, `1` and the string for `Some`.
-pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(in crate::store) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         None => out.push(0),
         Some(s) => {
@@ -51,7 +51,7 @@ pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// Appends `0` for `None`, `1` and the zig-zag number for `Some`.
-pub(super) fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
+pub(in crate::store) fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
     match v {
         None => out.push(0),
         Some(v) => {
@@ -62,51 +62,51 @@ pub(super) fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
 }
 
 /// What was malformed, for [`super::error::Damage`].
-pub(super) type Malformed = &'static str;
+pub(in crate::store) type Malformed = &'static str;
 
 /// The data ended inside a value.
-pub(super) const END: Malformed = "unexpected end of data";
+pub(in crate::store) const END: Malformed = "unexpected end of data";
 /// A length runs past the end of the data.
-pub(super) const PAST_END: Malformed = "length runs past the end of the data";
+pub(in crate::store) const PAST_END: Malformed = "length runs past the end of the data";
 
 /// True for the errors that only mean "more bytes needed" when the data is a prefix of a
 /// stream.
-pub(super) fn is_short(m: Malformed) -> bool {
+pub(in crate::store) fn is_short(m: Malformed) -> bool {
     m == END || m == PAST_END
 }
 
 /// A bounds-checked reader over a byte slice: every getter fails instead of panicking when the
 /// bytes run out or make no sense.
 #[derive(Debug)]
-pub(super) struct Reader<'a> {
+pub(in crate::store) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     /// Reads from the start of `buf`.
-    pub(super) fn new(buf: &'a [u8]) -> Self {
+    pub(in crate::store) fn new(buf: &'a [u8]) -> Self {
         Reader { buf }
     }
 
     /// True when every byte was consumed.
-    pub(super) fn is_empty(&self) -> bool {
+    pub(in crate::store) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// Bytes not yet read.
-    pub(super) fn rest(&self) -> &'a [u8] {
+    pub(in crate::store) fn rest(&self) -> &'a [u8] {
         self.buf
     }
 
     /// One byte.
-    pub(super) fn u8(&mut self) -> Result<u8, Malformed> {
+    pub(in crate::store) fn u8(&mut self) -> Result<u8, Malformed> {
         let (&b, rest) = self.buf.split_first().ok_or(END)?;
         self.buf = rest;
         Ok(b)
     }
 
     /// Exactly `n` bytes.
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+    pub(in crate::store) fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if n > self.buf.len() {
             return Err(PAST_END);
         }
@@ -116,13 +116,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A fixed-width little-endian `u32`.
-    pub(super) fn u32_le(&mut self) -> Result<u32, Malformed> {
+    pub(in crate::store) fn u32_le(&mut self) -> Result<u32, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// A fixed-width little-endian `u64`.
-    pub(super) fn u64_le(&mut self) -> Result<u64, Malformed> {
+    pub(in crate::store) fn u64_le(&mut self) -> Result<u64, Malformed> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
@@ -130,7 +130,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned varint.
-    pub(super) fn u64(&mut self) -> Result<u64, Malformed> {
+    pub(in crate::store) fn u64(&mut self) -> Result<u64, Malformed> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -148,7 +148,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned varint of up to 128 bits.
-    pub(super) fn u128(&mut self) -> Result<u128, Malformed> {
+    pub(in crate::store) fn u128(&mut self) -> Result<u128, Malformed> {
         let mut v: u128 = 0;
         for shift in (0..128).step_by(7) {
             let b = self.u8()?;
@@ -166,24 +166,24 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint that must fit a `usize` length.
-    pub(super) fn len(&mut self) -> Result<usize, Malformed> {
+    pub(in crate::store) fn len(&mut self) -> Result<usize, Malformed> {
         usize::try_from(self.u64()?).map_err(|_| "length does not fit in memory")
     }
 
     /// A zig-zag signed varint.
-    pub(super) fn i64(&mut self) -> Result<i64, Malformed> {
+    pub(in crate::store) fn i64(&mut self) -> Result<i64, Malformed> {
         let z = self.u64()?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
     /// A length-prefixed byte string.
-    pub(super) fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
+    pub(in crate::store) fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
         let n = self.len()?;
         self.take(n)
     }
 
     /// A length-prefixed UTF-8 string.
-    pub(super) fn str(&mut self) -> Result<&'a str, Malformed> {
+    pub(in crate::store) fn str(&mut self) -> Result<&'a str, Malformed> {
         std::str::from_utf8(self.bytes()?).map_err(|_| "string is not valid UTF-8")
     }
 
@@ -197,7 +197,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional string written by [`put_opt_str`].
-    pub(super) fn opt_str(&mut self) -> Result<Option<String>, Malformed> {
+    pub(in crate::store) fn opt_str(&mut self) -> Result<Option<String>, Malformed> {
         Ok(if self.tag()? {
             Some(self.str()?.to_owned())
         } else {
@@ -206,7 +206,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional number written by [`put_opt_i64`].
-    pub(super) fn opt_i64(&mut self) -> Result<Option<i64>, Malformed> {
+    pub(in crate::store) fn opt_i64(&mut self) -> Result<Option<i64>, Malformed> {
         Ok(if self.tag()? { Some(self.i64()?) } else { None })
     }
 }
@@ -215,7 +215,7 @@ impl<'a> Reader<'a> {
 /// 10M-record snapshot costs a fraction of a second. Detects torn or bit-rotted files; it is not
 /// a defence against someone who can write to `data_dir` (nothing is).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Crc32(u32);
+pub(in crate::store) struct Crc32(u32);
 
 const fn crc_tables() -> [[u32; 256]; 8] {
     let mut t = [[0u32; 256]; 8];
@@ -251,12 +251,12 @@ static CRC_TABLES: [[u32; 256]; 8] = crc_tables();
 
 impl Crc32 {
     /// A fresh checksum.
-    pub(super) fn new() -> Self {
+    pub(in crate::store) fn new() -> Self {
         Crc32(!0)
     }
 
     /// Feeds `data`.
-    pub(super) fn update(&mut self, data: &[u8]) {
+    pub(in crate::store) fn update(&mut self, data: &[u8]) {
         let t = &CRC_TABLES;
         let mut c = self.0;
         let mut chunks = data.chunks_exact(8);
@@ -279,12 +279,12 @@ impl Crc32 {
     }
 
     /// The checksum of everything fed so far.
-    pub(super) fn value(&self) -> u32 {
+    pub(in crate::store) fn value(&self) -> u32 {
         !self.0
     }
 
     /// The checksum of one slice.
-    pub(super) fn of(data: &[u8]) -> u32 {
+    pub(in crate::store) fn of(data: &[u8]) -> u32 {
         let mut c = Crc32::new();
         c.update(data);
         c.value()

@@ -31,18 +31,18 @@
 use std::io;
 use std::path::Path;
 
-use super::error::{Damage, IoAction, StoreError, VersionProblem};
 use super::file;
+use crate::store::error::{Damage, IoAction, StoreError, VersionProblem};
 
 /// The newest format this build reads, and the one it writes.
-pub(super) const CURRENT: u32 = 2;
+pub(in crate::store) const CURRENT: u32 = 2;
 
 /// The name of the directory's format file.
-pub(super) const VERSION_FILE: &str = "VERSION";
+pub(in crate::store) const VERSION_FILE: &str = "VERSION";
 
 /// A format this build reads. Readers `match` on it, so a new variant cannot be forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
+pub(in crate::store) enum Format {
     /// The first format: container of `file.rs`, encodings of `record.rs`.
     V1,
     /// Snapshot payloads of `snapshot.rs` (stamp table, binary IP values); headers as format 1.
@@ -54,7 +54,7 @@ pub(super) enum Format {
 /// # Errors
 /// [`StoreError::NewerFile`] for a format newer than [`CURRENT`]; [`StoreError::Damaged`] for
 /// format 0, which was never written.
-pub(super) fn file_format(path: &Path, found: u32) -> Result<Format, StoreError> {
+pub(in crate::store) fn file_format(path: &Path, found: u32) -> Result<Format, StoreError> {
     match found {
         1 => Ok(Format::V1),
         2 => Ok(Format::V2),
@@ -72,7 +72,7 @@ pub(super) fn file_format(path: &Path, found: u32) -> Result<Format, StoreError>
 /// # Errors
 /// [`StoreError::NewerStore`] when it is newer than this build; [`StoreError::NotAStore`] when
 /// it is unreadable, or missing from a directory that holds store data.
-pub(super) fn prepare_dir(dir: &Path, data_subdirs: &[&str]) -> Result<(), StoreError> {
+pub(in crate::store) fn prepare_dir(dir: &Path, data_subdirs: &[&str]) -> Result<(), StoreError> {
     let path = dir.join(VERSION_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

@@ -12,11 +12,11 @@
 //! names starting with `.` are therefore never an escaped name; the store uses them for its
 //! temporary files.
 
-use super::error::{NameProblem, StoreError};
+use crate::store::error::{NameProblem, StoreError};
 
 /// Longest escaped name. Leaves room under the usual 255-byte file-name limit for the leading
 /// `.`, the extension and `.tmp` of temporary files.
-pub(super) const MAX_ESCAPED: usize = 200;
+pub(in crate::store) const MAX_ESCAPED: usize = 200;
 
 fn is_plain(b: u8, first: bool) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || (b == b'.' && !first)
@@ -29,7 +29,7 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// # Errors
 /// [`StoreError::InvalidName`] for the empty name and for names longer than [`MAX_ESCAPED`]
 /// escaped.
-pub(super) fn escape(what: &'static str, name: &str) -> Result<String, StoreError> {
+pub(in crate::store) fn escape(what: &'static str, name: &str) -> Result<String, StoreError> {
     let invalid = |problem| StoreError::InvalidName {
         what,
         name: name.to_owned(),
@@ -67,7 +67,7 @@ fn hex_digit(b: u8) -> Option<u8> {
 
 /// The name a file name stands for; `None` when it is not exactly what [`escape`] produces for
 /// some name (a foreign or temporary file).
-pub(super) fn unescape(file: &str) -> Option<String> {
+pub(in crate::store) fn unescape(file: &str) -> Option<String> {
     let b = file.as_bytes();
     if b.is_empty() || b.len() > MAX_ESCAPED {
         return None;

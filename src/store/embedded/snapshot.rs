@@ -41,20 +41,24 @@ use std::io;
 
 use super::codec::{self, Malformed, Reader};
 use super::file::PayloadWriter;
-use super::record::{decode_value, get_flags, get_meta, kind_code, kind_from, MetaFields, Record};
-use super::set::{Interner, Key, RecordSet, Stamp, StampId};
+use super::record::{decode_value, get_flags, get_meta, kind_code, kind_from, MetaFields};
 use crate::indicator::{IpRange, Value};
+use crate::store::set::{Interner, Key, RecordSet, Stamp, StampId};
+use crate::store::Record;
 
 /// Bytes gathered before a write to the payload (which checksums each write).
 const BATCH: usize = 64 << 10;
 
 /// Writes the payload of `set`.
-pub(super) fn write_set(w: &mut PayloadWriter<'_>, set: &RecordSet) -> io::Result<()> {
+pub(in crate::store) fn write_set(w: &mut PayloadWriter<'_>, set: &RecordSet) -> io::Result<()> {
     write_payload(w, set.stamps(), set.iter())
 }
 
 /// Writes the payload of `records`, in the order given.
-pub(super) fn write_records(w: &mut PayloadWriter<'_>, records: &[Record]) -> io::Result<()> {
+pub(in crate::store) fn write_records(
+    w: &mut PayloadWriter<'_>,
+    records: &[Record],
+) -> io::Result<()> {
     let mut stamps = Interner::default();
     let ids: Vec<StampId> = records
         .iter()
@@ -103,7 +107,7 @@ const CODE_V6: u8 = 1;
 const CODE_TEXT: u8 = 1;
 
 /// Appends one stamp: its times, then the metadata in format 1's layout.
-pub(super) fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
+pub(in crate::store) fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
     codec::put_i64(out, s.first_seen);
     codec::put_i64(out, s.last_seen.wrapping_sub(s.first_seen));
     let meta = MetaFields {
@@ -118,7 +122,7 @@ pub(super) fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
 }
 
 /// Reads one stamp.
-pub(super) fn get_stamp(r: &mut Reader<'_>) -> Result<Stamp, Malformed> {
+pub(in crate::store) fn get_stamp(r: &mut Reader<'_>) -> Result<Stamp, Malformed> {
     let first_seen = r.i64()?;
     let last_seen = first_seen.wrapping_add(r.i64()?);
     let flags = get_flags(r)?;
@@ -136,13 +140,18 @@ pub(super) fn get_stamp(r: &mut Reader<'_>) -> Result<Stamp, Malformed> {
 
 /// The previous IP starts, for the deltas.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Prev {
+pub(in crate::store) struct Prev {
     v4: u32,
     v6: u128,
 }
 
 /// Appends one record.
-pub(super) fn put_record(out: &mut Vec<u8>, prev: &mut Prev, key: Key<'_>, stamp: StampId) {
+pub(in crate::store) fn put_record(
+    out: &mut Vec<u8>,
+    prev: &mut Prev,
+    key: Key<'_>,
+    stamp: StampId,
+) {
     match key {
         Key::V4(s, e) => {
             out.push(CODE_V4);
@@ -168,7 +177,7 @@ pub(super) fn put_record(out: &mut Vec<u8>, prev: &mut Prev, key: Key<'_>, stamp
 
 /// A decoded record's value: the value, or the stored text of one that no longer parses.
 #[derive(Debug)]
-pub(super) enum Decoded {
+pub(in crate::store) enum Decoded {
     /// An IPv4 range.
     V4(u32, u32),
     /// An IPv6 range.
@@ -181,7 +190,7 @@ pub(super) enum Decoded {
 
 impl Decoded {
     /// The value, unless unparsable.
-    pub(super) fn into_value(self) -> Result<Value, String> {
+    pub(in crate::store) fn into_value(self) -> Result<Value, String> {
         match self {
             Decoded::V4(start, end) => Ok(Value::Ip(IpRange::V4 { start, end })),
             Decoded::V6(start, end) => Ok(Value::Ip(IpRange::V6 { start, end })),
@@ -192,7 +201,7 @@ impl Decoded {
 }
 
 /// Reads one record; `prev` is advanced only when the record is whole.
-pub(super) fn get_record(
+pub(in crate::store) fn get_record(
     r: &mut Reader<'_>,
     prev: &mut Prev,
     stamps: usize,

@@ -26,17 +26,17 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::codec::{Crc32, Reader};
-use super::error::{Damage, IoAction, StoreError};
 use super::migrate::{self, Format};
+use crate::store::error::{Damage, IoAction, StoreError};
 
 /// Magic of a snapshot file (`sources/<name>.snap`).
-pub(super) const MAGIC_SNAP: &[u8; 8] = b"EDLFSNAP";
+pub(in crate::store) const MAGIC_SNAP: &[u8; 8] = b"EDLFSNAP";
 /// Magic of a state file (`sources/<name>.state`).
-pub(super) const MAGIC_STATE: &[u8; 8] = b"EDLFSTAT";
+pub(in crate::store) const MAGIC_STATE: &[u8; 8] = b"EDLFSTAT";
 /// Magic of a compiled list file (`lists/<name>.list`).
-pub(super) const MAGIC_LIST: &[u8; 8] = b"EDLFLIST";
+pub(in crate::store) const MAGIC_LIST: &[u8; 8] = b"EDLFLIST";
 /// Magic of a delta source's indicator index (`sources/<name>.ids`).
-pub(super) const MAGIC_IDS: &[u8; 8] = b"EDLFIDS1";
+pub(in crate::store) const MAGIC_IDS: &[u8; 8] = b"EDLFIDS1";
 
 /// Largest header accepted on read: a header is a state (a few short strings) or list metadata,
 /// so anything bigger is damage, and the bound keeps a damaged length from allocating gigabytes.
@@ -47,7 +47,7 @@ const HEADER_FIXED: usize = 12;
 const PREFIX: u64 = 16;
 
 /// Streams a payload into the file, counting its length and checksum.
-pub(super) struct PayloadWriter<'a> {
+pub(in crate::store) struct PayloadWriter<'a> {
     out: BufWriter<&'a File>,
     len: u64,
     crc: Crc32,
@@ -55,7 +55,7 @@ pub(super) struct PayloadWriter<'a> {
 
 impl PayloadWriter<'_> {
     /// Appends `bytes` to the payload.
-    pub(super) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(in crate::store) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.crc.update(bytes);
         self.len += bytes.len() as u64;
         self.out.write_all(bytes)
@@ -74,7 +74,7 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 /// # Errors
 /// [`StoreError::Io`] naming the file when any step fails; the old file is then untouched and the
 /// temporary file removed (or left for the next `open` to remove).
-pub(super) fn write_atomic(
+pub(in crate::store) fn write_atomic(
     dir: &Path,
     name: &str,
     magic: &[u8; 8],
@@ -85,7 +85,7 @@ pub(super) fn write_atomic(
 }
 
 /// [`write_atomic`] stamped with another format number: for tests that make older files.
-pub(super) fn write_atomic_as(
+pub(in crate::store) fn write_atomic_as(
     dir: &Path,
     name: &str,
     magic: &[u8; 8],
@@ -157,19 +157,19 @@ fn write_temp(
 
 /// An opened store file whose prefix and header were checked; positioned at the payload.
 #[derive(Debug)]
-pub(super) struct Opened {
+pub(in crate::store) struct Opened {
     /// Its path, for errors.
-    pub(super) path: PathBuf,
+    pub(in crate::store) path: PathBuf,
     /// The open file, positioned at the start of the payload.
-    pub(super) file: File,
+    pub(in crate::store) file: File,
     /// The format it was written in.
-    pub(super) format: Format,
+    pub(in crate::store) format: Format,
     /// The file type's own header fields (after the payload length and CRC).
-    pub(super) header: Vec<u8>,
+    pub(in crate::store) header: Vec<u8>,
     /// Payload length; the file is exactly this much longer than its header.
-    pub(super) payload_len: u64,
+    pub(in crate::store) payload_len: u64,
     /// Payload CRC-32.
-    pub(super) payload_crc: u32,
+    pub(in crate::store) payload_crc: u32,
 }
 
 /// Opens `path` and checks magic, format, header checksum and length. `Ok(None)` when the file
@@ -177,7 +177,7 @@ pub(super) struct Opened {
 ///
 /// # Errors
 /// [`StoreError::Damaged`] or [`StoreError::NewerFile`] naming the file; [`StoreError::Io`].
-pub(super) fn open(path: &Path, magic: &[u8; 8]) -> Result<Option<Opened>, StoreError> {
+pub(in crate::store) fn open(path: &Path, magic: &[u8; 8]) -> Result<Option<Opened>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -250,7 +250,7 @@ impl Opened {
     ///
     /// # Errors
     /// [`StoreError::Damaged`] on a checksum mismatch; [`StoreError::Io`].
-    pub(super) fn read_payload(mut self) -> Result<Vec<u8>, StoreError> {
+    pub(in crate::store) fn read_payload(mut self) -> Result<Vec<u8>, StoreError> {
         // The length was checked against the file's size, so this allocation is bounded by it.
         let len = usize::try_from(self.payload_len)
             .map_err(|_| StoreError::damaged(&self.path, Damage::Header("payload too large")))?;
@@ -269,7 +269,7 @@ impl Opened {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the directory.
-pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(in crate::store) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         File::open(dir)
@@ -288,7 +288,7 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the file or directory.
-pub(super) fn remove(dir: &Path, name: &str) -> Result<(), StoreError> {
+pub(in crate::store) fn remove(dir: &Path, name: &str) -> Result<(), StoreError> {
     let path = dir.join(name);
     match std::fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
@@ -302,7 +302,7 @@ pub(super) fn remove(dir: &Path, name: &str) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the directory.
-pub(super) fn create_dir(dir: &Path) -> Result<(), StoreError> {
+pub(in crate::store) fn create_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -325,7 +325,7 @@ pub(super) fn create_dir(dir: &Path) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the directory.
-pub(super) fn list(dir: &Path) -> Result<Vec<String>, StoreError> {
+pub(in crate::store) fn list(dir: &Path) -> Result<Vec<String>, StoreError> {
     let e = |e| StoreError::io(dir, IoAction::List, e);
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(e)? {
@@ -344,7 +344,7 @@ pub(super) fn list(dir: &Path) -> Result<Vec<String>, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the directory or file.
-pub(super) fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
+pub(in crate::store) fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
     let e = |e| StoreError::io(dir, IoAction::List, e);
     let mut removed = 0;
     for entry in std::fs::read_dir(dir).map_err(e)? {
@@ -367,7 +367,7 @@ pub(super) fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Io`] naming the file.
-pub(super) fn open_rw(path: &Path) -> Result<File, StoreError> {
+pub(in crate::store) fn open_rw(path: &Path) -> Result<File, StoreError> {
     create_private(path, false).map_err(|e| StoreError::io(path, IoAction::Open, e))
 }
 
@@ -376,7 +376,7 @@ pub(super) fn open_rw(path: &Path) -> Result<File, StoreError> {
 ///
 /// # Errors
 /// The open's I/O error.
-pub(super) fn create_private(path: &Path, truncate: bool) -> io::Result<File> {
+pub(in crate::store) fn create_private(path: &Path, truncate: bool) -> io::Result<File> {
     let mut o = OpenOptions::new();
     o.read(true).write(true).create(true).truncate(truncate);
     #[cfg(unix)]
