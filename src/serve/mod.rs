@@ -85,6 +85,41 @@ pub struct Validators {
     pub last_modified: http::HeaderValue,
 }
 
+/// `body` gzipped at level 6 (what every list is served with).
+fn gzip_body(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::new(6),
+    );
+    // Writing into a Vec cannot fail.
+    gz.write_all(body)
+        .and_then(|()| gz.finish())
+        .unwrap_or_default()
+}
+
+/// Whether `gzip` is exactly one gzip member, with nothing after it, that decompresses to
+/// exactly `body`; read in pieces and stopped at the first difference (never more than 64 KiB
+/// past `body`'s length decompressed).
+fn gunzips_to(gzip: &[u8], body: &[u8]) -> bool {
+    use std::io::Read as _;
+    let mut d = flate2::bufread::GzDecoder::new(gzip);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0usize;
+    loop {
+        match d.read(&mut buf) {
+            Ok(0) => return at == body.len() && d.into_inner().is_empty(),
+            Ok(n) => {
+                if body.get(at..at + n) != Some(&buf[..n]) {
+                    return false;
+                }
+                at += n;
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 impl Published {
     /// Prepares a list for serving. `hash` is the content hash (hex) the store keeps;
     /// `changed_at` is when the content last changed.
@@ -96,16 +131,35 @@ impl Published {
         entries: u64,
         with_md5: bool,
     ) -> Published {
-        use std::io::Write as _;
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4 + 64),
-            flate2::Compression::new(6),
-        );
-        // Writing into a Vec cannot fail.
-        let gzip = gz
-            .write_all(&body)
-            .and_then(|()| gz.finish())
-            .unwrap_or_default();
+        Published::with_gzip(
+            body,
+            None,
+            hash,
+            changed_at,
+            content_type,
+            entries,
+            with_md5,
+        )
+    }
+
+    /// [`Published::new`] with a gzip copy already made (a follower receives the leader's):
+    /// it is used when it decompresses to exactly `body` (checked: decompressing costs a
+    /// fraction of compressing, ~0.1 s against ~2 s for 15.8 MB), else the body is gzipped
+    /// here, so a damaged or mismatched copy never reaches a client.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_gzip(
+        body: Vec<u8>,
+        gzip: Option<Vec<u8>>,
+        hash: &str,
+        changed_at: i64,
+        content_type: &'static str,
+        entries: u64,
+        with_md5: bool,
+    ) -> Published {
+        let gzip = match gzip {
+            Some(g) if gunzips_to(&g, &body) => g,
+            _ => gzip_body(&body),
+        };
         let md5 = with_md5.then(|| {
             use md5::Digest as _;
             let d = md5::Md5::digest(&body);
@@ -776,5 +830,52 @@ async fn serve_h2<I>(
     };
     if let Err(e) = r {
         tracing::debug!(peer = %peer, error = %e, "Connection ended with an error.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{gzip_body, Published};
+
+    fn with(body: &[u8], gzip: Option<Vec<u8>>) -> Published {
+        Published::with_gzip(body.to_vec(), gzip, "ab12", 0, "text/plain", 1, false)
+    }
+
+    #[test]
+    fn a_matching_gzip_copy_is_served_as_given() {
+        let body = b"192.0.2.1\n198.51.100.0/24\n".repeat(1000);
+        // A copy made at another level: different bytes, same content.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        std::io::Write::write_all(&mut gz, &body).unwrap();
+        let given = gz.finish().unwrap();
+        assert_ne!(given, gzip_body(&body));
+        assert_eq!(with(&body, Some(given.clone())).gzip.as_ref(), &given[..]);
+        assert_eq!(with(&body, None).gzip.as_ref(), &gzip_body(&body)[..]);
+    }
+
+    #[test]
+    fn a_copy_that_does_not_match_the_body_is_replaced() {
+        let body = b"192.0.2.1\n".repeat(100);
+        let good = gzip_body(&body);
+        let other = gzip_body(b"192.0.2.2\n");
+        let longer = gzip_body(&[&body[..], b"x"].concat());
+        let shorter = gzip_body(&body[..body.len() - 1]);
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"junk");
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        let truncated = good[..good.len() - 4].to_vec();
+        for bad in [
+            other,
+            longer,
+            shorter,
+            trailing,
+            flipped,
+            truncated,
+            Vec::new(),
+        ] {
+            assert_eq!(with(&body, Some(bad)).gzip.as_ref(), &good[..]);
+        }
     }
 }

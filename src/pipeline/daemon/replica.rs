@@ -42,7 +42,7 @@ use crate::store::mirror::{Mirror, MirrorError};
 use crate::store::postgres::{CheckIn, Fence, ListVersion, PgError, PgStore, Publish, Role};
 use crate::store::{ListMeta, Store};
 
-use super::scheduler::{published, Event};
+use super::scheduler::{published_with_gzip, Event};
 
 /// Pause between attempts to reach the database at start.
 pub(super) const RETRY: Duration = Duration::from_secs(2);
@@ -490,7 +490,18 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
         seen(state, &v.name, version);
         return;
     }
-    let p = Arc::new(published(l, v.body.clone(), &v.meta));
+    // Off the replica task: a large list's gzip check (or, when the leader stored no usable
+    // copy, its compression) must not hold up role changes and probes.
+    let (list, body, gzip, meta) = (l.clone(), v.body.clone(), v.gzip, v.meta.clone());
+    let p = match tokio::task::spawn_blocking(move || published_with_gzip(&list, body, gzip, &meta))
+        .await
+    {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            tracing::error!(list = %v.name, error = %e, "Preparing the followed list failed; the previous version stays served.");
+            return;
+        }
+    };
     let dir = config.data_dir.clone();
     let (name, body, meta) = (v.name.clone(), v.body, v.meta.clone());
     let saved = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {

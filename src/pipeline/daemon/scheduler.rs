@@ -736,9 +736,20 @@ pub(super) fn set_board_config(state: &State, c: &Config) {
 
 /// A list's bytes ready to serve, with the validators the store keeps for it.
 pub(super) fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta) -> Published {
+    published_with_gzip(l, body, None, meta)
+}
+
+/// [`published`] with the gzip copy the leader stored (used when it matches the body).
+pub(super) fn published_with_gzip(
+    l: &crate::config::List,
+    body: Vec<u8>,
+    gzip: Option<Vec<u8>>,
+    meta: &ListMeta,
+) -> Published {
     let f = list_format(l);
-    Published::new(
+    Published::with_gzip(
         body,
+        gzip,
         &meta.etag,
         meta.changed_at,
         f.content_type(),

@@ -111,7 +111,26 @@ CREATE TABLE edlforge_source_chunks (
 );
 ",
     },
+    Migration {
+        version: 4,
+        description: "list bodies and source chunks stored uncompressed (STORAGE EXTERNAL)",
+        sql: STORE_EXTERNAL,
+    },
 ];
+
+/// Migration 4: PostgreSQL compresses large values with pglz by default (TOAST). A list body
+/// is text that compresses, slowly: storing a 15.8 MB list (1M entries) and its gzip copy took
+/// 1.6 s with pglz and 0.25 s stored as is (`benches/results/2026-12-07-rust-2core/
+/// replicas-toast.txt`), which was most of a large publish's commit. The gzip copy and the
+/// source chunks (delta-coded binary) do not compress anyway. `EXTERNAL` keeps them out of
+/// line, uncompressed, at up to twice the table size; only new rows are affected.
+const STORE_EXTERNAL: &str = "
+ALTER TABLE edlforge_lists
+    ALTER COLUMN body SET STORAGE EXTERNAL,
+    ALTER COLUMN body_gzip SET STORAGE EXTERNAL;
+ALTER TABLE edlforge_source_chunks
+    ALTER COLUMN bytes SET STORAGE EXTERNAL;
+";
 
 /// Migration 2: the leader's lease (`leader.rs`) and the replicas table (`replicas.rs`).
 /// The lease is a table of its own, not columns of `edlforge_leader`: every publish locks

@@ -28,7 +28,7 @@
 //!   the URL's `sslrootcert`, else the operating system's (rustls-platform-verifier, already
 //!   in the tree through reqwest).
 //!
-//! # Schema (migration 1)
+//! # Schema (migrations 1–4)
 //! `edlforge_leader` (one row: the fencing generation, holder, since), `edlforge_lists` (per
 //! name and version: body, gzip body, ETag, compiled and Last-Modified times, entries, drops
 //! by reason, the publishing generation; the newest two versions are kept),
@@ -38,8 +38,9 @@
 //! that rises with every write, the writer's generation, removed), `edlforge_source_files` (per
 //! source and part `snap`/`state`/`ids`: fingerprint, size, chunk count) and
 //! `edlforge_source_chunks` (the bytes, at most [`CHUNK`] a row); `edlforge_source_state` is
-//! written with a source's files, for people and SQL. Advisory lock keys: [`MIGRATE_LOCK`],
-//! [`LEADER_LOCK`].
+//! written with a source's files, for people and SQL. Migration 4: list bodies and source
+//! chunks stored uncompressed (`STORAGE EXTERNAL`; see migrate.rs). Advisory lock keys:
+//! [`MIGRATE_LOCK`], [`LEADER_LOCK`].
 //!
 //! `serve` uses it in `pipeline/daemon/replica.rs` (the local cache under `data_dir`, what a
 //! replica serves while the database is down, stays the embedded store; the leader's sources
