@@ -57,9 +57,10 @@ pub(super) fn par_sort<T: Send>(
 
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
 /// with the highest priority (ties: the smallest comment), so the result does not depend on input
-/// order. Sorts (prefix, index) pairs, which stay in cache, and moves each value once.
+/// order. Sorts (prefix, index) pairs, which stay in cache, then puts the values in that order
+/// in place and drops the duplicates in place.
 pub(super) fn dedupe<V: Sync>(
-    v: Vec<(V, MetaId)>,
+    mut v: Vec<(V, MetaId)>,
     prefix: impl Fn(&V) -> u128,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
@@ -88,44 +89,68 @@ pub(super) fn dedupe<V: Sync>(
         })
     };
     par_sort(&mut order, |(p, _)| (p[0] >> 48) as u16, full);
-    // Only the indices are needed from here: 4 bytes an item instead of 24 while the entries
-    // are built (the peak of a big list).
     let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
-    let mut slots: Vec<Option<(V, MetaId)>> = v.into_iter().map(Some).collect();
-    let mut out: Vec<Entry<V>> = Vec::with_capacity(order.len());
-    let mut out_p = Vec::with_capacity(order.len());
-    // The prefix of the last kept entry: a different prefix means a different key, so the full
-    // comparison (a pointer chase into the value) is made only for entries that may be equal.
-    let mut last_prefix = None;
-    for i in order {
-        let Some((value, m)) = slots[i as usize].take() else {
-            continue;
-        };
-        let pfx = prefix(&value);
-        if last_prefix == Some(pfx)
-            && out
-                .last()
-                .is_some_and(|last| cmp(&last.value, &value).is_eq())
-        {
-            report.duplicates += 1;
-            continue;
+    permute(&mut v, &mut order);
+    drop(order);
+    // One entry per run of equal keys: the first, which has the best metadata.
+    let before = v.len();
+    v.dedup_by(|later, kept| cmp(&kept.0, &later.0).is_eq());
+    report.duplicates += (before - v.len()) as u64;
+    into_entries(v, metas, prio)
+}
+
+/// Puts `v` in the order `order` gives (`v[k]` becomes the old `v[order[k]]`) in place, by
+/// following each cycle of the permutation; `order` is used up as the record of what is done.
+/// In place, so no second vector of values exists at any time (it did: 40 bytes an item).
+fn permute<T>(v: &mut [T], order: &mut [u32]) {
+    for start in 0..order.len() {
+        let mut k = start;
+        loop {
+            let src = order[k] as usize;
+            order[k] = k as u32;
+            if src == start || src == k {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
         }
-        last_prefix = Some(pfx);
-        let p = prio[m as usize];
-        out_p.push(p);
-        out.push(Entry {
-            value,
-            confidence: p.confidence,
-            comment: metas[m as usize].comment.clone(),
-        });
     }
+}
+
+/// Makes the entries, taking the values from the back of `v` and giving `v`'s memory back as it
+/// empties, so the values and the entries (64 bytes each for a domain, 40 bytes a value) are not
+/// both held in full at the peak of a big list. Order kept.
+fn into_entries<V>(
+    mut v: Vec<(V, MetaId)>,
+    metas: &[Meta],
+    prio: &[Priority],
+) -> (Vec<Entry<V>>, Vec<Priority>) {
+    const STEP: usize = 1 << 16;
+    let mut out: Vec<Entry<V>> = Vec::with_capacity(v.len());
+    let mut out_p = Vec::with_capacity(v.len());
+    while !v.is_empty() {
+        let from = v.len().saturating_sub(STEP);
+        for (value, m) in v.drain(from..).rev() {
+            let p = prio[m as usize];
+            out_p.push(p);
+            out.push(Entry {
+                value,
+                confidence: p.confidence,
+                comment: metas[m as usize].comment.clone(),
+            });
+        }
+        v.shrink_to_fit();
+    }
+    out.reverse();
+    out_p.reverse();
     (out, out_p)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn par_sort_is_a_full_sort() {
@@ -149,5 +174,65 @@ mod tests {
         let mut got = v;
         par_sort(&mut got, |(k, _)| (k >> 48) as u16, |a, b| a.cmp(b));
         assert_eq!(got, want);
+    }
+
+    proptest! {
+        // The in-place permutation gives what gathering into a new vector gives.
+        #[test]
+        fn permute_is_a_gather(
+            mut order in (0u32..300).prop_flat_map(|n| Just((0..n).collect::<Vec<u32>>()).prop_shuffle()),
+        ) {
+            let items: Vec<u64> = (0..order.len() as u64).map(|i| i * 7 + 3).collect();
+            let want: Vec<u64> = order.iter().map(|&i| items[i as usize]).collect();
+            let mut got = items;
+            permute(&mut got, &mut order);
+            prop_assert_eq!(got, want);
+        }
+
+        // Dedupe keeps, per key, the entry of the best priority (ties: smallest comment), in
+        // key order, and counts the rest as duplicates, whatever the input order; also across
+        // the chunks `into_entries` takes from the back.
+        #[test]
+        fn dedupe_keeps_the_best_of_each_key(
+            items in proptest::collection::vec((0u16..400, 0usize..4), 0..2000),
+        ) {
+            let metas: Vec<Meta> = (0..4)
+                .map(|i| Meta {
+                    confidence: Some([10, 90, 90, 50][i]),
+                    comment: Some(["a", "b", "c", "d"][i].into()),
+                    ..Meta::default()
+                })
+                .collect();
+            let prio: Vec<Priority> = metas.iter().map(Meta::priority).collect();
+            let v: Vec<(String, MetaId)> =
+                items.iter().map(|&(k, m)| (format!("{k:05}"), m as MetaId)).collect();
+            let mut report = Report::default();
+            let (out, out_p) = dedupe(
+                v.clone(),
+                |s| prefix16(s.as_bytes()),
+                |a, b| a.cmp(b),
+                &metas,
+                &prio,
+                &mut report,
+            );
+            let mut want: std::collections::BTreeMap<String, MetaId> = Default::default();
+            for (k, m) in v {
+                let e = want.entry(k).or_insert(m);
+                let better = (std::cmp::Reverse(prio[m as usize]), &metas[m as usize].comment)
+                    < (std::cmp::Reverse(prio[*e as usize]), &metas[*e as usize].comment);
+                if better {
+                    *e = m;
+                }
+            }
+            let got: Vec<(String, Option<String>)> =
+                out.iter().map(|e| (e.value.clone(), e.comment.clone())).collect();
+            let expect: Vec<(String, Option<String>)> = want
+                .iter()
+                .map(|(k, &m)| (k.clone(), metas[m as usize].comment.clone()))
+                .collect();
+            proptest::prop_assert_eq!(got, expect);
+            proptest::prop_assert_eq!(out_p.len(), out.len());
+            proptest::prop_assert_eq!(report.duplicates as usize, items.len() - out.len());
+        }
     }
 }
