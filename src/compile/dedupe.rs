@@ -1,5 +1,10 @@
 //! Dedupe of name entries: a sort of (key prefix, index) pairs on both cores, then one entry
 //! per equal key, the one with the best metadata.
+//!
+//! Measured on 1M generated domains (2026-12-07, `benches/results/2026-12-07-rust-2core/`): the
+//! sort of 24-byte (prefix, index) items on both cores and the comparisons it makes are about
+//! 15% of the CPU of a `convert`; putting the values in order in place and making the entries
+//! from the back took 35 MiB off the peak beside the in-place coverage filter of `names.rs`.
 
 use crate::indicator::{Meta, Priority, Report};
 
