@@ -94,14 +94,29 @@ pub(super) fn dedupe<V: Sync>(
         })
     };
     par_sort(&mut order, |(p, _)| (p[0] >> 48) as u16, full);
+    // Whether each item has the prefix of the one before it: only those can be duplicates, so
+    // the full comparison (a pointer chase into the value, or a vendor's key) is made for them
+    // alone.
+    let mut same_prefix = Vec::with_capacity(order.len());
+    same_prefix.push(false);
+    same_prefix.extend(order.windows(2).map(|w| w[0].0 == w[1].0));
     let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     permute(&mut v, &mut order);
     drop(order);
-    // One entry per run of equal keys: the first, which has the best metadata.
-    let before = v.len();
-    v.dedup_by(|later, kept| cmp(&kept.0, &later.0).is_eq());
-    report.duplicates += (before - v.len()) as u64;
+    // One entry per run of equal keys: the first, which has the best metadata. An item equal to
+    // the last kept one has the prefix of the item before it (the kept one or its duplicate).
+    let mut kept = 0;
+    for r in 0..v.len() {
+        if same_prefix[r] && kept > 0 && cmp(&v[kept - 1].0, &v[r].0).is_eq() {
+            report.duplicates += 1;
+            continue;
+        }
+        v.swap(kept, r);
+        kept += 1;
+    }
+    v.truncate(kept);
+    drop(same_prefix);
     into_entries(v, metas, prio)
 }
 
@@ -210,7 +225,14 @@ mod tests {
                 .collect();
             let prio: Vec<Priority> = metas.iter().map(Meta::priority).collect();
             let v: Vec<(String, MetaId)> =
-                items.iter().map(|&(k, m)| (format!("{k:05}"), m as MetaId)).collect();
+                items
+                .iter()
+                .map(|&(k, m)| {
+                    // odd keys share their first 16 bytes: equal prefixes, different keys
+                    let key = if k % 2 == 0 { format!("{k:05}") } else { format!("a-shared-prefix-{k:05}") };
+                    (key, m as MetaId)
+                })
+                .collect();
             let mut report = Report::default();
             let (out, out_p) = dedupe(
                 v.clone(),
