@@ -5,10 +5,16 @@
 //! first that does not fit ends the selection, so no lower-priority item is ever kept in place
 //! of a higher one. An item that stands for several lines (a range written as single hosts) may be
 //! cut to the lines that still fit. Everything left out is counted `over_limit`.
+//!
+//! [`select`] chooses; `apply_cap` applies the choice to a [`CompiledList`].
 
 use std::cmp::Reverse;
 
-use crate::indicator::Priority;
+use crate::indicator::{IpRange, Priority, Report};
+
+use super::ip::line_cost;
+use super::ipset::Addr;
+use super::{CompiledList, Entry, IpLine, IpStyle, VendorRules, OVER_LIMIT};
 
 /// One candidate output item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +54,169 @@ pub fn select(items: &[Item], max: u64) -> Vec<u64> {
         }
     }
     kept
+}
+
+/// The capacity priorities of one group of entries, in entry order.
+#[derive(Debug, Clone)]
+pub(super) enum Prios {
+    /// The same for every entry (a feed whose entries share their metadata).
+    Uniform(Priority),
+    /// One per entry.
+    Each(Vec<Priority>),
+}
+
+impl Prios {
+    /// The one priority every entry has, if they all have the same (`None` for no entries).
+    fn common(&self) -> Option<Priority> {
+        match self {
+            Prios::Uniform(p) => Some(*p),
+            Prios::Each(v) => v.first().copied().filter(|p| v.iter().all(|q| q == p)),
+        }
+    }
+
+    fn is_empty_each(&self) -> bool {
+        matches!(self, Prios::Each(v) if v.is_empty())
+    }
+
+    fn get(&self, i: usize) -> Priority {
+        match self {
+            Prios::Uniform(p) => *p,
+            Prios::Each(v) => v[i],
+        }
+    }
+}
+
+/// The lines kept per item when every item has the same priority: [`select`]'s order is
+/// then (group, index), the order of `costs`, so the selection is a prefix taken in one pass
+/// with no item vector to build and sort.
+fn select_in_order(costs: [Vec<u64>; 5], divisible: [bool; 5], max: u64) -> [Vec<u64>; 5] {
+    let mut budget = max;
+    let mut full = false;
+    let mut i = 0;
+    costs.map(|mut group| {
+        for k in group.iter_mut() {
+            if full {
+                *k = 0;
+            } else if *k <= budget {
+                budget -= *k;
+            } else {
+                *k = if divisible[i] { budget } else { 0 };
+                full = true;
+            }
+        }
+        i += 1;
+        group
+    })
+}
+
+pub(super) fn apply_cap(
+    list: &mut CompiledList,
+    rules: &dyn VendorRules,
+    max: u64,
+    prios: [&Prios; 5],
+) {
+    if list.lines(rules) <= max {
+        return;
+    }
+    let style = list.ip_style;
+    let hosts = style == IpStyle::Hosts;
+    let costs: [Vec<u64>; 5] = [
+        list.v4.iter().map(|l| line_cost(style, l)).collect(),
+        list.v6.iter().map(|l| line_cost(style, l)).collect(),
+        list.domains
+            .iter()
+            .map(|d| rules.domain_lines(&d.value) as u64)
+            .collect(),
+        vec![1; list.urls.len()],
+        vec![1; list.hashes.len()],
+    ];
+    let divisible = [hosts, hosts, false, false, false];
+    let mut common = prios
+        .iter()
+        .filter(|p| !p.is_empty_each())
+        .map(|p| p.common());
+    let first = common.next().flatten();
+    let uniform = first.is_some() && common.all(|p| p == first);
+    let groups = if uniform {
+        select_in_order(costs, divisible, max)
+    } else {
+        let mut items = Vec::new();
+        for (group, (c, p)) in costs.iter().zip(prios).enumerate() {
+            for (i, &cost) in c.iter().enumerate() {
+                items.push(Item {
+                    priority: p.get(i),
+                    group: group as u8,
+                    index: i as u32,
+                    cost,
+                    divisible: divisible[group],
+                });
+            }
+        }
+        let kept = select(&items, max);
+        let mut groups: [Vec<u64>; 5] = Default::default();
+        for (it, k) in items.iter().zip(kept) {
+            groups[it.group as usize].push(k);
+        }
+        groups
+    };
+    let report = &mut list.report;
+    cut_ip(&mut list.v4, &groups[0], style, report, |s, e| {
+        IpRange::V4 { start: s, end: e }.to_string()
+    });
+    cut_ip(&mut list.v6, &groups[1], style, report, |s, e| {
+        IpRange::V6 { start: s, end: e }.to_string()
+    });
+    cut(
+        &mut list.domains,
+        &groups[2],
+        |d| rules.domain_lines(d) as u64,
+        report,
+    );
+    cut(&mut list.urls, &groups[3], |_| 1, report);
+    cut(&mut list.hashes, &groups[4], |_| 1, report);
+}
+
+fn cut_ip<T: Addr>(
+    v: &mut Vec<IpLine<T>>,
+    kept: &[u64],
+    style: IpStyle,
+    report: &mut Report,
+    show: impl Fn(T, T) -> String,
+) {
+    let mut out = Vec::with_capacity(v.len());
+    for (l, &k) in v.iter().zip(kept) {
+        let cost = line_cost(style, l);
+        if k < cost {
+            report.skip_with(OVER_LIMIT, cost - k, || None, || show(l.start, l.end));
+        }
+        if k == cost {
+            out.push(*l);
+        } else if k > 0 {
+            out.push(IpLine {
+                start: l.start,
+                end: T::narrow(l.start.wide() + k as u128 - 1),
+                confidence: l.confidence,
+            });
+        }
+    }
+    *v = out;
+}
+
+fn cut<V: std::fmt::Display>(
+    v: &mut Vec<Entry<V>>,
+    kept: &[u64],
+    cost: impl Fn(&V) -> u64,
+    report: &mut Report,
+) {
+    let old = std::mem::take(v);
+    for (e, &k) in old.into_iter().zip(kept) {
+        if k == 0 {
+            // the text is made only while examples are still wanted (not once per dropped entry)
+            report.skip_with(OVER_LIMIT, cost(&e.value), || None, || e.value.to_string());
+        } else {
+            v.push(e);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +264,35 @@ mod tests {
         let mut big = item(90, 0, 256);
         big.divisible = true;
         assert_eq!(select(&[big, item(10, 1, 1)], 100), vec![100, 0]);
+    }
+
+    proptest::proptest! {
+        // With one priority for all, the one-pass selection keeps exactly what `select`
+        // keeps (its order is then group, index).
+        #[test]
+        fn in_order_selection_is_cap_select(
+            costs in proptest::collection::vec(proptest::collection::vec(1u64..5, 0..6), 5),
+            divisible in proptest::array::uniform5(proptest::bool::ANY),
+            max in 0u64..40,
+        ) {
+            let costs: [Vec<u64>; 5] = costs.try_into().expect("five groups");
+            let mut items = Vec::new();
+            for (g, c) in costs.iter().enumerate() {
+                for (i, &cost) in c.iter().enumerate() {
+                    items.push(Item {
+                        priority: Priority::default(),
+                        group: g as u8,
+                        index: i as u32,
+                        cost,
+                        divisible: divisible[g],
+                    });
+                }
+            }
+            let total: u64 = items.iter().map(|i| i.cost).sum();
+            proptest::prop_assume!(total > max);
+            let want = select(&items, max);
+            let got: Vec<u64> = select_in_order(costs, divisible, max).concat();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

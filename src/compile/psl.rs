@@ -36,7 +36,7 @@ use foldhash::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use publicsuffix::{List, Psl};
+use publicsuffix::List;
 
 /// The snapshot built into the binary.
 pub const EMBEDDED: &[u8] = include_bytes!("../../assets/public_suffix_list.dat");
@@ -66,9 +66,11 @@ pub enum PslError {
 /// A loaded Public Suffix List (ICANN and private sections).
 #[derive(Debug)]
 pub struct PublicSuffixes {
-    list: List,
     wildcards: HashSet<String>,
     exceptions: HashSet<String>,
+    /// The plain rules (neither `*.` nor `!`), in A-labels: an exact match is one lookup here
+    /// instead of a walk of the crate's trie per name.
+    plain: HashSet<Box<str>>,
     /// Every rule, as written (`s3.amazonaws.com`, `*.sch.uk`, `!city.kawasaki.jp`), in A-labels.
     rules: Vec<Box<str>>,
     /// For each name that is a rule's name or an ancestor of one: the index in `rules` of the
@@ -109,13 +111,16 @@ impl PublicSuffixes {
     /// # Errors
     /// [`PslError::Parse`] when the bytes are not a Public Suffix List.
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, PslError> {
-        let list = List::from_bytes(bytes).map_err(|e| PslError::Parse {
+        // The crate's parser is the check that the bytes are a list; its trie is not kept (the
+        // questions are answered from the sets below).
+        List::from_bytes(bytes).map_err(|e| PslError::Parse {
             path: path.to_string(),
             reason: e.to_string(),
         })?;
         let text = String::from_utf8_lossy(bytes);
         let mut wildcards = HashSet::default();
         let mut exceptions = HashSet::default();
+        let mut plain = HashSet::default();
         let mut rules: Vec<Box<str>> = Vec::new();
         let mut version = String::from("unknown");
         // Rules count only inside a section, as the crate reads them (so both indexes hold the
@@ -143,16 +148,18 @@ impl PublicSuffixes {
                 rules.push(format!("!{name}").into());
                 exceptions.insert(name);
             } else {
-                rules.push(to_ascii(rule).into());
+                let name: Box<str> = to_ascii(rule).into();
+                plain.insert(name.clone());
+                rules.push(name);
             }
         }
         // No sort needed: `nearer` is a total order on rules, so the index does not depend on
         // the file's order (a duplicated line is the same text whichever copy is kept).
         let at_or_below = index_ancestors(&rules);
         Ok(PublicSuffixes {
-            list,
             wildcards,
             exceptions,
+            plain,
             rules,
             at_or_below,
             version,
@@ -194,17 +201,13 @@ impl PublicSuffixes {
         if name.is_empty() {
             return true;
         }
-        let parent = match name.split_once('.') {
+        // A byte loop: `split_once('.')` costs more on names this short.
+        let parent = match name.bytes().position(|b| b == b'.') {
             None => return true, // the implicit "*" rule: every single label is a suffix
-            Some((_, p)) => p,
+            Some(i) => &name[i + 1..],
         };
-        // A wildcard rule on the parent, or an exact rule (the crate's longest match covers the
-        // whole name)...
-        let matched = self.wildcards.contains(parent)
-            || self
-                .list
-                .suffix(name.as_bytes())
-                .is_some_and(|s| s.as_bytes().len() == name.len());
+        // A wildcard rule on the parent, or an exact rule...
+        let matched = self.wildcards.contains(parent) || self.plain.contains(name);
         // ...unless an exception rule names it. Checked last: exceptions are rare.
         matched && !self.exceptions.contains(name)
     }
@@ -260,6 +263,52 @@ fn index_ancestors(rules: &[Box<str>]) -> HashMap<Box<str>, u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use publicsuffix::Psl;
+
+    /// [`PublicSuffixes::is_public_suffix`] as it was answered before the `plain` set: an exact
+    /// rule is the crate's longest match covering the whole name (the oracle of the tests
+    /// below).
+    fn is_public_suffix_by_crate(l: &PublicSuffixes, list: &List, name: &str) -> bool {
+        if name.is_empty() {
+            return true;
+        }
+        let Some((_, parent)) = name.split_once('.') else {
+            return true;
+        };
+        let matched = l.wildcards.contains(parent)
+            || list
+                .suffix(name.as_bytes())
+                .is_some_and(|s| s.as_bytes().len() == name.len());
+        matched && !l.exceptions.contains(name)
+    }
+
+    #[test]
+    fn exact_rules_agree_with_the_crate_on_the_embedded_list() {
+        // Every rule's name, a name below it and each ancestor: the set answers what the
+        // crate's trie answered.
+        let l = PublicSuffixes::embedded();
+        let list = List::from_bytes(EMBEDDED).expect("embedded list");
+        let mut checked = 0;
+        for rule in &l.rules {
+            let n = rule_name(rule);
+            for name in [format!("x.{n}"), format!("xn--55qx5d.{n}"), n.to_string()] {
+                let mut n = name.as_str();
+                loop {
+                    assert_eq!(
+                        l.is_public_suffix(n),
+                        is_public_suffix_by_crate(&l, &list, n),
+                        "{n}"
+                    );
+                    checked += 1;
+                    match n.split_once('.') {
+                        Some((_, p)) => n = p,
+                        None => break,
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
 
     fn ps(n: &str) -> bool {
         PublicSuffixes::embedded().is_public_suffix(n)
@@ -395,8 +444,10 @@ mod tests {
     impl Brute {
         fn new(text: &str) -> Self {
             let mut rules = Vec::new();
+            // From the line after the marker: the marker line itself is no rule (it was read as
+            // the rule `===begin` when the slice began inside that line).
             let text = match text.find("===BEGIN ICANN DOMAINS===") {
-                Some(i) => &text[i..],
+                Some(i) => text[i..].split_once('\n').map_or("", |(_, rest)| rest),
                 None => "",
             };
             for line in text.lines() {
@@ -510,8 +561,14 @@ mod tests {
             let l = PublicSuffixes::from_bytes(text.as_bytes(), "random.dat")
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let brute = Brute::new(&text);
+            let list = List::from_bytes(text.as_bytes()).expect("parsed above");
             for n in &names {
                 check_against_brute(&l, &brute, n);
+                prop_assert_eq!(
+                    l.is_public_suffix(n),
+                    is_public_suffix_by_crate(&l, &list, n),
+                    "{}", n
+                );
             }
             // And every rule's own name and ancestors.
             for r in &rules {

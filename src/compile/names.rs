@@ -1,0 +1,251 @@
+//! Name entries of a list (domains, URLs, hashes): allowlist, dedupe, wildcard coverage.
+//!
+//! Memory is the constraint on big lists: on 1M generated domains (`benches/vs-sort.sh`) the
+//! peak was the wildcard-coverage step's second vector of the kept entries (170 MiB in all);
+//! the entries are now filtered in place and [`super::dedupe`] never holds the values and the
+//! entries at full size together: 117 MiB, 1.39× `sort -u`'s (2026-12-07). Coverage looks up
+//! each name's last two labels first, so most names cost one hash lookup, not one per label.
+
+use foldhash::HashSet;
+
+use crate::indicator::{domain, Domain, Hash, Meta, Priority, Report, UrlValue};
+
+use super::dedupe::{dedupe, prefix16};
+use super::{allowlist, AllowSet, Entry, MetaId, VendorRules, ALLOWLISTED, COVERED, NARROWED};
+
+pub(super) fn compile_domains(
+    input: Vec<(Domain, MetaId)>,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<Domain>>, Vec<Priority>) {
+    let mut kept: Vec<(Domain, MetaId)> = input;
+    if !allow.is_empty() {
+        kept.retain_mut(|(d, _)| match allow.check_domain(d) {
+            allowlist::DomainVerdict::Removed => {
+                report.skip_with(ALLOWLISTED, 1, || None, || d.to_string());
+                false
+            }
+            allowlist::DomainVerdict::NarrowToApex => {
+                report.skip_with(NARROWED, 1, || None, || d.to_string());
+                d.wildcard = false;
+                true
+            }
+            allowlist::DomainVerdict::Keep => true,
+        });
+    }
+    let (mut entries, mut prios) = dedupe(
+        kept,
+        |d| prefix16(d.name.as_bytes()),
+        |a, b| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard)),
+        metas,
+        prio,
+        report,
+    );
+    // A name is covered when a wildcard on itself (other than this entry) or on an ancestor
+    // is in the list.
+    let wild = Wildcards::new(entries.iter().map(|e| &e.value));
+    let is_covered = |e: &Entry<Domain>| wild.covers(&e.value);
+    let covered: Vec<bool> = if wild.names.is_empty() {
+        vec![false; entries.len()]
+    } else {
+        // One set lookup per ancestor of every name: split over two threads on big lists.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads >= 2 && entries.len() >= 1 << 16 {
+            let (a, b) = entries.split_at(entries.len() / 2);
+            let (mut ca, cb) = std::thread::scope(|s| {
+                let h = s.spawn(|| b.iter().map(is_covered).collect::<Vec<bool>>());
+                let ca: Vec<bool> = a.iter().map(is_covered).collect();
+                (
+                    ca,
+                    h.join()
+                        .unwrap_or_else(|_| b.iter().map(is_covered).collect()),
+                )
+            });
+            ca.extend(cb);
+            ca
+        } else {
+            entries.iter().map(is_covered).collect()
+        }
+    };
+    drop(wild);
+    // Filtered in place: a second vector of the kept entries was the peak of a big list
+    // (64 bytes an entry; ~50 MiB of 1M names).
+    let mut next = covered.iter();
+    entries.retain(|e| {
+        let c = next.next().copied().unwrap_or(false);
+        if c {
+            report.skip_with(COVERED, 1, || None, || e.value.to_string());
+        }
+        !c
+    });
+    let mut next = covered.iter();
+    prios.retain(|_| !next.next().copied().unwrap_or(false));
+    (entries, prios)
+}
+
+/// The wildcard entries of a list, for the coverage question: is a wildcard on this name (from
+/// another entry) or on one of its ancestors in the list?
+struct Wildcards<'a> {
+    /// The names of the wildcard entries (`x.com` for `*.x.com`).
+    names: HashSet<&'a str>,
+    /// The last two labels of each of those names (the name itself when it has fewer).
+    tails: HashSet<&'a str>,
+    /// True when some wildcard name is a single label: then `tails` rules nothing out.
+    single_label: bool,
+}
+
+/// The last two labels of a name (`b.c` for `a.b.c`), or the name when it has at most two.
+fn tail2(name: &str) -> &str {
+    // A byte loop: names are short, and `memrchr`'s setup cost more than the scan (4% of a
+    // 1M-name run).
+    let b = name.as_bytes();
+    let dot = |end: usize| b[..end].iter().rposition(|&c| c == b'.');
+    match dot(b.len()).and_then(dot) {
+        Some(j) => &name[j + 1..],
+        None => name,
+    }
+}
+
+impl<'a> Wildcards<'a> {
+    fn new(domains: impl Iterator<Item = &'a Domain>) -> Self {
+        let names: HashSet<&str> = domains
+            .filter(|d| d.wildcard)
+            .map(|d| d.name.as_str())
+            .collect();
+        let tails = names.iter().map(|n| tail2(n)).collect();
+        let single_label = names.iter().any(|n| !n.contains('.'));
+        Wildcards {
+            names,
+            tails,
+            single_label,
+        }
+    }
+
+    /// Whether a wildcard covers `d`: one lookup of the name's last two labels rules out nearly
+    /// every name (a wildcard on the name or an ancestor of two or more labels has the same last
+    /// two labels), so the walk over every ancestor ([`Wildcards::covers_walk`]) is made only for
+    /// the few that share them with a wildcard. 1M names: about one lookup per name instead of
+    /// one per label.
+    fn covers(&self, d: &Domain) -> bool {
+        if !self.single_label && !self.tails.contains(tail2(&d.name)) {
+            return false;
+        }
+        self.covers_walk(d)
+    }
+
+    /// [`Wildcards::covers`] by looking up the name and every ancestor.
+    fn covers_walk(&self, d: &Domain) -> bool {
+        if !d.wildcard && self.names.contains(d.name.as_str()) {
+            return true;
+        }
+        let mut p = domain::parent(&d.name);
+        while let Some(a) = p {
+            if self.names.contains(a) {
+                return true;
+            }
+            p = domain::parent(a);
+        }
+        false
+    }
+}
+
+pub(super) fn compile_urls(
+    mut input: Vec<(UrlValue, MetaId)>,
+    rules: &dyn VendorRules,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<UrlValue>>, Vec<Priority>) {
+    if !allow.is_empty() {
+        input.retain(|(u, _)| {
+            let hit = allow.allows_url(u);
+            if hit {
+                report.skip_with(ALLOWLISTED, 1, || None, || u.to_string());
+            }
+            !hit
+        });
+    }
+    // The vendor's written text is the identity (PAN-OS: `http://x/a` and `https://x/a` are one
+    // line). The key is borrowed from the URL unless the vendor rewrites it.
+    dedupe(
+        input,
+        |u| prefix16(rules.url_key(u).as_bytes()),
+        |a, b| rules.url_key(a).cmp(&rules.url_key(b)),
+        metas,
+        prio,
+        report,
+    )
+}
+
+pub(super) fn compile_hashes(
+    input: Vec<(Hash, MetaId)>,
+    allow: &AllowSet,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<Hash>>, Vec<Priority>) {
+    let mut kept = input;
+    if !allow.is_empty() {
+        kept.retain(|(h, _)| {
+            let hit = allow.allows_hash(&h.hex);
+            if hit {
+                report.skip_with(ALLOWLISTED, 1, || None, || h.to_string());
+            }
+            !hit
+        });
+    }
+    dedupe(
+        kept,
+        |h| prefix16(h.hex.as_bytes()),
+        |a, b| a.hex.cmp(&b.hex),
+        metas,
+        prio,
+        report,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn last_two_labels() {
+        assert_eq!(tail2("a.b.c"), "b.c");
+        assert_eq!(tail2("b.c"), "b.c");
+        assert_eq!(tail2("c"), "c");
+        assert_eq!(tail2("x.y.b.c"), "b.c");
+    }
+
+    /// Names over a few labels, so that wildcards, ancestors and shared tails meet often.
+    fn names() -> impl Strategy<Value = Vec<(String, bool)>> {
+        let label = prop_oneof![Just("a"), Just("b"), Just("com"), Just("x-y"), Just("co")];
+        let name = proptest::collection::vec(label, 1..5).prop_map(|l| l.join("."));
+        proptest::collection::vec((name, proptest::bool::weighted(0.3)), 0..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        // The fast coverage check (last two labels first) answers what the walk over every
+        // ancestor answers, with and without single-label wildcards.
+        #[test]
+        fn coverage_fast_path_matches_walk(list in names(), probes in names()) {
+            let domains: Vec<Domain> = list
+                .into_iter()
+                .map(|(name, wildcard)| Domain { name, wildcard })
+                .collect();
+            let w = Wildcards::new(domains.iter());
+            for (name, wildcard) in probes {
+                let d = Domain { name, wildcard };
+                prop_assert_eq!(w.covers(&d), w.covers_walk(&d), "{}", d);
+            }
+            for d in &domains {
+                prop_assert_eq!(w.covers(d), w.covers_walk(d), "{}", d);
+            }
+        }
+    }
+}
