@@ -332,7 +332,8 @@ fn write_one<T: crate::compile::ipset::Addr>(
         IpStyle::Cidr => {
             // a CIDR block: size is a power of two
             let len = T::BITS - (span.count_ones());
-            let _ = write!(buf, "/{len}");
+            buf.push(b'/');
+            push_small(buf, len);
         }
         IpStyle::Range | IpStyle::Hosts => {
             buf.push(b'-');
@@ -340,6 +341,17 @@ fn write_one<T: crate::compile::ipset::Addr>(
         }
     }
     false
+}
+
+/// Writes `n` (at most 999) in decimal without going through `fmt`.
+fn push_small(buf: &mut Vec<u8>, n: u32) {
+    if n >= 100 {
+        buf.push(b'0' + (n / 100 % 10) as u8);
+    }
+    if n >= 10 {
+        buf.push(b'0' + (n / 10 % 10) as u8);
+    }
+    buf.push(b'0' + (n % 10) as u8);
 }
 
 /// Calls `f` for every IP line of the list (IPv4 then IPv6), expanded per the list's style:
@@ -396,14 +408,34 @@ pub(crate) fn write_ips_with(
     out: &mut Vec<u8>,
     spill: &mut impl FnMut(&mut Vec<u8>),
 ) -> u64 {
-    let mut n = 0;
-    for_each_ip(list, |ip| {
-        out.extend_from_slice(ip.text);
-        out.push(b'\n');
-        n += 1;
-        spill(out);
-    });
-    n
+    if list.ip_style == IpStyle::Hosts {
+        let mut n = 0;
+        for_each_ip(list, |ip| {
+            out.extend_from_slice(ip.text);
+            out.push(b'\n');
+            n += 1;
+            spill(out);
+        });
+        return n;
+    }
+    // One line per interval: written straight into `out` (the lines of `for_each_ip`, without
+    // its per-line buffer and copy).
+    fn each<T: crate::compile::ipset::Addr>(
+        lines: &[IpLine<T>],
+        style: IpStyle,
+        push: fn(&mut Vec<u8>, T),
+        out: &mut Vec<u8>,
+        spill: &mut impl FnMut(&mut Vec<u8>),
+    ) {
+        for l in lines {
+            write_one(out, l.start, l.end, style, push);
+            out.push(b'\n');
+            spill(out);
+        }
+    }
+    each(&list.v4, list.ip_style, write_v4, out, spill);
+    each(&list.v6, list.ip_style, push_v6, out, spill);
+    (list.v4.len() + list.v6.len()) as u64
 }
 
 /// How many lines [`for_each_ip`] gives for the list (hosts style: one per address).
