@@ -13,11 +13,21 @@
 # of a scheduled fetch of a feed that changed); "304" finds the feed unchanged (If-Modified-Since
 # answered 304) and compiles from the store alone.
 #
+# KIND=domain (issue 14's "recompile of a 1M-name list after one feed changed"): LINES names from
+# scripts/gen-names.py split into two feeds of LINES/2 lines feeding one PAN-OS domain list;
+# "changed" moves the mtime of one feed only (the other answers 304 and comes from the store),
+# and a `serve` row measures the same recompile in the daemon: the two feeds as `path` sources,
+# one line appended to one of them, timed from the edit until /lists/panos-dom serves a new ETag
+# (includes the file watcher's 250 ms debounce), with the server's peak RSS (VmHWM).
+#
 # Loopback only: the source is served by `python3 -m http.server --bind 127.0.0.1`, stopped on exit.
 set -euo pipefail
 cd -- "$(dirname -- "$0")/.."
 LINES=${1:-${LINES:-10000000}}
 RUNS=${RUNS:-3}
+KIND=${KIND:-ip}
+[[ $KIND == ip || $KIND == domain ]] || { echo "KIND must be ip or domain" >&2; exit 1; }
+if [[ $KIND == domain ]]; then exec bash benches/ingest-names.sh "$LINES"; fi
 [[ $LINES =~ ^[1-9][0-9]*$ ]] || { echo "LINES must be a positive integer" >&2; exit 1; }
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive integer" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "needs GNU time: apt-get install -y time" >&2; exit 1; }

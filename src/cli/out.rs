@@ -75,6 +75,27 @@ pub fn bytes(buf: &[u8]) -> io::Result<()> {
     record(&mut state, result)
 }
 
+/// Lets `write` stream to stdout (a large list goes out as it is made, never held whole) and
+/// flushes it; what `write` returns besides its write result is passed through. After the
+/// reader has gone (or an earlier error), `write` writes into a sink, so it still runs to its
+/// end.
+///
+/// # Errors
+/// A write error other than a broken pipe, for the caller to put in context.
+pub fn stream<R>(
+    write: impl FnOnce(&mut dyn io::Write) -> (R, io::Result<()>),
+) -> (R, io::Result<()>) {
+    let mut state = STDOUT.lock().unwrap_or_else(PoisonError::into_inner);
+    if !matches!(*state, State::Open) {
+        let (r, _) = write(&mut io::sink());
+        return (r, Ok(()));
+    }
+    let mut out = io::stdout().lock();
+    let (r, result) = write(&mut out);
+    let result = result.and_then(|()| out.flush());
+    (r, record(&mut state, result))
+}
+
 /// Flushes stdout at the end of a command.
 ///
 /// # Errors

@@ -148,32 +148,65 @@ pub fn subtract<T: Addr>(a: &[(T, T)], b: &[(T, T)]) -> Vec<(T, T)> {
     }
     let mut out = Vec::with_capacity(a.len());
     let mut j = 0;
-    for &(s0, e) in a {
-        let mut s = s0.wide();
-        let e = e.wide();
-        // skip b intervals entirely before s
-        while j < b.len() && b[j].1.wide() < s {
-            j += 1;
-        }
-        let mut k = j;
-        let mut done = false;
-        while k < b.len() && b[k].0.wide() <= e {
-            let (bs, be) = (b[k].0.wide(), b[k].1.wide());
-            if bs > s {
-                out.push((T::narrow(s), T::narrow(bs - 1)));
-            }
-            if be >= e {
-                done = true;
-                break;
-            }
-            s = be + 1;
-            k += 1;
-        }
-        if !done {
-            out.push((T::narrow(s), T::narrow(e)));
-        }
+    for &x in a {
+        pieces(x, b, &mut j, |p| out.push(p));
     }
     out
+}
+
+/// [`subtract`] in `a`'s own memory: no second vector of millions of intervals. A first pass
+/// finds how far the pieces written run ahead of the intervals read (an interval of `b`
+/// strictly inside one of `a` splits it in two); that many free slots are opened at the front,
+/// so every piece lands at or before the interval it comes from, which is read first.
+pub fn subtract_in_place<T: Addr>(a: &mut Vec<(T, T)>, b: &[(T, T)]) {
+    if b.is_empty() || a.is_empty() {
+        return;
+    }
+    let (mut lead, mut written, mut j) = (0usize, 0usize, 0usize);
+    for (i, &x) in a.iter().enumerate() {
+        pieces(x, b, &mut j, |_| written += 1);
+        lead = lead.max(written.saturating_sub(i + 1));
+    }
+    if lead > 0 {
+        a.splice(
+            0..0,
+            std::iter::repeat_n((T::default(), T::default()), lead),
+        );
+    }
+    let (mut w, mut j) = (0usize, 0usize);
+    for r in lead..a.len() {
+        let x = a[r];
+        // pieces of a[..=r - lead] <= (r - lead + 1) + lead, so the last index written is <= r
+        pieces(x, b, &mut j, |p| {
+            a[w] = p;
+            w += 1;
+        });
+    }
+    a.truncate(w);
+}
+
+/// Calls `f` for each piece of `x − b` in order; `j` is a cursor into `b` that only moves
+/// forward, for callers walking `x` in ascending order.
+fn pieces<T: Addr>(x: (T, T), b: &[(T, T)], j: &mut usize, mut f: impl FnMut((T, T))) {
+    let mut s = x.0.wide();
+    let e = x.1.wide();
+    // skip b intervals entirely before s
+    while *j < b.len() && b[*j].1.wide() < s {
+        *j += 1;
+    }
+    let mut k = *j;
+    while k < b.len() && b[k].0.wide() <= e {
+        let (bs, be) = (b[k].0.wide(), b[k].1.wide());
+        if bs > s {
+            f((T::narrow(s), T::narrow(bs - 1)));
+        }
+        if be >= e {
+            return;
+        }
+        s = be + 1;
+        k += 1;
+    }
+    f((T::narrow(s), T::narrow(e)));
 }
 
 /// True when `s..=e` lies wholly inside one interval of the merged set.
@@ -219,6 +252,34 @@ pub fn for_each_cidr<T: Addr>(s: T, e: T, mut f: impl FnMut(T, T)) {
     }
 }
 
+/// The minimal CIDR cover of every interval of a merged set, as `line(start, end)` values in
+/// order, for sets of millions of intervals: `set` is consumed from its end and its memory given
+/// back every [`RELEASE_EVERY`] intervals, so the set and the lines made from it are not both
+/// held whole at the peak (the lines are made in reverse and turned around in place at the end).
+pub fn into_cidr_lines<T: Addr, L>(
+    mut set: Vec<(T, T)>,
+    mut line: impl FnMut(T, T) -> L,
+) -> Vec<L> {
+    let total: usize = set.iter().map(|&(s, e)| count_cidrs(s, e)).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut blocks: Vec<(T, T)> = Vec::with_capacity(T::BITS as usize * 2);
+    let mut released = set.len();
+    while let Some((s, e)) = set.pop() {
+        blocks.clear();
+        for_each_cidr(s, e, |a, b| blocks.push((a, b)));
+        out.extend(blocks.iter().rev().map(|&(a, b)| line(a, b)));
+        if released - set.len() >= RELEASE_EVERY {
+            set.shrink_to_fit();
+            released = set.len();
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// How many intervals [`into_cidr_lines`] takes before it gives their memory back.
+pub const RELEASE_EVERY: usize = 1 << 18;
+
 /// How many blocks the minimal CIDR cover of `s..=e` has.
 pub fn count_cidrs<T: Addr>(s: T, e: T) -> usize {
     let mut n = 0;
@@ -260,6 +321,26 @@ mod tests {
     }
 
     #[test]
+    fn subtracts_in_place_when_pieces_run_ahead() {
+        // the first intervals split (more pieces than intervals read), later ones vanish
+        let a = vec![(0u32, 100), (200, 300), (400, 410), (500, 510), (600, 700)];
+        let b = vec![(10u32, 20), (30, 40), (250, 250), (400, 510), (650, 650)];
+        let mut v = a.clone();
+        subtract_in_place(&mut v, &b);
+        assert_eq!(v, subtract(&a, &b));
+        assert_eq!(v.len(), 7);
+        let mut all = a.clone();
+        subtract_in_place(&mut all, &[(0, u32::MAX)]);
+        assert!(all.is_empty());
+        let mut top = vec![(u128::MAX - 5, u128::MAX)];
+        subtract_in_place(&mut top, &[(u128::MAX - 3, u128::MAX - 3)]);
+        assert_eq!(
+            top,
+            vec![(u128::MAX - 5, u128::MAX - 4), (u128::MAX - 2, u128::MAX)]
+        );
+    }
+
+    #[test]
     fn ten_slash_eight_minus_a_24() {
         let a = vec![(0x0a000000u32, 0x0affffff)];
         let b = vec![(0x0a010200u32, 0x0a0102ff)];
@@ -291,6 +372,26 @@ mod tests {
         want.sort_unstable();
         sort_by_start(&mut v, |i| i.0, |i| i.1);
         assert_eq!(v, want);
+    }
+
+    #[test]
+    fn cidr_lines_are_the_blocks_in_order() {
+        let mut x: u64 = 0x2545f4914f6cdd1d;
+        let mut v: Vec<(u32, u32)> = (0..3 * RELEASE_EVERY + 7)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let s = x as u32;
+                (s, s.saturating_add((x >> 40) as u32 & 0xfff))
+            })
+            .collect();
+        v.push((0, u32::MAX));
+        let set = merge(v.clone());
+        assert_eq!(into_cidr_lines(set.clone(), |a, b| (a, b)), cidrs(&set));
+        let small = merge(v[..50].to_vec());
+        assert_eq!(into_cidr_lines(small.clone(), |a, b| (a, b)), cidrs(&small));
+        assert!(into_cidr_lines(Vec::<(u128, u128)>::new(), |a, b| (a, b)).is_empty());
     }
 
     #[test]
@@ -329,6 +430,9 @@ mod tests {
             let a = merge(a.into_iter().map(|(s, l)| (s, s + l)).collect());
             let b = merge(b.into_iter().map(|(s, l)| (s, s + l)).collect());
             let d = subtract(&a, &b);
+            let mut in_place = a.clone();
+            subtract_in_place(&mut in_place, &b);
+            prop_assert_eq!(&in_place, &d);
             for x in 0u32..2100 {
                 let in_a = a.iter().any(|&(s, e)| s <= x && x <= e);
                 let in_b = b.iter().any(|&(s, e)| s <= x && x <= e);

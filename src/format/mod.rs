@@ -15,9 +15,11 @@ pub mod plain;
 pub mod proxysg;
 pub mod sophos;
 pub mod stix;
+#[cfg(test)]
+mod stream_tests;
 
 use std::borrow::Cow;
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::net::Ipv6Addr;
 
 use crate::compile::{CompiledList, IpLine, IpStyle, VendorRules};
@@ -185,6 +187,23 @@ impl Format {
         };
         RenderedList { body: out, entries }
     }
+
+    /// Writes the list to `w` as it is made: the same bytes as [`Format::render`]'s body, but
+    /// for the formats whose lists grow to millions of lines (plain, PAN-OS) without holding
+    /// the whole body in memory (`convert` of a 10M-line feed); the others are rendered first.
+    /// Returns the entry count, counted to the end even when a write failed, and the first
+    /// write error.
+    pub fn write_to(&self, list: &CompiledList, w: &mut dyn io::Write) -> (u64, io::Result<()>) {
+        let o = &self.options;
+        match self.vendor {
+            Vendor::Plain => plain::write_to(list, o, w),
+            Vendor::Panos => panos::write_to(list, o, w),
+            _ => {
+                let r = self.render(list);
+                (r.entries, w.write_all(&r.body))
+            }
+        }
+    }
 }
 
 impl VendorRules for Format {
@@ -313,7 +332,8 @@ fn write_one<T: crate::compile::ipset::Addr>(
         IpStyle::Cidr => {
             // a CIDR block: size is a power of two
             let len = T::BITS - (span.count_ones());
-            let _ = write!(buf, "/{len}");
+            buf.push(b'/');
+            push_small(buf, len);
         }
         IpStyle::Range | IpStyle::Hosts => {
             buf.push(b'-');
@@ -321,6 +341,17 @@ fn write_one<T: crate::compile::ipset::Addr>(
         }
     }
     false
+}
+
+/// Writes `n` (at most 999) in decimal without going through `fmt`.
+fn push_small(buf: &mut Vec<u8>, n: u32) {
+    if n >= 100 {
+        buf.push(b'0' + (n / 100 % 10) as u8);
+    }
+    if n >= 10 {
+        buf.push(b'0' + (n / 10 % 10) as u8);
+    }
+    buf.push(b'0' + (n % 10) as u8);
 }
 
 /// Calls `f` for every IP line of the list (IPv4 then IPv6), expanded per the list's style:
@@ -368,22 +399,126 @@ pub(crate) fn for_each_ip(list: &CompiledList, mut f: impl FnMut(IpText<'_>)) {
 
 /// Writes every IP line, one per line. Returns the count.
 pub(crate) fn write_ips(list: &CompiledList, out: &mut Vec<u8>) -> u64 {
-    let mut n = 0;
-    for_each_ip(list, |ip| {
-        out.extend_from_slice(ip.text);
-        out.push(b'\n');
-        n += 1;
-    });
-    n
+    write_ips_with(list, out, &mut |_| {})
+}
+
+/// [`write_ips`], calling `spill(out)` after each line (see [`Spill`]).
+pub(crate) fn write_ips_with(
+    list: &CompiledList,
+    out: &mut Vec<u8>,
+    spill: &mut impl FnMut(&mut Vec<u8>),
+) -> u64 {
+    if list.ip_style == IpStyle::Hosts {
+        let mut n = 0;
+        for_each_ip(list, |ip| {
+            out.extend_from_slice(ip.text);
+            out.push(b'\n');
+            n += 1;
+            spill(out);
+        });
+        return n;
+    }
+    // One line per interval: written straight into `out` (the lines of `for_each_ip`, without
+    // its per-line buffer and copy).
+    fn each<T: crate::compile::ipset::Addr>(
+        lines: &[IpLine<T>],
+        style: IpStyle,
+        push: fn(&mut Vec<u8>, T),
+        out: &mut Vec<u8>,
+        spill: &mut impl FnMut(&mut Vec<u8>),
+    ) {
+        for l in lines {
+            write_one(out, l.start, l.end, style, push);
+            out.push(b'\n');
+            spill(out);
+        }
+    }
+    each(&list.v4, list.ip_style, write_v4, out, spill);
+    each(&list.v6, list.ip_style, push_v6, out, spill);
+    (list.v4.len() + list.v6.len()) as u64
+}
+
+/// How many lines [`for_each_ip`] gives for the list (hosts style: one per address).
+pub(crate) fn ip_lines(list: &CompiledList) -> u64 {
+    fn each<T: crate::compile::ipset::Addr>(lines: &[IpLine<T>], style: IpStyle) -> u64 {
+        match style {
+            IpStyle::Hosts => lines
+                .iter()
+                .map(|l| (l.end.wide() - l.start.wide()).saturating_add(1) as u64)
+                .fold(0u64, u64::saturating_add),
+            IpStyle::Cidr | IpStyle::Range => lines.len() as u64,
+        }
+    }
+    each(&list.v4, list.ip_style).saturating_add(each(&list.v6, list.ip_style))
 }
 
 /// Writes one text line per domain/URL/hash entry through `text`. Returns the count.
 pub(crate) fn write_lines<V>(
     entries: &[crate::compile::Entry<V>],
     out: &mut Vec<u8>,
+    text: impl FnMut(&V, &mut Vec<u8>) -> u64,
+) -> u64 {
+    write_lines_with(entries, out, &mut |_| {}, text)
+}
+
+/// [`write_lines`], calling `spill(out)` after each entry (see [`Spill`]).
+pub(crate) fn write_lines_with<V>(
+    entries: &[crate::compile::Entry<V>],
+    out: &mut Vec<u8>,
+    spill: &mut impl FnMut(&mut Vec<u8>),
     mut text: impl FnMut(&V, &mut Vec<u8>) -> u64,
 ) -> u64 {
-    entries.iter().map(|e| text(&e.value, out)).sum()
+    entries
+        .iter()
+        .map(|e| {
+            let n = text(&e.value, out);
+            spill(out);
+            n
+        })
+        .sum()
+}
+
+/// Hands a writer's buffer to an [`io::Write`] each time it holds [`Spill::CHUNK`] bytes (the
+/// writers call it at line ends), so streaming a list costs one chunk of memory instead of the
+/// whole body. The first write error is kept and ends the writing; later calls only clear the
+/// buffer.
+pub(crate) struct Spill<'w> {
+    w: &'w mut dyn io::Write,
+    err: Option<io::Error>,
+}
+
+impl<'w> Spill<'w> {
+    /// Bytes gathered before each write.
+    pub(crate) const CHUNK: usize = 128 * 1024;
+
+    pub(crate) fn new(w: &'w mut dyn io::Write) -> Self {
+        Spill { w, err: None }
+    }
+
+    /// Writes `buf` out once it is full.
+    pub(crate) fn spill(&mut self, buf: &mut Vec<u8>) {
+        if buf.len() >= Self::CHUNK {
+            self.flush(buf);
+        }
+    }
+
+    fn flush(&mut self, buf: &mut Vec<u8>) {
+        if self.err.is_none() {
+            if let Err(e) = self.w.write_all(buf) {
+                self.err = Some(e);
+            }
+        }
+        buf.clear();
+    }
+
+    /// Writes what is left and returns the first error, if any.
+    pub(crate) fn finish(mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.flush(buf);
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Writes a domain as normalized: `*.name` for a wildcard, else `name`.

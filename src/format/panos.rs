@@ -23,11 +23,12 @@
 //! - [X1] Cortex XSOAR EDL.py (`*.domain.com` does not match `domain.com` on PAN-OS)
 
 use std::borrow::Cow;
+use std::io;
 
 use crate::compile::{CompiledList, IpStyle};
 use crate::indicator::{Domain, Kind, Skip, UrlValue, Value};
 
-use super::{unsupported, write_domain, FormatOptions};
+use super::{unsupported, write_domain, FormatOptions, Spill};
 
 /// [P10] 50,000 IP entries on most platforms (150,000 on PA-5000/7000); the domain and URL
 /// limits also start at 50,000 per platform. The lowest documented figure is the safe default.
@@ -91,8 +92,25 @@ pub fn url_key(u: &UrlValue) -> Cow<'_, str> {
 
 /// Writes the list; returns the entry count.
 pub fn write(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) -> u64 {
-    let mut n = super::write_ips(list, out);
-    n += super::write_lines(&list.domains, out, |d, out| {
+    write_with(list, out, &mut |_| {})
+}
+
+/// Streams the list to `w` (the bytes of [`write`]); returns the entry count and the first
+/// write error ([`Format::write_to`](super::Format::write_to)).
+pub fn write_to(
+    list: &CompiledList,
+    _o: &FormatOptions,
+    w: &mut dyn io::Write,
+) -> (u64, io::Result<()>) {
+    let mut out = Vec::with_capacity(Spill::CHUNK + 4096);
+    let mut spill = Spill::new(w);
+    let n = write_with(list, &mut out, &mut |b| spill.spill(b));
+    (n, spill.finish(&mut out))
+}
+
+fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mut Vec<u8>)) -> u64 {
+    let mut n = super::write_ips_with(list, out, spill);
+    n += super::write_lines_with(&list.domains, out, spill, |d, out| {
         if d.wildcard {
             out.extend_from_slice(d.name.as_bytes());
             out.push(b'\n');
@@ -101,7 +119,7 @@ pub fn write(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) -> u64 
         out.push(b'\n');
         domain_lines(d) as u64
     });
-    n += super::write_lines(&list.urls, out, |u, out| {
+    n += super::write_lines_with(&list.urls, out, spill, |u, out| {
         out.extend_from_slice(url_key(u).as_bytes());
         out.push(b'\n');
         1

@@ -12,11 +12,12 @@
 //! URLs whole with their scheme, hashes in lowercase hex. Our own format, so it documents `#`.
 
 use std::borrow::Cow;
+use std::io;
 
 use crate::compile::{CompiledList, IpStyle};
 use crate::indicator::{Kind, Skip, UrlValue, Value};
 
-use super::{write_domain, FormatOptions};
+use super::{write_domain, FormatOptions, Spill};
 
 /// No limit.
 pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
@@ -48,34 +49,45 @@ pub fn url_key(u: &UrlValue) -> Cow<'_, str> {
 
 /// Writes the list; returns the entry count.
 pub fn write(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) -> u64 {
-    // The header holds the count, known once the body is written: the body goes straight into
-    // `out` and the header is inserted before it (one move of the bytes in place), so a 2M-line
-    // list is not held twice at the peak.
-    let start = out.len();
-    let n = write_body(list, out);
-    let mut head = Vec::new();
-    super::header(&mut head, list, n);
-    out.splice(start..start, head);
-    n
+    write_with(list, out, &mut |_| {})
 }
 
-/// The entries without a header.
-fn write_body(list: &CompiledList, out: &mut Vec<u8>) -> u64 {
-    let mut n = super::write_ips(list, out);
-    n += super::write_lines(&list.domains, out, |d, out| {
+/// Streams the list to `w` (the bytes of [`write`]); returns the entry count and the first
+/// write error ([`Format::write_to`](super::Format::write_to)).
+pub fn write_to(
+    list: &CompiledList,
+    _o: &FormatOptions,
+    w: &mut dyn io::Write,
+) -> (u64, io::Result<()>) {
+    let mut out = Vec::with_capacity(Spill::CHUNK + 256);
+    let mut spill = Spill::new(w);
+    let n = write_with(list, &mut out, &mut |b| spill.spill(b));
+    (n, spill.finish(&mut out))
+}
+
+/// The header, then the entries, calling `spill` at line ends. The header holds the count,
+/// known before the body is written (one line per IP line, domain, URL and hash), so the body
+/// can go out as it is made.
+fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mut Vec<u8>)) -> u64 {
+    let entries =
+        super::ip_lines(list) + (list.domains.len() + list.urls.len() + list.hashes.len()) as u64;
+    super::header(out, list, entries);
+    let mut n = super::write_ips_with(list, out, spill);
+    n += super::write_lines_with(&list.domains, out, spill, |d, out| {
         write_domain(out, d);
         out.push(b'\n');
         1
     });
-    n += super::write_lines(&list.urls, out, |u, out| {
+    n += super::write_lines_with(&list.urls, out, spill, |u, out| {
         out.extend_from_slice(u.as_str().as_bytes());
         out.push(b'\n');
         1
     });
-    n += super::write_lines(&list.hashes, out, |h, out| {
+    n += super::write_lines_with(&list.hashes, out, spill, |h, out| {
         out.extend_from_slice(h.hex.as_bytes());
         out.push(b'\n');
         1
     });
+    debug_assert_eq!(n, entries, "plain header count");
     n
 }

@@ -75,10 +75,11 @@
 //! (format 1 took 25), so 10M addresses are ~50 MB. [`Store::load`] streams a snapshot through a
 //! 1 MiB buffer straight into a `RecordSet` (no per-record allocation for IPs, no text parsing),
 //! and [`Store::replace_set`] streams one out. `benches/ingest.sh` (results in
-//! `benches/results/2026-11-23-rust-2core/ingest.txt`), a 10M-line IPv4 feed through fetch,
-//! gates, merge, store and compile on 2 shared cores: 1.39 s and 233 MiB into an empty store,
-//! 1.57 s and 373 MiB merged with a stored 10M, against 0.82 s for the bare `convert` (format 1
-//! with `Vec<Record>`s: 39.5 s and 5.4 GiB).
+//! `benches/results/2026-12-07-rust-2core/ingest-s3.txt`), a 10M-line IPv4 feed through fetch,
+//! gates, merge, store and compile on 2 shared, loaded cores: 2.40 s and 238 MiB into an empty
+//! store (1.58× the bare `convert`), 2.73 s and 378 MiB merged with a stored 10M (1.80×), against
+//! 1.52 s for `convert` (format 1 with `Vec<Record>`s: 39.5 s and 5.4 GiB); a 1M-name list of two
+//! feeds recompiled after one changed (`KIND=domain`, `ingest-names-s3.txt`): 1.09× `convert`.
 //! [`Store::records`] and [`Store::read_records`] still give [`Record`]s, for tests, tools and
 //! small sources.
 //!
