@@ -58,6 +58,7 @@ mod leader;
 mod lists;
 mod migrate;
 mod replicas;
+mod shares;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,7 @@ pub use self::leader::{
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
 pub use self::replicas::{CheckIn, Probe, ReplicaRow};
+pub use self::shares::{share_digest, DbShare};
 pub use self::sources::{DbFile, DbSource, CHUNK};
 
 use self::connect::Target;
