@@ -6,6 +6,13 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use edlforge::indicator::Tlp;
+use edlforge::store::mirror::MirrorError;
+use edlforge::store::postgres::{Leadership, PgError, PgStore};
+use edlforge::store::share::{History, Item};
+use edlforge::store::share_mirror::ShareMirror;
+use edlforge::store::Store;
+
 use crate::postgres::{one_leader, replace, site, wait_for, Replica, LIMIT, PG_CONFIG};
 use crate::support::postgres::Cluster;
 
@@ -73,7 +80,6 @@ fn same_collection_everywhere(
     ok: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     let t = Instant::now();
-    let mut last: Vec<Option<Vec<serde_json::Value>>> = Vec::new();
     loop {
         let got: Vec<Option<Vec<serde_json::Value>>> =
             replicas.iter().map(|r| objects(r)).collect();
@@ -82,9 +88,8 @@ fn same_collection_everywhere(
                 return first.clone();
             }
         }
-        last = got;
         if t.elapsed() > LIMIT {
-            let shown: Vec<_> = last.iter().map(|g| g.as_deref().map(versions)).collect();
+            let shown: Vec<_> = got.iter().map(|g| g.as_deref().map(versions)).collect();
             panic!("timed out after {LIMIT:?}: {what}; indicator versions per replica: {shown:#?}");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -189,4 +194,111 @@ fn every_replica_serves_the_leaders_taxii_objects_and_a_new_leader_continues_the
         after.iter().filter(|o| o["type"] == "indicator").count(),
         before.iter().filter(|o| o["type"] == "indicator").count() + 1
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store side: `ShareMirror` between two replicas' local stores and the database.
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn lead(db: &PgStore, holder: &str) -> Leadership {
+    let t = Instant::now();
+    loop {
+        if let Some(l) = db.try_lead(holder).await.unwrap() {
+            return l;
+        }
+        assert!(
+            t.elapsed() < LIMIT,
+            "{holder} did not lead within {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn item(v: &str) -> Item {
+    Item {
+        key: format!("ipv4-addr:value:{v}"),
+        pattern: format!("[ipv4-addr:value = '{v}']"),
+        confidence: 50,
+        tlp: Tlp::Green,
+    }
+}
+
+const DAY: i64 = 86_400_000_000;
+
+#[test]
+#[cfg_attr(
+    not(has_postgres),
+    ignore = "PostgreSQL server binaries not found: apt-get install postgresql, or set EDLFORGE_PG_BIN"
+)]
+fn share_histories_are_fenced_and_a_copy_not_seen_is_never_overwritten() {
+    let pg = Cluster::start();
+    let url = pg.create_db("edl");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lists = vec!["community".to_string()];
+    runtime().block_on(async {
+        let (db, _) = PgStore::connect(&url).await.unwrap();
+        let (ma, mb) = (ShareMirror::new(db.clone()), ShareMirror::new(db.clone()));
+        let mut sa = Store::open(dir_a.path(), Duration::from_secs(5)).unwrap();
+        let mut sb = Store::open(dir_b.path(), Duration::from_secs(5)).unwrap();
+
+        // Replica b has an old history of its own (say, from before it ever joined).
+        let mut stale = History::default();
+        stale.update(&[item("45.1.2.3")], 1_000, DAY);
+        sb.save_share("community", &stale).unwrap();
+
+        // a leads and sends its history; a second push sends nothing.
+        let lead_a = lead(&db, "a").await;
+        let mut h = History::default();
+        h.update(&[item("45.137.21.9"), item("91.92.242.17")], 2_000, DAY);
+        h.update(&[item("45.137.21.9")], 3_000, DAY);
+        sa.save_share("community", &h).unwrap();
+        let sent = ma.push(lead_a.fence(), &sa, &lists).await.unwrap();
+        assert_eq!(sent, lists);
+        assert!(ma
+            .push(lead_a.fence(), &sa, &lists)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // b follows: its own history is replaced by the database's, whole.
+        let unseen = mb.unseen(&lists).await.unwrap();
+        assert_eq!(mb.pull(&mut sb, &unseen).await.unwrap(), lists);
+        assert_eq!(sb.load_share("community").unwrap(), h);
+        assert!(
+            mb.unseen(&lists).await.unwrap().is_empty(),
+            "nothing new since"
+        );
+
+        // b takes over and continues the history; a's late write is refused by the fence.
+        let fa = lead_a.fence();
+        drop(lead_a);
+        let lead_b = lead(&db, "b").await;
+        let mut next = sb.load_share("community").unwrap();
+        next.update(&[item("45.137.21.9"), item("185.220.101.60")], 4_000, DAY);
+        sb.save_share("community", &next).unwrap();
+        assert_eq!(mb.push(lead_b.fence(), &sb, &lists).await.unwrap(), lists);
+        let mut late = h.clone();
+        late.update(&[], 5_000, DAY);
+        sa.save_share("community", &late).unwrap();
+        let e = ma.push(fa, &sa, &lists).await.unwrap_err();
+        assert!(matches!(e, MirrorError::Pg(PgError::Fenced { .. })), "{e}");
+
+        // A leader that never saw the database's copy (its pull failed) does not overwrite it.
+        let fresh = ShareMirror::new(db.clone());
+        assert!(fresh
+            .push(lead_b.fence(), &sa, &lists)
+            .await
+            .unwrap()
+            .is_empty());
+        let unseen = ma.unseen(&lists).await.unwrap();
+        assert_eq!(ma.pull(&mut sa, &unseen).await.unwrap(), lists);
+        assert_eq!(sa.load_share("community").unwrap(), next);
+    });
 }
