@@ -13,7 +13,8 @@
 //! - **Follower.** Never writes lists or state to the database (only its own row of the
 //!   replicas table, see **Probe**): every newer version it follows is saved in its
 //!   local cache (so a restart serves it while the database is unreachable) and swapped into the
-//!   served lists, with the leader's bytes, ETag and Last-Modified.
+//!   served lists, with the leader's bytes, ETag and Last-Modified; a `vendor = "stix"` list's
+//!   share history too, so its TAXII collection answers the leader's objects (`shares_db.rs`).
 //! - **Database down.** Lists keep being served from memory and the cache; `/healthz` and
 //!   `/readyz` are untouched; the leader's heartbeat fails and it steps down, so nobody fetches;
 //!   `edlforge_database_up` and the status page's `database` say so, probed every [`PROBE`].
