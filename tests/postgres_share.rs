@@ -271,6 +271,9 @@ fn share_histories_are_fenced_and_a_copy_not_seen_is_never_overwritten() {
         let unseen = mb.unseen(&lists).await.unwrap();
         assert_eq!(mb.pull(&mut sb, &unseen).await.unwrap(), lists);
         assert_eq!(sb.load_share("community").unwrap(), h);
+        // Until it says it serves them, the versions stay unseen (a cut-short follow retries).
+        assert_eq!(mb.unseen(&lists).await.unwrap(), unseen);
+        mb.saw_all(&unseen);
         assert!(
             mb.unseen(&lists).await.unwrap().is_empty(),
             "nothing new since"
@@ -300,5 +303,8 @@ fn share_histories_are_fenced_and_a_copy_not_seen_is_never_overwritten() {
         let unseen = ma.unseen(&lists).await.unwrap();
         assert_eq!(ma.pull(&mut sa, &unseen).await.unwrap(), lists);
         assert_eq!(sa.load_share("community").unwrap(), next);
+        // Pulled again (the follow was cut short): nothing to change, the same copy.
+        assert!(ma.pull(&mut sa, &unseen).await.unwrap().is_empty());
+        ma.saw_all(&unseen);
     });
 }

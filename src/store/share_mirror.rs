@@ -119,7 +119,8 @@ impl ShareMirror {
 
     /// Brings the local histories of `unseen` (from [`ShareMirror::unseen`]) up to the
     /// database's: each one whose local JSON differs is replaced by the database's. Returns the
-    /// lists whose local history changed. Reading only: no fence needed.
+    /// lists whose local history changed; [`ShareMirror::saw_all`] then records the versions.
+    /// Reading only: no fence needed.
     ///
     /// # Errors
     /// [`MirrorError::Pg`] when the database fails or the copy read is not a history;
@@ -144,8 +145,16 @@ impl ShareMirror {
                 store.save_share(list, &history)?;
                 changed.push(list.clone());
             }
-            self.saw(list, d.version);
         }
         Ok(changed)
+    }
+
+    /// Records that this replica now holds (and serves) the versions of `unseen` that a
+    /// [`ShareMirror::pull`] brought in. Separate from the pull so that a caller cancelled
+    /// between the two (a timeout) sees the same versions as unseen again and serves them.
+    pub fn saw_all(&self, unseen: &BTreeMap<String, DbShare>) {
+        for (list, d) in unseen {
+            self.saw(list, d.version);
+        }
     }
 }

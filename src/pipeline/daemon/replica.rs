@@ -574,16 +574,25 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
     tracing::info!(list = %v.name, version = v.version, etag = %v.meta.etag, generation = v.generation, "List followed from the leader.");
 }
 
-/// A follower brings its share histories up to the database (`shares_db.rs`); a failure is
-/// logged and tried again at the next probe.
+/// A follower brings its share histories up to the database (`shares_db.rs`), within
+/// `2 × PROBE` (the replica task must not wait on a stuck database); a failure is logged and
+/// tried again at the next probe.
 async fn follow_shares(replica: &Replica, state: &State) {
     let (Some(m), Some(c)) = (replica.shares.get(), replica.config()) else {
         return;
     };
-    if let Err(e) = super::shares_db::follow(m, &c, state).await {
-        let cause = std::error::Error::source(&e)
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        tracing::warn!(error = %e, cause = %cause, "Cannot follow the share histories; the TAXII collections served stay as they are.");
+    match tokio::time::timeout(PROBE * 2, super::shares_db::follow(m, &c, state)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            tracing::warn!(error = %e, cause = %cause, "Cannot follow the share histories; the TAXII collections served stay as they are.");
+        }
+        Err(_) => {
+            tracing::debug!(
+                "Following the share histories timed out; tried again at the next probe."
+            );
+        }
     }
 }

@@ -85,11 +85,11 @@ pub(super) async fn follow(
     }
     let mut store = open(config.data_dir.clone()).await?;
     let changed = mirror.pull(&mut store, &unseen).await?;
-    if changed.is_empty() {
-        return Ok(());
-    }
+    // Every unseen list's collection is built again, not only those this pull changed: a
+    // call cut short (timeout) after a save but before serving leaves them unseen, and the
+    // next call serves them.
     let mut cols = Vec::new();
-    for l in config.lists.iter().filter(|l| changed.contains(&l.name)) {
+    for l in config.lists.iter().filter(|l| unseen.contains_key(&l.name)) {
         let h = store.load_share(&l.name)?;
         cols.push((
             l.name.clone(),
@@ -98,7 +98,10 @@ pub(super) async fn follow(
     }
     let names: Vec<String> = config.lists.iter().map(|l| l.name.clone()).collect();
     state.publish_collections(cols, &names);
-    tracing::info!(lists = ?changed, "Share histories followed from the database: TAXII collections updated.");
+    mirror.saw_all(&unseen);
+    if !changed.is_empty() {
+        tracing::info!(lists = ?changed, "Share histories followed from the database: TAXII collections updated.");
+    }
     Ok(())
 }
 
