@@ -583,6 +583,19 @@ async fn follow_shares(replica: &Replica, state: &State) {
     };
     match tokio::time::timeout(PROBE * 2, super::shares_db::follow(m, &c, state)).await {
         Ok(Ok(())) => {}
+        // The database's own outage is reported by the probe (`edlforge_database_up`): not
+        // once more every 2 s here.
+        Ok(Err(
+            e @ MirrorError::Pg(
+                PgError::Query { .. }
+                | PgError::Pool(_)
+                | PgError::Connect { .. }
+                | PgError::Closed(_)
+                | PgError::Timeout { .. },
+            ),
+        )) => {
+            tracing::debug!(error = %e, "Cannot follow the share histories; the TAXII collections served stay as they are.");
+        }
         Ok(Err(e)) => {
             let cause = std::error::Error::source(&e)
                 .map(ToString::to_string)
