@@ -8,6 +8,7 @@ mod ops;
 mod oracle;
 mod pipeline;
 mod postgres;
+mod postgres_share;
 mod postgres_state;
 mod postgres_takeover;
 mod properties;

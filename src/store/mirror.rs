@@ -28,7 +28,7 @@
 //!
 //! # Not here
 //! Published lists (`postgres/lists.rs`) and share histories of `vendor = "stix"` lists
-//! (`lists/<name>.share`, still per replica).
+//! (`lists/<name>.share`: `store/share_mirror.rs`, by the same rule).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -113,6 +113,7 @@ pub mod postgres;
 mod record;
 mod set;
 pub mod share;
+pub mod share_mirror;
 
 pub use self::embedded::{Part, PartFile, RecordReader, Store};
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};

@@ -23,6 +23,7 @@
 mod fingerprint;
 mod replica;
 mod scheduler;
+mod shares_db;
 mod sources_db;
 
 use crate::indicator::unix_now as now;

@@ -13,7 +13,8 @@
 //! - **Follower.** Never writes lists or state to the database (only its own row of the
 //!   replicas table, see **Probe**): every newer version it follows is saved in its
 //!   local cache (so a restart serves it while the database is unreachable) and swapped into the
-//!   served lists, with the leader's bytes, ETag and Last-Modified.
+//!   served lists, with the leader's bytes, ETag and Last-Modified; a `vendor = "stix"` list's
+//!   share history too, so its TAXII collection answers the leader's objects (`shares_db.rs`).
 //! - **Database down.** Lists keep being served from memory and the cache; `/healthz` and
 //!   `/readyz` are untouched; the leader's heartbeat fails and it steps down, so nobody fetches;
 //!   `edlforge_database_up` and the status page's `database` say so, probed every [`PROBE`].
@@ -40,6 +41,7 @@ use crate::serve::status::{Database, ListSeen, ReplicaSeen, ReplicaView, Role as
 use crate::serve::{Published, State};
 use crate::store::mirror::{Mirror, MirrorError};
 use crate::store::postgres::{CheckIn, Fence, ListVersion, PgError, PgStore, Publish, Role};
+use crate::store::share_mirror::ShareMirror;
 use crate::store::{ListMeta, Store};
 
 use super::scheduler::{published_with_gzip, Event};
@@ -57,6 +59,8 @@ pub(super) struct Replica {
     store: OnceLock<PgStore>,
     /// The sources' copy in the database (`sources_db.rs`).
     mirror: OnceLock<Mirror>,
+    /// The shared lists' histories in the database (`shares_db.rs`).
+    shares: OnceLock<ShareMirror>,
     /// The config in force (the scheduler replaces it on reload): which lists exist and how
     /// they are served.
     config: Mutex<Arc<Config>>,
@@ -85,6 +89,7 @@ impl Replica {
             role_tx,
             store: OnceLock::new(),
             mirror: OnceLock::new(),
+            shares: OnceLock::new(),
             config: Mutex::new(config),
             in_db: Mutex::new(HashMap::new()),
             holder: holder(),
@@ -150,6 +155,25 @@ impl Replica {
                         .map(|c| format!(": {c}"))
                         .unwrap_or_default();
                     return Err(format!("storing the sources in the database: {e}{cause}"));
+                }
+            }
+        }
+        // The share histories too: a follower that sees a list's new version finds its
+        // TAXII objects already there.
+        if let (Some(m), Some(c)) = (self.shares.get(), self.config()) {
+            match super::shares_db::send(m, fence, &c).await {
+                Ok(()) => {}
+                Err(e) if super::shares_db::fenced(&e) => {
+                    tracing::warn!(error = %e, "Share histories not stored: another replica leads now.");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "storing the share histories in the database: {e}{cause}"
+                    ));
                 }
             }
         }
@@ -301,6 +325,7 @@ pub(super) async fn run(
     set_database(&state, true, &target, None);
     let _ = replica.store.set(store.clone());
     let _ = replica.mirror.set(Mirror::new(store.clone()));
+    let _ = replica.shares.set(ShareMirror::new(store.clone()));
     let contender = store.contend(replica.holder.clone());
     let mut roles = contender.watch();
     let mut follower = store.follow(BTreeMap::new());
@@ -317,6 +342,9 @@ pub(super) async fn run(
                 if let Role::Leader(_) = role {
                     // Before the first cycle: continue from the database's sources.
                     super::sources_db::take_over(&replica, &mut roles).await;
+                    if let (Some(m), Some(c)) = (replica.shares.get(), replica.config()) {
+                        super::shares_db::take_over(m, &c, &state, &mut roles).await;
+                    }
                     if roles.has_changed().unwrap_or(true) {
                         continue;
                     }
@@ -336,6 +364,9 @@ pub(super) async fn run(
             }
             _ = probe.tick() => {
                 let files_hash = files.hash(&replica).await;
+                if replica.leads().is_none() {
+                    follow_shares(&replica, &state).await;
+                }
                 check_in(&replica, &store, &state, &target, &files_hash, &mut matched).await;
             }
         }
@@ -477,6 +508,13 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
     let Some(config) = replica.config() else {
         return;
     };
+    if config
+        .lists
+        .iter()
+        .any(|l| l.name == v.name && l.vendor == crate::config::Vendor::Stix)
+    {
+        follow_shares(replica, state).await;
+    }
     let Some(l) = config.lists.iter().find(|l| l.name == v.name) else {
         tracing::warn!(list = %v.name, "The leader published a list this replica's feeds.toml does not have; not served (do all replicas mount the same feeds.toml?).");
         return;
@@ -534,4 +572,40 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
     }
     seen(state, &v.name, version);
     tracing::info!(list = %v.name, version = v.version, etag = %v.meta.etag, generation = v.generation, "List followed from the leader.");
+}
+
+/// A follower brings its share histories up to the database (`shares_db.rs`), within
+/// `2 × PROBE` (the replica task must not wait on a stuck database); a failure is logged and
+/// tried again at the next probe.
+async fn follow_shares(replica: &Replica, state: &State) {
+    let (Some(m), Some(c)) = (replica.shares.get(), replica.config()) else {
+        return;
+    };
+    match tokio::time::timeout(PROBE * 2, super::shares_db::follow(m, &c, state)).await {
+        Ok(Ok(())) => {}
+        // The database's own outage is reported by the probe (`edlforge_database_up`): not
+        // once more every 2 s here.
+        Ok(Err(
+            e @ MirrorError::Pg(
+                PgError::Query { .. }
+                | PgError::Pool(_)
+                | PgError::Connect { .. }
+                | PgError::Closed(_)
+                | PgError::Timeout { .. },
+            ),
+        )) => {
+            tracing::debug!(error = %e, "Cannot follow the share histories; the TAXII collections served stay as they are.");
+        }
+        Ok(Err(e)) => {
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            tracing::warn!(error = %e, cause = %cause, "Cannot follow the share histories; the TAXII collections served stay as they are.");
+        }
+        Err(_) => {
+            tracing::debug!(
+                "Following the share histories timed out; tried again at the next probe."
+            );
+        }
+    }
 }

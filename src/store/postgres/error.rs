@@ -81,6 +81,17 @@ pub enum PgError {
         /// The version the database holds.
         found: Option<i64>,
     },
+    /// A share history write named a version the database no longer holds (another leader
+    /// wrote it since), so nothing was written (`shares.rs`).
+    #[error("share history of list {list:?} not stored: expected version {expected:?} in the database, found {found:?} (another leader wrote it; the database's copy is kept)")]
+    ShareConflict {
+        /// The list.
+        list: String,
+        /// The version the writer last saw (`None`: not in the database).
+        expected: Option<i64>,
+        /// The version the database holds.
+        found: Option<i64>,
+    },
     /// A source file changed in the database while it was being read (read it again).
     #[error("source {name:?} changed in the database while it was read")]
     Changed {

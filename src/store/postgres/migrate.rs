@@ -116,7 +116,40 @@ CREATE TABLE edlforge_source_chunks (
         description: "list bodies and source chunks stored uncompressed (STORAGE EXTERNAL)",
         sql: STORE_EXTERNAL,
     },
+    Migration {
+        version: 5,
+        description: "share histories of vendor = \"stix\" lists (TAXII collections), fenced",
+        sql: SHARES,
+    },
 ];
+
+/// Migration 5: each `vendor = "stix"` list's share history (`store/share.rs`, what its TAXII
+/// collection answers), so every replica serves the same objects and a new leader continues
+/// the same history (`shares.rs`). A table of its own, not a part of `edlforge_sources`: a
+/// history belongs to a list, not a source, and the two namespaces may share names.
+const SHARES: &str = "
+CREATE TABLE edlforge_shares (
+    -- One row per shared list. `version` rises by one with every write; a writer names the
+    -- version it last saw and is refused when another write came between (shares.rs).
+    name        text PRIMARY KEY,
+    version     bigint NOT NULL CHECK (version > 0),
+    -- The fencing generation of the leader that wrote it.
+    generation  bigint NOT NULL,
+    -- SHA-256 of the history's JSON (equal digests, equal histories), its length, its rows.
+    digest      bytea NOT NULL,
+    size        bigint NOT NULL CHECK (size >= 0),
+    chunks      integer NOT NULL CHECK (chunks >= 0),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE edlforge_share_chunks (
+    -- The history's JSON in order, at most 8 MiB a row.
+    name   text NOT NULL REFERENCES edlforge_shares (name) ON DELETE CASCADE,
+    seq    integer NOT NULL CHECK (seq >= 0),
+    bytes  bytea NOT NULL,
+    PRIMARY KEY (name, seq)
+);
+";
 
 /// Migration 4: PostgreSQL compresses large values with pglz by default (TOAST). A list body
 /// is text that compresses, slowly: storing a 15.8 MB list (1M entries) and its gzip copy took

@@ -9,6 +9,8 @@
 //! - `lists.rs`: fenced writes of published lists and source state; reads.
 //! - `sources.rs`: each source's store files, byte for byte in chunked `bytea` rows, written
 //!   under the fence and the source's version (why whole files: its module comment).
+//! - `shares.rs`: each `vendor = "stix"` list's share history (its TAXII collection), the
+//!   same way: chunked rows, fenced, a version per list.
 //! - `follow.rs`: `LISTEN`/`NOTIFY` and catching up by version number.
 //! - `replicas.rs`: each replica's row (role, config hashes, last seen), read by the others.
 //!
@@ -28,7 +30,7 @@
 //!   the URL's `sslrootcert`, else the operating system's (rustls-platform-verifier, already
 //!   in the tree through reqwest).
 //!
-//! # Schema (migrations 1–4)
+//! # Schema (migrations 1–5)
 //! `edlforge_leader` (one row: the fencing generation, holder, since), `edlforge_lists` (per
 //! name and version: body, gzip body, ETag, compiled and Last-Modified times, entries, drops
 //! by reason, the publishing generation; the newest two versions are kept),
@@ -39,17 +41,17 @@
 //! source and part `snap`/`state`/`ids`: fingerprint, size, chunk count) and
 //! `edlforge_source_chunks` (the bytes, at most [`CHUNK`] a row); `edlforge_source_state` is
 //! written with a source's files, for people and SQL. Migration 4: list bodies and source
-//! chunks stored uncompressed (`STORAGE EXTERNAL`; see migrate.rs). Advisory lock keys:
+//! chunks stored uncompressed (`STORAGE EXTERNAL`; see migrate.rs). Migration 5:
+//! `edlforge_shares` (per list: version, writer's generation, SHA-256, size, chunk count) and
+//! `edlforge_share_chunks`. Advisory lock keys:
 //! [`MIGRATE_LOCK`], [`LEADER_LOCK`].
 //!
 //! `serve` uses it in `pipeline/daemon/replica.rs` (the local cache under `data_dir`, what a
 //! replica serves while the database is down, stays the embedded store; the leader's sources
-//! are mirrored by `store/mirror.rs`).
+//! are mirrored by `store/mirror.rs`, share histories by `store/share_mirror.rs`).
 //!
 //! # Not yet here
-//! Share histories of `vendor = "stix"` lists (`lists/<name>.share`) stay in each replica's
-//! `data_dir`: a new leader starts its TAXII collections' history anew. `compile` and `plan`
-//! read the local files only.
+//! `compile` and `plan` read the local files only.
 
 mod connect;
 mod error;
@@ -58,6 +60,7 @@ mod leader;
 mod lists;
 mod migrate;
 mod replicas;
+mod shares;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -70,6 +73,7 @@ pub use self::leader::{
 pub use self::lists::{ListVersion, Publish};
 pub use self::migrate::{Migrated, SCHEMA_VERSION};
 pub use self::replicas::{CheckIn, Probe, ReplicaRow};
+pub use self::shares::{share_digest, DbShare};
 pub use self::sources::{DbFile, DbSource, CHUNK};
 
 use self::connect::Target;
