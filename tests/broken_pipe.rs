@@ -106,3 +106,64 @@ fn a_closed_reader_does_not_hide_a_failure() {
     );
     assert_eq!(out.status.code(), Some(1), "{err}");
 }
+
+/// `serve` whose stderr reader has gone (`edlforge serve 2>&1 | head -1`, a log shipper that
+/// died): it keeps serving instead of dying on its start-up lines.
+#[test]
+fn serve_keeps_serving_when_its_stderr_reader_is_gone() {
+    use std::io::{Read as _, Write as _};
+    use std::time::{Duration, Instant};
+    let d = setup();
+    write(
+        d.path(),
+        "feeds.toml",
+        &format!("[server]\ntls = \"off\"\n{CONFIG}"),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        l.local_addr().expect("local addr").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edlforge"))
+        .args(["serve", "--config", "feeds.toml", "--listen", &addr])
+        .current_dir(d.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .expect("edlforge binary runs");
+    let healthz = || -> Option<String> {
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(s, "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let t = Instant::now();
+    let mut answered = false;
+    while t.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("serve exited ({status}) with its stderr reader gone");
+        }
+        if healthz().is_some_and(|r| r.starts_with("HTTP/1.0 200")) {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answered, "serve never answered /healthz");
+    // The start-up lines come around the first answers: still alive a moment later.
+    std::thread::sleep(Duration::from_secs(1));
+    let alive = child.try_wait().expect("wait").is_none();
+    let still = healthz().is_some_and(|r| r.starts_with("HTTP/1.0 200"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        alive && still,
+        "serve died after its stderr reader went away"
+    );
+}

@@ -34,6 +34,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr's reader has gone: `serve 2>&1 | head`,
+        // a log shipper that died) is dropped; reporting it with `eprintln!`, the default,
+        // would panic and take the server down.
+        .log_internal_errors(false)
         .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

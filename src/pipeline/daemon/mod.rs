@@ -154,13 +154,13 @@ pub async fn run(
             let (cert, key) = ca.issue(&names)?;
             let c = Arc::new(Certs::new(cert, key)?);
             let fp = ca.fingerprint();
-            eprintln!(
+            say(format_args!(
                 "edlforge: {} local CA {}\nedlforge:   SHA-256 fingerprint {fp}\nedlforge:   import {} once as a trusted CA (root) in each firewall's certificate profile; the serving certificate it signs is renewed automatically\nedlforge:   serving certificate names: {}\nedlforge:   (add the names firewalls connect by to [server] tls_names, or set tls_cert/tls_key)",
                 if made { "made a" } else { "using the" },
                 ca.cert.display(),
                 ca.cert.display(),
                 names.join(", "),
-            );
+            ));
             let desc = format!("local CA {}, SHA-256 {fp}", ca.cert.display());
             auto_ca = Some((ca, names));
             (Some(c), desc)
@@ -249,10 +249,10 @@ pub async fn run(
     sched.publish_stored().await;
     for l in &listeners {
         if let Ok(a) = l.local_addr() {
-            eprintln!(
+            say(format_args!(
                 "edlforge: listening on {}://{a}",
                 if acceptor.is_some() { "https" } else { "http" }
-            );
+            ));
         }
     }
     let renewal = match (auto_ca, &sched.certs) {
@@ -370,4 +370,12 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     s.set_nodelay(true)?;
     s.bind(addr)?;
     s.listen(4096)
+}
+
+/// One line to stderr for the person starting `serve`, ignoring a write error: a reader that
+/// has gone (`serve 2>&1 | head -1`, a log shipper that died) must not take the server down
+/// with it, as `eprintln!` would by panicking.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
