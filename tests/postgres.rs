@@ -156,14 +156,19 @@ fn serve_data_dir_overrides_the_config_and_survives_a_reload() {
     assert!(metrics.contains("\nedlforge_leader 1\n"), "{metrics}");
 }
 
-/// A plain HTTP/1.0 GET on the loopback server; the whole response as text.
+/// A plain HTTP/1.0 GET on the loopback server; the whole response as text, empty when the
+/// server cannot be reached (a replica being killed or restarted: the callers poll or assert).
 pub(crate) fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return String::new();
+    }
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let _ = s.read_to_string(&mut out);
     out
 }
 
@@ -255,7 +260,7 @@ fn postgres_binaries_are_present() {
 }
 
 /// A current-thread-free runtime for the database tests (the tests block on processes too).
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -263,9 +268,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn chain(e: &PgError) -> String {
+/// `e` with its chain of causes, for a panic message.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
+    let mut cur = e.source();
     while let Some(c) = cur {
         s.push_str(&format!(": {c}"));
         cur = c.source();
@@ -273,7 +279,7 @@ fn chain(e: &PgError) -> String {
     s
 }
 
-async fn connect(url: &str) -> PgStore {
+pub(crate) async fn connect(url: &str) -> PgStore {
     match PgStore::connect(url).await {
         Ok((s, _)) => s,
         Err(e) => panic!("{}", chain(&e)),
@@ -312,6 +318,11 @@ async fn publish(
             },
         )
         .await
+}
+
+/// Polls the leader lock until `store` leads, failing after [`LIMIT`].
+pub(crate) async fn lead(store: &PgStore, holder: &str) -> Leadership {
+    lead_within(store, holder, LIMIT).await.0
 }
 
 /// Polls the leader lock until `store` leads, failing after `limit`.

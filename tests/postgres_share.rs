@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use edlforge::indicator::Tlp;
 use edlforge::store::mirror::MirrorError;
-use edlforge::store::postgres::{Leadership, PgError, PgStore};
+use edlforge::store::postgres::{PgError, PgStore};
 use edlforge::store::share::{History, Item};
 use edlforge::store::share_mirror::ShareMirror;
 use edlforge::store::Store;
 
-use crate::postgres::{one_leader, replace, site, wait_for, Replica, LIMIT, PG_CONFIG};
+use crate::postgres::{
+    lead, one_leader, replace, runtime, site, wait_for, Replica, LIMIT, PG_CONFIG,
+};
 use crate::support::postgres::Cluster;
 
 /// `isac:isac-secret-1`, base64 (HTTP basic auth).
@@ -198,28 +200,6 @@ fn every_replica_serves_the_leaders_taxii_objects_and_a_new_leader_continues_the
 
 // ---------------------------------------------------------------------------------------------
 // The store side: `ShareMirror` between two replicas' local stores and the database.
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn lead(db: &PgStore, holder: &str) -> Leadership {
-    let t = Instant::now();
-    loop {
-        if let Some(l) = db.try_lead(holder).await.unwrap() {
-            return l;
-        }
-        assert!(
-            t.elapsed() < LIMIT,
-            "{holder} did not lead within {LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn item(v: &str) -> Item {
     Item {

@@ -13,56 +13,13 @@ use std::time::{Duration, Instant};
 
 use edlforge::indicator::parse_token;
 use edlforge::store::mirror::{Mirror, MirrorError};
-use edlforge::store::postgres::{Leadership, PgError, PgStore};
+use edlforge::store::postgres::PgError;
 use edlforge::store::{IndicatorIndex, Record, SourceState, Store};
 
+use crate::postgres::{chain, connect, http_get, lead, runtime, wait_for, LIMIT};
 use crate::support::fixture::{FixtureServer, Reply, Routes};
 use crate::support::postgres::Cluster;
 use crate::support::serve::Serve;
-
-/// Upper bound of every wait (failure only).
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
-}
-
-async fn connect(url: &str) -> PgStore {
-    match PgStore::connect(url).await {
-        Ok((s, _)) => s,
-        Err(e) => panic!("{}", chain(&e)),
-    }
-}
-
-async fn lead(store: &PgStore, holder: &str) -> Leadership {
-    let t = Instant::now();
-    loop {
-        match store.try_lead(holder).await {
-            Ok(Some(l)) => return l,
-            Ok(None) => {}
-            Err(e) => panic!("{}", chain(&e)),
-        }
-        assert!(
-            t.elapsed() < LIMIT,
-            "{holder} did not lead within {LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, Duration::from_secs(5)).unwrap()
@@ -247,31 +204,6 @@ impl Replica {
     fn kill(mut self) {
         self.srv.child.kill().unwrap();
         self.srv.child.wait().unwrap();
-    }
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t.elapsed() < limit, "timed out after {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

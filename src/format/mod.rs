@@ -521,6 +521,22 @@ impl<'w> Spill<'w> {
     }
 }
 
+impl Spill<'_> {
+    /// Streams what `write_with(out, spill)` makes to `w`, one [`Spill::CHUNK`] (plus
+    /// `headroom`, the longest line) at a time: the body of every vendor's `write_to`.
+    /// Returns the entry count `write_with` returns and the first write error.
+    pub(crate) fn stream(
+        w: &mut dyn io::Write,
+        headroom: usize,
+        write_with: impl FnOnce(&mut Vec<u8>, &mut dyn FnMut(&mut Vec<u8>)) -> u64,
+    ) -> (u64, io::Result<()>) {
+        let mut out = Vec::with_capacity(Spill::CHUNK + headroom);
+        let mut spill = Spill::new(w);
+        let n = write_with(&mut out, &mut |b| spill.spill(b));
+        (n, spill.finish(&mut out))
+    }
+}
+
 /// Writes a domain as normalized: `*.name` for a wildcard, else `name`.
 pub(crate) fn write_domain(out: &mut Vec<u8>, d: &Domain) {
     if d.wildcard {

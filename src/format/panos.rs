@@ -102,10 +102,9 @@ pub fn write_to(
     _o: &FormatOptions,
     w: &mut dyn io::Write,
 ) -> (u64, io::Result<()>) {
-    let mut out = Vec::with_capacity(Spill::CHUNK + 4096);
-    let mut spill = Spill::new(w);
-    let n = write_with(list, &mut out, &mut |b| spill.spill(b));
-    (n, spill.finish(&mut out))
+    Spill::stream(w, 4096, |out, spill| {
+        write_with(list, out, &mut |b| spill(b))
+    })
 }
 
 fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mut Vec<u8>)) -> u64 {

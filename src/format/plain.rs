@@ -59,10 +59,9 @@ pub fn write_to(
     _o: &FormatOptions,
     w: &mut dyn io::Write,
 ) -> (u64, io::Result<()>) {
-    let mut out = Vec::with_capacity(Spill::CHUNK + 256);
-    let mut spill = Spill::new(w);
-    let n = write_with(list, &mut out, &mut |b| spill.spill(b));
-    (n, spill.finish(&mut out))
+    Spill::stream(w, 256, |out, spill| {
+        write_with(list, out, &mut |b| spill(b))
+    })
 }
 
 /// The header, then the entries, calling `spill` at line ends. The header holds the count,

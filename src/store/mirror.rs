@@ -77,7 +77,31 @@ pub struct Mirror {
     pg: PgStore,
     /// Per source, the database version this replica last read or wrote (`None`: it was not
     /// in the database). A source missing here was never seen.
-    known: Mutex<BTreeMap<String, Option<i64>>>,
+    known: Seen<Option<i64>>,
+}
+
+/// Per name, the database version a replica last read or wrote, in memory (a restarted
+/// replica has seen nothing): the "newer copy" rule of [`Mirror`] and of
+/// [`crate::store::share_mirror::ShareMirror`].
+#[derive(Debug)]
+pub(crate) struct Seen<V>(Mutex<BTreeMap<String, V>>);
+
+impl<V: Copy> Seen<V> {
+    pub(crate) fn new() -> Self {
+        Seen(Mutex::new(BTreeMap::new()))
+    }
+
+    /// The version last seen of `name`; `None` when never seen.
+    pub(crate) fn get(&self, name: &str) -> Option<V> {
+        self.0.lock().ok().and_then(|k| k.get(name).copied())
+    }
+
+    /// Notes that `version` of `name` was read or written.
+    pub(crate) fn saw(&self, name: &str, version: V) {
+        if let Ok(mut k) = self.0.lock() {
+            k.insert(name.to_string(), version);
+        }
+    }
 }
 
 impl Mirror {
@@ -85,18 +109,16 @@ impl Mirror {
     pub fn new(pg: PgStore) -> Mirror {
         Mirror {
             pg,
-            known: Mutex::new(BTreeMap::new()),
+            known: Seen::new(),
         }
     }
 
     fn known(&self, source: &str) -> Option<Option<i64>> {
-        self.known.lock().ok().and_then(|k| k.get(source).copied())
+        self.known.get(source)
     }
 
     fn saw(&self, source: &str, version: Option<i64>) {
-        if let Ok(mut k) = self.known.lock() {
-            k.insert(source.to_string(), version);
-        }
+        self.known.saw(source, version);
     }
 
     /// Sends every source whose local files differ from the database's, each in one

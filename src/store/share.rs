@@ -211,12 +211,12 @@ mod tlp_id {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400_000_000;
+    pub(crate) const DAY: i64 = 86_400_000_000;
 
-    fn item(key: &str, confidence: u8) -> Item {
+    pub(crate) fn item(key: &str, confidence: u8) -> Item {
         Item {
             key: key.into(),
             pattern: format!("[x:value = '{key}']"),

@@ -15,9 +15,8 @@
 //!   database missed).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
-use super::mirror::MirrorError;
+use super::mirror::{MirrorError, Seen};
 use super::postgres::{share_digest, DbShare, Fence, PgError, PgStore};
 use super::share::History;
 use super::{Store, StoreError};
@@ -27,7 +26,7 @@ use super::{Store, StoreError};
 pub struct ShareMirror {
     pg: PgStore,
     /// Per list, the database version this replica last read or wrote.
-    known: Mutex<BTreeMap<String, i64>>,
+    known: Seen<i64>,
 }
 
 /// A history's JSON as the database keeps it (the payload of its local file); `None` when the
@@ -50,18 +49,16 @@ impl ShareMirror {
     pub fn new(pg: PgStore) -> ShareMirror {
         ShareMirror {
             pg,
-            known: Mutex::new(BTreeMap::new()),
+            known: Seen::new(),
         }
     }
 
     fn known(&self, list: &str) -> Option<i64> {
-        self.known.lock().ok().and_then(|k| k.get(list).copied())
+        self.known.get(list)
     }
 
     fn saw(&self, list: &str, version: i64) {
-        if let Ok(mut k) = self.known.lock() {
-            k.insert(list.to_string(), version);
-        }
+        self.known.saw(list, version);
     }
 
     /// The database's histories of `lists` whose version this replica has not seen: what a
@@ -108,7 +105,7 @@ impl ShareMirror {
                     self.saw(list, v);
                     sent.push(list.clone());
                 }
-                Err(e @ PgError::ShareConflict { .. }) => {
+                Err(e @ PgError::Conflict { .. }) => {
                     tracing::warn!(list = %list, error = %e, "Share history not sent to the database.");
                 }
                 Err(e) => return Err(e.into()),

@@ -7,15 +7,17 @@
 //!   setting does. Secrets are `${env:…}`/`${file:…}` references in the file, so the hash
 //!   covers the reference, never a secret's value, and nothing secret can be learnt from it.
 //!   `--data-dir` is not in the file and does not count (every replica has its own).
-//! - **lists/ files**: SHA-256 over the path and bytes of every `file` source, in config order
-//!   (a missing file hashes as missing). Followers serve the leader's bytes and never read these
+//! - **lists/ files**: SHA-256 over the path, length and SHA-256 of every `file` source, in
+//!   config order (a missing file hashes as missing). Followers serve the leader's bytes and never read these
 //!   files, but they compile from them the moment they lead: a difference here is a list that
 //!   changes when leadership moves.
 //!
 //! HTTP and TAXII sources are not hashed: their content is fetched by the leader only.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -45,26 +47,51 @@ pub(super) fn config_file_hash(path: &Path) -> String {
     config_hash(&std::fs::read_to_string(path).unwrap_or_default())
 }
 
-/// The hash of the files `config`'s `file` sources read (see the module doc). Blocking: run
-/// it off the async threads.
-pub(super) fn files_hash(config: &Config) -> String {
+/// Per file, its length, modification time and SHA-256 when last read: [`files_hash`] reads
+/// only files whose length or time changed since (a large `lists/` file is not read again
+/// every [`super::replica`] probe interval).
+pub(super) type FileDigests = HashMap<PathBuf, (u64, Option<SystemTime>, [u8; 32])>;
+
+/// The hash of the files `config`'s `file` sources read (see the module doc), reusing the
+/// digests in `cache` of files that did not change. Blocking: run it off the async threads.
+pub(super) fn files_hash(config: &Config, cache: &mut FileDigests) -> String {
     let mut h = Sha256::new();
+    let mut used = FileDigests::new();
     for s in &config.sources {
         if let Transport::File { path } = &s.transport {
             let p = path.display().to_string();
             h.update((p.len() as u64).to_le_bytes());
             h.update(p.as_bytes());
-            match std::fs::read(path) {
-                Ok(bytes) => {
+            match file_digest(path, cache) {
+                Some(entry) => {
                     h.update([1]);
-                    h.update((bytes.len() as u64).to_le_bytes());
-                    h.update(&bytes);
+                    h.update(entry.0.to_le_bytes());
+                    h.update(entry.2);
+                    used.insert(path.clone(), entry);
                 }
-                Err(_) => h.update([0]),
+                None => h.update([0]),
             }
         }
     }
+    // Files no longer configured are forgotten.
+    *cache = used;
     hex(&h.finalize())
+}
+
+/// `path`'s length, time and SHA-256: from `cache` when the length and time are those cached,
+/// else read (in pieces, never whole in memory). `None` when it cannot be read.
+fn file_digest(path: &Path, cache: &FileDigests) -> Option<(u64, Option<SystemTime>, [u8; 32])> {
+    let meta = std::fs::metadata(path).ok()?;
+    let (len, modified) = (meta.len(), meta.modified().ok());
+    if let Some(&c) = cache.get(path) {
+        if c.0 == len && c.1 == modified && modified.is_some() {
+            return Some(c);
+        }
+    }
+    let mut d = Sha256::new();
+    let mut f = std::fs::File::open(path).ok()?;
+    std::io::copy(&mut f, &mut d).ok()?;
+    Some((len, modified, d.finalize().into()))
 }
 
 #[cfg(test)]
@@ -102,12 +129,17 @@ mod tests {
             block.display().to_string()
         );
         let cfg = Config::from_text(&text, &dir.path().join("feeds.toml")).unwrap();
-        let first = files_hash(&cfg);
-        assert_eq!(first, files_hash(&cfg));
+        let mut cache = FileDigests::new();
+        let first = files_hash(&cfg, &mut cache);
+        assert_eq!(first, files_hash(&cfg, &mut cache));
+        assert_eq!(first, files_hash(&cfg, &mut FileDigests::new()));
+        // Same length, other bytes: the time changed, so the file is read again.
         std::fs::write(&block, "192.0.2.2\n").unwrap();
-        let second = files_hash(&cfg);
+        let second = files_hash(&cfg, &mut cache);
         assert_ne!(first, second);
+        assert_eq!(second, files_hash(&cfg, &mut FileDigests::new()));
         std::fs::remove_file(&block).unwrap();
-        assert_ne!(files_hash(&cfg), second);
+        assert_ne!(files_hash(&cfg, &mut cache), second);
+        assert!(cache.is_empty());
     }
 }

@@ -144,37 +144,17 @@ impl Replica {
         };
         // The sources first: a list in the database never rests on data a new leader lacks.
         if let (Some(m), Some(c)) = (self.mirror.get(), self.config()) {
-            match super::sources_db::send(m, fence, c.data_dir.clone()).await {
-                Ok(_) => {}
-                Err(MirrorError::Pg(e @ PgError::Fenced { .. })) => {
-                    tracing::warn!(error = %e, "Sources not stored: another replica leads now.");
-                    return Ok(());
-                }
-                Err(e) => {
-                    let cause = std::error::Error::source(&e)
-                        .map(|c| format!(": {c}"))
-                        .unwrap_or_default();
-                    return Err(format!("storing the sources in the database: {e}{cause}"));
-                }
+            let sent = super::sources_db::send(m, fence, c.data_dir.clone()).await;
+            if !stored("Sources", "the sources", sent)? {
+                return Ok(());
             }
         }
         // The share histories too: a follower that sees a list's new version finds its
         // TAXII objects already there.
         if let (Some(m), Some(c)) = (self.shares.get(), self.config()) {
-            match super::shares_db::send(m, fence, &c).await {
-                Ok(()) => {}
-                Err(e) if super::shares_db::fenced(&e) => {
-                    tracing::warn!(error = %e, "Share histories not stored: another replica leads now.");
-                    return Ok(());
-                }
-                Err(e) => {
-                    let cause = std::error::Error::source(&e)
-                        .map(|c| format!(": {c}"))
-                        .unwrap_or_default();
-                    return Err(format!(
-                        "storing the share histories in the database: {e}{cause}"
-                    ));
-                }
+            let sent = super::shares_db::send(m, fence, &c).await;
+            if !stored("Share histories", "the share histories", sent)? {
+                return Ok(());
             }
         }
         let mut role = self.role_tx.subscribe();
@@ -378,6 +358,8 @@ pub(super) async fn run(
 struct Files {
     hash: String,
     at: Option<tokio::time::Instant>,
+    /// Digests of the files as last read: only changed files are read again.
+    digests: fingerprint::FileDigests,
 }
 
 impl Files {
@@ -385,10 +367,14 @@ impl Files {
         let due = self.at.is_none_or(|t| t.elapsed() >= FILES_EVERY);
         if due {
             if let Some(config) = replica.config() {
-                if let Ok(h) =
-                    tokio::task::spawn_blocking(move || fingerprint::files_hash(&config)).await
+                let mut digests = std::mem::take(&mut self.digests);
+                if let Ok((h, d)) = tokio::task::spawn_blocking(move || {
+                    (fingerprint::files_hash(&config, &mut digests), digests)
+                })
+                .await
                 {
                     self.hash = h;
+                    self.digests = d;
                     self.at = Some(tokio::time::Instant::now());
                 }
             }
@@ -606,6 +592,25 @@ async fn follow_shares(replica: &Replica, state: &State) {
             tracing::debug!(
                 "Following the share histories timed out; tried again at the next probe."
             );
+        }
+    }
+}
+
+/// What storing `what` before the lists came to: `Ok(true)` stored; `Ok(false)` refused by the
+/// fence (another replica leads now: the cycle publishes nothing more, and that is no failure);
+/// `Err` the cycle's failure reason, with the cause. `Subject` starts the log line.
+fn stored<T>(subject: &str, what: &str, sent: Result<T, MirrorError>) -> Result<bool, String> {
+    match sent {
+        Ok(_) => Ok(true),
+        Err(MirrorError::Pg(e @ PgError::Fenced { .. })) => {
+            tracing::warn!(error = %e, "{subject} not stored: another replica leads now.");
+            Ok(false)
+        }
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            Err(format!("storing {what} in the database: {e}{cause}"))
         }
     }
 }

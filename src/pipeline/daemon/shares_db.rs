@@ -5,22 +5,16 @@
 //! its local histories up to the database before its first cycle ([`take_over`]), so it
 //! continues the history instead of starting it anew.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
+use super::sources_db::open;
 use crate::config::{Config, Vendor};
 use crate::serve::State;
 use crate::store::mirror::MirrorError;
-use crate::store::postgres::{Fence, PgError};
+use crate::store::postgres::Fence;
 use crate::store::share_mirror::ShareMirror;
-use crate::store::{Store, StoreError};
 
-/// How long to wait for the local store's lock (a cycle holds it).
-const LOCK_WAIT: Duration = Duration::from_secs(60);
-/// Attempts of [`take_over`].
-const TAKE_OVER_TRIES: u32 = 5;
-
+/// The names of the lists whose history is shared (`vendor = "stix"`).
 fn shared(config: &Config) -> Vec<String> {
     config
         .lists
@@ -28,19 +22,6 @@ fn shared(config: &Config) -> Vec<String> {
         .filter(|l| l.vendor == Vendor::Stix)
         .map(|l| l.name.clone())
         .collect()
-}
-
-async fn open(data_dir: PathBuf) -> Result<Store, MirrorError> {
-    tokio::task::spawn_blocking(move || Store::open(&data_dir, LOCK_WAIT))
-        .await
-        .map_err(|e| {
-            MirrorError::Store(StoreError::Io {
-                path: PathBuf::new(),
-                action: crate::store::IoAction::Open,
-                source: std::io::Error::other(e.to_string()),
-            })
-        })?
-        .map_err(MirrorError::Store)
 }
 
 /// Sends the shared lists' histories that differ from the database's, fenced by `fence`.
@@ -106,7 +87,7 @@ pub(super) async fn follow(
 }
 
 /// [`follow`] before this replica acts as leader, every [`super::replica::RETRY`] while it
-/// fails, at most [`TAKE_OVER_TRIES`] times and only while the leadership lasts. If it never
+/// fails, at most five times (`sources_db::while_leading`) and only while the leadership lasts. If it never
 /// succeeds the replica leads anyway; the database's histories stay safe (a history whose
 /// database copy this replica has not seen is not overwritten).
 pub(super) async fn take_over(
@@ -115,25 +96,11 @@ pub(super) async fn take_over(
     state: &State,
     roles: &mut tokio::sync::watch::Receiver<crate::store::postgres::Role>,
 ) {
-    for attempt in 1..=TAKE_OVER_TRIES {
-        match follow(mirror, config, state).await {
-            Ok(()) => return,
-            Err(e) => {
-                let cause = std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                tracing::error!(attempt, error = %e, cause = %cause, "Cannot bring the local share histories up to the database.");
-            }
-        }
-        if roles.has_changed().unwrap_or(true) {
-            return;
-        }
-        tokio::time::sleep(super::replica::RETRY).await;
+    let gave_up = super::sources_db::while_leading(roles, "the local share histories", || {
+        follow(mirror, config, state)
+    })
+    .await;
+    if gave_up {
+        tracing::error!("Leading from the local share histories: the database's could not be read; they are not overwritten.");
     }
-    tracing::error!("Leading from the local share histories: the database's could not be read; they are not overwritten.");
-}
-
-/// Whether `e` is the fence refusing a write (another replica leads now).
-pub(super) fn fenced(e: &MirrorError) -> bool {
-    matches!(e, MirrorError::Pg(PgError::Fenced { .. }))
 }

@@ -14,7 +14,8 @@ use crate::store::Store;
 /// How long to wait for the local store's lock (a cycle or a follower's save holds it).
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-async fn open(data_dir: PathBuf) -> Result<Store, MirrorError> {
+/// The local store under `data_dir`, opened off the async threads (here and in shares_db.rs).
+pub(super) async fn open(data_dir: PathBuf) -> Result<Store, MirrorError> {
     tokio::task::spawn_blocking(move || Store::open(&data_dir, LOCK_WAIT))
         .await
         .map_err(|e| {
@@ -76,22 +77,45 @@ pub(super) async fn take_over(
     let (Some(mirror), Some(config)) = (replica.mirror(), replica.config()) else {
         return;
     };
+    let gave_up = while_leading(roles, "the local sources", || {
+        catch_up(mirror, config.data_dir.clone())
+    })
+    .await;
+    if gave_up {
+        tracing::error!("Leading from the local sources: the database's could not be read; sources may be fetched again.");
+    }
+}
+
+/// Runs `step` until it succeeds, every [`super::replica::RETRY`], at most
+/// [`TAKE_OVER_TRIES`] times and only while the role stays the same: bringing the local
+/// copies (`what`) up to the database before leading (here and in shares_db.rs). Returns
+/// `true` when every attempt failed while the role lasted (the caller leads from its local
+/// copies); each failure is logged with its cause.
+pub(super) async fn while_leading<T, F, Fut>(
+    roles: &mut tokio::sync::watch::Receiver<crate::store::postgres::Role>,
+    what: &str,
+    mut step: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, MirrorError>>,
+{
     for attempt in 1..=TAKE_OVER_TRIES {
-        match catch_up(mirror, config.data_dir.clone()).await {
-            Ok(_) => return,
+        match step().await {
+            Ok(_) => return false,
             Err(e) => {
                 let cause = std::error::Error::source(&e)
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                tracing::error!(attempt, error = %e, cause = %cause, "Cannot bring the local sources up to the database.");
+                tracing::error!(attempt, error = %e, cause = %cause, "Cannot bring {what} up to the database.");
             }
         }
         if roles.has_changed().unwrap_or(true) {
-            return;
+            return false;
         }
         tokio::time::sleep(super::replica::RETRY).await;
     }
-    tracing::error!("Leading from the local sources: the database's could not be read; sources may be fetched again.");
+    true
 }
 
 /// Attempts of [`take_over`].

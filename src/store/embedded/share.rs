@@ -56,19 +56,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicator::Tlp;
-    use crate::store::share::Item;
-
-    const DAY: i64 = 86_400_000_000;
-
-    fn item(key: &str, confidence: u8) -> Item {
-        Item {
-            key: key.into(),
-            pattern: format!("[x:value = '{key}']"),
-            confidence,
-            tlp: Tlp::Green,
-        }
-    }
+    use crate::store::share::tests::{item, DAY};
 
     #[test]
     fn store_round_trip_and_damage() {

@@ -70,23 +70,13 @@ pub enum PgError {
         /// The database's.
         current: i64,
     },
-    /// A source write named a version the database no longer holds: another write came
-    /// between (this replica's copy is not the newest), so nothing was written.
-    #[error("source {name:?} not stored: expected version {expected:?} in the database, found {found:?} (another leader wrote it; the database's copy is kept)")]
+    /// A versioned write (a source, `sources.rs`; a share history, `shares.rs`) named a version
+    /// the database no longer holds: another write came between (this replica's copy is not
+    /// the newest), so nothing was written.
+    #[error("{what} not stored: expected version {expected:?} in the database, found {found:?} (another leader wrote it; the database's copy is kept)")]
     Conflict {
-        /// The source.
-        name: String,
-        /// The version the writer last saw (`None`: not in the database).
-        expected: Option<i64>,
-        /// The version the database holds.
-        found: Option<i64>,
-    },
-    /// A share history write named a version the database no longer holds (another leader
-    /// wrote it since), so nothing was written (`shares.rs`).
-    #[error("share history of list {list:?} not stored: expected version {expected:?} in the database, found {found:?} (another leader wrote it; the database's copy is kept)")]
-    ShareConflict {
-        /// The list.
-        list: String,
+        /// What was to be stored: `source "name"` or `the share history of list "name"`.
+        what: String,
         /// The version the writer last saw (`None`: not in the database).
         expected: Option<i64>,
         /// The version the database holds.

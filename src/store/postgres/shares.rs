@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest as _, Sha256};
 
 use super::leader::{check_fence, Fence};
+use super::sources::{next_version, snapshot};
 use super::{PgError, PgStore, CHUNK};
 
 /// What the database holds for a list's share history.
@@ -74,7 +75,7 @@ impl PgStore {
     /// database). Returns the new version.
     ///
     /// # Errors
-    /// [`PgError::Fenced`] or [`PgError::ShareConflict`] (nothing written);
+    /// [`PgError::Fenced`] or [`PgError::Conflict`] (nothing written);
     /// [`PgError::Pool`], [`PgError::Query`], [`PgError::Range`].
     pub async fn put_share(
         &self,
@@ -87,22 +88,14 @@ impl PgStore {
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
         let tx = client.transaction().await.map_err(PgError::query(what()))?;
         check_fence(&tx, fence).await?;
-        let found: Option<i64> = tx
-            .query_opt(
-                "SELECT version FROM edlforge_shares WHERE name = $1 FOR UPDATE",
-                &[&list],
-            )
-            .await
-            .map_err(PgError::query(what()))?
-            .map(|r| r.get(0));
-        if found != base {
-            return Err(PgError::ShareConflict {
-                list: list.to_string(),
-                expected: base,
-                found,
-            });
-        }
-        let version = found.unwrap_or(0) + 1;
+        let version = next_version(
+            &tx,
+            "edlforge_shares",
+            list,
+            base,
+            format!("the share history of list {list:?}"),
+        )
+        .await?;
         let size = i64::try_from(json.len()).unwrap_or(i64::MAX);
         let chunks = i32::try_from(json.len().div_ceil(CHUNK)).map_err(|_| PgError::Range {
             what: "share history size",
@@ -145,11 +138,7 @@ impl PgStore {
     pub async fn read_share(&self, list: &str, expect: &DbShare) -> Result<Vec<u8>, PgError> {
         let what = || format!("reading the share history of list {list:?}");
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let tx = snapshot(&mut client)
             .await
             .map_err(PgError::query(what()))?;
         let row = tx

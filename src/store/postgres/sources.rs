@@ -72,6 +72,46 @@ impl DbSource {
     }
 }
 
+/// The compare step of a versioned write (here and in shares.rs): locks the row of `name` in
+/// `table` (a table keyed by `name` with a `version` column) until the transaction ends, and
+/// returns the version the write makes; [`PgError::Conflict`] naming `what` (`source "s"`)
+/// when the row is not at `base` (`None`: no row).
+pub(super) async fn next_version(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &'static str,
+    name: &str,
+    base: Option<i64>,
+    what: String,
+) -> Result<i64, PgError> {
+    let sql = format!("SELECT version FROM {table} WHERE name = $1 FOR UPDATE");
+    let found: Option<i64> = tx
+        .query_opt(&sql, &[&name])
+        .await
+        .map_err(PgError::query(format!("storing {what}")))?
+        .map(|r| r.get(0));
+    if found != base {
+        return Err(PgError::Conflict {
+            what,
+            expected: base,
+            found,
+        });
+    }
+    Ok(found.unwrap_or(0) + 1)
+}
+
+/// A read-only transaction that sees one snapshot of the database for all its reads, so a
+/// file and its chunks are read as one write left them.
+pub(super) async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 fn local_err(what: String) -> impl FnOnce(std::io::Error) -> PgError {
     move |source| PgError::Local { what, source }
 }
@@ -152,22 +192,14 @@ impl PgStore {
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
         let tx = client.transaction().await.map_err(PgError::query(what()))?;
         check_fence(&tx, fence).await?;
-        let found: Option<i64> = tx
-            .query_opt(
-                "SELECT version FROM edlforge_sources WHERE name = $1 FOR UPDATE",
-                &[&source],
-            )
-            .await
-            .map_err(PgError::query(what()))?
-            .map(|r| r.get(0));
-        if found != base {
-            return Err(PgError::Conflict {
-                name: source.to_string(),
-                expected: base,
-                found,
-            });
-        }
-        let version = found.unwrap_or(0) + 1;
+        let version = next_version(
+            &tx,
+            "edlforge_sources",
+            source,
+            base,
+            format!("source {source:?}"),
+        )
+        .await?;
         tx.execute(
             "INSERT INTO edlforge_sources (name, version, generation, removed, updated_at) \
              VALUES ($1, $2, $3, $4, now()) ON CONFLICT (name) DO UPDATE SET version = $2, \
@@ -282,11 +314,7 @@ impl PgStore {
     ) -> Result<(), PgError> {
         let what = || format!("reading source {source:?} ({})", part.as_str());
         let mut client = self.pool.get().await.map_err(PgError::Pool)?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let tx = snapshot(&mut client)
             .await
             .map_err(PgError::query(what()))?;
         let row = tx
