@@ -10,11 +10,11 @@
 
 use std::cmp::Reverse;
 
-use crate::indicator::{IpRange, Priority, Report};
+use crate::indicator::{IpRange, Meta, Priority, Report};
 
 use super::ip::line_cost;
 use super::ipset::Addr;
-use super::{CompiledList, Entry, IpLine, IpStyle, VendorRules, OVER_LIMIT};
+use super::{CompiledList, Entry, IpLine, IpStyle, MetaId, VendorRules, OVER_LIMIT};
 
 /// One candidate output item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,66 @@ fn select_in_order(costs: [Vec<u64>; 5], divisible: [bool; 5], max: u64) -> [Vec
         i += 1;
         group
     })
+}
+
+/// What is left of `max_entries` while a list whose entries all have one priority is cut as its
+/// groups are made, in group order: [`select_in_order`]'s rule (take items while they fit; the
+/// first that does not ends the selection) applied before the entries exist, so the ones that
+/// are cut are never made. Used only when no IP line is cut (the IP lines fit whole).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Budget {
+    left: u64,
+    full: bool,
+}
+
+impl Budget {
+    pub(super) fn new(left: u64) -> Self {
+        Budget { left, full: false }
+    }
+
+    /// Whether an item of `cost` lines is kept.
+    fn take(&mut self, cost: u64) -> bool {
+        if !self.full && cost <= self.left {
+            self.left -= cost;
+            true
+        } else {
+            self.full = true;
+            false
+        }
+    }
+}
+
+/// The entries of one group cut to `budget`: `keep` gives the indices into `v` of the items that
+/// are left after dedupe and the other drops, in list order; those that fit become entries
+/// (cloned: they are few, and `v` is dropped whole), the rest are counted `over_limit` as
+/// [`apply_cap`] counts them.
+pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
+    v: &[(V, MetaId)],
+    keep: impl Iterator<Item = u32>,
+    cost: impl Fn(&V) -> u64,
+    budget: &mut Budget,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<V>>, Vec<Priority>) {
+    let mut out = Vec::new();
+    let mut out_p = Vec::new();
+    for i in keep {
+        let (value, m) = &v[i as usize];
+        let c = cost(value);
+        if budget.take(c) {
+            let p = prio[*m as usize];
+            out_p.push(p);
+            out.push(Entry {
+                value: value.clone(),
+                confidence: p.confidence,
+                comment: metas[*m as usize].comment.clone(),
+            });
+        } else {
+            report.skip_with(OVER_LIMIT, c, || None, || value.to_string());
+        }
+    }
+    (out, out_p)
 }
 
 pub(super) fn apply_cap(

@@ -60,18 +60,17 @@ pub(super) fn par_sort<T: Send>(
     });
 }
 
-/// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
-/// with the highest priority (ties: the smallest comment), so the result does not depend on input
-/// order. Sorts (prefix, index) pairs, which stay in cache, then puts the values in that order
-/// in place and drops the duplicates in place.
-pub(super) fn dedupe<V: Sync>(
-    mut v: Vec<(V, MetaId)>,
+/// The items' indices in sorted order: by `cmp` (whose first key is `prefix`), then the best
+/// metadata first (highest priority, then the smallest comment), so the first of each run of
+/// equal keys is the one to keep whatever the input order; and per sorted position, whether the
+/// item's prefix equals the one before it. Sorts (prefix, index) pairs, which stay in cache.
+fn sorted_order<V: Sync>(
+    v: &[(V, MetaId)],
     prefix: impl Fn(&V) -> u128,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
-    report: &mut Report,
-) -> (Vec<Entry<V>>, Vec<Priority>) {
+) -> (Vec<u32>, Vec<bool>) {
     // (prefix as two words, index): 24 bytes an item where a `(u128, u32)` takes 32
     let mut order: Vec<([u64; 2], u32)> = v
         .iter()
@@ -102,6 +101,21 @@ pub(super) fn dedupe<V: Sync>(
     same_prefix.extend(order.windows(2).map(|w| w[0].0 == w[1].0));
     let mut order: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
+    (order, same_prefix)
+}
+
+/// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
+/// with the highest priority (ties: the smallest comment), so the result does not depend on input
+/// order. Puts the values in sorted order in place and drops the duplicates in place.
+pub(super) fn dedupe<V: Sync>(
+    mut v: Vec<(V, MetaId)>,
+    prefix: impl Fn(&V) -> u128,
+    cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> (Vec<Entry<V>>, Vec<Priority>) {
+    let (mut order, same_prefix) = sorted_order(&v, prefix, &cmp, metas, prio);
     permute(&mut v, &mut order);
     drop(order);
     // One entry per run of equal keys: the first, which has the best metadata. An item equal to
@@ -118,6 +132,35 @@ pub(super) fn dedupe<V: Sync>(
     v.truncate(kept);
     drop(same_prefix);
     into_entries(v, metas, prio)
+}
+
+/// [`dedupe`] without moving anything: the indices of the item to keep of each run of equal
+/// keys, in sorted order, duplicates counted. For a list cut to a small part of its input
+/// ([`super::cap`]), where putting every value in order and making every entry would be wasted.
+pub(super) fn dedupe_indices<V: Sync>(
+    v: &[(V, MetaId)],
+    prefix: impl Fn(&V) -> u128,
+    cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> Vec<u32> {
+    let (mut order, same_prefix) = sorted_order(v, prefix, &cmp, metas, prio);
+    let mut kept = 0;
+    for r in 0..order.len() {
+        let i = order[r];
+        if same_prefix[r]
+            && kept > 0
+            && cmp(&v[order[kept - 1] as usize].0, &v[i as usize].0).is_eq()
+        {
+            report.duplicates += 1;
+            continue;
+        }
+        order[kept] = i;
+        kept += 1;
+    }
+    order.truncate(kept);
+    order
 }
 
 /// Puts `v` in the order `order` gives (`v[k]` becomes the old `v[order[k]]`) in place, by

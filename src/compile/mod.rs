@@ -29,7 +29,7 @@ use crate::indicator::{
 };
 
 pub use self::allowlist::AllowSet;
-use self::cap::{apply_cap, Prios};
+use self::cap::{apply_cap, Budget, Prios};
 pub use self::guard::Guard;
 use self::ip::{compile_ip, ip_cost, IpInputs};
 use self::names::{compile_domains, compile_hashes, compile_urls};
@@ -267,9 +267,35 @@ impl<'a> Compiler<'a> {
             &mut report,
             |s, e| IpRange::V6 { start: s, end: e }.to_string(),
         );
-        let (domains, pd) = compile_domains(domains, allow, &metas, &prio, &mut report);
-        let (urls, pu) = compile_urls(urls, rules, allow, &metas, &prio, &mut report);
-        let (hashes, ph) = compile_hashes(hashes, allow, &metas, &prio, &mut report);
+        // A list cut to `max_entries` whose entries all have one priority keeps a prefix of its
+        // groups in order (`cap::select_in_order`): when the IP lines fit whole, the name groups
+        // are cut as they are made, and only the entries kept are made.
+        let uniform = prio.iter().all(|p| *p == prio[0]);
+        let mut budget = policy
+            .max_entries
+            .filter(|_| uniform)
+            .and_then(|max| max.checked_sub(ip_cost(style, &v4) + ip_cost(style, &v6)))
+            .map(Budget::new);
+        let (domains, pd) = compile_domains(
+            domains,
+            rules,
+            allow,
+            &metas,
+            &prio,
+            &mut report,
+            budget.as_mut(),
+        );
+        let (urls, pu) = compile_urls(
+            urls,
+            rules,
+            allow,
+            &metas,
+            &prio,
+            &mut report,
+            budget.as_mut(),
+        );
+        let (hashes, ph) =
+            compile_hashes(hashes, allow, &metas, &prio, &mut report, budget.as_mut());
 
         let mut list = CompiledList {
             name: policy.name,
@@ -287,6 +313,15 @@ impl<'a> Compiler<'a> {
         }
         list
     }
+}
+
+/// Drops a big collection on another thread: freeing a million small allocations one by one
+/// (the names a cut list leaves out) takes tens of milliseconds the list need not wait for.
+fn drop_later<T: Send + 'static>(x: T) {
+    // On a failed spawn the closure, and `x` with it, is dropped here.
+    let _ = std::thread::Builder::new()
+        .name("edlforge-drop".into())
+        .spawn(move || drop(x));
 }
 
 impl CompiledList {
@@ -514,6 +549,64 @@ mod tests {
         };
         assert_eq!(run(false), run(true));
         assert_eq!(run(false), (1, vec!["a-evil.com".to_string()], 4));
+    }
+
+    /// Tokens over a few labels, so that duplicates, case variants, wildcards and covered names
+    /// meet often, with IPs, URLs and hashes beside them.
+    fn tokens() -> impl proptest::strategy::Strategy<Value = Vec<(String, usize)>> {
+        use proptest::prelude::*;
+        let label = prop_oneof![Just("a"), Just("B"), Just("evil"), Just("x-y")];
+        let tld = prop_oneof![Just("com"), Just("net"), Just("Org")];
+        let name = (proptest::collection::vec(label, 1..3), tld)
+            .prop_map(|(l, t)| format!("{}.{t}", l.join(".")));
+        let token = prop_oneof![
+            4 => name.clone(),
+            2 => name.clone().prop_map(|n| format!("*.{n}")),
+            2 => (name, 0u8..3).prop_map(|(n, p)| format!("https://{n}/p{p}")),
+            1 => (0u8..4).prop_map(|i| format!("{:032x}", i)),
+            1 => (0u8..6).prop_map(|i| format!("5.8.8.{}", i * 40)),
+        ];
+        proptest::collection::vec((token, 0usize..3), 0..60)
+    }
+
+    proptest::proptest! {
+        // A capped list whose entries share one priority is cut as it is made (`cap::Budget`);
+        // the same input with one more, unused, metadata of another priority takes the general
+        // path (every entry made, then `apply_cap`): both give the same list and report.
+        #[test]
+        fn cut_while_making_matches_cut_after(items in tokens(), max in 0u64..30) {
+            let run = |general: bool| {
+                let mut c = compiler(Some(max));
+                let metas: Vec<MetaId> = ["x", "y"]
+                    .iter()
+                    .map(|t| {
+                        c.add_meta(Meta {
+                            comment: Some((*t).into()),
+                            ..Meta::default()
+                        })
+                    })
+                    .collect();
+                if general {
+                    conf(&mut c, 99);
+                }
+                for (t, m) in &items {
+                    let meta = if *m == 0 { 0 } else { metas[*m - 1] };
+                    if let Ok(p) = parse_token(t.as_bytes(), None) {
+                        c.push(p.value, meta, || None);
+                    }
+                }
+                let l = c.finish(&AllowSet::default());
+                let show = |v: Vec<(String, u8, Option<String>)>| v;
+                (
+                    show(l.domains.iter().map(|e| (e.value.to_string(), e.confidence, e.comment.clone())).collect()),
+                    show(l.urls.iter().map(|e| (e.value.to_string(), e.confidence, e.comment.clone())).collect()),
+                    show(l.hashes.iter().map(|e| (e.value.to_string(), e.confidence, e.comment.clone())).collect()),
+                    l.v4.clone(),
+                    l.report.clone(),
+                )
+            };
+            proptest::prop_assert_eq!(run(false), run(true));
+        }
     }
 
     #[test]
