@@ -306,26 +306,24 @@ fn plain_domain(token: &[u8]) -> Option<Parsed> {
         Some(r) => (r, true),
         None => (token, false),
     };
-    let mut letter = false;
-    for &c in rest {
-        match c {
-            b'a'..=b'z' | b'A'..=b'Z' | b'_' => letter = true,
-            b'0'..=b'9' | b'.' | b'-' => {}
-            _ => return None,
-        }
-    }
-    if !letter
-        || token
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"hxxp"))
+    if token
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"hxxp"))
         || (matches!(token.len(), 32 | 40 | 64) && token.iter().all(u8::is_ascii_hexdigit))
     {
         return None;
     }
-    let (name, normalized) = domain::normalize_plain(std::str::from_utf8(rest).ok()?)?;
+    // one pass: the character set, the lowercase copy and the label rules
+    let p = domain::normalize_plain_bytes(rest)?;
+    if !p.letter {
+        return None;
+    }
     Some(Parsed {
-        value: Value::Domain(Domain { name, wildcard }),
-        normalized,
+        value: Value::Domain(Domain {
+            name: p.name,
+            wildcard,
+        }),
+        normalized: p.changed,
     })
 }
 
