@@ -11,7 +11,7 @@ use foldhash::HashSet;
 use crate::indicator::{domain, Domain, Hash, Meta, Priority, Report, UrlValue};
 
 use super::cap::{take_in_order, Budget};
-use super::dedupe::{dedupe, dedupe_indices, prefix16};
+use super::dedupe::{dedupe, dedupe_indices, sort_key};
 use super::{allowlist, AllowSet, Entry, MetaId, VendorRules, ALLOWLISTED, COVERED, NARROWED};
 
 /// Compiles the domain entries of a list. With a `budget` (a list cut to `max_entries` whose
@@ -44,7 +44,7 @@ pub(super) fn compile_domains(
             allowlist::DomainVerdict::Keep => true,
         });
     }
-    let key = |d: &Domain| prefix16(d.name.as_bytes());
+    let key = |d: &Domain| sort_key(d.name.as_bytes());
     let cmp = |a: &Domain, b: &Domain| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard));
     if let Some(budget) = budget {
         let firsts = dedupe_indices(&kept, key, cmp, metas, prio, report);
@@ -214,7 +214,7 @@ pub(super) fn compile_urls(
     }
     // The vendor's written text is the identity (PAN-OS: `http://x/a` and `https://x/a` are one
     // line). The key is borrowed from the URL unless the vendor rewrites it.
-    let key = |u: &UrlValue| prefix16(rules.url_key(u).as_bytes());
+    let key = |u: &UrlValue| sort_key(rules.url_key(u).as_bytes());
     let cmp = |a: &UrlValue, b: &UrlValue| rules.url_key(a).cmp(&rules.url_key(b));
     match budget {
         Some(budget) => cut_names(input, key, cmp, budget, metas, prio, report),
@@ -241,7 +241,7 @@ pub(super) fn compile_hashes(
             !hit
         });
     }
-    let key = |h: &Hash| prefix16(h.hex.as_bytes());
+    let key = |h: &Hash| sort_key(h.hex.as_bytes());
     let cmp = |a: &Hash, b: &Hash| a.hex.cmp(&b.hex);
     match budget {
         Some(budget) => cut_names(kept, key, cmp, budget, metas, prio, report),
@@ -252,7 +252,7 @@ pub(super) fn compile_hashes(
 /// Dedupe and cut of one-line entries (URLs, hashes) under a [`Budget`].
 fn cut_names<V: Clone + std::fmt::Display + Send + Sync + 'static>(
     v: Vec<(V, MetaId)>,
-    key: impl Fn(&V) -> u128,
+    key: impl Fn(&V) -> (u128, u32),
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     budget: &mut Budget,
     metas: &[Meta],
