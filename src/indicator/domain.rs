@@ -158,51 +158,46 @@ pub fn normalize_plain_bytes(raw: &[u8]) -> Option<PlainName> {
     if s.is_empty() || s.len() > MAX_NAME {
         return None;
     }
-    let mut name = String::with_capacity(s.len());
     let mut changed = s.len() != raw.len();
+    let mut upper = false;
     let mut letter = false;
     let mut start = 0;
     let mut all_digits = true;
     for (i, &c) in s.iter().enumerate() {
-        let lower = match c {
-            b'a'..=b'z' | b'_' => {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
                 all_digits = false;
                 letter = true;
-                c
+                upper |= c.is_ascii_uppercase();
+                if i == start
+                    && c | 0x20 == b'x'
+                    && s.len() - i >= 4
+                    && s[i..i + 4].eq_ignore_ascii_case(b"xn--")
+                {
+                    return None;
+                }
             }
-            b'A'..=b'Z' => {
-                all_digits = false;
-                letter = true;
-                changed = true;
-                c | 0x20
-            }
-            b'0'..=b'9' => c,
+            b'0'..=b'9' => {}
             b'-' if i == start => return None,
-            b'-' => {
-                all_digits = false;
-                c
-            }
+            b'-' => all_digits = false,
             b'.' => {
                 if i == start || s[i - 1] == b'-' || i - start > MAX_LABEL {
                     return None;
                 }
                 start = i + 1;
                 all_digits = true;
-                c
             }
             _ => return None,
-        };
-        if i == start
-            && c | 0x20 == b'x'
-            && s.len() - i >= 4
-            && s[i..i + 4].eq_ignore_ascii_case(b"xn--")
-        {
-            return None;
         }
-        name.push(char::from(lower));
     }
     if start == s.len() || s[s.len() - 1] == b'-' || s.len() - start > MAX_LABEL || all_digits {
         return None;
+    }
+    // Every byte is ASCII (checked above): one copy, lowercased in place.
+    let mut name = String::from_utf8(s.to_vec()).ok()?;
+    if upper {
+        name.make_ascii_lowercase();
+        changed = true;
     }
     Some(PlainName {
         name,
