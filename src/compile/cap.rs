@@ -137,13 +137,14 @@ impl Budget {
 }
 
 /// The entries of one group cut to `budget`: `keep` gives the indices into `v` of the items that
-/// are left after dedupe and the other drops, in list order; those that fit become entries
+/// are left after dedupe and the other drops, in list order, and `cost` the lines of the item at
+/// an index (so the values of the items cut are not read); those that fit become entries
 /// (cloned: they are few, and `v` is dropped whole), the rest are counted `over_limit` as
 /// [`apply_cap`] counts them.
 pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
     v: &[(V, MetaId)],
     keep: impl Iterator<Item = u32>,
-    cost: impl Fn(&V) -> u64,
+    cost: impl Fn(usize) -> u64,
     budget: &mut Budget,
     metas: &[Meta],
     prio: &[Priority],
@@ -152,9 +153,9 @@ pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
     let mut out = Vec::new();
     let mut out_p = Vec::new();
     for i in keep {
-        let (value, m) = &v[i as usize];
-        let c = cost(value);
+        let c = cost(i as usize);
         if budget.take(c) {
+            let (value, m) = &v[i as usize];
             let p = prio[*m as usize];
             out_p.push(p);
             out.push(Entry {
@@ -163,7 +164,7 @@ pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
                 comment: metas[*m as usize].comment.clone(),
             });
         } else {
-            report.skip_with(OVER_LIMIT, c, || None, || value.to_string());
+            report.skip_with(OVER_LIMIT, c, || None, || v[i as usize].0.to_string());
         }
     }
     (out, out_p)

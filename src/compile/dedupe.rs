@@ -73,37 +73,52 @@ pub(super) fn par_sort<T: Send>(
 /// The items' indices in sorted order: by `cmp` (whose first key is the prefix of `key`), then
 /// the best metadata first (highest priority, then the smallest comment), so the first of each
 /// run of equal keys is the one to keep whatever the input order; and per sorted position,
-/// whether the item's prefix equals the one before it.
+/// whether the item is a duplicate (its key equals the last kept one's).
 ///
 /// Two steps, so that the big sort never leaves its 24-byte items: a sort by (prefix, hash of the
 /// whole key), then a sort by the full order of each run of equal prefixes, which holds the
 /// duplicates (equal keys have equal hashes, so they are already together) and the few keys that
-/// share 16 bytes. Sorting by the full order at once compared every duplicate against each pivot
-/// by following the index into the values: on 1M generated names (22% duplicates) that was a
-/// third of the sort's time, in `memcmp` on the heap.
+/// share 16 bytes; the duplicates are found in the same pass, while the run is in cache. Sorting
+/// by the full order at once compared every duplicate against each pivot by following the index
+/// into the values: on 1M generated names (22% duplicates) that was a third of the sort's time,
+/// in `memcmp` on the heap. The keys are made and the runs sorted on two threads.
 fn sorted_order<V: Sync>(
     v: &[(V, MetaId)],
-    key: impl Fn(&V) -> (u128, u32),
+    key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
 ) -> (Vec<u32>, Vec<bool>) {
+    type Item = ([u64; 2], u32, u32);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let two = threads >= 2 && v.len() >= 1 << 16;
     // (prefix as two words, hash, index): 24 bytes an item
-    let mut order: Vec<([u64; 2], u32, u32)> = v
-        .iter()
-        .enumerate()
-        .map(|(i, (val, _))| {
-            let (p, h) = key(val);
-            ([(p >> 64) as u64, p as u64], h, i as u32)
-        })
-        .collect();
+    let mut order: Vec<Item> = vec![([0; 2], 0, 0); v.len()];
+    let make_keys = |part: &mut [Item], from: usize| {
+        for (k, slot) in part.iter_mut().enumerate() {
+            let i = from + k;
+            let (p, h) = key(&v[i].0);
+            *slot = ([(p >> 64) as u64, p as u64], h, i as u32);
+        }
+    };
+    if two {
+        let mid = v.len() / 2;
+        let (a, b) = order.split_at_mut(mid);
+        std::thread::scope(|s| {
+            s.spawn(|| make_keys(b, mid));
+            make_keys(a, 0);
+        });
+    } else {
+        make_keys(&mut order, 0);
+    }
     par_sort(
         &mut order,
         |(p, ..)| (p[0] >> 48) as u16,
         |a, b| (a.0, a.1).cmp(&(b.0, b.1)),
     );
-    let full = |a: &([u64; 2], u32, u32), b: &([u64; 2], u32, u32)| {
-        let ((x, ma), (y, mb)) = (&v[a.2 as usize], &v[b.2 as usize]);
+    let value = |x: &Item| &v[x.2 as usize];
+    let full = |a: &Item, b: &Item| {
+        let ((x, ma), (y, mb)) = (value(a), value(b));
         cmp(x, y)
             .then_with(|| prio[*mb as usize].cmp(&prio[*ma as usize]))
             .then_with(|| {
@@ -112,12 +127,10 @@ fn sorted_order<V: Sync>(
                     .cmp(&metas[*mb as usize].comment)
             })
     };
-    // Runs of equal prefixes never straddle the middle cut: the two halves are sorted at once.
-    let mut mid = order.len() / 2;
-    while mid > 0 && mid < order.len() && order[mid].0 == order[mid - 1].0 {
-        mid += 1;
-    }
-    let sort_runs = |part: &mut [([u64; 2], u32, u32)]| {
+    let mut dup = vec![false; order.len()];
+    // Each run of equal prefixes sorted by the full order; then every item equal to the last
+    // kept one of its run is a duplicate (duplicates share their prefix, so never cross runs).
+    let sort_runs = |part: &mut [Item], dup: &mut [bool]| {
         let mut r = 0;
         while r < part.len() {
             let mut e = r + 1;
@@ -126,30 +139,36 @@ fn sorted_order<V: Sync>(
             }
             if e - r > 1 {
                 part[r..e].sort_unstable_by(full);
+                let mut last = r;
+                for k in r + 1..e {
+                    if cmp(&value(&part[last]).0, &value(&part[k]).0).is_eq() {
+                        dup[k] = true;
+                    } else {
+                        last = k;
+                    }
+                }
             }
             r = e;
         }
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads >= 2 && order.len() >= 1 << 16 {
-        let mid = mid.min(order.len());
+    if two {
+        // Runs never straddle the cut: the two halves are done at once.
+        let mut mid = order.len() / 2;
+        while mid < order.len() && order[mid].0 == order[mid - 1].0 {
+            mid += 1;
+        }
         let (a, b) = order.split_at_mut(mid);
+        let (da, db) = dup.split_at_mut(mid);
         std::thread::scope(|s| {
-            s.spawn(|| sort_runs(b));
-            sort_runs(a);
+            s.spawn(|| sort_runs(b, db));
+            sort_runs(a, da);
         });
     } else {
-        sort_runs(&mut order);
+        sort_runs(&mut order, &mut dup);
     }
-    // Whether each item has the prefix of the one before it: only those can be duplicates, so
-    // the full comparison (a pointer chase into the value, or a vendor's key) is made for them
-    // alone.
-    let mut same_prefix = Vec::with_capacity(order.len());
-    same_prefix.push(false);
-    same_prefix.extend(order.windows(2).map(|w| w[0].0 == w[1].0));
     let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
-    (order, same_prefix)
+    (order, dup)
 }
 
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
@@ -157,20 +176,19 @@ fn sorted_order<V: Sync>(
 /// order. Puts the values in sorted order in place and drops the duplicates in place.
 pub(super) fn dedupe<V: Sync>(
     mut v: Vec<(V, MetaId)>,
-    key: impl Fn(&V) -> (u128, u32),
+    key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let (mut order, same_prefix) = sorted_order(&v, key, &cmp, metas, prio);
+    let (mut order, dup) = sorted_order(&v, key, &cmp, metas, prio);
     permute(&mut v, &mut order);
     drop(order);
-    // One entry per run of equal keys: the first, which has the best metadata. An item equal to
-    // the last kept one has the prefix of the item before it (the kept one or its duplicate).
+    // One entry per run of equal keys: the first, which has the best metadata.
     let mut kept = 0;
-    for r in 0..v.len() {
-        if same_prefix[r] && kept > 0 && cmp(&v[kept - 1].0, &v[r].0).is_eq() {
+    for (r, &d) in dup.iter().enumerate() {
+        if d {
             report.duplicates += 1;
             continue;
         }
@@ -178,7 +196,7 @@ pub(super) fn dedupe<V: Sync>(
         kept += 1;
     }
     v.truncate(kept);
-    drop(same_prefix);
+    drop(dup);
     into_entries(v, metas, prio)
 }
 
@@ -187,24 +205,20 @@ pub(super) fn dedupe<V: Sync>(
 /// ([`super::cap`]), where putting every value in order and making every entry would be wasted.
 pub(super) fn dedupe_indices<V: Sync>(
     v: &[(V, MetaId)],
-    key: impl Fn(&V) -> (u128, u32),
+    key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> Vec<u32> {
-    let (mut order, same_prefix) = sorted_order(v, key, &cmp, metas, prio);
+    let (mut order, dup) = sorted_order(v, key, &cmp, metas, prio);
     let mut kept = 0;
     for r in 0..order.len() {
-        let i = order[r];
-        if same_prefix[r]
-            && kept > 0
-            && cmp(&v[order[kept - 1] as usize].0, &v[i as usize].0).is_eq()
-        {
+        if dup[r] {
             report.duplicates += 1;
             continue;
         }
-        order[kept] = i;
+        order[kept] = order[r];
         kept += 1;
     }
     order.truncate(kept);
@@ -311,7 +325,7 @@ mod tests {
                 (key, i % 3)
             })
             .collect();
-        let (order, same) = sorted_order(
+        let (order, dup) = sorted_order(
             &v,
             |s| sort_key(s.as_bytes()),
             |a: &String, b: &String| a.cmp(b),
@@ -345,11 +359,10 @@ mod tests {
                 .collect()
         };
         assert_eq!(strip(&got), strip(&want));
+        // a duplicate is an item whose key equals the one before it (kept or a duplicate)
+        assert!(!dup[0]);
         for k in 1..got.len() {
-            assert_eq!(
-                same[k],
-                prefix16(got[k].0.as_bytes()) == prefix16(got[k - 1].0.as_bytes())
-            );
+            assert_eq!(dup[k], got[k].0 == got[k - 1].0, "{k}");
         }
     }
 
