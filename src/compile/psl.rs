@@ -208,8 +208,20 @@ impl PublicSuffixes {
         };
         // A wildcard rule on the parent, or an exact rule...
         let matched = self.wildcards.contains(parent) || self.plain.contains(name);
-        // ...unless an exception rule names it. Checked last: exceptions are rare.
-        matched && !self.exceptions.contains(name)
+        // ...unless an exception rule names it or an ancestor: the exception then prevails, and
+        // the suffix it gives is shorter than `name` (the PSL algorithm; a list with `a.b.co` and
+        // `!b.co`, which the crate reads so). Checked last, and only for a match: exceptions are
+        // rare.
+        matched && {
+            let mut at = Some(name);
+            while let Some(a) = at {
+                if self.exceptions.contains(a) {
+                    return false;
+                }
+                at = a.find('.').map(|i| &a[i + 1..]);
+            }
+            true
+        }
     }
 
     /// The nearest rule of the list — plain, wildcard or exception — that names `name` itself or
@@ -279,7 +291,14 @@ mod tests {
             || list
                 .suffix(name.as_bytes())
                 .is_some_and(|s| s.as_bytes().len() == name.len());
-        matched && !l.exceptions.contains(name)
+        // an exception on the name or an ancestor prevails (the PSL algorithm)
+        let mut excepted = false;
+        let mut at = Some(name);
+        while let Some(a) = at {
+            excepted |= l.exceptions.contains(a);
+            at = a.split_once('.').map(|(_, p)| p);
+        }
+        matched && !excepted
     }
 
     #[test]
