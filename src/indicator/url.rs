@@ -134,8 +134,17 @@ impl UrlValue {
         if self.port.is_none() {
             std::borrow::Cow::Borrowed(self.without_scheme())
         } else {
-            std::borrow::Cow::Owned(format!("{}{}", self.host_str(), self.path()))
+            let (host, path) = (self.host_str(), self.path());
+            let mut s = String::with_capacity(host.len() + path.len());
+            s.push_str(host);
+            s.push_str(path);
+            std::borrow::Cow::Owned(s)
         }
+    }
+
+    /// The length of [`UrlValue::host_and_path`], without building it.
+    pub fn host_and_path_len(&self) -> usize {
+        self.host_str().len() + self.path().len()
     }
 }
 
@@ -171,17 +180,19 @@ fn ip_literal(host: &str) -> Option<IpRange> {
 
 /// True when the token starts with `scheme://` (not merely contains one, as a redirect URL in a
 /// query does: `evil.com/r?u=http://x`).
+///
+/// One pass over the scheme: the first `://` of a token can only start a scheme when every byte
+/// before it is a scheme byte, so the scan stops at the first byte that is not one.
 pub fn has_scheme(token: &str) -> bool {
-    match token.find("://") {
-        Some(i) if i > 0 => {
-            let scheme = &token.as_bytes()[..i];
-            scheme[0].is_ascii_alphabetic()
-                && scheme
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-        }
-        _ => false,
+    let b = token.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
+        return false;
     }
+    let end = b
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))
+        .unwrap_or(b.len());
+    b[end..].starts_with(b"://")
 }
 
 const UNPARSABLE: Skip = Skip::invalid("not a parsable URL");
@@ -201,6 +212,9 @@ pub fn parse(token: &str) -> Result<(UrlValue, bool), Skip> {
 const PLAIN_PATH: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
 /// The same for a query: also `?`, but not `'` (in the special-query percent-encode set).
 const PLAIN_QUERY: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/%?");
+/// Userinfo bytes the fast path drops without a closer look: letters, digits and
+/// `-._~!$&'()*+,;=:%` (no `@`, and none of `/?#\` that end the authority).
+const PLAIN_USERINFO: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:%");
 
 const fn byte_table(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
@@ -217,15 +231,88 @@ const fn byte_table(extra: &[u8]) -> [bool; 256] {
     t
 }
 
-/// The fast path of [`parse`] for the common shape `[http[s]://]host[:port][/path][?query][#frag]`
-/// with a plain ASCII host (letters, digits, `.`, `-`, `_`; no `xn--`; last label not starting
-/// with a digit, so never an IPv4 for the WHATWG host parser), a canonical port, and a path and
-/// query of bytes the WHATWG parser keeps as they are, without dot segments. For those, the
-/// `url` crate's result is known: scheme and host lowercased, default port, fragment and empty
-/// query dropped, empty path written `/`. `None` (any other shape, or any error) sends the token
-/// to [`parse_general`]; the two are compared by a differential property test. One pass over
-/// the bytes (the `url` crate makes several, and IDNA-maps every host).
-fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
+/// A label [`domain::normalize_name`] keeps as it is (after lowercasing) and the WHATWG host
+/// parser does too: 1–63 bytes, no `-` at either end, not `xn--` (IDNA decides those).
+fn plain_label(l: &[u8]) -> bool {
+    !l.is_empty()
+        && l.len() <= domain::MAX_LABEL
+        && l[0] != b'-'
+        && l[l.len() - 1] != b'-'
+        && !(l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"xn--"))
+}
+
+/// An IPv4 part the WHATWG IPv4 parser reads as decimal and writes back as it is: `0`, or
+/// 1–3 digits without a leading zero up to 255 (`010` is octal, `256` overflows into the next
+/// part: both are rewritten, so they take the general path).
+fn canonical_octet(p: &[u8]) -> bool {
+    // three digits without a leading zero compare as numbers do
+    p.iter().all(u8::is_ascii_digit)
+        && match p.len() {
+            1 => true,
+            2 => p[0] != b'0',
+            3 => p[0] != b'0' && p <= b"255".as_slice(),
+            _ => false,
+        }
+}
+
+/// The host at the start of `r` when it is plain: ASCII letters, digits, `.`, `-` and `_` up to
+/// `/`, `?`, `#`, `:` or the end, either a name whose labels pass [`plain_label`] (within 253
+/// bytes, no trailing dot, last label not starting with a digit, so never an IPv4 for the WHATWG
+/// host parser), or a canonical dotted quad (`1.2.3.4`, kept as it is). Returns the host's
+/// length and whether it has an uppercase letter. One pass over the bytes: the labels are
+/// checked here rather than by [`domain::normalize_plain`] on a copy.
+fn plain_host(r: &[u8]) -> Option<(usize, bool)> {
+    let mut upper = false;
+    let mut numeric = true;
+    let mut label = 0;
+    let mut dots = 0;
+    let mut end = r.len();
+    for (i, &c) in r.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'_' | b'-' => numeric = false,
+            b'A'..=b'Z' => {
+                upper = true;
+                numeric = false;
+            }
+            b'0'..=b'9' => {}
+            b'.' => {
+                if !plain_label(&r[label..i]) {
+                    return None;
+                }
+                label = i + 1;
+                dots += 1;
+            }
+            b'/' | b'?' | b'#' | b':' => {
+                end = i;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let last = &r[label..end];
+    // an empty last label is a trailing dot (or an empty host)
+    if !plain_label(last) {
+        return None;
+    }
+    if numeric {
+        let quad = dots == 3 && r[..end].split(|c| *c == b'.').all(canonical_octet);
+        return quad.then_some((end, false));
+    }
+    if last[0].is_ascii_digit() || end > domain::MAX_NAME {
+        return None;
+    }
+    Some((end, upper))
+}
+
+/// The fast path of [`parse`] for the common shape
+/// `[http[s]://][userinfo@]host[:port][/path][?query][#frag]` with a [`plain_host`], plain
+/// userinfo (dropped), a canonical port, and a path and query of bytes the WHATWG parser keeps
+/// as they are, without dot segments. For those, the `url` crate's result is known: scheme and
+/// host lowercased, userinfo, default port, fragment and empty query dropped, empty path written
+/// `/`. `None` (any other shape, or any error) sends the token to [`parse_general`]; the two are
+/// compared by a differential property test. One pass over the bytes and one allocation, of
+/// exactly the kept length (the `url` crate makes several passes, and IDNA-maps every host).
+pub(super) fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
     let b = token.as_bytes();
     let (scheme, default_port, rest) = if b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"https://") {
         ("https", 443, &token[8..])
@@ -237,27 +324,21 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         ("http", 80, token)
     };
     let r = rest.as_bytes();
-    let mut host_len = r.len();
-    let mut last_dot = None;
-    for (i, &c) in r.iter().enumerate() {
-        match c {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => {}
-            b'.' => last_dot = Some(i),
-            b'/' | b'?' | b'#' | b':' => {
-                host_len = i;
-                break;
-            }
-            _ => return None,
-        }
-    }
-    let host = &rest[..host_len];
-    let last_label = last_dot.map_or(0, |d| d + 1);
-    if last_label >= host_len || r[last_label].is_ascii_digit() {
-        return None;
-    }
-    let name = domain::normalize_plain(host)?.0;
-    let mut at = host_len;
+    // The WHATWG parser reads everything before the last `@` of the authority as userinfo; a
+    // plain one is the only `@` there (the host scan refuses another).
+    let host_at = match memchr::memchr(b'@', r) {
+        None => 0,
+        Some(a) => match r[..a].iter().find(|c| !PLAIN_USERINFO[usize::from(**c)]) {
+            None => a + 1,
+            Some(b'/' | b'?' | b'#') => 0,
+            Some(_) => return None,
+        },
+    };
+    let (host_len, upper) = plain_host(&r[host_at..])?;
+    let host = &rest[host_at..host_at + host_len];
+    let mut at = host_at + host_len;
     let mut port = None;
+    let mut port_text = "";
     if r.get(at) == Some(&b':') {
         let digits = r[at + 1..]
             .iter()
@@ -273,6 +354,7 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         }
         if p != default_port {
             port = Some(p as u16);
+            port_text = text;
         }
         at += 1 + digits;
     }
@@ -287,7 +369,7 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         return None;
     }
     for (i, &c) in pb.iter().enumerate() {
-        if !PLAIN_PATH[c as usize] {
+        if !PLAIN_PATH[usize::from(c)] {
             return None;
         }
         // a `.` or `..` segment, or a `%2e` that may spell one: the WHATWG parser resolves them
@@ -304,26 +386,33 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
             return None;
         }
     }
-    if !query.unwrap_or("").bytes().all(|c| PLAIN_QUERY[c as usize]) {
+    if !query
+        .unwrap_or("")
+        .bytes()
+        .all(|c| PLAIN_QUERY[usize::from(c)])
+    {
         return None;
     }
-    let port_text = port.map(|p| p.to_string());
     let query = query.filter(|q| !q.is_empty());
     // exact capacity: the text is kept for the life of the list
     let len = scheme.len()
         + 3
-        + name.len()
-        + port_text.as_ref().map_or(0, |p| p.len() + 1)
+        + host.len()
+        + if port.is_some() { port_text.len() + 1 } else { 0 }
         + path.len().max(1)
         + query.map_or(0, |q| q.len() + 1);
     let mut text = String::with_capacity(len);
     text.push_str(scheme);
     text.push_str("://");
-    text.push_str(&name);
+    let host_start = text.len();
+    text.push_str(host);
+    if upper {
+        text[host_start..].make_ascii_lowercase();
+    }
     let host_end = text.len();
-    if let Some(p) = &port_text {
+    if port.is_some() {
         text.push(':');
-        text.push_str(p);
+        text.push_str(port_text);
     }
     let path_start = text.len();
     text.push_str(if path.is_empty() { "/" } else { path });
@@ -331,10 +420,11 @@ fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         text.push('?');
         text.push_str(q);
     }
+    debug_assert_eq!(text.len(), len);
     let changed = text != token;
     Some((
         UrlValue {
-            text: text.into(),
+            text: text.into_boxed_str(),
             host_end: host_end as u32,
             path_start: path_start as u32,
             port,
@@ -477,20 +567,40 @@ mod tests {
             "sub_1.evil-host.co.uk",
             "https://evil.com:443/",
             "http://evil.com/?",
+            "http://1.2.3.4/",
+            "https://0.10.255.199:8080/x?y#z",
+            "http://u@evil.com/",
+            "https://user:pass@Evil.com/x",
+            "https://u:p@1.2.3.4/a@b",
+            "http://evil.com/a@b:c",
         ] {
             assert!(parse_plain(t).is_some(), "{t}");
         }
         for t in [
             "http://bücher.de/",
             "http://xn--bcher-kva.de/",
-            "http://1.2.3.4/",
+            "http://a.XN--p1ai/",
             "http://evil.com./x",
             "http://evil.com/a/../b",
             "http://evil.com/%2E%2e/b",
-            "http://u@evil.com/",
             "http://evil.com:080/",
             "http://evil.com/a b",
             "http://evil.com/?q='x'",
+            // IPv4 hosts the WHATWG parser rewrites or refuses
+            "http://0x7f.1/",
+            "http://010.0.0.1/",
+            "http://256.1.1.1/",
+            "http://1.2.3/",
+            "http://1.2.3.4.5/",
+            "http://1.2.3.4./",
+            "http://1..2.3/",
+            "http://evil.3com/",
+            // userinfo with an `@`, a bracket or a space in it, or an empty host after it
+            "http://a@b@evil.com/",
+            "http://u[x]@evil.com/",
+            "http://u x@evil.com/",
+            "http://u@/x",
+            "http://u\\x@evil.com/",
         ] {
             assert!(parse_plain(t).is_none(), "{t}");
         }
@@ -507,6 +617,9 @@ mod tests {
                 1 => "[a-z0-9.-]{0,12}",
                 1 => "(xn--[a-z0-9-]{1,8}|[a-zäöüß日本]{1,6})\\.(de|com|xn--p1ai|рф)",
                 1 => "[0-9]{1,3}(\\.[0-9a-fx]{1,4}){0,3}",
+                // dotted quads, canonical or not: octal, hex, overflow, short, long, trailing dot
+                2 => "(0x7f|0X1|010|00|0|256|300|[0-9]{1,3})(\\.(0x[0-9a-fA-F]{0,2}|0[0-9]{1,2}|[0-9]{1,4}|)){0,4}\\.?",
+                2 => "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-9]|2[0-9]{2}|1[0-9]{2}|[1-9]?[0-9])){3}",
                 1 => "[a-z]{1,8}\\.[0-9][a-z0-9]{0,3}",
                 1 => "\\[[0-9a-f:]{2,12}\\]",
                 1 => "[a-z%*@!$&'()+,;=~]{1,10}\\.com",
@@ -520,6 +633,11 @@ mod tests {
                 prop_oneof![
                     4 => "(|http://|https://|HTTPS://|hTTp://)",
                     1 => "(ftp://|http:/|//|http:///|https:)",
+                ],
+                prop_oneof![
+                    6 => Just(String::new()),
+                    2 => "[a-zA-Z0-9._~!$&'()*+,;=:%-]{0,8}@",
+                    1 => "[a-z0-9:@/?#\\\\\\[\\] é%-]{0,8}@",
                 ],
                 host(),
                 prop_oneof![
@@ -537,7 +655,7 @@ mod tests {
                 ],
                 "(#[ -~é]{0,8})?",
             )
-                .prop_map(|(s, h, p, path, q, f)| format!("{s}{h}{p}{path}{q}{f}"))
+                .prop_map(|(s, u, h, p, path, q, f)| format!("{s}{u}{h}{p}{path}{q}{f}"))
         }
 
         /// Whenever the fast path answers for `t`, it answers exactly what the general path does.
