@@ -527,6 +527,47 @@ mod tests {
         assert!(!p.normalized);
     }
 
+    /// The URL fast path is taken for plain URLs (else the differential test compares nothing)
+    /// and steps aside for everything the general path must decide.
+    #[test]
+    fn plain_url_fast_path() {
+        for t in [
+            "https://evil.com/x",
+            "HTTP://Evil.com:8080/a?b#c",
+            "evil.com/x",
+            "evil.com:8080",
+            "1.2.3.4/admin",
+            "1.2.3.4:8080/x",
+            "https://u:p@1.2.3.4/",
+            "evil.com/u/@someone",
+            "https://evil.com/#\u{e9}",
+        ] {
+            assert!(plain_url(t.as_bytes()).is_some(), "{t}");
+        }
+        for t in [
+            "1.2.3.4:80",
+            "1.2.3.4/24",
+            "abc.de/a:b:c",
+            "someone@gmail.com",
+            "u@evil.com/x",
+            "evil.com?a@b",
+            "evil.com/a\\b",
+            "evil.com/x#a\\b",
+            "hxxp://evil.com/",
+            "hxxpevil.com/x",
+            "evil[.]com/x",
+            "http://evil.com/(.)",
+            "http://evil.com/x#{.}",
+            "ftp://evil.com/",
+        ] {
+            assert!(plain_url(t.as_bytes()).is_none(), "{t}");
+        }
+        // a fragment is kept out of the value but must still be UTF-8
+        let bad = b"http://evil.com/x#\xff";
+        assert!(plain_url(bad).is_none());
+        assert_eq!(parse_token(bad, Some(Kind::Url)), parse_token_general(bad, Some(Kind::Url)));
+    }
+
     /// The domain fast path is taken for plain names (else the differential test compares
     /// nothing) and steps aside for everything the general path must decide.
     #[test]
@@ -629,13 +670,36 @@ mod tests {
             ]
         }
 
+        /// URL-shaped tokens with and without a scheme, and the shapes the URL fast path must
+        /// leave to the general path: e-mail and backslash shapes, IPv4 and IPv6 look-alikes,
+        /// defanging, brackets, userinfo, non-ASCII.
+        fn url_token() -> impl Strategy<Value = String> {
+            (
+                "(|http://|HTTPS://|hxxp://|hXXps://|ftp://|http:/)",
+                "([a-z:%]{0,4}@)?",
+                prop_oneof![
+                    "[a-zA-Z0-9_-]{1,6}(\\.[a-zA-Z]{2,4}){1,2}\\.?",
+                    "(0x7f|010|256|[0-9]{1,3})(\\.[0-9]{1,3}){0,4}",
+                    "[a-f0-9]{1,4}(\\.[a-f]{2}|:[a-f0-9]{0,4}){0,2}",
+                    "[a-z]{1,4}(\\[\\.\\]|\\(\\.\\)|\\{\\.\\}|\\[dot\\])[a-z]{2,3}",
+                    "(hxxp|xn--|bü)[a-z]{0,4}\\.[a-z]{2}",
+                    "[0-9a-f]{32}",
+                ],
+                "(:[0-9]{0,6})?",
+                "(/[a-zA-Z0-9:@\\\\(){}\\[\\]._%é -]{0,10})?",
+                "(\\?[a-z0-9=&@:/\\\\]{0,8})?",
+                "(#[a-z@\\\\({\\[é]{0,4})?",
+            )
+                .prop_map(|(s, u, h, p, path, q, f)| format!("{s}{u}{h}{p}{path}{q}{f}"))
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
             // The fast paths give exactly what the general path gives, value, flag and skip
             // alike, for every kind asked.
             #[test]
-            fn fast_paths_match_general_path(t in prop_oneof![name_token(), token()]) {
+            fn fast_paths_match_general_path(t in prop_oneof![name_token(), token(), url_token()]) {
                 for want in [None, Some(Kind::Domain), Some(Kind::Url), Some(Kind::Ip)] {
                     prop_assert_eq!(
                         parse_token(t.as_bytes(), want),

@@ -255,6 +255,31 @@ fn canonical_octet(p: &[u8]) -> bool {
         }
 }
 
+/// Host byte classes for [`plain_host`]: one table look-up and one test per byte.
+const H_NAME: u8 = 1;
+const H_UPPER: u8 = 2;
+const H_DIGIT: u8 = 4;
+const H_DOT: u8 = 8;
+const H_END: u8 = 16;
+const H_OTHER: u8 = 32;
+const HOST_CLASS: [u8; 256] = {
+    let mut t = [H_OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'a'..=b'z' | b'_' | b'-' => H_NAME,
+            b'A'..=b'Z' => H_UPPER,
+            b'0'..=b'9' => H_DIGIT,
+            b'.' => H_DOT,
+            b'/' | b'?' | b'#' | b':' => H_END,
+            _ => H_OTHER,
+        };
+        c += 1;
+    }
+    t
+};
+
 /// The host at the start of `r` when it is plain: ASCII letters, digits, `.`, `-` and `_` up to
 /// `/`, `?`, `#`, `:` or the end, either a name whose labels pass [`plain_label`] (within 253
 /// bytes, no trailing dot, last label not starting with a digit, so never an IPv4 for the WHATWG
@@ -262,31 +287,27 @@ fn canonical_octet(p: &[u8]) -> bool {
 /// length and whether it has an uppercase letter. One pass over the bytes: the labels are
 /// checked here rather than by [`domain::normalize_plain`] on a copy.
 fn plain_host(r: &[u8]) -> Option<(usize, bool)> {
-    let mut upper = false;
-    let mut numeric = true;
+    let mut seen = 0;
     let mut label = 0;
     let mut dots = 0;
     let mut end = r.len();
     for (i, &c) in r.iter().enumerate() {
-        match c {
-            b'a'..=b'z' | b'_' | b'-' => numeric = false,
-            b'A'..=b'Z' => {
-                upper = true;
-                numeric = false;
+        let k = HOST_CLASS[usize::from(c)];
+        if k & (H_DOT | H_END | H_OTHER) == 0 {
+            seen |= k;
+            continue;
+        }
+        if k == H_DOT {
+            if !plain_label(&r[label..i]) {
+                return None;
             }
-            b'0'..=b'9' => {}
-            b'.' => {
-                if !plain_label(&r[label..i]) {
-                    return None;
-                }
-                label = i + 1;
-                dots += 1;
-            }
-            b'/' | b'?' | b'#' | b':' => {
-                end = i;
-                break;
-            }
-            _ => return None,
+            label = i + 1;
+            dots += 1;
+        } else if k == H_END {
+            end = i;
+            break;
+        } else {
+            return None;
         }
     }
     let last = &r[label..end];
@@ -294,14 +315,36 @@ fn plain_host(r: &[u8]) -> Option<(usize, bool)> {
     if !plain_label(last) {
         return None;
     }
-    if numeric {
+    if seen & (H_NAME | H_UPPER) == 0 {
         let quad = dots == 3 && r[..end].split(|c| *c == b'.').all(canonical_octet);
         return quad.then_some((end, false));
     }
     if last[0].is_ascii_digit() || end > domain::MAX_NAME {
         return None;
     }
-    Some((end, upper))
+    Some((end, seen & H_UPPER != 0))
+}
+
+/// Any other host of letters (non-ASCII too), digits, `.`, `-` and `_` up to `/`, `?`, `#`, `:`
+/// or the end: Unicode and `xn--` names, a trailing dot. Returns its length and its name as
+/// [`domain::normalize_name`] writes it, UTS-46 mapped once (the general path maps it twice: in
+/// the `url` crate's host parser, then in `normalize_name`). `None` for any error, and for a
+/// name whose last label starts with a digit (which the WHATWG host parser may read as IPv4).
+fn idn_host(h: &str) -> Option<(usize, String)> {
+    let b = h.as_bytes();
+    let end = b
+        .iter()
+        .position(|&c| c < 0x80 && HOST_CLASS[usize::from(c)] & (H_END | H_OTHER) != 0)
+        .unwrap_or(b.len());
+    if end < b.len() && HOST_CLASS[usize::from(b[end])] != H_END {
+        return None;
+    }
+    let (name, _) = domain::normalize_name(&h[..end]).ok()?;
+    let last = name.rsplit('.').next()?;
+    if last.bytes().next().map_or(true, |c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((end, name))
 }
 
 /// The fast path of [`parse`] for the common shape
@@ -334,8 +377,14 @@ pub(super) fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
             Some(_) => return None,
         },
     };
-    let (host_len, upper) = plain_host(&r[host_at..])?;
-    let host = &rest[host_at..host_at + host_len];
+    let (host_len, upper, idn) = match plain_host(&r[host_at..]) {
+        Some((len, upper)) => (len, upper, None),
+        None => {
+            let (len, name) = idn_host(&rest[host_at..])?;
+            (len, false, Some(name))
+        }
+    };
+    let host = idn.as_deref().unwrap_or(&rest[host_at..host_at + host_len]);
     let mut at = host_at + host_len;
     let mut port = None;
     let mut port_text = "";
@@ -573,14 +622,15 @@ mod tests {
             "https://user:pass@Evil.com/x",
             "https://u:p@1.2.3.4/a@b",
             "http://evil.com/a@b:c",
+            "http://bücher.de/",
+            "http://xn--bcher-kva.de/",
+            "http://a.XN--p1ai/",
+            "https://Пример.рф:8443/x",
+            "http://evil.com./x",
         ] {
             assert!(parse_plain(t).is_some(), "{t}");
         }
         for t in [
-            "http://bücher.de/",
-            "http://xn--bcher-kva.de/",
-            "http://a.XN--p1ai/",
-            "http://evil.com./x",
             "http://evil.com/a/../b",
             "http://evil.com/%2E%2e/b",
             "http://evil.com:080/",
@@ -595,6 +645,14 @@ mod tests {
             "http://1.2.3.4./",
             "http://1..2.3/",
             "http://evil.3com/",
+            // names the WHATWG host parser may read as IPv4, or that UTS-46 maps to a
+            // character a host must not hold
+            "http://a.0x1f/",
+            "http://bü.1/",
+            "http://a.１/",
+            "http://ev\u{ff0f}il.com/",
+            "http://xn--zz-.com/",
+            "http://evil.com../",
             // userinfo with an `@`, a bracket or a space in it, or an empty host after it
             "http://a@b@evil.com/",
             "http://u[x]@evil.com/",
@@ -615,7 +673,10 @@ mod tests {
                 6 => "[a-zA-Z0-9_]{1,4}([a-zA-Z0-9_-]{0,4}[a-z0-9])?(\\.[a-zA-Z0-9_]{1,8}){0,3}\\.[a-zA-Z]{2,5}",
                 1 => "[a-zA-Z0-9_-]{1,10}(\\.[a-zA-Z0-9_-]{1,10}){0,3}\\.[a-zA-Z]{2,5}\\.?",
                 1 => "[a-z0-9.-]{0,12}",
-                1 => "(xn--[a-z0-9-]{1,8}|[a-zäöüß日本]{1,6})\\.(de|com|xn--p1ai|рф)",
+                2 => "(xn--[a-z0-9-]{1,8}|[a-zäöüß日本]{1,6})\\.(de|com|xn--p1ai|рф)",
+                // Unicode letters, case, fullwidth forms UTS-46 maps to ASCII (`．`, `／`,
+                // `＠`, `：`, digits), dots that are not `.`, joiners, punycode of any shape
+                2 => "([a-zA-ZäÖüßÉ日本ПрмеΣσς0-9_.-]|\u{ff0e}|\u{3002}|\u{ff0f}|\u{ff20}|\u{ff1a}|\u{ff11}|\u{200d}|\u{ad}|xn--|XN--){1,10}\\.?([a-zрф]{2,3}|[0-9]{1,2}|0x[0-9a-f]{1,2}|\u{ff11})?\\.?",
                 1 => "[0-9]{1,3}(\\.[0-9a-fx]{1,4}){0,3}",
                 // dotted quads, canonical or not: octal, hex, overflow, short, long, trailing dot
                 2 => "(0x7f|0X1|010|00|0|256|300|[0-9]{1,3})(\\.(0x[0-9a-fA-F]{0,2}|0[0-9]{1,2}|[0-9]{1,4}|)){0,4}\\.?",
