@@ -207,11 +207,102 @@ pub fn parse(token: &str) -> Result<(UrlValue, bool), Skip> {
     }
 }
 
-/// Bytes a plain path keeps as they are under the WHATWG path percent-encode set, minus `\\`
-/// (read as `/`) and anything unusual: letters, digits and `-._~!$&'()*+,;=:@/%`.
-const PLAIN_PATH: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
-/// The same for a query: also `?`, but not `'` (in the special-query percent-encode set).
-const PLAIN_QUERY: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/%?");
+/// Byte classes of a plain path and query, for [`plain_path_query`]: bytes the WHATWG parser
+/// keeps as they are under the path (query) percent-encode set, minus `\\` (read as `/`) and
+/// anything unusual: letters, digits and `-._~!$&'()*+,;=:@/%` (in a query also `?`, but not
+/// `'`, which is in the special-query percent-encode set). `.` and `%` in a path need a closer
+/// look (dot segments); `?` ends a path, `#` a path or query.
+const P_KEEP: u8 = 0;
+const P_OTHER: u8 = 1;
+const P_DOT: u8 = 2;
+const P_PERCENT: u8 = 3;
+const P_QUERY: u8 = 4;
+const P_FRAGMENT: u8 = 5;
+const PATH_CLASS: [u8; 256] = byte_classes(b"-_~!$&'()*+,;=:@/", true);
+const QUERY_CLASS: [u8; 256] = byte_classes(b"-._~!$&()*+,;=:@/%?", false);
+
+const fn byte_classes(keep: &[u8], path: bool) -> [u8; 256] {
+    let mut t = [P_OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        if (c as u8).is_ascii_alphanumeric() {
+            t[c] = P_KEEP;
+        }
+        c += 1;
+    }
+    let mut i = 0;
+    while i < keep.len() {
+        t[keep[i] as usize] = P_KEEP;
+        i += 1;
+    }
+    if path {
+        t[b'.' as usize] = P_DOT;
+        t[b'%' as usize] = P_PERCENT;
+        t[b'?' as usize] = P_QUERY;
+    }
+    t[b'#' as usize] = P_FRAGMENT;
+    t
+}
+
+/// Splits what follows the host and port into a plain path and query (the fragment is dropped),
+/// or `None` when the WHATWG parser would rewrite them: a byte of neither class, a path not
+/// starting with `/`, a `.` or `..` segment, or a `%2e` that may spell one. One pass.
+fn plain_path_query(after: &str) -> Option<(&str, Option<&str>)> {
+    let b = after.as_bytes();
+    if b.first().is_some_and(|&c| c != b'/' && c != b'?' && c != b'#') {
+        return None;
+    }
+    let mut path_end = b.len();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match PATH_CLASS[usize::from(c)] {
+            P_KEEP => {}
+            P_DOT => {
+                // a `.` or `..` segment: the WHATWG parser resolves it
+                if b[i - 1] == b'/' {
+                    let seg = &b[i..];
+                    let end = seg
+                        .iter()
+                        .position(|c| matches!(c, b'/' | b'?' | b'#'))
+                        .unwrap_or(seg.len());
+                    if matches!(&seg[..end], b"." | b"..") {
+                        return None;
+                    }
+                }
+            }
+            P_PERCENT => {
+                if b.get(i + 1) == Some(&b'2') && b.get(i + 2).is_some_and(|e| e | 0x20 == b'e') {
+                    return None;
+                }
+            }
+            P_QUERY | P_FRAGMENT => {
+                path_end = i;
+                break;
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    let path = &after[..path_end];
+    if b.get(path_end) != Some(&b'?') {
+        return Some((path, None));
+    }
+    let q = &b[path_end + 1..];
+    let mut query_end = q.len();
+    for (j, &c) in q.iter().enumerate() {
+        match QUERY_CLASS[usize::from(c)] {
+            P_KEEP => {}
+            P_FRAGMENT => {
+                query_end = j;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    Some((path, Some(&after[path_end + 1..path_end + 1 + query_end])))
+}
+
 /// Userinfo bytes the fast path drops without a closer look: letters, digits and
 /// `-._~!$&'()*+,;=:%` (no `@`, and none of `/?#\` that end the authority).
 const PLAIN_USERINFO: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:%");
@@ -407,41 +498,7 @@ pub(super) fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
         }
         at += 1 + digits;
     }
-    let after = &rest[at..];
-    let before_frag = &after[..memchr::memchr(b'#', after.as_bytes()).unwrap_or(after.len())];
-    let (path, query) = match memchr::memchr(b'?', before_frag.as_bytes()) {
-        Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
-        None => (before_frag, None),
-    };
-    let pb = path.as_bytes();
-    if pb.first().is_some_and(|&c| c != b'/') {
-        return None;
-    }
-    for (i, &c) in pb.iter().enumerate() {
-        if !PLAIN_PATH[usize::from(c)] {
-            return None;
-        }
-        // a `.` or `..` segment, or a `%2e` that may spell one: the WHATWG parser resolves them
-        if c == b'.' && pb[i - 1] == b'/' {
-            let end = memchr::memchr(b'/', &pb[i..]).map_or(pb.len(), |j| i + j);
-            if matches!(&pb[i..end], b"." | b"..") {
-                return None;
-            }
-        }
-        if c == b'%'
-            && pb.get(i + 1) == Some(&b'2')
-            && pb.get(i + 2).is_some_and(|e| e | 0x20 == b'e')
-        {
-            return None;
-        }
-    }
-    if !query
-        .unwrap_or("")
-        .bytes()
-        .all(|c| PLAIN_QUERY[usize::from(c)])
-    {
-        return None;
-    }
+    let (path, query) = plain_path_query(&rest[at..])?;
     let query = query.filter(|q| !q.is_empty());
     // exact capacity: the text is kept for the life of the list
     let len = scheme.len()
