@@ -439,13 +439,15 @@ fn idn_host(h: &str) -> Option<(usize, String)> {
 }
 
 /// The fast path of [`parse`] for the common shape
-/// `[http[s]://][userinfo@]host[:port][/path][?query][#frag]` with a [`plain_host`], plain
-/// userinfo (dropped), a canonical port, and a path and query of bytes the WHATWG parser keeps
-/// as they are, without dot segments. For those, the `url` crate's result is known: scheme and
-/// host lowercased, userinfo, default port, fragment and empty query dropped, empty path written
-/// `/`. `None` (any other shape, or any error) sends the token to [`parse_general`]; the two are
-/// compared by a differential property test. One pass over the bytes and one allocation, of
-/// exactly the kept length (the `url` crate makes several passes, and IDNA-maps every host).
+/// `[http[s]://][userinfo@]host[:port][/path][?query][#frag]` with a [`plain_host`] (ASCII name
+/// or canonical dotted quad) or an [`idn_host`], plain userinfo (dropped), a canonical port, and
+/// a path and query of bytes the WHATWG parser keeps as they are, without dot segments
+/// ([`plain_path_query`]). For those, the `url` crate's result is known: scheme and host
+/// lowercased (a name UTS-46 mapped), userinfo, default port, fragment and empty query dropped,
+/// empty path written `/`. `None` (any other shape, or any error) sends the token to
+/// [`parse_general`], which stays the reference: the two are compared by differential property
+/// tests. One pass over the bytes and one allocation, of exactly the kept length (the `url`
+/// crate makes several passes, and the general path IDNA-maps every name twice).
 pub(super) fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
     let b = token.as_bytes();
     let (scheme, default_port, rest) = if b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"https://") {
