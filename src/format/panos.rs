@@ -63,7 +63,8 @@ pub fn admit(v: &Value, _o: &FormatOptions) -> Result<(), Skip> {
         let (host, path) = (u.host_str().as_bytes(), u.path().as_bytes());
         // [P4] `*` and `^` are wildcards in URL entries and must stand alone as a token; a mixed
         // token breaks commits (CVE-2021-3048 class [P16]). A literal one cannot be written.
-        if memchr::memchr2(b'*', b'^', host).is_some() || memchr::memchr2(b'*', b'^', path).is_some()
+        if memchr::memchr2(b'*', b'^', host).is_some()
+            || memchr::memchr2(b'*', b'^', path).is_some()
         {
             return Err(unsupported("PAN-OS reads '*' and '^' in URLs as wildcards"));
         }

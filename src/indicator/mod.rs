@@ -566,7 +566,10 @@ mod tests {
         // a fragment is kept out of the value but must still be UTF-8
         let bad = b"http://evil.com/x#\xff";
         assert!(plain_url(bad).is_none());
-        assert_eq!(parse_token(bad, Some(Kind::Url)), parse_token_general(bad, Some(Kind::Url)));
+        assert_eq!(
+            parse_token(bad, Some(Kind::Url)),
+            parse_token_general(bad, Some(Kind::Url))
+        );
     }
 
     /// The domain fast path is taken for plain names (else the differential test compares

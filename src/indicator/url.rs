@@ -249,7 +249,9 @@ const fn byte_classes(keep: &[u8], path: bool) -> [u8; 256] {
 /// starting with `/`, a `.` or `..` segment, or a `%2e` that may spell one. One pass.
 fn plain_path_query(after: &str) -> Option<(&str, Option<&str>)> {
     let b = after.as_bytes();
-    if b.first().is_some_and(|&c| c != b'/' && c != b'?' && c != b'#') {
+    if b.first()
+        .is_some_and(|&c| c != b'/' && c != b'?' && c != b'#')
+    {
         return None;
     }
     let mut path_end = b.len();
@@ -506,7 +508,11 @@ pub(super) fn parse_plain(token: &str) -> Option<(UrlValue, bool)> {
     let len = scheme.len()
         + 3
         + host.len()
-        + if port.is_some() { port_text.len() + 1 } else { 0 }
+        + if port.is_some() {
+            port_text.len() + 1
+        } else {
+            0
+        }
         + path.len().max(1)
         + query.map_or(0, |q| q.len() + 1);
     let mut text = String::with_capacity(len);
