@@ -434,7 +434,7 @@ fn idn_host(h: &str) -> Option<(usize, String)> {
     }
     let (name, _) = domain::normalize_name(&h[..end]).ok()?;
     let last = name.rsplit('.').next()?;
-    if last.bytes().next().map_or(true, |c| c.is_ascii_digit()) {
+    if last.bytes().next().is_none_or(|c| c.is_ascii_digit()) {
         return None;
     }
     Some((end, name))
