@@ -128,3 +128,32 @@ fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mu
     });
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [P3][P4] `admit` judges the entry PAN-OS is given, `url_key` (no scheme, no port), without
+    /// building it: same verdict as the rule applied to the written text.
+    #[test]
+    fn admit_judges_the_written_entry() {
+        let fill = "a".repeat(MAX_URL_LEN - "evil.com/".len());
+        for (t, want) in [
+            ("http://evil.com/x*y".to_string(), false),
+            ("http://evil.com/x^y".to_string(), false),
+            ("https://evil.com/?q=*".to_string(), false),
+            ("http://evil.com/ok".to_string(), true),
+            // 255 characters once the port is left out, 261 with it
+            (format!("http://evil.com:8080/{fill}"), true),
+            (format!("http://evil.com/{fill}"), true),
+            (format!("http://evil.com/{fill}a"), false),
+            (format!("https://user@evil.com:8443/{fill}?"), true),
+        ] {
+            let (u, _) = crate::indicator::url::parse(&t).expect("a URL");
+            let key = url_key(&u);
+            let by_text = !key.contains('*') && !key.contains('^') && key.len() <= MAX_URL_LEN;
+            let got = admit(&Value::Url(u.clone()), &FormatOptions::default()).is_ok();
+            assert_eq!((got, by_text), (want, want), "{t}");
+        }
+    }
+}
