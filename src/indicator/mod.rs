@@ -316,7 +316,7 @@ fn plain_url(token: &[u8]) -> Option<Parsed> {
         return None;
     }
     let t = std::str::from_utf8(token).ok()?;
-    if !url::has_scheme(t) && (classify(t) != Kind::Url || no_scheme_url(t).is_err()) {
+    if !url::has_scheme(t) && (!classified_as_url(t) || no_scheme_url(t).is_err()) {
         return None;
     }
     let (u, normalized) = url::parse_plain(t)?;
@@ -324,6 +324,18 @@ fn plain_url(token: &[u8]) -> Option<Parsed> {
         value: Value::Url(u),
         normalized,
     })
+}
+
+/// `classify(t) == Kind::Url` for a token without `scheme://`, in one pass when it starts with a
+/// letter that is not a hex digit: such a token is no IP (IPv6 is hex digits, IPv4 starts with a
+/// digit) and no hash (hex), so it is a URL exactly when it holds one of `/:?#@`.
+fn classified_as_url(t: &str) -> bool {
+    match t.as_bytes().first() {
+        Some(b'g'..=b'z' | b'G'..=b'Z') => t
+            .bytes()
+            .any(|c| matches!(c, b'/' | b':' | b'?' | b'#' | b'@')),
+        _ => classify(t) == Kind::Url,
+    }
 }
 
 /// Refuses the two things a URL without `scheme://` must not be read as.
@@ -721,6 +733,16 @@ mod tests {
                         parse_token_general(t.as_bytes(), want),
                         "{:?} as {:?}", t, want
                     );
+                }
+            }
+
+            // The one-pass URL test agrees with the classifier on tokens without a scheme.
+            #[test]
+            fn url_shortcut_matches_classify(
+                t in "[g-zG-Za-fA-F0-9\\[]?[a-zA-Z0-9:./%@?#\\[\\]-]{0,40}"
+            ) {
+                if !url::has_scheme(&t) {
+                    prop_assert_eq!(classified_as_url(&t), classify(&t) == Kind::Url, "{:?}", t);
                 }
             }
 
