@@ -59,14 +59,17 @@ pub fn ip_style(o: &FormatOptions) -> IpStyle {
 /// Entry-level rules.
 pub fn admit(v: &Value, _o: &FormatOptions) -> Result<(), Skip> {
     if let Value::Url(u) = v {
-        let text = url_key(u);
+        // The entry is `url_key(u)`, host then path: both are checked without building it.
+        let (host, path) = (u.host_str().as_bytes(), u.path().as_bytes());
         // [P4] `*` and `^` are wildcards in URL entries and must stand alone as a token; a mixed
         // token breaks commits (CVE-2021-3048 class [P16]). A literal one cannot be written.
-        if text.contains('*') || text.contains('^') {
+        if memchr::memchr2(b'*', b'^', host).is_some()
+            || memchr::memchr2(b'*', b'^', path).is_some()
+        {
             return Err(unsupported("PAN-OS reads '*' and '^' in URLs as wildcards"));
         }
         // [P3] ≤ 255 characters.
-        if text.len() > MAX_URL_LEN {
+        if u.host_and_path_len() > MAX_URL_LEN {
             return Err(unsupported("PAN-OS URL entries are at most 255 characters"));
         }
     }
@@ -124,4 +127,33 @@ fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mu
         1
     });
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [P3][P4] `admit` judges the entry PAN-OS is given, `url_key` (no scheme, no port), without
+    /// building it: same verdict as the rule applied to the written text.
+    #[test]
+    fn admit_judges_the_written_entry() {
+        let fill = "a".repeat(MAX_URL_LEN - "evil.com/".len());
+        for (t, want) in [
+            ("http://evil.com/x*y".to_string(), false),
+            ("http://evil.com/x^y".to_string(), false),
+            ("https://evil.com/?q=*".to_string(), false),
+            ("http://evil.com/ok".to_string(), true),
+            // 255 characters once the port is left out, 261 with it
+            (format!("http://evil.com:8080/{fill}"), true),
+            (format!("http://evil.com/{fill}"), true),
+            (format!("http://evil.com/{fill}a"), false),
+            (format!("https://user@evil.com:8443/{fill}?"), true),
+        ] {
+            let (u, _) = crate::indicator::url::parse(&t).expect("a URL");
+            let key = url_key(&u);
+            let by_text = !key.contains('*') && !key.contains('^') && key.len() <= MAX_URL_LEN;
+            let got = admit(&Value::Url(u.clone()), &FormatOptions::default()).is_ok();
+            assert_eq!((got, by_text), (want, want), "{t}");
+        }
+    }
 }

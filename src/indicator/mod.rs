@@ -294,7 +294,64 @@ pub fn parse_token(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip> {
             return Ok(p);
         }
     }
+    // Fast path: plain http(s) URLs, the bulk of URL feeds, without the general path's refang
+    // and classification passes (same result; see `plain_url`).
+    if matches!(want, None | Some(Kind::Url)) {
+        if let Some(p) = plain_url(token) {
+            return Ok(p);
+        }
+    }
     parse_token_general(token, want)
+}
+
+/// A token that is certainly a URL for [`classify`], needs no refanging and takes
+/// [`url::parse`]'s fast path. `None` sends it to the general path, which also makes every error.
+fn plain_url(token: &[u8]) -> Option<Parsed> {
+    // refang is the identity: no `hxxp` start, no bracket that may open a `[.]`
+    if token
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"hxxp"))
+        || memchr::memchr3(b'[', b'(', b'{', token).is_some()
+    {
+        return None;
+    }
+    let t = std::str::from_utf8(token).ok()?;
+    if !url::has_scheme(t) && (!classified_as_url(t) || no_scheme_url(t).is_err()) {
+        return None;
+    }
+    let (u, normalized) = url::parse_plain(t)?;
+    Some(Parsed {
+        value: Value::Url(u),
+        normalized,
+    })
+}
+
+/// `classify(t) == Kind::Url` for a token without `scheme://`, in one pass when it starts with a
+/// letter that is not a hex digit: such a token is no IP (IPv6 is hex digits, IPv4 starts with a
+/// digit) and no hash (hex), so it is a URL exactly when it holds one of `/:?#@`.
+fn classified_as_url(t: &str) -> bool {
+    match t.as_bytes().first() {
+        Some(b'g'..=b'z' | b'G'..=b'Z') => t
+            .bytes()
+            .any(|c| matches!(c, b'/' | b':' | b'?' | b'#' | b'@')),
+        _ => classify(t) == Kind::Url,
+    }
+}
+
+/// Refuses the two things a URL without `scheme://` must not be read as.
+fn no_scheme_url(t: &str) -> Result<(), Skip> {
+    // `user@gmail.com` would parse as the URL `http://gmail.com/` (userinfo removed) and block
+    // all of gmail.com; `C:\x\y.exe` as `http://c/x/y.exe`.
+    let b = t.as_bytes();
+    if let Some(at) = memchr::memchr(b'@', b) {
+        if memchr::memchr(b'/', &b[..at]).is_none() {
+            return Err(Skip::invalid("an e-mail address, not a URL"));
+        }
+    }
+    if memchr::memchr(b'\\', b).is_some() {
+        return Err(Skip::invalid("a backslash: a file path, not a URL"));
+    }
+    Ok(())
 }
 
 /// A token that is certainly a domain for [`classify`] and needs no refanging: `[*.]name` of
@@ -351,15 +408,7 @@ fn parse_token_general(token: &[u8], want: Option<Kind>) -> Result<Parsed, Skip>
         }
         Kind::Url => {
             if !url::has_scheme(t) {
-                // `user@gmail.com` would parse as the URL `http://gmail.com/` (userinfo removed)
-                // and block all of gmail.com; `C:\x\y.exe` as `http://c/x/y.exe`.
-                let at = t.find('@');
-                if at.is_some() && at < t.find('/').or(Some(usize::MAX)) {
-                    return Err(Skip::invalid("an e-mail address, not a URL"));
-                }
-                if t.contains('\\') {
-                    return Err(Skip::invalid("a backslash: a file path, not a URL"));
-                }
+                no_scheme_url(t)?;
             }
             let (u, c) = url::parse(t)?;
             (Value::Url(u), c)
@@ -488,6 +537,51 @@ mod tests {
         assert!(!p.normalized);
     }
 
+    /// The URL fast path is taken for plain URLs (else the differential test compares nothing)
+    /// and steps aside for everything the general path must decide.
+    #[test]
+    fn plain_url_fast_path() {
+        for t in [
+            "https://evil.com/x",
+            "HTTP://Evil.com:8080/a?b#c",
+            "evil.com/x",
+            "evil.com:8080",
+            "1.2.3.4/admin",
+            "1.2.3.4:8080/x",
+            "https://u:p@1.2.3.4/",
+            "evil.com/u/@someone",
+            "https://evil.com/#\u{e9}",
+        ] {
+            assert!(plain_url(t.as_bytes()).is_some(), "{t}");
+        }
+        for t in [
+            "1.2.3.4:80",
+            "1.2.3.4/24",
+            "abc.de/a:b:c",
+            "someone@gmail.com",
+            "u@evil.com/x",
+            "evil.com?a@b",
+            "evil.com/a\\b",
+            "evil.com/x#a\\b",
+            "hxxp://evil.com/",
+            "hxxpevil.com/x",
+            "HXXPevil.com/x",
+            "evil[.]com/x",
+            "http://evil.com/(.)",
+            "http://evil.com/x#{.}",
+            "ftp://evil.com/",
+        ] {
+            assert!(plain_url(t.as_bytes()).is_none(), "{t}");
+        }
+        // a fragment is kept out of the value but must still be UTF-8
+        let bad = b"http://evil.com/x#\xff";
+        assert!(plain_url(bad).is_none());
+        assert_eq!(
+            parse_token(bad, Some(Kind::Url)),
+            parse_token_general(bad, Some(Kind::Url))
+        );
+    }
+
     /// The domain fast path is taken for plain names (else the differential test compares
     /// nothing) and steps aside for everything the general path must decide.
     #[test]
@@ -590,19 +684,63 @@ mod tests {
             ]
         }
 
+        /// URL-shaped tokens with and without a scheme, and the shapes the URL fast path must
+        /// leave to the general path: e-mail and backslash shapes, IPv4 and IPv6 look-alikes,
+        /// defanging, brackets, userinfo, non-ASCII.
+        fn url_token() -> impl Strategy<Value = String> {
+            (
+                "(|http://|HTTPS://|hxxp://|hXXps://|ftp://|http:/)",
+                "([a-z:%]{0,4}@)?",
+                prop_oneof![
+                    "[a-zA-Z0-9_-]{1,6}(\\.[a-zA-Z]{2,4}){1,2}\\.?",
+                    "(0x7f|010|256|[0-9]{1,3})(\\.[0-9]{1,3}){0,4}",
+                    "[a-f0-9]{1,4}(\\.[a-f]{2}|:[a-f0-9]{0,4}){0,2}",
+                    "[a-z]{1,4}(\\[\\.\\]|\\(\\.\\)|\\{\\.\\}|\\[dot\\])[a-z]{2,3}",
+                    "(hxxp|HXXP|hXxP|xn--|bü)[a-z]{0,4}\\.[a-z]{2}",
+                    "[0-9a-f]{32}",
+                ],
+                "(:[0-9]{0,6})?",
+                prop_oneof![
+                    3 => "(/[a-zA-Z0-9:@\\\\(){}\\[\\]._%é -]{0,10})?",
+                    1 => "/[a-z]{0,3}(\\(\\.\\)|\\[\\.\\]|\\{\\.\\}|\\[dot\\]|\\[:\\]|\\(x\\))[a-z]{0,3}",
+                ],
+                "(\\?[a-z0-9=&@:/\\\\]{0,8})?",
+                "(#[a-z@\\\\({\\[é]{0,4})?",
+            )
+                .prop_map(|(s, u, h, p, path, q, f)| format!("{s}{u}{h}{p}{path}{q}{f}"))
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
             // The fast paths give exactly what the general path gives, value, flag and skip
             // alike, for every kind asked.
             #[test]
-            fn fast_paths_match_general_path(t in prop_oneof![name_token(), token()]) {
+            fn fast_paths_match_general_path(
+                t in prop_oneof![
+                    2 => name_token(),
+                    2 => token(),
+                    5 => url_token(),
+                    // defanged schemes and hosts that only start like one
+                    1 => "(hxxp|HXXP|hXxP)s?(://)?[a-z]{1,3}\\.[a-z]{2}(/[a-z]{0,3}|:[0-9]{1,2}|\\?a)",
+                ]
+            ) {
                 for want in [None, Some(Kind::Domain), Some(Kind::Url), Some(Kind::Ip)] {
                     prop_assert_eq!(
                         parse_token(t.as_bytes(), want),
                         parse_token_general(t.as_bytes(), want),
                         "{:?} as {:?}", t, want
                     );
+                }
+            }
+
+            // The one-pass URL test agrees with the classifier on tokens without a scheme.
+            #[test]
+            fn url_shortcut_matches_classify(
+                t in "[g-zG-Za-fA-F0-9\\[]?[a-zA-Z0-9:./%@?#\\[\\]-]{0,40}"
+            ) {
+                if !url::has_scheme(&t) {
+                    prop_assert_eq!(classified_as_url(&t), classify(&t) == Kind::Url, "{:?}", t);
                 }
             }
 
