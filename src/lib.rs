@@ -21,5 +21,6 @@ pub mod indicator;
 pub mod metrics;
 pub mod pipeline;
 pub mod serve;
+mod sort;
 pub mod source;
 pub mod store;

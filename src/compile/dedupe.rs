@@ -8,67 +8,11 @@
 //! from the back took 35 MiB off the peak beside the in-place coverage filter of `names.rs`.
 
 use crate::indicator::{Meta, Priority, Report};
+#[cfg(test)]
+use crate::sort::sort_key;
+use crate::sort::{par_sort, permute};
 
 use super::{Entry, MetaId};
-
-/// The first 16 bytes of a key, big-endian, zero-padded: ordering by it never contradicts the
-/// byte order of the whole key, and settles most comparisons without touching the heap.
-pub(super) fn prefix16(b: &[u8]) -> u128 {
-    let mut x = [0u8; 16];
-    let n = b.len().min(16);
-    x[..n].copy_from_slice(&b[..n]);
-    u128::from_be_bytes(x)
-}
-
-/// What the sort of [`sorted_order`] knows of a key without touching it again: its
-/// [`prefix16`] and a 32-bit hash of the whole key (equal keys, equal hashes).
-pub(super) fn sort_key(b: &[u8]) -> (u128, u32) {
-    use std::hash::BuildHasher;
-    // A fixed seed: the hash only groups equal keys, it never reaches the output.
-    let h = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(b);
-    (prefix16(b), (h >> 32) as u32)
-}
-
-/// Sorts on two threads when there are two cores and enough items, in place: the items are
-/// split around a pivot of `top` (the first 16 bits of the sort key, from a histogram) so that
-/// every item of the left part sorts before every item of the right part, and the two parts are
-/// sorted at once. Same result as `sort_unstable_by` for an order whose first key is `top`, with
-/// no merge buffer (a copy of the whole vector at the peak, before).
-pub(super) fn par_sort<T: Send>(
-    v: &mut [T],
-    top: impl Fn(&T) -> u16,
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering + Sync,
-) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || v.len() < 1 << 16 {
-        v.sort_unstable_by(&cmp);
-        return;
-    }
-    let mut counts = vec![0u32; 1 << 16];
-    for x in v.iter() {
-        counts[top(x) as usize] += 1;
-    }
-    let half = (v.len() / 2) as u64;
-    let mut seen = 0u64;
-    let mut pivot = 0usize;
-    while pivot < counts.len() && seen + u64::from(counts[pivot]) <= half {
-        seen += u64::from(counts[pivot]);
-        pivot += 1;
-    }
-    // items with `top` below the pivot to the left
-    let mut left = 0;
-    for i in 0..v.len() {
-        if (top(&v[i]) as usize) < pivot {
-            v.swap(i, left);
-            left += 1;
-        }
-    }
-    let (a, b) = v.split_at_mut(left);
-    std::thread::scope(|s| {
-        s.spawn(|| a.sort_unstable_by(&cmp));
-        b.sort_unstable_by(&cmp);
-    });
-}
 
 /// The items' indices in sorted order: by `cmp` (whose first key is the prefix of `key`), then
 /// the best metadata first (highest priority, then the smallest comment), so the first of each
@@ -225,24 +169,6 @@ pub(super) fn dedupe_indices<V: Sync>(
     order
 }
 
-/// Puts `v` in the order `order` gives (`v[k]` becomes the old `v[order[k]]`) in place, by
-/// following each cycle of the permutation; `order` is used up as the record of what is done.
-/// In place, so no second vector of values exists at any time (it did: 40 bytes an item).
-fn permute<T>(v: &mut [T], order: &mut [u32]) {
-    for start in 0..order.len() {
-        let mut k = start;
-        loop {
-            let src = order[k] as usize;
-            order[k] = k as u32;
-            if src == start || src == k {
-                break;
-            }
-            v.swap(k, src);
-            k = src;
-        }
-    }
-}
-
 /// Makes the entries, taking the values from the back of `v` and giving `v`'s memory back as it
 /// empties, so the values and the entries (64 bytes each for a domain, 40 bytes a value) are not
 /// both held in full at the peak of a big list. Order kept.
@@ -276,30 +202,6 @@ fn into_entries<V>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn par_sort_is_a_full_sort() {
-        // Skewed keys (a quarter share one top-16 value) and ties, above the parallel threshold.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let v: Vec<(u64, u32)> = (0..200_000u32)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let k = if i % 4 == 0 {
-                    0x7777 << 48 | (x >> 40)
-                } else {
-                    x
-                };
-                (k, i % 1000)
-            })
-            .collect();
-        let mut want = v.clone();
-        want.sort_unstable();
-        let mut got = v;
-        par_sort(&mut got, |(k, _)| (k >> 48) as u16, |a, b| a.cmp(b));
-        assert_eq!(got, want);
-    }
 
     #[test]
     fn sorted_order_is_the_full_order_on_two_threads() {
@@ -367,18 +269,6 @@ mod tests {
     }
 
     proptest! {
-        // The in-place permutation gives what gathering into a new vector gives.
-        #[test]
-        fn permute_is_a_gather(
-            mut order in (0u32..300).prop_flat_map(|n| Just((0..n).collect::<Vec<u32>>()).prop_shuffle()),
-        ) {
-            let items: Vec<u64> = (0..order.len() as u64).map(|i| i * 7 + 3).collect();
-            let want: Vec<u64> = order.iter().map(|&i| items[i as usize]).collect();
-            let mut got = items;
-            permute(&mut got, &mut order);
-            prop_assert_eq!(got, want);
-        }
-
         // Dedupe keeps, per key, the entry of the best priority (ties: smallest comment), in
         // key order, and counts the rest as duplicates, whatever the input order; also across
         // the chunks `into_entries` takes from the back.

@@ -11,8 +11,9 @@ use foldhash::HashSet;
 use crate::indicator::{domain, Domain, Hash, Meta, Priority, Report, UrlValue};
 
 use super::cap::{take_in_order, Budget};
-use super::dedupe::{dedupe, dedupe_indices, sort_key};
+use super::dedupe::{dedupe, dedupe_indices};
 use super::{allowlist, AllowSet, Entry, MetaId, VendorRules, ALLOWLISTED, COVERED, NARROWED};
+use crate::sort::sort_key;
 
 /// Compiles the domain entries of a list. With a `budget` (a list cut to `max_entries` whose
 /// entries share one priority, [`Budget`]) only the entries that fit are made: dedupe and

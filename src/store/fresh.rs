@@ -105,6 +105,9 @@ impl<T> Part<T> {
     }
 }
 
+/// What a value moved out of a sorted run leaves behind (never read again).
+const PLACEHOLDER: Value = Value::Ip(IpRange::V4 { start: 0, end: 0 });
+
 /// A fetched full snapshot of one source, compact: values by family, metadata interned. Fill it
 /// with [`FreshSet::push`] in feed order (the order decides how repeated values fold), then hand
 /// it to [`merge_set`].
@@ -186,7 +189,7 @@ impl FreshSet {
         self.v6 = self.dedup_ips(v6);
         let mut names = std::mem::take(&mut self.names);
         // Stable: among equal values feed order decides.
-        names.sort_by(|a, b| a.0.cmp(&b.0));
+        super::set::sort_names(&mut names);
         let mut out: Vec<(Value, u32)> = Vec::with_capacity(names.len());
         let mut i = 0;
         while i < names.len() {
@@ -195,7 +198,9 @@ impl FreshSet {
                 j += 1;
             }
             let id = self.fold(names[i..j].iter().map(|x| x.1));
-            out.push((names[i].0.clone(), id));
+            // moved out, not cloned (a copy of every name was an allocation per record)
+            let value = std::mem::replace(&mut names[i].0, PLACEHOLDER);
+            out.push((value, id));
             i = j;
         }
         self.names = out;

@@ -17,6 +17,7 @@
 //! 10M IPv4 records take 120 MB here, against 1.7 GiB as a `Vec<Record>` (176 bytes a record).
 
 use crate::indicator::{IpRange, Tlp, Value};
+use crate::sort::{par_sort, permute, sort_key};
 
 use super::record::Record;
 
@@ -327,11 +328,60 @@ impl Builder {
             sort_part(&mut set.v4, &mut set.v4_stamps);
             sort_part(&mut set.v6, &mut set.v6_stamps);
             // Stable: among equal values the first stays first, and is kept.
-            set.names.sort_by(|a, b| a.0.cmp(&b.0));
+            sort_names(&mut set.names);
             set.names.dedup_by(|later, first| later.0 == first.0);
         }
         set
     }
+}
+
+/// Sorts name records by value, stably (among equal values the first stays first). A set of
+/// domains, the bulk of name feeds, is sorted by (16-byte prefix, hash of the name, index) items
+/// on two threads, then each run of equal prefixes by (value, index), and put in that order in
+/// place (`crate::sort`): a stable sort of the records compared names through the heap at every
+/// step (0.2 s of a 500k-name source's accept, 2026-12-07). Other sets keep the plain stable sort.
+pub(super) fn sort_names<M>(names: &mut [(Value, M)]) {
+    type Item = ([u64; 2], u32, u32);
+    fn domain(v: &Value) -> Option<&[u8]> {
+        match v {
+            Value::Domain(d) => Some(d.name.as_bytes()),
+            _ => None,
+        }
+    }
+    if names.len() < 1 << 12
+        || u32::try_from(names.len()).is_err()
+        || !names.iter().all(|(v, _)| domain(v).is_some())
+    {
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        return;
+    }
+    let mut order: Vec<Item> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (v, _))| {
+            let (p, h) = sort_key(domain(v).unwrap_or_default());
+            ([(p >> 64) as u64, p as u64], h, i as u32)
+        })
+        .collect();
+    par_sort(&mut order, |(p, ..)| (p[0] >> 48) as u16, |a, b| a.cmp(b));
+    let mut r = 0;
+    while r < order.len() {
+        let mut e = r + 1;
+        while e < order.len() && order[e].0 == order[r].0 {
+            e += 1;
+        }
+        if e - r > 1 {
+            order[r..e].sort_unstable_by(|a, b| {
+                names[a.2 as usize]
+                    .0
+                    .cmp(&names[b.2 as usize].0)
+                    .then(a.2.cmp(&b.2))
+            });
+        }
+        r = e;
+    }
+    let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
+    permute(names, &mut order);
 }
 
 /// Sorts one IP part (stable) and keeps the first record of each value.
@@ -347,6 +397,35 @@ fn sort_part<T: Ord + Copy>(vals: &mut Vec<(T, T)>, ids: &mut Vec<StampId>) {
 mod tests {
     use super::*;
     use crate::indicator::parse_token;
+
+    proptest::proptest! {
+        // The domain sort gives what the stable sort gives: value order, the first of equal
+        // values first (their stamp ids tell them apart), above the size where it is used, with
+        // wildcards, names sharing 16 bytes and duplicates.
+        #[test]
+        fn domain_sort_is_the_stable_sort(
+            picks in proptest::collection::vec((0usize..300, proptest::bool::ANY), 4096..5000),
+        ) {
+            let names: Vec<(Value, StampId)> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, wildcard))| {
+                    let name = if k % 2 == 0 {
+                        format!("n{k}.example")
+                    } else {
+                        format!("same-sixteen-byt{k}.example")
+                    };
+                    let d = crate::indicator::Domain { name, wildcard };
+                    (Value::Domain(d), i as StampId)
+                })
+                .collect();
+            let mut want = names.clone();
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut got = names;
+            sort_names(&mut got);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     fn rec(v: &str, first_seen: i64) -> Record {
         Record {

@@ -1,0 +1,125 @@
+//! Sorting helpers shared by the store (record sets) and the compiler (name dedupe): a 16-byte
+//! big-endian prefix and a hash as the sort key of a byte string, a sort on two threads, and an
+//! in-place permutation. A leaf: it knows no other module.
+
+/// The first 16 bytes of a key, big-endian, zero-padded: ordering by it never contradicts the
+/// byte order of the whole key, and settles most comparisons without touching the heap.
+pub(crate) fn prefix16(b: &[u8]) -> u128 {
+    let mut x = [0u8; 16];
+    let n = b.len().min(16);
+    x[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(x)
+}
+
+/// What the sort of [`sorted_order`] knows of a key without touching it again: its
+/// [`prefix16`] and a 32-bit hash of the whole key (equal keys, equal hashes).
+pub(crate) fn sort_key(b: &[u8]) -> (u128, u32) {
+    use std::hash::BuildHasher;
+    // A fixed seed: the hash only groups equal keys, it never reaches the output.
+    let h = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(b);
+    (prefix16(b), (h >> 32) as u32)
+}
+
+/// Sorts on two threads when there are two cores and enough items, in place: the items are
+/// split around a pivot of `top` (the first 16 bits of the sort key, from a histogram) so that
+/// every item of the left part sorts before every item of the right part, and the two parts are
+/// sorted at once. Same result as `sort_unstable_by` for an order whose first key is `top`, with
+/// no merge buffer (a copy of the whole vector at the peak, before).
+pub(crate) fn par_sort<T: Send>(
+    v: &mut [T],
+    top: impl Fn(&T) -> u16,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering + Sync,
+) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || v.len() < 1 << 16 {
+        v.sort_unstable_by(&cmp);
+        return;
+    }
+    let mut counts = vec![0u32; 1 << 16];
+    for x in v.iter() {
+        counts[top(x) as usize] += 1;
+    }
+    let half = (v.len() / 2) as u64;
+    let mut seen = 0u64;
+    let mut pivot = 0usize;
+    while pivot < counts.len() && seen + u64::from(counts[pivot]) <= half {
+        seen += u64::from(counts[pivot]);
+        pivot += 1;
+    }
+    // items with `top` below the pivot to the left
+    let mut left = 0;
+    for i in 0..v.len() {
+        if (top(&v[i]) as usize) < pivot {
+            v.swap(i, left);
+            left += 1;
+        }
+    }
+    let (a, b) = v.split_at_mut(left);
+    std::thread::scope(|s| {
+        s.spawn(|| a.sort_unstable_by(&cmp));
+        b.sort_unstable_by(&cmp);
+    });
+}
+
+/// Puts `v` in the order `order` gives (`v[k]` becomes the old `v[order[k]]`) in place, by
+/// following each cycle of the permutation; `order` is used up as the record of what is done.
+/// In place, so no second vector of values exists at any time (it did: 40 bytes an item).
+pub(crate) fn permute<T>(v: &mut [T], order: &mut [u32]) {
+    for start in 0..order.len() {
+        let mut k = start;
+        loop {
+            let src = order[k] as usize;
+            order[k] = k as u32;
+            if src == start || src == k {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn par_sort_is_a_full_sort() {
+        // Skewed keys (a quarter share one top-16 value) and ties, above the parallel threshold.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let v: Vec<(u64, u32)> = (0..200_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = if i % 4 == 0 {
+                    0x7777 << 48 | (x >> 40)
+                } else {
+                    x
+                };
+                (k, i % 1000)
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort_unstable();
+        let mut got = v;
+        par_sort(&mut got, |(k, _)| (k >> 48) as u16, |a, b| a.cmp(b));
+        assert_eq!(got, want);
+    }
+
+    proptest! {
+        // The in-place permutation gives what gathering into a new vector gives.
+        #[test]
+        fn permute_is_a_gather(
+            mut order in (0u32..300).prop_flat_map(|n| Just((0..n).collect::<Vec<u32>>()).prop_shuffle()),
+        ) {
+            let items: Vec<u64> = (0..order.len() as u64).map(|i| i * 7 + 3).collect();
+            let want: Vec<u64> = order.iter().map(|&i| items[i as usize]).collect();
+            let mut got = items;
+            permute(&mut got, &mut order);
+            prop_assert_eq!(got, want);
+        }
+
+    }
+}
