@@ -12,9 +12,11 @@ use std::cmp::Reverse;
 
 use crate::indicator::{IpRange, Meta, Priority, Report};
 
+use super::dedupe::into_entries;
 use super::ip::line_cost;
 use super::ipset::Addr;
 use super::{CompiledList, Entry, IpLine, IpStyle, MetaId, VendorRules, OVER_LIMIT};
+use crate::sort::permute;
 
 /// One candidate output item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,16 @@ impl Budget {
         Budget { left, full: false }
     }
 
+    /// Whether items of `lines` lines in all would be kept whole.
+    pub(super) fn fits(&self, lines: u64) -> bool {
+        !self.full && lines <= self.left
+    }
+
+    /// Takes `lines` that [`Budget::fits`] said fit (items kept whole by another path).
+    pub(super) fn spend(&mut self, lines: u64) {
+        self.left = self.left.saturating_sub(lines);
+    }
+
     /// Whether an item of `cost` lines is kept.
     fn take(&mut self, cost: u64) -> bool {
         if !self.full && cost <= self.left {
@@ -136,25 +148,48 @@ impl Budget {
     }
 }
 
-/// The entries of one group cut to `budget`: `keep` gives the indices into `v` of the items that
-/// are left after dedupe and the other drops, in list order, and `cost` the lines of the item at
-/// an index (so the values of the items cut are not read); those that fit become entries
-/// (cloned: they are few, and `v` is dropped whole), the rest are counted `over_limit` as
-/// [`apply_cap`] counts them.
-pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
-    v: &[(V, MetaId)],
-    keep: impl Iterator<Item = u32>,
+/// One group cut to `budget`: `keep` holds the indices of the items that are left after dedupe
+/// and the other drops, in list order, and `cost` gives the lines of the item at an index (so the
+/// values of the items cut are not read, except for the report's examples, `show`). Returns
+/// the indices that fit (in `keep`'s memory); the rest are counted `over_limit` as [`apply_cap`]
+/// counts them.
+pub(super) fn cut_indices(
+    mut keep: Vec<u32>,
     cost: impl Fn(usize) -> u64,
     budget: &mut Budget,
+    report: &mut Report,
+    show: impl Fn(usize) -> String,
+) -> Vec<u32> {
+    let mut kept = 0;
+    for r in 0..keep.len() {
+        let i = keep[r] as usize;
+        let c = cost(i);
+        if budget.take(c) {
+            keep[kept] = i as u32;
+            kept += 1;
+        } else {
+            report.skip_with(OVER_LIMIT, c, || None, || show(i));
+        }
+    }
+    keep.truncate(kept);
+    keep
+}
+
+/// The entries of the items of `v` at `kept` (in that order). A few (a list cut far below its
+/// input) are cloned and `v` is dropped on another thread; many are put in order in place and
+/// made into entries from the back ([`super::dedupe::into_entries`]), so the values and their
+/// entries are never both held in full (a cap that does not bind held 1M names twice: 181 MB
+/// against 114 MB).
+pub(super) fn take_entries<V: Clone + Send + 'static>(
+    mut v: Vec<(V, MetaId)>,
+    kept: Vec<u32>,
     metas: &[Meta],
     prio: &[Priority],
-    report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let mut out = Vec::new();
-    let mut out_p = Vec::new();
-    for i in keep {
-        let c = cost(i as usize);
-        if budget.take(c) {
+    if kept.len() < v.len() / 8 {
+        let mut out = Vec::with_capacity(kept.len());
+        let mut out_p = Vec::with_capacity(kept.len());
+        for &i in &kept {
             let (value, m) = &v[i as usize];
             let p = prio[*m as usize];
             out_p.push(p);
@@ -163,11 +198,23 @@ pub(super) fn take_in_order<V: Clone + std::fmt::Display>(
                 confidence: p.confidence,
                 comment: metas[*m as usize].comment.clone(),
             });
-        } else {
-            report.skip_with(OVER_LIMIT, c, || None, || v[i as usize].0.to_string());
         }
+        super::drop_later(v);
+        return (out, out_p);
     }
-    (out, out_p)
+    // The kept items first, in list order, then the others: one permutation in place.
+    let n = kept.len();
+    let mut taken = vec![false; v.len()];
+    for &i in &kept {
+        taken[i as usize] = true;
+    }
+    let mut order = kept;
+    order.extend((0..v.len() as u32).filter(|&i| !taken[i as usize]));
+    drop(taken);
+    permute(&mut v, &mut order);
+    drop(order);
+    super::drop_later(v.split_off(n));
+    into_entries(v, metas, prio)
 }
 
 pub(super) fn apply_cap(

@@ -172,7 +172,7 @@ pub(super) fn dedupe_indices<V: Sync>(
 /// Makes the entries, taking the values from the back of `v` and giving `v`'s memory back as it
 /// empties, so the values and the entries (64 bytes each for a domain, 40 bytes a value) are not
 /// both held in full at the peak of a big list. Order kept.
-fn into_entries<V>(
+pub(super) fn into_entries<V>(
     mut v: Vec<(V, MetaId)>,
     metas: &[Meta],
     prio: &[Priority],

@@ -10,7 +10,7 @@ use foldhash::HashSet;
 
 use crate::indicator::{domain, Domain, Hash, Meta, Priority, Report, UrlValue};
 
-use super::cap::{take_in_order, Budget};
+use super::cap::{cut_indices, take_entries, Budget};
 use super::dedupe::{dedupe, dedupe_indices};
 use super::{allowlist, AllowSet, Entry, MetaId, VendorRules, ALLOWLISTED, COVERED, NARROWED};
 use crate::sort::sort_key;
@@ -47,6 +47,12 @@ pub(super) fn compile_domains(
     }
     let key = |d: &Domain| sort_key(d.name.as_bytes());
     let cmp = |a: &Domain, b: &Domain| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard));
+    // A budget that every input item fits takes the general path, which holds less at its peak.
+    let lines = |d: &Domain| rules.domain_lines(d) as u64;
+    let (budget, spend) = match budget {
+        Some(b) if b.fits(kept.iter().map(|(d, _)| lines(d)).sum()) => (None, Some(b)),
+        b => (b, None),
+    };
     if let Some(budget) = budget {
         let firsts = dedupe_indices(&kept, key, cmp, metas, prio, report);
         // The wildcard names of the deduplicated list are those of the whole input.
@@ -73,17 +79,15 @@ pub(super) fn compile_domains(
             }
             !c
         });
-        let out = take_in_order(
-            &kept,
-            left.into_iter(),
+        let left = cut_indices(
+            left,
             |i| u64::from(cost[i]),
             budget,
-            metas,
-            prio,
             report,
+            |i| kept[i].0.to_string(),
         );
-        super::drop_later(kept);
-        return out;
+        drop(cost);
+        return take_entries(kept, left, metas, prio);
     }
     let (mut entries, mut prios) = dedupe(kept, key, cmp, metas, prio, report);
     // A name is covered when a wildcard on itself (other than this entry) or on an ancestor
@@ -103,6 +107,9 @@ pub(super) fn compile_domains(
     });
     let mut next = covered.iter();
     prios.retain(|_| !next.next().copied().unwrap_or(false));
+    if let Some(b) = spend {
+        b.spend(entries.iter().map(|e| lines(&e.value)).sum());
+    }
     (entries, prios)
 }
 
@@ -225,6 +232,12 @@ pub(super) fn compile_urls(
     let key = |u: &UrlValue| sort_key(rules.url_key(u).as_bytes());
     let cmp = |a: &UrlValue, b: &UrlValue| rules.url_key(a).cmp(&rules.url_key(b));
     match budget {
+        // every item fits: the general path, which holds less at its peak
+        Some(b) if b.fits(input.len() as u64) => {
+            let out = dedupe(input, key, cmp, metas, prio, report);
+            b.spend(out.0.len() as u64);
+            out
+        }
         Some(budget) => cut_names(input, key, cmp, budget, metas, prio, report),
         None => dedupe(input, key, cmp, metas, prio, report),
     }
@@ -252,6 +265,12 @@ pub(super) fn compile_hashes(
     let key = |h: &Hash| sort_key(h.hex.as_bytes());
     let cmp = |a: &Hash, b: &Hash| a.hex.cmp(&b.hex);
     match budget {
+        // every item fits: the general path, which holds less at its peak
+        Some(b) if b.fits(kept.len() as u64) => {
+            let out = dedupe(kept, key, cmp, metas, prio, report);
+            b.spend(out.0.len() as u64);
+            out
+        }
         Some(budget) => cut_names(kept, key, cmp, budget, metas, prio, report),
         None => dedupe(kept, key, cmp, metas, prio, report),
     }
@@ -268,9 +287,8 @@ fn cut_names<V: Clone + std::fmt::Display + Send + Sync + 'static>(
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
     let firsts = dedupe_indices(&v, key, cmp, metas, prio, report);
-    let out = take_in_order(&v, firsts.into_iter(), |_| 1, budget, metas, prio, report);
-    super::drop_later(v);
-    out
+    let kept = cut_indices(firsts, |_| 1, budget, report, |i| v[i].0.to_string());
+    take_entries(v, kept, metas, prio)
 }
 
 #[cfg(test)]
