@@ -231,16 +231,7 @@ pub(super) fn compile_urls(
     // line). The key is borrowed from the URL unless the vendor rewrites it.
     let key = |u: &UrlValue| sort_key(rules.url_key(u).as_bytes());
     let cmp = |a: &UrlValue, b: &UrlValue| rules.url_key(a).cmp(&rules.url_key(b));
-    match budget {
-        // every item fits: the general path, which holds less at its peak
-        Some(b) if b.fits(input.len() as u64) => {
-            let out = dedupe(input, key, cmp, metas, prio, report);
-            b.spend(out.0.len() as u64);
-            out
-        }
-        Some(budget) => cut_names(input, key, cmp, budget, metas, prio, report),
-        None => dedupe(input, key, cmp, metas, prio, report),
-    }
+    one_line_entries(input, key, cmp, budget, metas, prio, report)
 }
 
 /// Compiles the hash entries of a list; with a `budget`, as [`compile_domains`] does.
@@ -264,31 +255,33 @@ pub(super) fn compile_hashes(
     }
     let key = |h: &Hash| sort_key(h.hex.as_bytes());
     let cmp = |a: &Hash, b: &Hash| a.hex.cmp(&b.hex);
-    match budget {
-        // every item fits: the general path, which holds less at its peak
-        Some(b) if b.fits(kept.len() as u64) => {
-            let out = dedupe(kept, key, cmp, metas, prio, report);
-            b.spend(out.0.len() as u64);
-            out
-        }
-        Some(budget) => cut_names(kept, key, cmp, budget, metas, prio, report),
-        None => dedupe(kept, key, cmp, metas, prio, report),
-    }
+    one_line_entries(kept, key, cmp, budget, metas, prio, report)
 }
 
-/// Dedupe and cut of one-line entries (URLs, hashes) under a [`Budget`].
-fn cut_names<V: Clone + std::fmt::Display + Send + Sync + 'static>(
+/// Dedupe of one-line entries (URLs, hashes), cut to `budget` when there is one.
+fn one_line_entries<V: Clone + std::fmt::Display + Send + Sync + 'static>(
     v: Vec<(V, MetaId)>,
     key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
-    budget: &mut Budget,
+    budget: Option<&mut Budget>,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let firsts = dedupe_indices(&v, key, cmp, metas, prio, report);
-    let kept = cut_indices(firsts, |_| 1, budget, report, |i| v[i].0.to_string());
-    take_entries(v, kept, metas, prio)
+    match budget {
+        // every item fits: the general path, which holds less at its peak
+        Some(b) if b.fits(v.len() as u64) => {
+            let out = dedupe(v, key, cmp, metas, prio, report);
+            b.spend(out.0.len() as u64);
+            out
+        }
+        Some(b) => {
+            let firsts = dedupe_indices(&v, key, cmp, metas, prio, report);
+            let kept = cut_indices(firsts, |_| 1, b, report, |i| v[i].0.to_string());
+            take_entries(v, kept, metas, prio)
+        }
+        None => dedupe(v, key, cmp, metas, prio, report),
+    }
 }
 
 #[cfg(test)]
