@@ -61,6 +61,78 @@ pub(crate) fn par_sort<T: Send>(
     });
 }
 
+/// One item of a keyed sort: a key's [`sort_key`] (prefix as two words, hash) and its index.
+pub(crate) type Keyed = ([u64; 2], u32, u32);
+
+/// Whether there are two cores and items enough to split work over them.
+fn two_threads(n: usize) -> bool {
+    n >= 1 << 16 && std::thread::available_parallelism().map_or(1, |c| c.get()) >= 2
+}
+
+/// The [`Keyed`] items of keys `0..n` (`key(i)` is [`sort_key`] of key `i`), made on two threads
+/// for many keys and sorted by (prefix, hash, index) with [`par_sort`]: keys that differ in their
+/// first 16 bytes are then in order without a key being read again; the runs of equal prefixes
+/// (duplicates, and keys sharing 16 bytes) are left for [`for_each_run`] to order fully.
+pub(crate) fn keyed_order(n: usize, key: impl Fn(usize) -> (u128, u32) + Sync) -> Vec<Keyed> {
+    let mut order: Vec<Keyed> = vec![([0; 2], 0, 0); n];
+    let make = |part: &mut [Keyed], from: usize| {
+        for (k, slot) in part.iter_mut().enumerate() {
+            let i = from + k;
+            let (p, h) = key(i);
+            *slot = ([(p >> 64) as u64, p as u64], h, i as u32);
+        }
+    };
+    if two_threads(n) {
+        let mid = n / 2;
+        let (a, b) = order.split_at_mut(mid);
+        std::thread::scope(|s| {
+            s.spawn(|| make(b, mid));
+            make(a, 0);
+        });
+    } else {
+        make(&mut order, 0);
+    }
+    par_sort(&mut order, |(p, ..)| (p[0] >> 48) as u16, |a, b| a.cmp(b));
+    order
+}
+
+/// Calls `f` on every run of two or more items of equal prefixes in `order` (sorted by
+/// [`keyed_order`]), with the matching part of `aux` (one slot per item); the runs are split over
+/// two threads for many items (a run never straddles the cut).
+pub(crate) fn for_each_run<A: Send>(
+    order: &mut [Keyed],
+    aux: &mut [A],
+    f: impl Fn(&mut [Keyed], &mut [A]) + Sync,
+) {
+    let runs = |part: &mut [Keyed], aux: &mut [A]| {
+        let mut r = 0;
+        while r < part.len() {
+            let mut e = r + 1;
+            while e < part.len() && part[e].0 == part[r].0 {
+                e += 1;
+            }
+            if e - r > 1 {
+                f(&mut part[r..e], &mut aux[r..e]);
+            }
+            r = e;
+        }
+    };
+    if two_threads(order.len()) {
+        let mut mid = order.len() / 2;
+        while mid < order.len() && order[mid].0 == order[mid - 1].0 {
+            mid += 1;
+        }
+        let (a, b) = order.split_at_mut(mid);
+        let (xa, xb) = aux.split_at_mut(mid);
+        std::thread::scope(|s| {
+            s.spawn(|| runs(b, xb));
+            runs(a, xa);
+        });
+    } else {
+        runs(order, aux);
+    }
+}
+
 /// Puts `v` in the order `order` gives (`v[k]` becomes the old `v[order[k]]`) in place, by
 /// following each cycle of the permutation; `order` is used up as the record of what is done.
 /// In place, so no second vector of values exists at any time (it did: 40 bytes an item).

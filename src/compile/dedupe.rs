@@ -10,7 +10,7 @@
 use crate::indicator::{Meta, Priority, Report};
 #[cfg(test)]
 use crate::sort::sort_key;
-use crate::sort::{par_sort, permute};
+use crate::sort::{for_each_run, keyed_order, permute, Keyed};
 
 use super::{Entry, MetaId};
 
@@ -33,35 +33,9 @@ fn sorted_order<V: Sync>(
     metas: &[Meta],
     prio: &[Priority],
 ) -> (Vec<u32>, Vec<bool>) {
-    type Item = ([u64; 2], u32, u32);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let two = threads >= 2 && v.len() >= 1 << 16;
-    // (prefix as two words, hash, index): 24 bytes an item
-    let mut order: Vec<Item> = vec![([0; 2], 0, 0); v.len()];
-    let make_keys = |part: &mut [Item], from: usize| {
-        for (k, slot) in part.iter_mut().enumerate() {
-            let i = from + k;
-            let (p, h) = key(&v[i].0);
-            *slot = ([(p >> 64) as u64, p as u64], h, i as u32);
-        }
-    };
-    if two {
-        let mid = v.len() / 2;
-        let (a, b) = order.split_at_mut(mid);
-        std::thread::scope(|s| {
-            s.spawn(|| make_keys(b, mid));
-            make_keys(a, 0);
-        });
-    } else {
-        make_keys(&mut order, 0);
-    }
-    par_sort(
-        &mut order,
-        |(p, ..)| (p[0] >> 48) as u16,
-        |a, b| (a.0, a.1).cmp(&(b.0, b.1)),
-    );
-    let value = |x: &Item| &v[x.2 as usize];
-    let full = |a: &Item, b: &Item| {
+    let mut order = keyed_order(v.len(), |i| key(&v[i].0));
+    let value = |x: &Keyed| &v[x.2 as usize];
+    let full = |a: &Keyed, b: &Keyed| {
         let ((x, ma), (y, mb)) = (value(a), value(b));
         cmp(x, y)
             .then_with(|| prio[*mb as usize].cmp(&prio[*ma as usize]))
@@ -71,45 +45,20 @@ fn sorted_order<V: Sync>(
                     .cmp(&metas[*mb as usize].comment)
             })
     };
-    let mut dup = vec![false; order.len()];
     // Each run of equal prefixes sorted by the full order; then every item equal to the last
     // kept one of its run is a duplicate (duplicates share their prefix, so never cross runs).
-    let sort_runs = |part: &mut [Item], dup: &mut [bool]| {
-        let mut r = 0;
-        while r < part.len() {
-            let mut e = r + 1;
-            while e < part.len() && part[e].0 == part[r].0 {
-                e += 1;
+    let mut dup = vec![false; order.len()];
+    for_each_run(&mut order, &mut dup, |run, dup| {
+        run.sort_unstable_by(full);
+        let mut last = 0;
+        for k in 1..run.len() {
+            if cmp(&value(&run[last]).0, &value(&run[k]).0).is_eq() {
+                dup[k] = true;
+            } else {
+                last = k;
             }
-            if e - r > 1 {
-                part[r..e].sort_unstable_by(full);
-                let mut last = r;
-                for k in r + 1..e {
-                    if cmp(&value(&part[last]).0, &value(&part[k]).0).is_eq() {
-                        dup[k] = true;
-                    } else {
-                        last = k;
-                    }
-                }
-            }
-            r = e;
         }
-    };
-    if two {
-        // Runs never straddle the cut: the two halves are done at once.
-        let mut mid = order.len() / 2;
-        while mid < order.len() && order[mid].0 == order[mid - 1].0 {
-            mid += 1;
-        }
-        let (a, b) = order.split_at_mut(mid);
-        let (da, db) = dup.split_at_mut(mid);
-        std::thread::scope(|s| {
-            s.spawn(|| sort_runs(b, db));
-            sort_runs(a, da);
-        });
-    } else {
-        sort_runs(&mut order, &mut dup);
-    }
+    });
     let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     (order, dup)

@@ -194,10 +194,13 @@ impl Format {
     /// Returns the entry count, counted to the end even when a write failed, and the first
     /// write error.
     pub fn write_to(&self, list: &CompiledList, w: &mut dyn io::Write) -> (u64, io::Result<()>) {
-        let o = &self.options;
         match self.vendor {
-            Vendor::Plain => plain::write_to(list, o, w),
-            Vendor::Panos => panos::write_to(list, o, w),
+            Vendor::Plain => Spill::stream(w, plain::HEADROOM, |out, spill| {
+                plain::write_with(list, out, &mut |b| spill(b))
+            }),
+            Vendor::Panos => Spill::stream(w, panos::HEADROOM, |out, spill| {
+                panos::write_with(list, out, &mut |b| spill(b))
+            }),
             _ => {
                 let r = self.render(list);
                 (r.entries, w.write_all(&r.body))

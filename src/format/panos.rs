@@ -23,12 +23,11 @@
 //! - [X1] Cortex XSOAR EDL.py (`*.domain.com` does not match `domain.com` on PAN-OS)
 
 use std::borrow::Cow;
-use std::io;
 
 use crate::compile::{CompiledList, IpStyle};
 use crate::indicator::{Domain, Kind, Skip, UrlValue, Value};
 
-use super::{unsupported, write_domain, FormatOptions, Spill};
+use super::{unsupported, write_domain, FormatOptions};
 
 /// [P10] 50,000 IP entries on most platforms (150,000 on PA-5000/7000); the domain and URL
 /// limits also start at 50,000 per platform. The lowest documented figure is the safe default.
@@ -98,19 +97,15 @@ pub fn write(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) -> u64 
     write_with(list, out, &mut |_| {})
 }
 
-/// Streams the list to `w` (the bytes of [`write`]); returns the entry count and the first
-/// write error ([`Format::write_to`](super::Format::write_to)).
-pub fn write_to(
-    list: &CompiledList,
-    _o: &FormatOptions,
-    w: &mut dyn io::Write,
-) -> (u64, io::Result<()>) {
-    Spill::stream(w, 4096, |out, spill| {
-        write_with(list, out, &mut |b| spill(b))
-    })
-}
+/// The longest line [`write_with`] makes between two calls of its `spill`, for
+/// [`Format::write_to`](super::Format::write_to).
+pub(super) const HEADROOM: usize = 4096;
 
-fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mut Vec<u8>)) -> u64 {
+pub(super) fn write_with(
+    list: &CompiledList,
+    out: &mut Vec<u8>,
+    spill: &mut impl FnMut(&mut Vec<u8>),
+) -> u64 {
     let mut n = super::write_ips_with(list, out, spill);
     n += super::write_lines_with(&list.domains, out, spill, |d, out| {
         if d.wildcard {

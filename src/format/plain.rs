@@ -12,12 +12,11 @@
 //! URLs whole with their scheme, hashes in lowercase hex. Our own format, so it documents `#`.
 
 use std::borrow::Cow;
-use std::io;
 
 use crate::compile::{CompiledList, IpStyle};
 use crate::indicator::{Kind, Skip, UrlValue, Value};
 
-use super::{write_domain, FormatOptions, Spill};
+use super::{write_domain, FormatOptions};
 
 /// No limit.
 pub const DEFAULT_MAX_ENTRIES: Option<u64> = None;
@@ -52,22 +51,18 @@ pub fn write(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) -> u64 
     write_with(list, out, &mut |_| {})
 }
 
-/// Streams the list to `w` (the bytes of [`write`]); returns the entry count and the first
-/// write error ([`Format::write_to`](super::Format::write_to)).
-pub fn write_to(
-    list: &CompiledList,
-    _o: &FormatOptions,
-    w: &mut dyn io::Write,
-) -> (u64, io::Result<()>) {
-    Spill::stream(w, 256, |out, spill| {
-        write_with(list, out, &mut |b| spill(b))
-    })
-}
+/// The longest line [`write_with`] makes between two calls of its `spill`, for
+/// [`Format::write_to`](super::Format::write_to).
+pub(super) const HEADROOM: usize = 256;
 
 /// The header, then the entries, calling `spill` at line ends. The header holds the count,
 /// known before the body is written (one line per IP line, domain, URL and hash), so the body
 /// can go out as it is made.
-fn write_with(list: &CompiledList, out: &mut Vec<u8>, spill: &mut impl FnMut(&mut Vec<u8>)) -> u64 {
+pub(super) fn write_with(
+    list: &CompiledList,
+    out: &mut Vec<u8>,
+    spill: &mut impl FnMut(&mut Vec<u8>),
+) -> u64 {
     let entries =
         super::ip_lines(list) + (list.domains.len() + list.urls.len() + list.hashes.len()) as u64;
     super::header(out, list, entries);
