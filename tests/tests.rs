@@ -24,4 +24,5 @@ mod stix_patterns;
 mod store;
 mod support;
 mod taxii;
+mod unchanged;
 mod vendors;

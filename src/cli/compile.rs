@@ -240,6 +240,8 @@ fn run_pipeline(args: &Args, config: &Config, write: bool) -> Result<Run, CliErr
         if write { Some(&mut store) } else { None },
         &mut data,
         now,
+        // One run: every file is parsed (the daemon remembers its reads, `pipeline/unchanged.rs`).
+        None,
     )
     .map_err(anyhow::Error::from)?;
     lap("parse+gates+merge");

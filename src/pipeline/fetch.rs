@@ -11,9 +11,11 @@ use crate::source::decode::decode_body;
 use crate::source::http::{Fetcher, HttpOutcome, HttpRequest};
 use crate::source::parse::{self, parse_feed_into, FeedFormat, ParseSpec, ParsedIndicator, Sink};
 use crate::store::{
-    merge_set, DeltaOutcome, FreshMeta, FreshSet, IndicatorIndex, RecordSet, SourceState, Store,
+    merge_set, seen_again, DeltaOutcome, FreshMeta, FreshSet, IndicatorIndex, RecordSet,
+    SourceState, Store,
 };
 
+use super::unchanged::{self, FileReads};
 use super::{timing, FetchMode, PipelineError, SourceData, SourceOutcome, SourceStatus};
 
 /// A fetch's indicators go straight into a [`FreshSet`] as they are parsed.
@@ -208,18 +210,35 @@ pub async fn refresh_sources(
     mode: FetchMode,
     now: i64,
 ) -> Result<Vec<SourceOutcome>, PipelineError> {
+    refresh_sources_remembering(config, store, data, fetcher, mode, now, None).await
+}
+
+/// [`refresh_sources`] for a long-running process: with `files`, a `path` source read again
+/// with the bytes and settings of its last accepted read is not parsed again
+/// ([`FileReads`], `unchanged.rs`).
+///
+/// # Errors
+/// Only store failures; a source failure is an outcome, not an error.
+pub async fn refresh_sources_remembering(
+    config: &Config,
+    store: Option<&mut Store>,
+    data: &mut SourceData,
+    fetcher: Arc<Fetcher>,
+    mode: FetchMode,
+    now: i64,
+    files: Option<&FileReads>,
+) -> Result<Vec<SourceOutcome>, PipelineError> {
     match store {
         Some(st) => {
-            let (out, pending) =
-                refresh_sources_deferred(config, Some(&mut *st), data, fetcher, mode, now).await?;
+            let fetches = fetch_sources(config, Some(&*st), fetcher, mode, now).await?;
+            let (out, pending) = accept_fetches(config, fetches, Some(&mut *st), data, now, files)?;
             pending.write(st, data)?;
             Ok(out)
         }
-        None => Ok(
-            refresh_sources_deferred(config, None, data, fetcher, mode, now)
-                .await?
-                .0,
-        ),
+        None => {
+            let fetches = fetch_sources(config, None, fetcher, mode, now).await?;
+            Ok(accept_fetches(config, fetches, None, data, now, files)?.0)
+        }
     }
 }
 
@@ -290,7 +309,7 @@ pub async fn refresh_sources_deferred(
     now: i64,
 ) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
     let fetches = fetch_sources(config, store.as_deref(), fetcher, mode, now).await?;
-    accept_fetches(config, fetches, store, data, now)
+    accept_fetches(config, fetches, store, data, now, None)
 }
 
 /// What [`fetch_sources`] got, for [`accept_fetches`]: each source's response (or why there is
@@ -378,7 +397,8 @@ pub async fn fetch_sources(
 
 /// The second half of [`refresh_sources_deferred`]: decodes, parses and gates what
 /// [`fetch_sources`] got, merges accepted snapshots into `data` and returns them to be written;
-/// state-only changes are written to `store` at once.
+/// state-only changes are written to `store` at once. With `files`, a `path` source read again
+/// unchanged is not parsed again ([`refresh_sources_remembering`]).
 ///
 /// # Errors
 /// Only store failures; a source failure is an outcome, not an error.
@@ -388,6 +408,7 @@ pub fn accept_fetches(
     mut store: Option<&mut Store>,
     data: &mut SourceData,
     now: i64,
+    files: Option<&FileReads>,
 ) -> Result<(Vec<SourceOutcome>, PendingWrites), PipelineError> {
     let Fetches {
         fetched,
@@ -455,12 +476,53 @@ pub fn accept_fetches(
             }
             Fetched::Body(body, etag, last_modified, content_type) => {
                 bytes = body.len() as u64;
+                let t_accept = Instant::now();
+                let validator = files.and_then(|_| unchanged::validator(s, &body));
+                let again = match (files, &validator) {
+                    (Some(f), Some(v)) => f.again(s, v, &state, data.get(&s.name)),
+                    _ => None,
+                };
+                if let Some((read, old)) = again.and_then(|r| Some((r, data.remove(&s.name)?))) {
+                    // The same bytes and settings as the last accepted read: its records seen
+                    // again, its report and counts, no parse (`unchanged.rs`).
+                    let added = read.values.saturating_sub(old.len() as u64);
+                    let records = seen_again(old, now);
+                    report.merge(&read.report);
+                    state.last_attempt = Some(now);
+                    state.last_success = Some(now);
+                    state.last_error = None;
+                    state.last_error_reason = None;
+                    state.accepted_count = records.len() as u64;
+                    if timing() {
+                        eprintln!(
+                            "timing: source {}: read {:.3}s, unchanged: seen again {:.3}s",
+                            s.name,
+                            took.as_secs_f64(),
+                            t_accept.elapsed().as_secs_f64(),
+                        );
+                    }
+                    if store.is_some() {
+                        pending
+                            .snapshots
+                            .push((s.name.clone(), state.clone(), None));
+                    }
+                    data.insert(s.name.clone(), records);
+                    out.push(SourceOutcome {
+                        name: s.name.clone(),
+                        status: SourceStatus::Updated { added, removed: 0 },
+                        records: data.get(&s.name).map_or(0, |r| r.len() as u64),
+                        report,
+                        duration: took + t.elapsed(),
+                        bytes,
+                    });
+                    continue;
+                }
+                let old_len = data.get(&s.name).map_or(0, |r| r.len() as u64);
                 let (url, max) = match (s.http(), &s.transport) {
                     (Some(h), _) => (crate::source::http::redact_url(&h.url), h.max_body),
                     (None, Transport::File { path }) => (path.display().to_string(), u64::MAX),
                     (None, _) => (s.name.clone(), u64::MAX),
                 };
-                let t_accept = Instant::now();
                 match accept(
                     s,
                     body,
@@ -476,9 +538,14 @@ pub fn accept_fetches(
                         state.last_success = Some(now);
                         state.last_error = None;
                         state.last_error_reason = None;
-                        state.etag = etag;
+                        state.etag = etag.or(validator.clone());
                         state.last_modified = last_modified;
                         state.accepted_count = records.len() as u64;
+                        if let (Some(f), Some(v)) = (files, validator) {
+                            // |fresh| = |old| - removed + added
+                            let values = (old_len + added).saturating_sub(removed);
+                            f.remember(&s.name, v, &report, values);
+                        }
                         if timing() {
                             eprintln!(
                                 "timing: source {}: fetch {:.3}s, parse+gates+merge {:.3}s",

@@ -494,6 +494,13 @@ fn line_set(body: &[u8]) -> FastSet<&[u8]> {
 
 /// Entry lines (not headers) new in `new` and gone from `old`, each in its list's order. A
 /// first compile and an unchanged list, the common cases on big lists, hash nothing.
+///
+/// A recompile usually changes a few lines of a long list (`serve` after one feed was edited),
+/// so the bytes both bodies share at their start and at their end, cut at line boundaries, are
+/// set aside: only the differing middles are hashed into sets, and the shared lines are then
+/// walked once to drop the candidates they hold (a line of one middle may also sit in the
+/// shared part). The result is the set difference of all the lines, as before: for 1M names
+/// with one added, 0.23 s became a few ms.
 fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Lines, Lines) {
     let Some(old) = old else {
         return (entry_lines(new).collect(), Lines::default());
@@ -501,10 +508,66 @@ fn diff_lines(old: Option<&[u8]>, new: &[u8]) -> (Lines, Lines) {
     if old == new {
         return (Lines::default(), Lines::default());
     }
-    let (old_set, new_set) = (line_set(old), line_set(new));
-    let added = entry_lines(new).filter(|l| !old_set.contains(l)).collect();
-    let removed = entry_lines(old).filter(|l| !new_set.contains(l)).collect();
-    (added, removed)
+    // The shared start, cut after its last newline: whole lines, the same in both.
+    let same = common_prefix(old, new);
+    let start = memchr::memrchr(b'\n', &old[..same]).map_or(0, |i| i + 1);
+    // The shared end, from just after a newline inside it (so the line before it is whole in
+    // both), never reaching into the shared start.
+    let same = common_suffix(&old[start..], &new[start..]);
+    let tail = &old[old.len() - same..];
+    let end = memchr::memchr(b'\n', tail).map_or(0, |i| same - i - 1);
+    let (old_mid, new_mid) = (&old[start..old.len() - end], &new[start..new.len() - end]);
+    let (old_set, new_set) = (line_set(old_mid), line_set(new_mid));
+    let mut added: FastSet<&[u8]> = entry_lines(new_mid)
+        .filter(|l| !old_set.contains(l))
+        .collect();
+    let mut removed: FastSet<&[u8]> = entry_lines(old_mid)
+        .filter(|l| !new_set.contains(l))
+        .collect();
+    if !added.is_empty() || !removed.is_empty() {
+        for l in entry_lines(&old[..start]).chain(entry_lines(&old[old.len() - end..])) {
+            added.remove(l);
+            removed.remove(l);
+        }
+    }
+    (
+        entry_lines(new_mid).filter(|l| added.contains(l)).collect(),
+        entry_lines(old_mid)
+            .filter(|l| removed.contains(l))
+            .collect(),
+    )
+}
+
+/// How many bytes `a` and `b` share at their start (compared a block at a time).
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at + BLOCK <= n && a[at..at + BLOCK] == b[at..at + BLOCK] {
+        at += BLOCK;
+    }
+    at + a[at..n]
+        .iter()
+        .zip(&b[at..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at their end (compared a block at a time).
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut same = 0;
+    while same + BLOCK <= n && a[n - same - BLOCK..n - same] == b[n - same - BLOCK..n - same] {
+        same += BLOCK;
+    }
+    same + a[..n - same]
+        .iter()
+        .rev()
+        .zip(b[..n - same].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Writes one list file atomically: temp file in the same folder, fsync, rename.
@@ -568,6 +631,108 @@ mod tests {
         assert_eq!(a.get(1), Some("\u{fffd}"));
         assert_eq!(a.get(2), None);
         assert!(r.is_empty());
+    }
+
+    /// The diff without the shared start and end set aside: every line of both hashed.
+    fn diff_lines_whole(old: &[u8], new: &[u8]) -> (Lines, Lines) {
+        let (old_set, new_set) = (line_set(old), line_set(new));
+        (
+            entry_lines(new).filter(|l| !old_set.contains(l)).collect(),
+            entry_lines(old).filter(|l| !new_set.contains(l)).collect(),
+        )
+    }
+
+    /// A list body from line numbers: few distinct lines (so lines repeat and move), headers,
+    /// `end`, an empty line, and with or without the last newline.
+    fn body(lines: &[u8], last_newline: bool) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (i, &n) in lines.iter().enumerate() {
+            if i > 0 {
+                b.push(b'\n');
+            }
+            match n % 23 {
+                0 => b.extend_from_slice(b"# header"),
+                1 => b.extend_from_slice(b"end"),
+                2 => {}
+                3 => b.extend_from_slice(b"1.1.1"),
+                _ => b.extend_from_slice(format!("1.1.1.{n}").as_bytes()),
+            }
+        }
+        if last_newline {
+            b.push(b'\n');
+        }
+        b
+    }
+
+    proptest::proptest! {
+        /// Setting the shared start and end aside changes nothing: an edit of a few lines
+        /// somewhere in a list (insert, delete, replace, a line that also sits in the shared
+        /// part, one line a prefix of another), checked against hashing every line.
+        #[test]
+        fn diff_is_the_whole_set_difference(
+            lines in proptest::collection::vec(0u8..60, 0..40),
+            at in 0usize..40,
+            cut in 0usize..4,
+            insert in proptest::collection::vec(0u8..60, 0..4),
+            old_newline: bool,
+            new_newline: bool,
+        ) {
+            let at = at.min(lines.len());
+            let cut = cut.min(lines.len() - at);
+            let mut edited = lines.clone();
+            edited.splice(at..at + cut, insert);
+            let (old, new) = (body(&lines, old_newline), body(&edited, new_newline));
+            proptest::prop_assert_eq!(diff_lines(Some(&old), &new), diff_lines_whole(&old, &new));
+        }
+    }
+
+    proptest::proptest! {
+        /// The block-at-a-time comparisons count what a byte-at-a-time one does, on bodies
+        /// longer than a block with the difference anywhere.
+        #[test]
+        fn shared_start_and_end_are_counted_exactly(
+            len in 0usize..20_000,
+            at in 0usize..20_000,
+            extra in 0usize..3,
+        ) {
+            let a: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut b = a.clone();
+            b.extend(std::iter::repeat_n(7u8, extra));
+            if let Some(x) = b.get_mut(at) {
+                *x ^= 0x80;
+            }
+            let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+            let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+            proptest::prop_assert_eq!(common_prefix(&a, &b), prefix);
+            proptest::prop_assert_eq!(common_suffix(&a, &b), suffix);
+        }
+    }
+
+    #[test]
+    fn shared_bytes_are_cut_at_whole_lines() {
+        // "1.1.1" is a prefix of "1.1.1.5"; "a" of "xa"; the shared end starts mid-line
+        for (old, new, added, removed) in [
+            (
+                &b"1.1.1.1\n1.1.1\n"[..],
+                &b"1.1.1.1\n1.1.1.5\n"[..],
+                vec!["1.1.1.5"],
+                vec!["1.1.1"],
+            ),
+            (b"a\n", b"xa\n", vec!["xa"], vec!["a"]),
+            (b"b\na\nc\n", b"b\nxa\nc\nb\n", vec!["xa"], vec!["a"]),
+            (b"a\nb", b"a\nb\nb", vec![], vec![]),
+            (b"a\nb\n", b"b\na\n", vec![], vec![]),
+        ] {
+            let (a, r) = diff_lines(Some(old), new);
+            assert_eq!(
+                (a.to_vec(), r.to_vec()),
+                (
+                    added.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    removed.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+                ),
+                "{old:?} -> {new:?}"
+            );
+        }
     }
 
     #[test]

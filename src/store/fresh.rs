@@ -453,6 +453,65 @@ pub fn merge_set(
     (set, counts)
 }
 
+/// What [`merge_set`] makes of `old` with the very snapshot `old` was last merged from, at `now`
+/// and with `keep_for` 0, without that snapshot: every record seen again at `now` (its
+/// `first_seen` and data-given fields kept), those whose data-given expiry has passed dropped,
+/// the stamps in the order the merge would intern them. For a `path` source read again unchanged
+/// (`pipeline/unchanged.rs`). The merge's counts are not made: no value is new or gone (the
+/// merge would count a value of the snapshot that had expired before `old` as new again).
+pub fn seen_again(mut set: RecordSet, now: i64) -> RecordSet {
+    let old = std::mem::take(&mut set.stamps);
+    let mut out = Interner::default();
+    let mut ids: Vec<Option<Option<StampId>>> = vec![None; old.len()];
+    let mut id = |oid: StampId| -> Option<StampId> {
+        let i = oid as usize;
+        if let Some(Some(id)) = ids.get(i) {
+            return *id;
+        }
+        let s = old.get(i)?;
+        let id = s.expires.is_none_or(|e| e > now).then(|| {
+            out.intern(Stamp {
+                last_seen: now,
+                ..s.clone()
+            })
+        });
+        if let Some(slot) = ids.get_mut(i) {
+            *slot = Some(id);
+        }
+        id
+    };
+    // In place: each record is kept (with its new stamp) or dropped, in order.
+    let mut kept = 0;
+    for i in 0..set.v4.len() {
+        if let Some(id) = id(set.v4_stamps[i]) {
+            set.v4[kept] = set.v4[i];
+            set.v4_stamps[kept] = id;
+            kept += 1;
+        }
+    }
+    set.v4.truncate(kept);
+    set.v4_stamps.truncate(kept);
+    let mut kept = 0;
+    for i in 0..set.v6.len() {
+        if let Some(id) = id(set.v6_stamps[i]) {
+            set.v6[kept] = set.v6[i];
+            set.v6_stamps[kept] = id;
+            kept += 1;
+        }
+    }
+    set.v6.truncate(kept);
+    set.v6_stamps.truncate(kept);
+    set.names.retain_mut(|(_, sid)| match id(*sid) {
+        Some(new) => {
+            *sid = new;
+            true
+        }
+        None => false,
+    });
+    set.stamps = out.into_list();
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::merge::{merge_snapshot, FreshIndicator};
@@ -540,6 +599,25 @@ mod tests {
             let ov: HashSet<&Value> = o.iter().map(|x| &x.value).collect();
             prop_assert_eq!(counts.added, fv.difference(&ov).count() as u64);
             prop_assert_eq!(counts.removed, ov.difference(&fv).count() as u64);
+        }
+    }
+
+    proptest! {
+        /// Seeing a set again is merging it with the snapshot it was merged from: the same
+        /// records and stamps (in the same order), with expiries passing between the merges.
+        #[test]
+        fn seen_again_is_the_same_snapshot_merged_again(
+            o in prop::collection::vec(any_old(), 0..12),
+            f in prop::collection::vec(any_fresh(), 0..16),
+            split in 0usize..16,
+            later in 0i64..150,
+        ) {
+            let mut o = o;
+            o.sort_by(|a, b| a.value.cmp(&b.value));
+            o.dedup_by(|a, b| a.value == b.value);
+            let (old, _) = merge_set(&RecordSet::from_records(o), fresh_set(&f, split), 950, 0);
+            let (again, _) = merge_set(&old, fresh_set(&f, split), 950 + later, 0);
+            prop_assert_eq!(seen_again(old, 950 + later), again);
         }
     }
 

@@ -115,9 +115,9 @@ mod set;
 pub mod share;
 pub mod share_mirror;
 
-pub use self::embedded::{Part, PartFile, RecordReader, Store};
+pub use self::embedded::{Part, PartFile, RecordReader, SnapshotId, Store};
 pub use self::error::{Damage, IoAction, NameProblem, StoreError, VersionProblem};
-pub use self::fresh::{merge_set, FreshMeta, FreshSet, MergeCounts};
+pub use self::fresh::{merge_set, seen_again, FreshMeta, FreshSet, MergeCounts};
 pub use self::indicators::{
     apply_delta, Assertion, DeltaOutcome, IndicatorEntry, IndicatorIndex, TOMBSTONE_KEEP,
 };

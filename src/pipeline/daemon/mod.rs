@@ -244,6 +244,8 @@ pub async fn run(
         watch: None,
         held_logged: String::new(),
         replica: replica.as_ref().map(|(r, _)| r.clone()),
+        files: Arc::default(),
+        kept: Arc::default(),
     };
     // The lists kept from the last run are served from the first request on.
     sched.publish_stored().await;

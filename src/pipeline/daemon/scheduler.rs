@@ -21,8 +21,8 @@ use crate::store::{Key, ListMeta, SourceState, Store};
 
 use crate::pipeline::publish::{self, Held};
 use crate::pipeline::{
-    list_format, load_sources, refresh_sources, save_list, FetchMode, ListOutcome, PipelineError,
-    SourceOutcome, SourceStatus,
+    list_format, refresh_sources_remembering, save_list, FetchMode, FileReads, KeptSets,
+    ListOutcome, PipelineError, SourceOutcome, SourceStatus,
 };
 
 use super::{load_config, DaemonError};
@@ -51,6 +51,12 @@ pub(super) struct Scheduler {
     /// With `[store] backend = "postgres"`: cycles run only while this replica leads, and
     /// their lists are published to the database (`replica.rs`).
     pub(super) replica: Option<Arc<super::replica::Replica>>,
+    /// The `path` sources this process parsed, so one read again unchanged is not parsed again
+    /// (`pipeline/unchanged.rs`).
+    pub(super) files: Arc<FileReads>,
+    /// The records of the last cycle, so the next loads only snapshots written since
+    /// (`pipeline/unchanged.rs`).
+    pub(super) kept: Arc<KeptSets>,
 }
 
 /// One list of a cycle: compiled, then published (saved in the store, with its bytes ready to
@@ -375,15 +381,18 @@ impl Scheduler {
             },
             None => None,
         };
-        let (config, guard, fetcher) = (
+        let (config, guard, fetcher, files, kept) = (
             self.config.clone(),
             self.guard.clone(),
             self.fetcher.clone(),
+            self.files.clone(),
+            self.kept.clone(),
         );
         let handle = tokio::runtime::Handle::current();
-        let r =
-            tokio::task::spawn_blocking(move || run_cycle(&config, &guard, fetcher, mode, &handle))
-                .await;
+        let r = tokio::task::spawn_blocking(move || {
+            run_cycle(&config, &guard, fetcher, (&files, &kept), mode, &handle)
+        })
+        .await;
         let cycle = match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -763,19 +772,28 @@ fn run_cycle(
     config: &Config,
     guard: &Guard,
     fetcher: Arc<Fetcher>,
+    (files, kept): (&FileReads, &KeptSets),
     mode: FetchMode,
     handle: &tokio::runtime::Handle,
 ) -> Result<Cycle, PipelineError> {
     let now = now();
     let mut store = Store::open(&config.data_dir, Duration::from_secs(60))?;
-    let mut data = load_sources(config, &store)?;
-    let sources = handle.block_on(refresh_sources(
+    let mut data = kept.load(config, &store)?;
+    files.retain(
+        &config
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+    );
+    let sources = handle.block_on(refresh_sources_remembering(
         config,
         Some(&mut store),
         &mut data,
         fetcher,
         mode,
         now,
+        Some(files),
     ))?;
     let mut previous = HashMap::new();
     for l in &config.lists {
@@ -871,6 +889,8 @@ fn run_cycle(
             meta,
         });
     }
+    // Every snapshot of the cycle is written: the next one loads only those written since.
+    kept.keep(&store, data)?;
     Ok(Cycle {
         sources,
         lists,

@@ -19,6 +19,17 @@ use std::time::Duration;
 pub use self::export::{Part, PartFile};
 pub use self::reader::RecordReader;
 
+/// What identifies one stored snapshot of a source ([`Store::snapshot_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotId {
+    gen: u64,
+    count: u64,
+    payload_len: u64,
+    payload_crc: u32,
+    ino: u64,
+    mtime_ns: i64,
+}
+
 use self::file::{MAGIC_IDS, MAGIC_LIST, MAGIC_SNAP, MAGIC_STATE};
 use self::record::SnapHeader;
 use super::indicators::{self, IndicatorIndex};
@@ -246,6 +257,52 @@ impl Store {
         let (set, reader) = self.read_records(source)?.into_set()?;
         warn_skipped(source, &reader);
         Ok(set)
+    }
+
+    /// What identifies the snapshot of `source` stored now, read from its header and the file's
+    /// metadata without reading the records (`None` when none is stored). Every write of a
+    /// snapshot gives a new one (a higher generation, a new file), so a process that kept the
+    /// records it last loaded or wrote knows from this whether they are still the stored ones
+    /// (`pipeline/unchanged.rs`).
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its header is damaged;
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn snapshot_id(&self, source: &str) -> Result<Option<SnapshotId>, StoreError> {
+        let esc = name::escape("source", source)?;
+        let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
+        let Some(o) = file::open(&path, MAGIC_SNAP)? else {
+            return Ok(None);
+        };
+        let h = record::decode_snap_header(&o, source)?;
+        let meta = o
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io(&path, crate::store::IoAction::Read, e))?;
+        #[cfg(unix)]
+        let (ino, mtime_ns) = {
+            use std::os::unix::fs::MetadataExt as _;
+            (
+                meta.ino(),
+                meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ino, mtime_ns) = (
+            0,
+            meta.modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64),
+        );
+        Ok(Some(SnapshotId {
+            gen: h.gen,
+            count: h.count,
+            payload_len: o.payload_len,
+            payload_crc: o.payload_crc,
+            ino,
+            mtime_ns,
+        }))
     }
 
     /// Removes everything stored for `source`; nothing stored is not an error.
