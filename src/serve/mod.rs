@@ -87,7 +87,7 @@ pub struct Validators {
 }
 
 /// `body` gzipped at level 6 (what every list is served with), on every core (`gzip.rs`).
-fn gzip_body(body: &[u8]) -> Vec<u8> {
+pub fn gzip_body(body: &[u8]) -> Vec<u8> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Some(g) = gzip::gzip(body, threads) {
         return g;
@@ -165,6 +165,29 @@ impl Published {
             Some(g) if gunzips_to(&g, &body) => g,
             _ => gzip_body(&body),
         };
+        Published::with_gzip_made(
+            body,
+            gzip,
+            hash,
+            changed_at,
+            content_type,
+            entries,
+            with_md5,
+        )
+    }
+
+    /// [`Published::new`] with the gzip copy [`gzip_body`] made here of this very `body` (so it
+    /// is not checked again), for example on another thread while the list was saved.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_gzip_made(
+        body: Vec<u8>,
+        gzip: Vec<u8>,
+        hash: &str,
+        changed_at: i64,
+        content_type: &'static str,
+        entries: u64,
+        with_md5: bool,
+    ) -> Published {
         let md5 = with_md5.then(|| {
             use md5::Digest as _;
             let d = md5::Md5::digest(&body);

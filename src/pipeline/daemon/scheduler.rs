@@ -21,7 +21,7 @@ use crate::store::{Key, ListMeta, SourceState, Store};
 
 use crate::pipeline::publish::{self, Held};
 use crate::pipeline::{
-    list_format, refresh_sources_remembering, save_list, FetchMode, FileReads, KeptSets,
+    accept_fetches, fetch_sources, list_format, save_list, FetchMode, FileReads, KeptSets,
     ListOutcome, PipelineError, SourceOutcome, SourceStatus,
 };
 
@@ -748,6 +748,25 @@ pub(super) fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta)
     published_with_gzip(l, body, None, meta)
 }
 
+/// [`published`] with the gzip copy made here of `body` ([`crate::serve::gzip_body`]).
+fn published_gzip_made(
+    l: &crate::config::List,
+    body: Vec<u8>,
+    gzip: Vec<u8>,
+    meta: &ListMeta,
+) -> Published {
+    let f = list_format(l);
+    Published::with_gzip_made(
+        body,
+        gzip,
+        &meta.etag,
+        meta.changed_at,
+        f.content_type(),
+        meta.entries,
+        f.md5_url(),
+    )
+}
+
 /// [`published`] with the gzip copy the leader stored (used when it matches the body).
 pub(super) fn published_with_gzip(
     l: &crate::config::List,
@@ -786,21 +805,47 @@ fn run_cycle(
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>(),
     );
-    let sources = handle.block_on(refresh_sources_remembering(
-        config,
-        Some(&mut store),
-        &mut data,
-        fetcher,
-        mode,
-        now,
-        Some(files),
-    ))?;
     let mut previous = HashMap::new();
     for l in &config.lists {
         if let Some((body, _)) = store.load_list(&l.name)? {
             previous.insert(l.name.clone(), body);
         }
     }
+    let fetches = handle.block_on(fetch_sources(config, Some(&store), fetcher, mode, now))?;
+    let (sources, pending) = accept_fetches(
+        config,
+        fetches,
+        Some(&mut store),
+        &mut data,
+        now,
+        Some(files),
+    )?;
+    // The accepted snapshots are written while the lists compile from the same data (both only
+    // read it); the lists are saved after both, so a snapshot is durable before the lists made
+    // from it (as `compile` does).
+    let (compiled, written) = std::thread::scope(|scope| {
+        let (st, d) = (&mut store, &data);
+        let writer = (!pending.is_empty()).then(|| scope.spawn(move || pending.write(st, d)));
+        let compiled: Vec<(ListOutcome, f64)> = config
+            .lists
+            .iter()
+            .map(|l| {
+                let t = Instant::now();
+                let outcome = crate::pipeline::lists::compile_list(
+                    config,
+                    l,
+                    &data,
+                    previous.get(&l.name),
+                    guard,
+                    now,
+                );
+                (outcome, t.elapsed().as_secs_f64())
+            })
+            .collect();
+        let written = writer.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (compiled, written)
+    });
+    written.transpose()?;
     let mut states = HashMap::new();
     let mut by_type: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
     for s in &config.sources {
@@ -831,17 +876,7 @@ fn run_cycle(
     };
     let mut lists = Vec::new();
     let mut collections = Vec::new();
-    for l in &config.lists {
-        let t = Instant::now();
-        let outcome = crate::pipeline::lists::compile_list(
-            config,
-            l,
-            &data,
-            previous.get(&l.name),
-            guard,
-            now,
-        );
-        let took = t.elapsed().as_secs_f64();
+    for (l, (outcome, took)) in config.lists.iter().zip(compiled) {
         // The store keeps only published lists: its copy is what "published before" means.
         // With PostgreSQL that copy may be one this replica followed: a compile missing a
         // block source that never delivered here (a new leader whose fetch of it failed) would
@@ -866,14 +901,23 @@ fn run_cycle(
             Err(Held::NotDeliveredHere(missing))
         }) {
             Ok(()) => {
-                // `changed_at` moves only when the content changed (the store's rule).
-                let meta = save_list(&mut store, &outcome, now)?;
+                // `changed_at` moves only when the content changed (the store's rule). The
+                // gzip copy is made on the other cores while the list is saved.
+                let body = &outcome.rendered.body;
+                let (meta, gzip) = std::thread::scope(|scope| {
+                    let gzip = scope.spawn(|| crate::serve::gzip_body(body));
+                    (save_list(&mut store, &outcome, now), gzip.join())
+                });
+                let meta = meta?;
                 if let Some(c) =
                     crate::pipeline::share::record(&mut store, l, &outcome.shared, now)?
                 {
                     collections.push((l.name.clone(), c));
                 }
-                let p = Arc::new(published(l, outcome.rendered.body.clone(), &meta));
+                let p = Arc::new(match gzip {
+                    Ok(gzip) => published_gzip_made(l, body.clone(), gzip, &meta),
+                    Err(_) => published(l, body.clone(), &meta),
+                });
                 Ok((meta.changed_at, p, meta))
             }
             Err(h) => Err(h),
