@@ -306,10 +306,13 @@ impl Guard {
                 if !h.contains('.') {
                     return Err(SINGLE_LABEL_HOST);
                 }
-                if self.psl.is_public_suffix(h) && !u.has_real_path() {
+                // The path first: most URLs have one, and then neither PSL question is asked
+                // (a third of the guard's time on 1M generated URLs went to the PSL look-up).
+                let site = !u.has_real_path();
+                if site && self.psl.is_public_suffix(h) {
                     return Err(SUFFIX_HOST);
                 }
-                if host_covers_subdomains && !u.has_real_path() {
+                if host_covers_subdomains && site {
                     if let Some(rule) = self.psl.suffix_at_or_below(h) {
                         return Err(over_suffix(false, rule));
                     }

@@ -58,13 +58,11 @@ pub fn ip_style(o: &FormatOptions) -> IpStyle {
 /// Entry-level rules.
 pub fn admit(v: &Value, _o: &FormatOptions) -> Result<(), Skip> {
     if let Value::Url(u) = v {
-        // The entry is `url_key(u)`, host then path: both are checked without building it.
-        let (host, path) = (u.host_str().as_bytes(), u.path().as_bytes());
+        // The entry is `url_key(u)`, host then path: both are checked without building it, in
+        // one scan of `host[:port]/path` (the port's digits hold neither `*` nor `^`).
         // [P4] `*` and `^` are wildcards in URL entries and must stand alone as a token; a mixed
         // token breaks commits (CVE-2021-3048 class [P16]). A literal one cannot be written.
-        if memchr::memchr2(b'*', b'^', host).is_some()
-            || memchr::memchr2(b'*', b'^', path).is_some()
-        {
+        if memchr::memchr2(b'*', b'^', u.without_scheme().as_bytes()).is_some() {
             return Err(unsupported("PAN-OS reads '*' and '^' in URLs as wildcards"));
         }
         // [P3] ≤ 255 characters.

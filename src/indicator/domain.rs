@@ -126,6 +126,46 @@ pub fn normalize_name(raw: &str) -> Result<(String, bool), Skip> {
     Ok((name, changed))
 }
 
+/// One label as [`normalize_name`] writes it within any name that needs UTS-46 and holds no
+/// right-to-left label, or `None` when that cannot be told from the label alone: any `idna`
+/// error, an `xn--` result that does not decode, a label that maps to more than one (`。`, `⒈`)
+/// or to nothing, or one with a character `idna` may count as right-to-left (then the Bidi rule
+/// of RFC 5893 judges every label of the name together, so no label can be judged alone).
+///
+/// Why the label alone decides otherwise: UTS-46 maps each code point on its own, NFC never
+/// reaches across a `.`, and every check but the Bidi rule is made label by label
+/// (`idna::uts46::Uts46::process`); a label of ASCII letters, digits, `-` and `_` without
+/// `xn--` is only lowercased. A name is then the join of its labels' results, and
+/// [`normalize_name`] adds its own checks on the joined name ([`check_labels`]), which the
+/// caller makes too. Compared against [`normalize_name`] by property tests
+/// (`indicator::url`'s differential tests).
+pub fn idna_label(label: &str) -> Option<String> {
+    if label.is_empty() {
+        return None;
+    }
+    let ascii = idna::domain_to_ascii(label).ok()?;
+    if ascii.is_empty() || ascii.contains('.') {
+        return None;
+    }
+    let left_to_right = |u: &str| u.chars().all(never_right_to_left);
+    let ok = match ascii.strip_prefix("xn--") {
+        Some(rest) => idna::punycode::decode_to_string(rest).is_some_and(|u| left_to_right(&u)),
+        None => left_to_right(&ascii),
+    };
+    ok.then_some(ascii)
+}
+
+/// The characters `idna` never counts as right-to-left (bidi class R, AL or AN) when it asks
+/// whether a name is a Bidi domain name: the ranges its `Uts46::is_bidi` skips without a look-up
+/// (idna 1.1.0, `src/uts46.rs`). Anything else may be, so [`idna_label`] refuses it.
+fn never_right_to_left(c: char) -> bool {
+    c < '\u{0590}'
+        || ('\u{0900}'..='\u{FB1C}').contains(&c)
+        || ('\u{FF00}'..='\u{107FF}').contains(&c)
+        || ('\u{11000}'..='\u{1E7FF}').contains(&c)
+        || ('\u{1F000}'..='\u{3FFFF}').contains(&c)
+}
+
 /// [`normalize_name`] for a name of ASCII letters, digits, `.`, `-` and `_` only: lowercase in
 /// one copy, labels checked. `None` for an `xn--` label (IDNA decides) and for anything
 /// [`normalize_name`] refuses, so errors are always made by [`normalize_name`].
