@@ -815,7 +815,10 @@ mod tests {
     #[test]
     fn labelwise_names() {
         for (h, want) in [
-            ("mail.vpn.日本語.Evil.com", "mail.vpn.xn--wgv71a119e.evil.com"),
+            (
+                "mail.vpn.日本語.Evil.com",
+                "mail.vpn.xn--wgv71a119e.evil.com",
+            ),
             ("Пример.рф", "xn--e1afmkfd.xn--p1ai"),
             ("XN--P1AI.xn--bcher-kva.de", "xn--p1ai.xn--bcher-kva.de"),
             ("img.münchen.net", "img.xn--mnchen-3ya.net"),
