@@ -432,91 +432,13 @@ fn idn_host(h: &str) -> Option<(usize, String)> {
     if end < b.len() && HOST_CLASS[usize::from(b[end])] != H_END {
         return None;
     }
-    let name = match labelwise_name(&h[..end]) {
-        Some(name) => name,
-        None => domain::normalize_name(&h[..end]).ok()?.0,
-    };
+    // label by label where it can (`domain::labelwise_name`), else the whole name
+    let name = domain::normalize_name(&h[..end]).ok()?.0;
     let last = name.rsplit('.').next()?;
     if last.bytes().next().is_none_or(|c| c.is_ascii_digit()) {
         return None;
     }
     Some((end, name))
-}
-
-/// [`domain::normalize_name`] of a host made of labels alone: each label of ASCII letters,
-/// digits, `-` and `_` lowercased, each other one (Unicode or `xn--`) as
-/// [`domain::idna_label`] writes it, remembered per thread ([`IDN_LABELS`]): a feed repeats a
-/// few Unicode labels and TLDs (`рф`, `xn--p1ai`) over thousands of hosts, and mapping a whole
-/// name through UTS-46 for each of them was 12% of the CPU of 1M generated URLs (10% IDN).
-/// `None` (an empty label, a trailing dot, a label [`domain::idna_label`] cannot judge alone,
-/// a name [`domain::check_labels`] refuses) leaves the name to [`domain::normalize_name`].
-fn labelwise_name(h: &str) -> Option<String> {
-    let mut name = String::with_capacity(h.len() + 8);
-    for label in h.split('.') {
-        if !name.is_empty() {
-            name.push('.');
-        }
-        let b = label.as_bytes();
-        if b.is_empty() {
-            return None;
-        }
-        let ascii = b
-            .iter()
-            .all(|&c| c < 0x80 && HOST_CLASS[usize::from(c)] & (H_NAME | H_UPPER | H_DIGIT) != 0);
-        if ascii && !(b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"xn--")) {
-            let at = name.len();
-            name.push_str(label);
-            name[at..].make_ascii_lowercase();
-        } else if !cached_idna_label(label, &mut name) {
-            return None;
-        }
-    }
-    domain::check_labels(&name).ok()?;
-    Some(name)
-}
-
-/// Longest label [`IDN_LABELS`] remembers, in bytes of input (a valid one is at most 63
-/// characters of output); longer ones are mapped every time.
-const IDN_LABEL_MAX: usize = 64;
-/// Labels [`IDN_LABELS`] holds at most; it starts again empty when full.
-const IDN_LABELS_MAX: usize = 4096;
-
-thread_local! {
-    /// [`domain::idna_label`] of the Unicode and `xn--` labels seen on this thread, `None` for a
-    /// label it cannot judge alone. Bounded: at most [`IDN_LABELS_MAX`] labels of at most
-    /// [`IDN_LABEL_MAX`] bytes (under 1 MiB a thread).
-    static IDN_LABELS: std::cell::RefCell<foldhash::HashMap<Box<str>, Option<Box<str>>>> =
-        std::cell::RefCell::new(foldhash::HashMap::default());
-}
-
-/// Appends [`domain::idna_label`] of `label` to `out` through [`IDN_LABELS`]; false when the
-/// label cannot be judged alone.
-fn cached_idna_label(label: &str, out: &mut String) -> bool {
-    if label.len() > IDN_LABEL_MAX {
-        return domain::idna_label(label).is_some_and(|a| {
-            out.push_str(&a);
-            true
-        });
-    }
-    IDN_LABELS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(hit) = cache.get(label) {
-            return hit.as_deref().is_some_and(|a| {
-                out.push_str(a);
-                true
-            });
-        }
-        let a = domain::idna_label(label).map(String::into_boxed_str);
-        if let Some(a) = &a {
-            out.push_str(a);
-        }
-        let found = a.is_some();
-        if cache.len() >= IDN_LABELS_MAX {
-            cache.clear();
-        }
-        cache.insert(label.into(), a);
-        found
-    })
 }
 
 /// The fast path of [`parse`] for the common shape
@@ -823,9 +745,9 @@ mod tests {
             ("XN--P1AI.xn--bcher-kva.de", "xn--p1ai.xn--bcher-kva.de"),
             ("img.münchen.net", "img.xn--mnchen-3ya.net"),
         ] {
-            assert_eq!(labelwise_name(h).as_deref(), Some(want), "{h}");
+            assert_eq!(domain::labelwise_name(h).as_deref(), Some(want), "{h}");
             // and again, from the labels remembered
-            assert_eq!(labelwise_name(h).as_deref(), Some(want), "{h}");
+            assert_eq!(domain::labelwise_name(h).as_deref(), Some(want), "{h}");
         }
         for h in [
             // a Bidi domain name: the Bidi rule judges every label together
@@ -839,7 +761,7 @@ mod tests {
             "bü.com.",
             "xn--zz-.com",
         ] {
-            assert_eq!(labelwise_name(h), None, "{h}");
+            assert_eq!(domain::labelwise_name(h), None, "{h}");
         }
     }
 
@@ -870,7 +792,7 @@ mod tests {
         /// Names of ASCII, Unicode, `xn--` and right-to-left labels (Hebrew, Arabic, Arabic-Indic
         /// digits, which make a Bidi domain name), combining marks and joiners, and characters
         /// UTS-46 maps to a dot or to more than one character: where a label cannot be judged
-        /// alone ([`labelwise_name`]).
+        /// alone ([`domain::labelwise_name`]).
         fn idn_name() -> impl Strategy<Value = String> {
             let label = prop_oneof![
                 3 => "[a-zA-Z0-9_-]{1,6}",
@@ -973,10 +895,10 @@ mod tests {
             // within a run, so remembered labels are compared too.
             #[test]
             fn labelwise_name_matches_normalize_name(h in idn_name()) {
-                if let Some(name) = labelwise_name(&h) {
+                if let Some(name) = domain::labelwise_name(&h) {
                     prop_assert_eq!(
                         Ok(name),
-                        domain::normalize_name(&h).map(|(n, _)| n),
+                        domain::normalize_name_whole(&h).map(|(n, _)| n),
                         "{:?}", h
                     );
                 }
