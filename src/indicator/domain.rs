@@ -94,7 +94,7 @@ fn has_xn_label(name: &str) -> bool {
 /// property tests against [`normalize_name_whole`]), else mapped whole.
 pub fn normalize_name(raw: &str) -> Result<(String, bool), Skip> {
     let s = strip_trailing_dot(raw)?;
-    if !(s.is_ascii() && !has_xn_label(s)) {
+    if !s.is_ascii() || has_xn_label(s) {
         if let Some(name) = labelwise_name(s) {
             let changed = s.len() != raw.len() || name != s;
             return Ok((name, changed));
