@@ -673,6 +673,7 @@ fn a_future_indicator_on_the_first_page_is_listed_at_its_valid_from_without_a_po
                 fetcher.clone(),
                 FetchMode::Force,
                 march,
+                None,
             ))
             .unwrap();
         assert!(
@@ -706,6 +707,7 @@ fn a_future_indicator_on_the_first_page_is_listed_at_its_valid_from_without_a_po
         fetcher,
         FetchMode::Offline,
         july,
+        None,
     ))
     .unwrap();
     assert_eq!(m.object_gets().len(), polls, "no poll");

@@ -56,7 +56,7 @@ fn refresh(config: &Config, files: Option<&FileReads>, now: i64) -> Run {
     let mut store = Store::open(&config.data_dir, Duration::from_secs(30)).unwrap();
     let mut data = pipeline::load_sources(config, &store).unwrap();
     let out = rt
-        .block_on(pipeline::refresh_sources_remembering(
+        .block_on(pipeline::refresh_sources(
             config,
             Some(&mut store),
             &mut data,
@@ -206,7 +206,7 @@ fn kept_sets_are_the_stored_ones_and_reload_when_another_run_wrote() {
                 s.name
             );
         }
-        rt.block_on(pipeline::refresh_sources_remembering(
+        rt.block_on(pipeline::refresh_sources(
             &config,
             Some(&mut store),
             &mut data,

@@ -794,18 +794,7 @@ mod tests {
         /// UTS-46 maps to a dot or to more than one character: where a label cannot be judged
         /// alone ([`domain::labelwise_name`]).
         fn idn_name() -> impl Strategy<Value = String> {
-            let label = prop_oneof![
-                3 => "[a-zA-Z0-9_-]{1,6}",
-                2 => "[a-zäöüßÉ日本ПрмеΣσς0-9-]{1,5}",
-                1 => "(xn--|XN--)[a-z0-9-]{0,8}",
-                2 => prop::sample::select(vec![
-                    "xn--p1ai", "XN--P1AI", "xn--bcher-kva", "рф", "xn--4dbrk0ce", "xn--mgbh0fb",
-                ]).prop_map(str::to_string),
-                2 => "[אבגשبتث٣١a1-]{1,4}",
-                1 => "[a\u{0301}\u{200d}\u{200c}\u{3002}\u{ff0e}\u{2488}\u{ad}\u{ff21}\u{2160}-]{1,4}",
-                1 => "[\u{0590}-\u{08ff}\u{fb1d}-\u{fdff}\u{10800}-\u{10fff}a]{1,3}",
-            ];
-            prop::collection::vec(label, 1..5).prop_map(|l| l.join("."))
+            prop::collection::vec(domain::tests::idn_label(), 1..5).prop_map(|l| l.join("."))
         }
 
         /// URL-ish tokens with odd characters, IDN, percent-escapes and dot segments; most of
@@ -887,20 +876,6 @@ mod tests {
                         _ => UrlHost::Domain(u.host_str()),
                     };
                     prop_assert_eq!(u.host(), want, "{:?}", t);
-                }
-            }
-
-            // A name put together label by label (UTS-46 of each Unicode label remembered) is
-            // the name `normalize_name` makes of the whole; the same labels come back often
-            // within a run, so remembered labels are compared too.
-            #[test]
-            fn labelwise_name_matches_normalize_name(h in idn_name()) {
-                if let Some(name) = domain::labelwise_name(&h) {
-                    prop_assert_eq!(
-                        Ok(name),
-                        domain::normalize_name_whole(&h).map(|(n, _)| n),
-                        "{:?}", h
-                    );
                 }
             }
 

@@ -198,28 +198,13 @@ pub fn next_fetch_at(
 }
 
 /// Fetches the sources `mode` selects, applies the publish gates and updates `data` (and the
-/// store when `store` is given). Returns one outcome per source, in config order.
+/// store when `store` is given). Returns one outcome per source, in config order. With `files`
+/// (a long-running process), a `path` source read again with the bytes and settings of its last
+/// accepted read is not parsed again ([`FileReads`], `unchanged.rs`).
 ///
 /// # Errors
 /// Only store failures; a source failure is an outcome, not an error.
 pub async fn refresh_sources(
-    config: &Config,
-    store: Option<&mut Store>,
-    data: &mut SourceData,
-    fetcher: Arc<Fetcher>,
-    mode: FetchMode,
-    now: i64,
-) -> Result<Vec<SourceOutcome>, PipelineError> {
-    refresh_sources_remembering(config, store, data, fetcher, mode, now, None).await
-}
-
-/// [`refresh_sources`] for a long-running process: with `files`, a `path` source read again
-/// with the bytes and settings of its last accepted read is not parsed again
-/// ([`FileReads`], `unchanged.rs`).
-///
-/// # Errors
-/// Only store failures; a source failure is an outcome, not an error.
-pub async fn refresh_sources_remembering(
     config: &Config,
     store: Option<&mut Store>,
     data: &mut SourceData,
@@ -398,7 +383,7 @@ pub async fn fetch_sources(
 /// The second half of [`refresh_sources_deferred`]: decodes, parses and gates what
 /// [`fetch_sources`] got, merges accepted snapshots into `data` and returns them to be written;
 /// state-only changes are written to `store` at once. With `files`, a `path` source read again
-/// unchanged is not parsed again ([`refresh_sources_remembering`]).
+/// unchanged is not parsed again ([`refresh_sources`]).
 ///
 /// # Errors
 /// Only store failures; a source failure is an outcome, not an error.
@@ -482,73 +467,55 @@ pub fn accept_fetches(
                     (Some(f), Some(v)) => f.again(s, v, &state, data.get(&s.name)),
                     _ => None,
                 };
-                if let Some((read, old)) = again.and_then(|r| Some((r, data.remove(&s.name)?))) {
+                let old_len = data.get(&s.name).map_or(0, |r| r.len() as u64);
+                let accepted = match again.and_then(|r| Some((r, data.remove(&s.name)?))) {
                     // The same bytes and settings as the last accepted read: its records seen
                     // again, its report and counts, no parse (`unchanged.rs`).
-                    let added = read.values.saturating_sub(old.len() as u64);
-                    let records = seen_again(old, now);
-                    report.merge(&read.report);
-                    state.last_attempt = Some(now);
-                    state.last_success = Some(now);
-                    state.last_error = None;
-                    state.last_error_reason = None;
-                    state.accepted_count = records.len() as u64;
-                    if timing() {
-                        eprintln!(
-                            "timing: source {}: read {:.3}s, unchanged: seen again {:.3}s",
-                            s.name,
-                            took.as_secs_f64(),
-                            t_accept.elapsed().as_secs_f64(),
-                        );
+                    Some((read, old)) => {
+                        report.merge(&read.report);
+                        let added = read.values.saturating_sub(old.len() as u64);
+                        Ok((seen_again(old, now), added, 0, "unchanged: seen again"))
                     }
-                    if store.is_some() {
-                        pending
-                            .snapshots
-                            .push((s.name.clone(), state.clone(), None));
+                    None => {
+                        let (url, max) = match (s.http(), &s.transport) {
+                            (Some(h), _) => (crate::source::http::redact_url(&h.url), h.max_body),
+                            (None, Transport::File { path }) => {
+                                (path.display().to_string(), u64::MAX)
+                            }
+                            (None, _) => (s.name.clone(), u64::MAX),
+                        };
+                        accept(
+                            s,
+                            body,
+                            content_type.as_deref(),
+                            &url,
+                            max,
+                            data,
+                            now,
+                            &mut report,
+                        )
+                        .map(|(records, added, removed)| {
+                            if let (Some(f), Some(v)) = (files, validator.clone()) {
+                                // |fresh| = |old| - removed + added
+                                let values = (old_len + added).saturating_sub(removed);
+                                f.remember(&s.name, v, &report, values);
+                            }
+                            (records, added, removed, "parse+gates+merge")
+                        })
                     }
-                    data.insert(s.name.clone(), records);
-                    out.push(SourceOutcome {
-                        name: s.name.clone(),
-                        status: SourceStatus::Updated { added, removed: 0 },
-                        records: data.get(&s.name).map_or(0, |r| r.len() as u64),
-                        report,
-                        duration: took + t.elapsed(),
-                        bytes,
-                    });
-                    continue;
-                }
-                let old_len = data.get(&s.name).map_or(0, |r| r.len() as u64);
-                let (url, max) = match (s.http(), &s.transport) {
-                    (Some(h), _) => (crate::source::http::redact_url(&h.url), h.max_body),
-                    (None, Transport::File { path }) => (path.display().to_string(), u64::MAX),
-                    (None, _) => (s.name.clone(), u64::MAX),
                 };
-                match accept(
-                    s,
-                    body,
-                    content_type.as_deref(),
-                    &url,
-                    max,
-                    data,
-                    now,
-                    &mut report,
-                ) {
-                    Ok((records, added, removed)) => {
+                match accepted {
+                    Ok((records, added, removed, what)) => {
                         state.last_attempt = Some(now);
                         state.last_success = Some(now);
                         state.last_error = None;
                         state.last_error_reason = None;
-                        state.etag = etag.or(validator.clone());
+                        state.etag = etag.or(validator);
                         state.last_modified = last_modified;
                         state.accepted_count = records.len() as u64;
-                        if let (Some(f), Some(v)) = (files, validator) {
-                            // |fresh| = |old| - removed + added
-                            let values = (old_len + added).saturating_sub(removed);
-                            f.remember(&s.name, v, &report, values);
-                        }
                         if timing() {
                             eprintln!(
-                                "timing: source {}: fetch {:.3}s, parse+gates+merge {:.3}s",
+                                "timing: source {}: fetch {:.3}s, {what} {:.3}s",
                                 s.name,
                                 took.as_secs_f64(),
                                 t_accept.elapsed().as_secs_f64(),

@@ -43,8 +43,7 @@ mod unchanged;
 pub use explain::{explain, Explanation, Sighting, Verdict};
 pub use fetch::{
     accept_fetches, fetch_sources, load_indexes, next_fetch, next_fetch_at, refresh_sources,
-    refresh_sources_deferred, refresh_sources_remembering, Fetches, PendingWrites,
-    RETRY_FAILED_AFTER,
+    refresh_sources_deferred, Fetches, PendingWrites, RETRY_FAILED_AFTER,
 };
 pub use lists::{compile_lists, content_hash, file_name, save_list, write_atomic, Lines};
 pub use unchanged::{FileReads, KeptSets};

@@ -86,6 +86,17 @@ pub struct Validators {
     pub last_modified: http::HeaderValue,
 }
 
+/// Where the gzip copy of a list being published comes from ([`Published::with_gzip`]).
+#[derive(Debug)]
+pub enum Gzip {
+    /// Made from the body now.
+    Make,
+    /// Received with the body (a follower gets the leader's): checked before use.
+    Received(Vec<u8>),
+    /// Made from this very body by [`gzip_body`] already.
+    Made(Vec<u8>),
+}
+
 /// `body` gzipped at level 6 (what every list is served with), on every core (`gzip.rs`).
 pub fn gzip_body(body: &[u8]) -> Vec<u8> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -138,7 +149,7 @@ impl Published {
     ) -> Published {
         Published::with_gzip(
             body,
-            None,
+            Gzip::Make,
             hash,
             changed_at,
             content_type,
@@ -147,14 +158,15 @@ impl Published {
         )
     }
 
-    /// [`Published::new`] with a gzip copy already made (a follower receives the leader's):
-    /// it is used when it decompresses to exactly `body` (checked: decompressing costs a
-    /// fraction of compressing, ~0.1 s against ~2 s for 15.8 MB), else the body is gzipped
-    /// here, so a damaged or mismatched copy never reaches a client.
+    /// [`Published::new`] with the gzip copy as `gzip` says: made here, received (a follower
+    /// gets the leader's: used when it decompresses to exactly `body`, checked because
+    /// decompressing costs a fraction of compressing, ~0.1 s against ~2 s for 15.8 MB; else the
+    /// body is gzipped here, so a damaged or mismatched copy never reaches a client), or made
+    /// here already (by [`gzip_body`] of this very body, while the list was saved).
     #[allow(clippy::too_many_arguments)]
     pub fn with_gzip(
         body: Vec<u8>,
-        gzip: Option<Vec<u8>>,
+        gzip: Gzip,
         hash: &str,
         changed_at: i64,
         content_type: &'static str,
@@ -162,32 +174,10 @@ impl Published {
         with_md5: bool,
     ) -> Published {
         let gzip = match gzip {
-            Some(g) if gunzips_to(&g, &body) => g,
-            _ => gzip_body(&body),
+            Gzip::Made(g) => g,
+            Gzip::Received(g) if gunzips_to(&g, &body) => g,
+            Gzip::Received(_) | Gzip::Make => gzip_body(&body),
         };
-        Published::with_gzip_made(
-            body,
-            gzip,
-            hash,
-            changed_at,
-            content_type,
-            entries,
-            with_md5,
-        )
-    }
-
-    /// [`Published::new`] with the gzip copy [`gzip_body`] made here of this very `body` (so it
-    /// is not checked again), for example on another thread while the list was saved.
-    #[allow(clippy::too_many_arguments)]
-    pub fn with_gzip_made(
-        body: Vec<u8>,
-        gzip: Vec<u8>,
-        hash: &str,
-        changed_at: i64,
-        content_type: &'static str,
-        entries: u64,
-        with_md5: bool,
-    ) -> Published {
         let md5 = with_md5.then(|| {
             use md5::Digest as _;
             let d = md5::Md5::digest(&body);
@@ -863,9 +853,10 @@ async fn serve_h2<I>(
 
 #[cfg(test)]
 mod tests {
-    use super::{gzip_body, Published};
+    use super::{gzip_body, Gzip, Published};
 
     fn with(body: &[u8], gzip: Option<Vec<u8>>) -> Published {
+        let gzip = gzip.map_or(Gzip::Make, Gzip::Received);
         Published::with_gzip(body.to_vec(), gzip, "ab12", 0, "text/plain", 1, false)
     }
 

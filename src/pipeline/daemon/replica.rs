@@ -517,6 +517,7 @@ async fn apply(replica: &Replica, state: &State, v: ListVersion) {
     // Off the replica task: a large list's gzip check (or, when the leader stored no usable
     // copy, its compression) must not hold up role changes and probes.
     let (list, body, gzip, meta) = (l.clone(), v.body.clone(), v.gzip, v.meta.clone());
+    let gzip = gzip.map_or(crate::serve::Gzip::Make, crate::serve::Gzip::Received);
     let p = match tokio::task::spawn_blocking(move || published_with_gzip(&list, body, gzip, &meta))
         .await
     {

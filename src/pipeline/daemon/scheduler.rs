@@ -15,7 +15,7 @@ use crate::config::{Backend, Config, Role, Transport};
 use crate::format::Format;
 use crate::serve::status::{Failure, ListView, Reload, SourceView};
 use crate::serve::tls::Certs;
-use crate::serve::{Published, Rules, State};
+use crate::serve::{Gzip, Published, Rules, State};
 use crate::source::http::{redact_url, Fetcher};
 use crate::store::{Key, ListMeta, SourceState, Store};
 
@@ -745,33 +745,14 @@ pub(super) fn set_board_config(state: &State, c: &Config) {
 
 /// A list's bytes ready to serve, with the validators the store keeps for it.
 pub(super) fn published(l: &crate::config::List, body: Vec<u8>, meta: &ListMeta) -> Published {
-    published_with_gzip(l, body, None, meta)
+    published_with_gzip(l, body, Gzip::Make, meta)
 }
 
-/// [`published`] with the gzip copy made here of `body` ([`crate::serve::gzip_body`]).
-fn published_gzip_made(
-    l: &crate::config::List,
-    body: Vec<u8>,
-    gzip: Vec<u8>,
-    meta: &ListMeta,
-) -> Published {
-    let f = list_format(l);
-    Published::with_gzip_made(
-        body,
-        gzip,
-        &meta.etag,
-        meta.changed_at,
-        f.content_type(),
-        meta.entries,
-        f.md5_url(),
-    )
-}
-
-/// [`published`] with the gzip copy the leader stored (used when it matches the body).
+/// [`published`] with its gzip copy as `gzip` says (the leader's, or one made here already).
 pub(super) fn published_with_gzip(
     l: &crate::config::List,
     body: Vec<u8>,
-    gzip: Option<Vec<u8>>,
+    gzip: Gzip,
     meta: &ListMeta,
 ) -> Published {
     let f = list_format(l);
@@ -914,10 +895,8 @@ fn run_cycle(
                 {
                     collections.push((l.name.clone(), c));
                 }
-                let p = Arc::new(match gzip {
-                    Ok(gzip) => published_gzip_made(l, body.clone(), gzip, &meta),
-                    Err(_) => published(l, body.clone(), &meta),
-                });
+                let gzip = gzip.map_or(Gzip::Make, Gzip::Made);
+                let p = Arc::new(published_with_gzip(l, body.clone(), gzip, &meta));
                 Ok((meta.changed_at, p, meta))
             }
             Err(h) => Err(h),
