@@ -20,6 +20,7 @@
 //! on the status page and in `edlforge_config_reload_success`; the running config stays in
 //! force and its `file` sources still reload.
 
+mod cycle;
 mod fingerprint;
 mod replica;
 mod scheduler;

@@ -44,7 +44,8 @@ use crate::store::postgres::{CheckIn, Fence, ListVersion, PgError, PgStore, Publ
 use crate::store::share_mirror::ShareMirror;
 use crate::store::{ListMeta, Store};
 
-use super::scheduler::{published_with_gzip, Event};
+use super::cycle::published_with_gzip;
+use super::scheduler::Event;
 
 /// Pause between attempts to reach the database at start.
 pub(super) const RETRY: Duration = Duration::from_secs(2);
