@@ -91,16 +91,20 @@ fn has_xn_label(name: &str) -> bool {
 /// Normalizes a host name (no wildcard handling): lowercase A-labels, one trailing dot removed.
 /// Returns the name and whether it changed. A name with Unicode or `xn--` labels is put together
 /// label by label when each label can be judged alone ([`labelwise_name`], the same result:
-/// property tests against [`normalize_name_whole`]), else mapped whole.
+/// property tests against `normalize_name_whole` (in the tests)), else mapped whole.
 pub fn normalize_name(raw: &str) -> Result<(String, bool), Skip> {
     let s = strip_trailing_dot(raw)?;
-    if !s.is_ascii() || has_xn_label(s) {
-        if let Some(name) = labelwise_name(s) {
-            let changed = s.len() != raw.len() || name != s;
-            return Ok((name, changed));
-        }
+    let dot = s.len() != raw.len();
+    if s.is_ascii() && !has_xn_label(s) {
+        return lowercase_name(s, dot);
     }
-    normalize_name_whole(raw)
+    match labelwise_name(s) {
+        Some(name) => {
+            let changed = dot || name != s;
+            Ok((name, changed))
+        }
+        None => idna_name(s, dot),
+    }
 }
 
 /// `raw` without its one trailing dot; two are refused.
@@ -112,36 +116,47 @@ fn strip_trailing_dot(raw: &str) -> Result<&str, Skip> {
     }
 }
 
-/// [`normalize_name`] with the whole name mapped through UTS-46 at once: the reference, and what
-/// a name whose labels cannot be judged alone takes.
+/// [`normalize_name`] with the whole name mapped through UTS-46 at once: the reference the
+/// label-by-label path is tested against.
+#[cfg(test)]
 pub(crate) fn normalize_name_whole(raw: &str) -> Result<(String, bool), Skip> {
     let s = strip_trailing_dot(raw)?;
-    let mut changed = s.len() != raw.len();
-    let name = if s.is_ascii() && !has_xn_label(s) {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            changed = true;
-            s.to_ascii_lowercase()
-        } else {
-            s.to_string()
-        }
+    let dot = s.len() != raw.len();
+    if s.is_ascii() && !has_xn_label(s) {
+        lowercase_name(s, dot)
     } else {
-        let ascii = idna::domain_to_ascii(s).map_err(|_| IDNA)?;
-        // idna validates xn-- labels on the way; check again that each decodes, so an
-        // undecodable label can never reach a firewall.
-        for label in ascii.split('.') {
-            if let Some(rest) = label.strip_prefix("xn--") {
-                if idna::punycode::decode_to_string(rest).is_none() {
-                    return Err(PUNYCODE);
-                }
-            }
-        }
-        if ascii != s {
-            changed = true;
-        }
-        ascii
+        idna_name(s, dot)
+    }
+}
+
+/// A name of ASCII without `xn--` labels (trailing dot removed; `dot`: there was one),
+/// lowercased and checked.
+fn lowercase_name(s: &str, dot: bool) -> Result<(String, bool), Skip> {
+    let upper = s.bytes().any(|b| b.is_ascii_uppercase());
+    let name = if upper {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_string()
     };
     check_labels(&name)?;
-    Ok((name, changed))
+    Ok((name, dot || upper))
+}
+
+/// A name mapped whole through UTS-46 (trailing dot removed; `dot`: there was one), checked.
+fn idna_name(s: &str, dot: bool) -> Result<(String, bool), Skip> {
+    let ascii = idna::domain_to_ascii(s).map_err(|_| IDNA)?;
+    // idna validates xn-- labels on the way; check again that each decodes, so an
+    // undecodable label can never reach a firewall.
+    for label in ascii.split('.') {
+        if let Some(rest) = label.strip_prefix("xn--") {
+            if idna::punycode::decode_to_string(rest).is_none() {
+                return Err(PUNYCODE);
+            }
+        }
+    }
+    check_labels(&ascii)?;
+    let changed = dot || ascii != s;
+    Ok((ascii, changed))
 }
 
 /// One label as [`normalize_name`] writes it within any name that needs UTS-46 and holds no
@@ -184,13 +199,13 @@ fn never_right_to_left(c: char) -> bool {
         || ('\u{1F000}'..='\u{3FFFF}').contains(&c)
 }
 
-/// [`normalize_name_whole`] of a name made of labels alone: each label of ASCII letters,
+/// [`normalize_name`] of a name made of labels alone: each label of ASCII letters,
 /// digits, `-` and `_` lowercased, each other one (Unicode or `xn--`) as
 /// [`idna_label`] writes it, remembered per thread ([`IDN_LABELS`]): a feed repeats a
 /// few Unicode labels and TLDs (`рф`, `xn--p1ai`) over thousands of hosts, and mapping a whole
 /// name through UTS-46 for each of them was 12% of the CPU of 1M generated URLs (10% IDN).
 /// `None` (an empty label, a trailing dot, a label [`idna_label`] cannot judge alone,
-/// a name [`check_labels`] refuses) leaves the name to [`normalize_name_whole`].
+/// a name [`check_labels`] refuses) leaves the name to the whole-name mapping.
 pub(crate) fn labelwise_name(h: &str) -> Option<String> {
     let mut name = String::with_capacity(h.len() + 8);
     for label in h.split('.') {

@@ -464,8 +464,12 @@ pub fn file_name(l: &List) -> String {
 
 /// Strong content hash for ETags: SHA-256, first 128 bits in hex.
 pub fn content_hash(body: &[u8]) -> String {
-    let d = Sha256::digest(body);
-    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex128(&Sha256::digest(body))
+}
+
+/// The first 128 bits of a digest in hex (content hashes, file validators).
+pub(super) fn hex128(digest: &[u8]) -> String {
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 fn entry_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -599,9 +603,9 @@ pub fn write_atomic(dir: &Path, file_name: &str, body: &[u8]) -> Result<PathBuf,
 /// # Errors
 /// The store failed.
 pub fn save_list(store: &mut Store, o: &ListOutcome, now: i64) -> Result<ListMeta, PipelineError> {
-    let prev = store.load_list(&o.name)?;
-    let changed_at = match &prev {
-        Some((_, m)) if m.etag == o.etag => m.changed_at,
+    // The header alone: the body is not needed to know whether the content changed.
+    let changed_at = match store.list_meta(&o.name)? {
+        Some(m) if m.etag == o.etag => m.changed_at,
         _ => now,
     };
     let meta = ListMeta {

@@ -146,14 +146,7 @@ pub(super) fn validator(source: &Source, body: &[u8]) -> Option<String> {
         h.update(part);
     }
     h.update(body);
-    let d = h.finalize();
-    Some(format!(
-        "file:{}",
-        d.iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ))
+    Some(format!("file:{}", super::lists::hex128(&h.finalize())))
 }
 
 /// The records of each source as `serve` last loaded or wrote them, with the snapshot they are.

@@ -25,7 +25,7 @@ const WINDOW: usize = 32 * 1024;
 const LEVEL: u32 = 6;
 
 /// `body` as one gzip member at level 6, its blocks compressed on up to `threads` threads;
-/// `None` if deflate failed.
+/// `None` if deflate or a block thread failed.
 pub(super) fn gzip(body: &[u8], threads: usize) -> Option<Vec<u8>> {
     let blocks = body.len().div_ceil(BLOCK).max(1);
     let threads = threads.clamp(1, blocks);
@@ -47,37 +47,22 @@ pub(super) fn gzip(body: &[u8], threads: usize) -> Option<Vec<u8>> {
             let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
             let mut parts = work();
             for h in others {
-                // A block thread cannot panic short of running out of memory; its blocks are
-                // then made here.
-                if let Ok(p) = h.join() {
-                    parts.extend(p);
-                }
+                // A block thread panics only when memory runs out: its blocks are then missing
+                // and the caller gzips the body in one stream.
+                parts.extend(h.join().ok()?);
             }
-            parts
-        })
+            Some(parts)
+        })?
     };
     parts.sort_unstable_by_key(|(i, _)| *i);
+    let parts: Vec<Vec<u8>> = parts.into_iter().map(|(_, p)| p).collect::<Option<_>>()?;
     let mut crc = Crc::new();
     crc.update(body);
     // RFC 1952 §2.3: ID1 ID2, CM = deflate, no flags, no time, no extra flags, OS unknown.
-    let mut out = Vec::with_capacity(
-        parts
-            .iter()
-            .map(|(_, p)| p.as_ref().map_or(0, Vec::len))
-            .sum::<usize>()
-            + 18,
-    );
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 18);
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    let mut at = 0;
-    for i in 0..blocks {
-        match parts.get(at) {
-            Some((j, p)) if *j == i => {
-                out.extend_from_slice(p.as_ref()?);
-                at += 1;
-            }
-            // a block lost with a failed thread
-            _ => out.extend_from_slice(&deflate_block(body, i, i + 1 == blocks)?),
-        }
+    for p in &parts {
+        out.extend_from_slice(p);
     }
     out.extend_from_slice(&crc.sum().to_le_bytes());
     // ISIZE: the length modulo 2^32 (RFC 1952 §2.3.1)

@@ -466,6 +466,21 @@ impl Store {
         Ok(Some((o.read_payload()?, meta)))
     }
 
+    /// The metadata of the stored list `name` (`None` when none is stored), read from its
+    /// header without reading the body.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] naming the file when its header is damaged;
+    /// [`StoreError::InvalidName`]; [`StoreError::Io`].
+    pub fn list_meta(&self, name: &str) -> Result<Option<ListMeta>, StoreError> {
+        let esc = name::escape("list", name)?;
+        let path = self.lists.join(format!("{esc}{LIST_EXT}"));
+        match file::open(&path, MAGIC_LIST)? {
+            None => Ok(None),
+            Some(o) => record::decode_list_header(&o, name).map(Some),
+        }
+    }
+
     /// Names of the stored lists, sorted.
     ///
     /// # Errors

@@ -208,6 +208,8 @@ fn lists_round_trip() {
     s.save_list("pa-ips", b"9.9.9.9\n", &meta2).unwrap();
     drop(s);
     let s = open(tmp.path());
+    assert_eq!(s.list_meta("pa-ips").unwrap(), Some(meta2.clone()));
+    assert_eq!(s.list_meta("nope").unwrap(), None);
     assert_eq!(
         s.load_list("pa-ips").unwrap(),
         Some((b"9.9.9.9\n".to_vec(), meta2))
