@@ -11,13 +11,37 @@ pub(crate) fn prefix16(b: &[u8]) -> u128 {
     u128::from_be_bytes(x)
 }
 
-/// What the sort of [`sorted_order`] knows of a key without touching it again: its
-/// [`prefix16`] and a 32-bit hash of the whole key (equal keys, equal hashes).
-pub(crate) fn sort_key(b: &[u8]) -> (u128, u32) {
+/// What a keyed sort knows of a key without touching it again: its [`prefix16`] and a tag, a
+/// 32-bit hash of the whole key (equal keys, equal tags) whose low bit is [`WHOLE`] and whose
+/// next bit is `flag` (a second key of the caller's order, such as a domain's wildcard).
+pub(crate) fn sort_key_and(b: &[u8], flag: bool) -> (u128, u32) {
     use std::hash::BuildHasher;
     // A fixed seed: the hash only groups equal keys, it never reaches the output.
     let h = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(b);
-    (prefix16(b), (h >> 32) as u32)
+    let whole = b.len() < 16 && !b.contains(&0);
+    let tag = ((h >> 32) as u32 & !(WHOLE | FLAG)) | u32::from(whole) | (u32::from(flag) << 1);
+    (prefix16(b), tag)
+}
+
+/// [`sort_key_and`] without a flag.
+pub(crate) fn sort_key(b: &[u8]) -> (u128, u32) {
+    sort_key_and(b, false)
+}
+
+/// The tag bit of a key shorter than 16 bytes without a 0 byte: its prefix is the whole key
+/// (zero-padded), so two such keys with equal prefixes are the same bytes, and two items with
+/// equal prefixes and equal tags that have this bit are equal in the caller's order (same
+/// bytes, same flag) without reading either.
+pub(crate) const WHOLE: u32 = 1;
+
+/// The tag bit that carries the caller's flag.
+const FLAG: u32 = 2;
+
+/// Whether every item of a run of equal prefixes ([`for_each_run`]) has one tag, a [`WHOLE`]
+/// one: then they are all one key, and only what follows the key in the order tells them apart.
+pub(crate) fn one_whole_key(run: &[Keyed]) -> bool {
+    run.first()
+        .is_some_and(|f| f.1 & WHOLE != 0 && run.iter().all(|x| x.1 == f.1))
 }
 
 /// Sorts on two threads when there are two cores and enough items, in place: the items are
@@ -61,7 +85,7 @@ pub(crate) fn par_sort<T: Send>(
     });
 }
 
-/// One item of a keyed sort: a key's [`sort_key`] (prefix as two words, hash) and its index.
+/// One item of a keyed sort: a key's [`sort_key`] (prefix as two words, tag) and its index.
 pub(crate) type Keyed = ([u64; 2], u32, u32);
 
 /// Whether there are two cores and items enough to split work over them.
@@ -181,6 +205,25 @@ mod tests {
     }
 
     proptest! {
+        // Equal prefixes and equal tags with WHOLE set are equal keys with equal flags; a key
+        // shorter than 16 bytes without a 0 byte has WHOLE, no other key does.
+        #[test]
+        fn whole_tags_mean_equal_keys(
+            a in proptest::collection::vec(prop_oneof![Just(0u8), Just(b'a'), Just(b'b')], 0..20),
+            b in proptest::collection::vec(prop_oneof![Just(0u8), Just(b'a'), Just(b'b')], 0..20),
+            fa: bool,
+            fb: bool,
+        ) {
+            let (ka, kb) = (sort_key_and(&a, fa), sort_key_and(&b, fb));
+            prop_assert_eq!(ka.1 & WHOLE != 0, a.len() < 16 && !a.contains(&0));
+            if ka == kb && ka.1 & WHOLE != 0 {
+                prop_assert_eq!((&a, fa), (&b, fb));
+            }
+            if (&a, fa) == (&b, fb) {
+                prop_assert_eq!(ka, kb);
+            }
+        }
+
         // The in-place permutation gives what gathering into a new vector gives.
         #[test]
         fn permute_is_a_gather(
