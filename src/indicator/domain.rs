@@ -208,7 +208,14 @@ fn never_right_to_left(c: char) -> bool {
 /// a name [`check_labels`] refuses) leaves the name to the whole-name mapping.
 pub(crate) fn labelwise_name(h: &str) -> Option<String> {
     let mut name = String::with_capacity(h.len() + 8);
-    for label in h.split('.') {
+    // Split at each `.` by a byte scan (`str::split` set up a searcher per name).
+    let mut rest = Some(h);
+    while let Some(r) = rest {
+        let (label, next) = match r.bytes().position(|c| c == b'.') {
+            Some(i) => (&r[..i], Some(&r[i + 1..])),
+            None => (r, None),
+        };
+        rest = next;
         if !name.is_empty() {
             name.push('.');
         }
