@@ -73,20 +73,6 @@ fn sorted_keyed<V: Sync>(
     (order, dup)
 }
 
-/// [`sorted_keyed`] as indices.
-fn sorted_order<V: Sync>(
-    v: &[(V, MetaId)],
-    key: impl Fn(&V) -> (u128, u32) + Sync,
-    cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
-    metas: &[Meta],
-    prio: &[Priority],
-) -> (Vec<u32>, Vec<bool>) {
-    let (order, dup) = sorted_keyed(v, key, cmp, metas, prio);
-    let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
-    order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
-    (order, dup)
-}
-
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
 /// with the highest priority (ties: the smallest comment), so the result does not depend on input
 /// order. Puts the values in sorted order in place and drops the duplicates in place.
@@ -98,7 +84,9 @@ pub(super) fn dedupe<V: Sync>(
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let (mut order, dup) = sorted_order(&v, key, &cmp, metas, prio);
+    let (order, dup) = sorted_keyed(&v, key, &cmp, metas, prio);
+    let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
+    order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     permute(&mut v, &mut order);
     drop(order);
     // One entry per run of equal keys: the first, which has the best metadata.
@@ -173,7 +161,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn sorted_order_is_the_full_order_on_two_threads() {
+    fn sorted_keyed_is_the_full_order_on_two_threads() {
         // Above the threshold of the two-thread run sort: long runs of equal prefixes (keys that
         // share their first 16 bytes, and duplicates with other metadata) across the middle.
         let metas: Vec<Meta> = (0..3)
@@ -196,7 +184,7 @@ mod tests {
                 (key, i % 3)
             })
             .collect();
-        let (order, dup) = sorted_order(
+        let (order, dup) = sorted_keyed(
             &v,
             |s| sort_key(s.as_bytes()),
             |a: &String, b: &String| a.cmp(b),
@@ -205,7 +193,7 @@ mod tests {
         );
         let got: Vec<(&str, MetaId)> = order
             .iter()
-            .map(|&i| (v[i as usize].0.as_str(), v[i as usize].1))
+            .map(|&(.., i)| (v[i as usize].0.as_str(), v[i as usize].1))
             .collect();
         let mut want: Vec<(&str, MetaId)> = v.iter().map(|(k, m)| (k.as_str(), *m)).collect();
         want.sort_by(|a, b| {

@@ -141,18 +141,13 @@ impl<'a> Wildcards<'a> {
     /// threads for many items: one pass over every item, which took 16 ms of a 1M-name compile
     /// on one thread.
     fn of<T: Sync>(items: &'a [T], domain: impl Fn(&'a T) -> &'a Domain + Sync) -> Self {
-        let names = par_halves(items, 1 << 16, |part| {
+        let wild: Vec<&str> = par_halves(items, 1 << 16, |part| {
             part.iter()
                 .map(&domain)
                 .filter(|d| d.wildcard)
                 .map(|d| d.name.as_str())
                 .collect()
         });
-        Self::new(names)
-    }
-
-    /// The wildcards of these names (`x.com` for `*.x.com`).
-    fn new(wild: Vec<&'a str>) -> Self {
         let names: HashSet<&str> = wild.into_iter().collect();
         let tails = names.iter().map(|n| tail2(n)).collect();
         let single_label = names.iter().any(|n| !n.contains('.'));

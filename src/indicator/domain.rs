@@ -307,22 +307,15 @@ const UPPER: u8 = 2;
 const LETTER: u8 = 4;
 
 /// The class of every byte for [`normalize_plain_bytes`].
-const PLAIN_CLASS: [u8; 256] = {
-    let mut t = [OTHER; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        if b.is_ascii_lowercase() || b == b'_' {
-            t[c] = LETTER;
-        } else if b.is_ascii_uppercase() {
-            t[c] = LETTER | UPPER;
-        } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
-            t[c] = 0;
-        }
-        c += 1;
-    }
-    t
-};
+const PLAIN_CLASS: [u8; 256] = byte_table!(|b| if b.is_ascii_lowercase() || b == b'_' {
+    LETTER
+} else if b.is_ascii_uppercase() {
+    LETTER | UPPER
+} else if b.is_ascii_digit() || b == b'-' || b == b'.' {
+    0
+} else {
+    OTHER
+});
 
 /// [`normalize_plain`] on bytes, in one pass: the character check, the `xn--` check, the lowercase
 /// copy and the label rules of [`check_labels`] are made together (they were five passes and a

@@ -5,6 +5,21 @@
 //! ([`line::split`]), refangs the token, detects its kind (or checks it against a fixed kind) and
 //! hands it to the normalizer for that kind.
 
+/// A table of 256 bytes made at compile time: `byte_table!(|b| class)` gives `class` for every
+/// byte `b` (the byte classes of the one-pass scanners).
+macro_rules! byte_table {
+    (|$b:ident| $class:expr) => {{
+        let mut t = [0u8; 256];
+        let mut c = 0;
+        while c < 256 {
+            let $b = c as u8;
+            t[c] = $class;
+            c += 1;
+        }
+        t
+    }};
+}
+
 pub mod domain;
 pub mod hash;
 pub mod ip;
@@ -286,20 +301,13 @@ const URLISH: u8 = 1;
 const NOT_HEX: u8 = 2;
 
 /// The class of every byte for [`classify`]'s one pass.
-const TOKEN_CLASS: [u8; 256] = {
-    let mut t = [NOT_HEX; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        if b.is_ascii_hexdigit() {
-            t[c] = 0;
-        } else if matches!(b, b':' | b'/' | b'?' | b'#' | b'@') {
-            t[c] = URLISH | NOT_HEX;
-        }
-        c += 1;
-    }
-    t
-};
+const TOKEN_CLASS: [u8; 256] = byte_table!(|b| if b.is_ascii_hexdigit() {
+    0
+} else if matches!(b, b':' | b'/' | b'?' | b'#' | b'@') {
+    URLISH | NOT_HEX
+} else {
+    NOT_HEX
+});
 
 const NOT_UTF8: Skip = Skip::invalid("not valid UTF-8");
 

@@ -355,23 +355,14 @@ const H_DIGIT: u8 = 4;
 const H_DOT: u8 = 8;
 const H_END: u8 = 16;
 const H_OTHER: u8 = 32;
-const HOST_CLASS: [u8; 256] = {
-    let mut t = [H_OTHER; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
-            b'a'..=b'z' | b'_' | b'-' => H_NAME,
-            b'A'..=b'Z' => H_UPPER,
-            b'0'..=b'9' => H_DIGIT,
-            b'.' => H_DOT,
-            b'/' | b'?' | b'#' | b':' => H_END,
-            _ => H_OTHER,
-        };
-        c += 1;
-    }
-    t
-};
+const HOST_CLASS: [u8; 256] = byte_table!(|b| match b {
+    b'a'..=b'z' | b'_' | b'-' => H_NAME,
+    b'A'..=b'Z' => H_UPPER,
+    b'0'..=b'9' => H_DIGIT,
+    b'.' => H_DOT,
+    b'/' | b'?' | b'#' | b':' => H_END,
+    _ => H_OTHER,
+});
 
 /// The host at the start of `r` when it is plain: ASCII letters, digits, `.`, `-` and `_` up to
 /// `/`, `?`, `#`, `:` or the end, either a name whose labels pass [`plain_label`] (within 253

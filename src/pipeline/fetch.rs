@@ -213,18 +213,13 @@ pub async fn refresh_sources(
     now: i64,
     files: Option<&FileReads>,
 ) -> Result<Vec<SourceOutcome>, PipelineError> {
-    match store {
-        Some(st) => {
-            let fetches = fetch_sources(config, Some(&*st), fetcher, mode, now).await?;
-            let (out, pending) = accept_fetches(config, fetches, Some(&mut *st), data, now, files)?;
-            pending.write(st, data)?;
-            Ok(out)
-        }
-        None => {
-            let fetches = fetch_sources(config, None, fetcher, mode, now).await?;
-            Ok(accept_fetches(config, fetches, None, data, now, files)?.0)
-        }
+    let mut store = store;
+    let fetches = fetch_sources(config, store.as_deref(), fetcher, mode, now).await?;
+    let (out, pending) = accept_fetches(config, fetches, store.as_deref_mut(), data, now, files)?;
+    if let Some(st) = store {
+        pending.write(st, data)?;
     }
+    Ok(out)
 }
 
 /// Snapshots accepted by [`refresh_sources_deferred`] and not yet written: the records are in

@@ -128,15 +128,15 @@ pub(super) fn validator(source: &Source, body: &[u8]) -> Option<String> {
     {
         return None;
     }
+    // `keep_for` is zero here (checked above).
     let settings = format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         source.name,
         source.transport,
         source.extract,
         source.confidence,
         source.tlp,
         source.tags,
-        source.keep_for,
         source.role,
         source.gates,
     );

@@ -481,26 +481,8 @@ pub fn seen_again(mut set: RecordSet, now: i64) -> RecordSet {
         id
     };
     // In place: each record is kept (with its new stamp) or dropped, in order.
-    let mut kept = 0;
-    for i in 0..set.v4.len() {
-        if let Some(id) = id(set.v4_stamps[i]) {
-            set.v4[kept] = set.v4[i];
-            set.v4_stamps[kept] = id;
-            kept += 1;
-        }
-    }
-    set.v4.truncate(kept);
-    set.v4_stamps.truncate(kept);
-    let mut kept = 0;
-    for i in 0..set.v6.len() {
-        if let Some(id) = id(set.v6_stamps[i]) {
-            set.v6[kept] = set.v6[i];
-            set.v6_stamps[kept] = id;
-            kept += 1;
-        }
-    }
-    set.v6.truncate(kept);
-    set.v6_stamps.truncate(kept);
+    restamp(&mut set.v4, &mut set.v4_stamps, &mut id);
+    restamp(&mut set.v6, &mut set.v6_stamps, &mut id);
     set.names.retain_mut(|(_, sid)| match id(*sid) {
         Some(new) => {
             *sid = new;
@@ -510,6 +492,24 @@ pub fn seen_again(mut set: RecordSet, now: i64) -> RecordSet {
     });
     set.stamps = out.into_list();
     set
+}
+
+/// Keeps the values whose stamp `id` maps to a new one (with it), in order, in place.
+fn restamp<T: Copy>(
+    values: &mut Vec<T>,
+    stamps: &mut Vec<StampId>,
+    id: &mut impl FnMut(StampId) -> Option<StampId>,
+) {
+    let mut kept = 0;
+    for i in 0..values.len().min(stamps.len()) {
+        if let Some(new) = id(stamps[i]) {
+            values[kept] = values[i];
+            stamps[kept] = new;
+            kept += 1;
+        }
+    }
+    values.truncate(kept);
+    stamps.truncate(kept);
 }
 
 #[cfg(test)]
@@ -572,6 +572,13 @@ mod tests {
             })
     }
 
+    /// Old records as a store holds them: sorted, one per value.
+    fn one_per_value(mut o: Vec<Record>) -> Vec<Record> {
+        o.sort_by(|a, b| a.value.cmp(&b.value));
+        o.dedup_by(|a, b| a.value == b.value);
+        o
+    }
+
     fn fresh_set(f: &[FreshIndicator], split: usize) -> FreshSet {
         let split = split.min(f.len());
         let mut a: FreshSet = f[..split].iter().cloned().collect();
@@ -588,9 +595,7 @@ mod tests {
             keep_for in 0i64..300,
             split in 0usize..16,
         ) {
-            let mut o = o;
-            o.sort_by(|a, b| a.value.cmp(&b.value));
-            o.dedup_by(|a, b| a.value == b.value);
+            let o = one_per_value(o);
             let expect = merge_snapshot(o.clone(), f.clone(), 1000, keep_for);
             let old = RecordSet::from_records(o.clone());
             let (got, counts) = merge_set(&old, fresh_set(&f, split), 1000, keep_for);
@@ -612,9 +617,7 @@ mod tests {
             split in 0usize..16,
             later in 0i64..150,
         ) {
-            let mut o = o;
-            o.sort_by(|a, b| a.value.cmp(&b.value));
-            o.dedup_by(|a, b| a.value == b.value);
+            let o = one_per_value(o);
             let (old, _) = merge_set(&RecordSet::from_records(o), fresh_set(&f, split), 950, 0);
             let (again, _) = merge_set(&old, fresh_set(&f, split), 950 + later, 0);
             prop_assert_eq!(seen_again(old, 950 + later), again);

@@ -170,6 +170,8 @@ pub(in crate::store) struct Opened {
     pub(in crate::store) payload_len: u64,
     /// Payload CRC-32.
     pub(in crate::store) payload_crc: u32,
+    /// The file's metadata when it was opened (its identity and modification time).
+    pub(in crate::store) metadata: std::fs::Metadata,
 }
 
 /// Opens `path` and checks magic, format, header checksum and length. `Ok(None)` when the file
@@ -185,7 +187,8 @@ pub(in crate::store) fn open(path: &Path, magic: &[u8; 8]) -> Result<Option<Open
     };
     let r = |e| StoreError::io(path, IoAction::Read, e);
     let damaged = |d| StoreError::damaged(path, d);
-    let file_len = file.metadata().map_err(r)?.len();
+    let metadata = file.metadata().map_err(r)?;
+    let file_len = metadata.len();
     let min = PREFIX + HEADER_FIXED as u64 + 4;
     if file_len < min {
         return Err(damaged(Damage::Length {
@@ -241,6 +244,7 @@ pub(in crate::store) fn open(path: &Path, magic: &[u8; 8]) -> Result<Option<Open
         header,
         payload_len,
         payload_crc,
+        metadata,
     }))
 }
 

@@ -168,13 +168,11 @@ impl Store {
     /// [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn read_records(&self, source: &str) -> Result<RecordReader, StoreError> {
         let esc = name::escape("source", source)?;
-        let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
-        match file::open(&path, MAGIC_SNAP)? {
-            None => Ok(RecordReader::empty(&path)),
-            Some(o) => {
-                let h = record::decode_snap_header(&o, source)?;
-                Ok(RecordReader::new(o, h.count))
-            }
+        match self.open_snap(&esc, source)? {
+            None => Ok(RecordReader::empty(
+                &self.sources.join(format!("{esc}{SNAP_EXT}")),
+            )),
+            Some((o, h)) => Ok(RecordReader::new(o, h.count)),
         }
     }
 
@@ -270,15 +268,10 @@ impl Store {
     /// [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn snapshot_id(&self, source: &str) -> Result<Option<SnapshotId>, StoreError> {
         let esc = name::escape("source", source)?;
-        let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
-        let Some(o) = file::open(&path, MAGIC_SNAP)? else {
+        let Some((o, h)) = self.open_snap(&esc, source)? else {
             return Ok(None);
         };
-        let h = record::decode_snap_header(&o, source)?;
-        let meta = o
-            .file
-            .metadata()
-            .map_err(|e| StoreError::io(&path, crate::store::IoAction::Read, e))?;
+        let meta = &o.metadata;
         #[cfg(unix)]
         let (ino, mtime_ns) = {
             use std::os::unix::fs::MetadataExt as _;
@@ -457,13 +450,10 @@ impl Store {
     /// # Errors
     /// [`StoreError::Damaged`] naming the file; [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn load_list(&self, name: &str) -> Result<Option<(Vec<u8>, ListMeta)>, StoreError> {
-        let esc = name::escape("list", name)?;
-        let path = self.lists.join(format!("{esc}{LIST_EXT}"));
-        let Some(o) = file::open(&path, MAGIC_LIST)? else {
-            return Ok(None);
-        };
-        let meta = record::decode_list_header(&o, name)?;
-        Ok(Some((o.read_payload()?, meta)))
+        match self.open_list(name)? {
+            None => Ok(None),
+            Some((o, meta)) => Ok(Some((o.read_payload()?, meta))),
+        }
     }
 
     /// The metadata of the stored list `name` (`None` when none is stored), read from its
@@ -473,12 +463,7 @@ impl Store {
     /// [`StoreError::Damaged`] naming the file when its header is damaged;
     /// [`StoreError::InvalidName`]; [`StoreError::Io`].
     pub fn list_meta(&self, name: &str) -> Result<Option<ListMeta>, StoreError> {
-        let esc = name::escape("list", name)?;
-        let path = self.lists.join(format!("{esc}{LIST_EXT}"));
-        match file::open(&path, MAGIC_LIST)? {
-            None => Ok(None),
-            Some(o) => record::decode_list_header(&o, name).map(Some),
-        }
+        Ok(self.open_list(name)?.map(|(_, meta)| meta))
     }
 
     /// Names of the stored lists, sorted.
@@ -502,11 +487,32 @@ impl Store {
     }
 
     fn read_snap_header(&self, esc: &str, source: &str) -> Result<Option<SnapHeader>, StoreError> {
+        Ok(self.open_snap(esc, source)?.map(|(_, h)| h))
+    }
+
+    /// The snapshot file of `source` (`esc`: its escaped name) opened, with its header.
+    fn open_snap(
+        &self,
+        esc: &str,
+        source: &str,
+    ) -> Result<Option<(file::Opened, SnapHeader)>, StoreError> {
         let path = self.sources.join(format!("{esc}{SNAP_EXT}"));
-        match file::open(&path, MAGIC_SNAP)? {
-            None => Ok(None),
-            Some(o) => record::decode_snap_header(&o, source).map(Some),
-        }
+        let Some(o) = file::open(&path, MAGIC_SNAP)? else {
+            return Ok(None);
+        };
+        let h = record::decode_snap_header(&o, source)?;
+        Ok(Some((o, h)))
+    }
+
+    /// The file of list `name` opened, with its metadata.
+    fn open_list(&self, name: &str) -> Result<Option<(file::Opened, ListMeta)>, StoreError> {
+        let esc = name::escape("list", name)?;
+        let path = self.lists.join(format!("{esc}{LIST_EXT}"));
+        let Some(o) = file::open(&path, MAGIC_LIST)? else {
+            return Ok(None);
+        };
+        let meta = record::decode_list_header(&o, name)?;
+        Ok(Some((o, meta)))
     }
 
     /// The highest generation stored for a source (0 when none). A damaged file counts as 0:
