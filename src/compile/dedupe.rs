@@ -10,7 +10,7 @@
 use crate::indicator::{Meta, Priority, Report};
 #[cfg(test)]
 use crate::sort::sort_key;
-use crate::sort::{for_each_run, keyed_order, one_whole_key, permute, Keyed};
+use crate::sort::{for_each_run, for_each_run_kept, keyed_order, one_whole_key, permute, Keyed};
 
 use super::{Entry, MetaId};
 
@@ -30,13 +30,14 @@ use super::{Entry, MetaId};
 /// by the full order at once compared every duplicate against each pivot by following the index
 /// into the values: on 1M generated names (22% duplicates) that was a third of the sort's time,
 /// in `memcmp` on the heap. The keys are made and the runs sorted on two threads.
-fn sorted_keyed<V: Sync>(
+fn sorted_keyed<V: Sync, R>(
     v: &[(V, MetaId)],
     key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
-) -> (Vec<Keyed>, Vec<bool>) {
+    pass: impl FnOnce(&mut [Keyed], &mut [bool], &RunSort<'_>) -> R,
+) -> (Vec<Keyed>, Vec<bool>, R) {
     let mut order = keyed_order(v.len(), |i| key(&v[i].0));
     let value = |x: &Keyed| &v[x.2 as usize];
     // The best metadata first: the highest priority, then the smallest comment.
@@ -52,7 +53,7 @@ fn sorted_keyed<V: Sync>(
     // Each run of equal prefixes sorted by the full order; then every item equal to the last
     // kept one of its run is a duplicate (duplicates share their prefix, so never cross runs).
     let mut dup = vec![false; order.len()];
-    for_each_run(&mut order, &mut dup, |run, dup| {
+    let run_sort = |run: &mut [Keyed], dup: &mut [bool]| {
         // One key (`one_whole_key`: 47% of the duplicates of 1M generated names): ordered by the
         // metadata alone, every item but the first a duplicate, and no value read.
         if one_whole_key(run) {
@@ -69,9 +70,13 @@ fn sorted_keyed<V: Sync>(
                 last = k;
             }
         }
-    });
-    (order, dup)
+    };
+    let r = pass(&mut order, &mut dup, &run_sort);
+    (order, dup, r)
 }
+
+/// The sort of one run of equal prefixes that [`sorted_keyed`] gives the pass over the runs.
+type RunSort<'a> = dyn Fn(&mut [Keyed], &mut [bool]) + Sync + 'a;
 
 /// Sorts by `cmp` (whose first key is `prefix`), then keeps one entry per equal run: the one
 /// with the highest priority (ties: the smallest comment), so the result does not depend on input
@@ -84,7 +89,8 @@ pub(super) fn dedupe<V: Sync>(
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
-    let (order, dup) = sorted_keyed(&v, key, &cmp, metas, prio);
+    let (order, dup, ()) =
+        sorted_keyed(&v, key, &cmp, metas, prio, |o, d, f| for_each_run(o, d, f));
     let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
     order.shrink_to_fit(); // an in-place collect may keep the 24-byte items' allocation
     permute(&mut v, &mut order);
@@ -115,13 +121,10 @@ pub(super) fn dedupe_indices<V: Sync>(
     prio: &[Priority],
     report: &mut Report,
 ) -> Vec<u32> {
-    let (order, dup) = sorted_keyed(v, key, &cmp, metas, prio);
-    let firsts: Vec<u32> = order
-        .iter()
-        .zip(&dup)
-        .filter(|&(_, &d)| !d)
-        .map(|(&(.., i), _)| i)
-        .collect();
+    // The kept indices are found in the pass over the runs (`for_each_run_kept`).
+    let (order, _, firsts) = sorted_keyed(v, key, &cmp, metas, prio, |o, d, f| {
+        for_each_run_kept(o, d, f)
+    });
     report.duplicates += (order.len() - firsts.len()) as u64;
     firsts
 }
@@ -184,13 +187,22 @@ mod tests {
                 (key, i % 3)
             })
             .collect();
-        let (order, dup) = sorted_keyed(
+        let (order, dup, kept) = sorted_keyed(
             &v,
             |s| sort_key(s.as_bytes()),
             |a: &String, b: &String| a.cmp(b),
             &metas,
             &prio,
+            |o, d, f| for_each_run_kept(o, d, f),
         );
+        // the kept indices, found in the pass over the runs, are those of the non-duplicates
+        let firsts: Vec<u32> = order
+            .iter()
+            .zip(&dup)
+            .filter(|&(_, &d)| !d)
+            .map(|(&(.., i), _)| i)
+            .collect();
+        assert_eq!(kept, firsts);
         let got: Vec<(&str, MetaId)> = order
             .iter()
             .map(|&(.., i)| (v[i as usize].0.as_str(), v[i as usize].1))
