@@ -30,6 +30,10 @@ use super::{Entry, MetaId};
 /// by the full order at once compared every duplicate against each pivot by following the index
 /// into the values: on 1M generated names (22% duplicates) that was a third of the sort's time,
 /// in `memcmp` on the heap. The keys are made and the runs sorted on two threads.
+///
+/// `pass` goes over the runs with the sort of one run it is given ([`for_each_run`], or
+/// [`for_each_run_kept`], which also collects the kept indices); what it returns is the third
+/// part of the result.
 fn sorted_keyed<V: Sync, R>(
     v: &[(V, MetaId)],
     key: impl Fn(&V) -> (u128, u32) + Sync,
