@@ -44,6 +44,18 @@ pub(crate) fn one_whole_key(run: &[Keyed]) -> bool {
         .is_some_and(|f| f.1 & WHOLE != 0 && run.iter().all(|x| x.1 == f.1))
 }
 
+/// `a` here and `b` on another thread, at once: `a`'s result, and `b`'s or the panic that ended
+/// it (each caller says what a failed half means: done again here, or the panic passed on).
+pub(crate) fn join<A, B: Send>(
+    a: impl FnOnce() -> A,
+    b: impl FnOnce() -> B + Send,
+) -> (A, std::thread::Result<B>) {
+    std::thread::scope(|s| {
+        let h = s.spawn(b);
+        (a(), h.join())
+    })
+}
+
 /// Sorts `v` on two threads, in place, given `counts`, how many items have each value of `top`:
 /// the items are split around a pivot of `top` (the first 16 bits of the sort key) so that every
 /// item of the left part sorts before every item of the right part, and the two parts are sorted
@@ -64,10 +76,11 @@ fn sort_split<T: Send>(
     }
     let left = partition(v, |x| (top(x) as usize) < pivot);
     let (a, b) = v.split_at_mut(left);
-    std::thread::scope(|s| {
-        s.spawn(|| a.sort_unstable_by(&cmp));
-        b.sort_unstable_by(&cmp);
-    });
+    let (_, done) = join(|| b.sort_unstable_by(&cmp), || a.sort_unstable_by(&cmp));
+    if done.is_err() {
+        // its swaps left a permutation of the part: sorted again here
+        a.sort_unstable_by(&cmp);
+    }
 }
 
 /// Moves the items for which `is_left` holds before the others, on two threads (one half of `v`
@@ -85,10 +98,7 @@ fn partition<T: Send>(v: &mut [T], is_left: impl Fn(&T) -> bool + Sync) -> usize
     };
     let mid = v.len() / 2;
     let (p, q) = v.split_at_mut(mid);
-    let (x, y) = std::thread::scope(|s| {
-        let h = s.spawn(|| split(q));
-        (split(p), h.join())
-    });
+    let (x, y) = join(|| split(p), || split(q));
     // A thread that failed has its half done again here (its swaps left a permutation of it).
     let y = y.unwrap_or_else(|_| split(&mut v[mid..]));
     // [a_lo a_hi b_lo b_hi]: the first items of a_hi trade places with as many of the last of
@@ -117,8 +127,7 @@ pub(crate) fn keyed_order(n: usize, key: impl Fn(usize) -> (u128, u32) + Sync) -
     let cmp = |a: &Keyed, b: &Keyed| a.cmp(b);
     // Each thread counts the `top` of the items it makes, for the split of `sort_split` (a pass
     // over the 24 MB of 1M items the less).
-    let make = |part: &mut [Keyed], from: usize, counts: Option<&mut [u32]>| {
-        let mut counts = counts;
+    let make = |part: &mut [Keyed], from: usize, mut counts: Option<&mut [u32]>| {
         for (k, slot) in part.iter_mut().enumerate() {
             let i = from + k;
             let (p, h) = key(i);
@@ -132,15 +141,14 @@ pub(crate) fn keyed_order(n: usize, key: impl Fn(usize) -> (u128, u32) + Sync) -
         let mid = n / 2;
         let (a, b) = order.split_at_mut(mid);
         let mut counts = vec![0u32; 1 << 16];
-        let second = std::thread::scope(|s| {
-            let h = s.spawn(|| {
+        let (_, second) = join(
+            || make(a, 0, Some(&mut counts)),
+            || {
                 let mut c = vec![0u32; 1 << 16];
                 make(b, mid, Some(&mut c));
                 c
-            });
-            make(a, 0, Some(&mut counts));
-            h.join()
-        });
+            },
+        );
         match second {
             Ok(c) => counts.iter_mut().zip(c).for_each(|(x, y)| *x += y),
             // the other half's keys again, here, and its counts with them
@@ -224,10 +232,7 @@ fn by_halves<A: Send, R: Send>(
     }
     let (a, b) = order.split_at_mut(mid);
     let (xa, xb) = aux.split_at_mut(mid);
-    let (ra, rb) = std::thread::scope(|s| {
-        let h = s.spawn(|| half(b, xb));
-        (half(a, xa), h.join())
-    });
+    let (ra, rb) = join(|| half(a, xa), || half(b, xb));
     match rb {
         Ok(rb) => vec![ra, rb],
         // as the scope would have (a panic in `f` is a bug, not bad input)

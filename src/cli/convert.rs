@@ -120,11 +120,11 @@ fn read_file<'a>(
     fresh: impl FnOnce() -> Compiler<'a>,
 ) -> Result<(), CliError> {
     let name = path.display().to_string();
+    let at = |n| format!("{name}:{n}");
     let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if size < PARALLEL_MIN_BYTES || threads < 2 || !file.metadata().is_ok_and(|m| m.is_file()) {
-        let at = |n| format!("{name}:{n}");
         return for_each_line(file, |n, l| feed_line(compiler, o, &at, n, l))
             .with_context(|| format!("cannot read {name}"))
             .map_err(CliError::from);
@@ -151,7 +151,6 @@ fn read_file<'a>(
             for_each_line(f, |n, l| feed_line(&mut second, o, &at, n, l))?;
             Ok(second)
         });
-        let at = |n| format!("{name}:{n}");
         for_each_line(first_half.take(mid), |n, l| {
             feed_line(compiler, o, &at, n, l)
         })

@@ -177,18 +177,21 @@ pub(super) fn cut_indices(
     report: &mut Report,
     show: impl Fn(usize) -> String + Sync,
 ) -> Vec<u32> {
+    // An item not kept: covered (cost 0) or over the limit.
+    let left_out = |rep: &mut Report, i: usize, c: u64| match c {
+        0 => rep.skip_with(COVERED, 1, || None, || show(i)),
+        c => rep.skip_with(OVER_LIMIT, c, || None, || show(i)),
+    };
     let mut kept = 0;
     let mut r = 0;
     while r < keep.len() && !budget.full {
         let i = keep[r] as usize;
         let c = cost(i);
-        if c == 0 {
-            report.skip_with(COVERED, 1, || None, || show(i));
-        } else if budget.take(c) {
+        if c != 0 && budget.take(c) {
             keep[kept] = i as u32;
             kept += 1;
         } else {
-            report.skip_with(OVER_LIMIT, c, || None, || show(i));
+            left_out(report, i, c);
         }
         r += 1;
     }
@@ -198,11 +201,7 @@ pub(super) fn cut_indices(
     let parts: Vec<Report> = par_halves(&keep[r..], 1 << 16, |part| {
         let mut rep = Report::default();
         for &i in part {
-            let i = i as usize;
-            match cost(i) {
-                0 => rep.skip_with(COVERED, 1, || None, || show(i)),
-                c => rep.skip_with(OVER_LIMIT, c, || None, || show(i)),
-            }
+            left_out(&mut rep, i as usize, cost(i as usize));
         }
         vec![rep]
     });

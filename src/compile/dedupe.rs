@@ -126,10 +126,10 @@ pub(super) fn dedupe_indices<V: Sync>(
     report: &mut Report,
 ) -> Vec<u32> {
     // The kept indices are found in the pass over the runs (`for_each_run_kept`).
-    let (order, _, firsts) = sorted_keyed(v, key, &cmp, metas, prio, |o, d, f| {
+    let (_, _, firsts) = sorted_keyed(v, key, &cmp, metas, prio, |o, d, f| {
         for_each_run_kept(o, d, f)
     });
-    report.duplicates += (order.len() - firsts.len()) as u64;
+    report.duplicates += (v.len() - firsts.len()) as u64;
     firsts
 }
 

@@ -347,12 +347,8 @@ fn par_halves<'d, T: Sync, R: Halves>(
         return f(items);
     }
     let (a, b) = items.split_at(items.len() / 2);
-    let (mut ra, rb) = std::thread::scope(|s| {
-        let h = s.spawn(|| f(b));
-        let ra = f(a);
-        (ra, h.join().unwrap_or_else(|_| f(b)))
-    });
-    ra.append_second(rb);
+    let (mut ra, rb) = crate::sort::join(|| f(a), || f(b));
+    ra.append_second(rb.unwrap_or_else(|_| f(b)));
     ra
 }
 
