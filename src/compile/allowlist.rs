@@ -11,7 +11,7 @@
 use foldhash::HashSet;
 
 use crate::indicator::url::UrlHost;
-use crate::indicator::{domain, Domain, IpRange, UrlValue, Value};
+use crate::indicator::{domain, DomainRef, IpRange, UrlValue, Value};
 
 use super::ipset;
 
@@ -109,11 +109,11 @@ impl AllowSet {
     }
 
     /// What the allowlist does to a blocked domain.
-    pub fn check_domain(&self, d: &Domain) -> DomainVerdict {
-        if self.allows_name(&d.name) {
+    pub fn check_domain(&self, d: DomainRef<'_>) -> DomainVerdict {
+        if self.allows_name(d.name) {
             return DomainVerdict::Removed;
         }
-        if d.wildcard && self.ancestors.contains(&d.name) {
+        if d.wildcard && self.ancestors.contains(d.name) {
             return DomainVerdict::NarrowToApex;
         }
         DomainVerdict::Keep
@@ -150,7 +150,7 @@ pub enum DomainVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicator::parse_token;
+    use crate::indicator::{parse_token, Domain};
 
     fn set(lines: &[&str]) -> AllowSet {
         AllowSet::new(
@@ -169,16 +169,22 @@ mod tests {
     #[test]
     fn domains() {
         let a = set(&["good.com", "*.corp.com", "mail.partner.com"]);
-        assert_eq!(a.check_domain(&d("good.com")), DomainVerdict::Removed);
-        assert_eq!(a.check_domain(&d("x.good.com")), DomainVerdict::Keep);
-        assert_eq!(a.check_domain(&d("corp.com")), DomainVerdict::Removed);
-        assert_eq!(a.check_domain(&d("a.b.corp.com")), DomainVerdict::Removed);
-        assert_eq!(a.check_domain(&d("*.corp.com")), DomainVerdict::Removed);
+        assert_eq!(a.check_domain(d("good.com").view()), DomainVerdict::Removed);
+        assert_eq!(a.check_domain(d("x.good.com").view()), DomainVerdict::Keep);
+        assert_eq!(a.check_domain(d("corp.com").view()), DomainVerdict::Removed);
         assert_eq!(
-            a.check_domain(&d("*.partner.com")),
+            a.check_domain(d("a.b.corp.com").view()),
+            DomainVerdict::Removed
+        );
+        assert_eq!(
+            a.check_domain(d("*.corp.com").view()),
+            DomainVerdict::Removed
+        );
+        assert_eq!(
+            a.check_domain(d("*.partner.com").view()),
             DomainVerdict::NarrowToApex
         );
-        assert_eq!(a.check_domain(&d("partner.com")), DomainVerdict::Keep);
+        assert_eq!(a.check_domain(d("partner.com").view()), DomainVerdict::Keep);
     }
 
     #[test]

@@ -275,7 +275,7 @@ pub(super) fn apply_cap(
         list.v6.iter().map(|l| line_cost(style, l)).collect(),
         list.domains
             .iter()
-            .map(|d| rules.domain_lines(&d.value) as u64)
+            .map(|d| rules.domain_lines(d.value.view()) as u64)
             .collect(),
         vec![1; list.urls.len()],
         vec![1; list.hashes.len()],
@@ -319,7 +319,7 @@ pub(super) fn apply_cap(
     cut(
         &mut list.domains,
         &groups[2],
-        |d| rules.domain_lines(d) as u64,
+        |d| rules.domain_lines(d.view()) as u64,
         report,
     );
     cut(&mut list.urls, &groups[3], |_| 1, report);

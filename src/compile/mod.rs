@@ -14,6 +14,7 @@
 //! and deduplicates name entries, [`cap`] cuts the list to `max_entries`.
 
 pub mod allowlist;
+mod arena;
 pub mod cap;
 mod dedupe;
 pub mod guard;
@@ -25,10 +26,12 @@ pub mod psl;
 use std::borrow::Cow;
 
 use crate::indicator::{
-    Domain, Hash, IpRange, Kind, Meta, Priority, Report, Skip, SkipReason, UrlValue, Value,
+    Domain, DomainRef, Hash, IpRange, Kind, Meta, Priority, Report, Skip, SkipReason, UrlValue,
+    Value,
 };
 
 pub use self::allowlist::AllowSet;
+use self::arena::Names;
 use self::cap::{apply_cap, Budget, Prios};
 pub use self::guard::Guard;
 use self::ip::{compile_ip, ip_cost, IpInputs};
@@ -56,7 +59,7 @@ pub trait VendorRules: Sync {
     /// How IP sets are written.
     fn ip_style(&self) -> IpStyle;
     /// How many lines a domain entry takes (PAN-OS writes `*.x.com` as two).
-    fn domain_lines(&self, _d: &Domain) -> usize {
+    fn domain_lines(&self, _d: DomainRef<'_>) -> usize {
         1
     }
     /// Whether a plain domain entry `x.com` — and a URL naming a whole site, `http://x.com/` —
@@ -137,7 +140,7 @@ pub struct Compiler<'a> {
     metas: Vec<Meta>,
     v4: IpInputs<u32>,
     v6: IpInputs<u128>,
-    domains: Vec<(Domain, MetaId)>,
+    domains: Names,
     urls: Vec<(UrlValue, MetaId)>,
     hashes: Vec<(Hash, MetaId)>,
     report: Report,
@@ -154,6 +157,10 @@ const COVERED: Skip = Skip::new(
     "covered by a wildcard on itself or an ancestor",
 );
 const OVER_LIMIT: Skip = Skip::new(SkipReason::OverLimit, "list is at max_entries");
+const TOO_BIG: Skip = Skip::new(
+    SkipReason::Invalid,
+    "a name over 65,535 bytes, or past the 1 TiB of names a list can hold",
+);
 
 impl<'a> Compiler<'a> {
     /// Starts a list. Metadata id 0 is the default [`Meta`].
@@ -165,7 +172,7 @@ impl<'a> Compiler<'a> {
             metas: vec![Meta::default()],
             v4: IpInputs::default(),
             v6: IpInputs::default(),
-            domains: Vec::new(),
+            domains: Names::default(),
             urls: Vec::new(),
             hashes: Vec::new(),
             report: Report::default(),
@@ -205,7 +212,11 @@ impl<'a> Compiler<'a> {
         match value {
             Value::Ip(IpRange::V4 { start, end }) => self.v4.push(start, end, meta),
             Value::Ip(IpRange::V6 { start, end }) => self.v6.push(start, end, meta),
-            Value::Domain(d) => self.domains.push((d, meta)),
+            Value::Domain(d) => {
+                if self.domains.push(d.view(), meta).is_err() {
+                    self.report.skip_with(TOO_BIG, 1, origin, || d.to_string());
+                }
+            }
             Value::Url(u) => self.urls.push((u, meta)),
             Value::Hash(h) => self.hashes.push((h, meta)),
         }
@@ -219,8 +230,10 @@ impl<'a> Compiler<'a> {
         self.metas.extend(other.metas.into_iter().skip(1));
         self.v4.append(other.v4, offset);
         self.v6.append(other.v6, offset);
-        self.domains
-            .extend(other.domains.into_iter().map(|(d, m)| (d, remap(m))));
+        for (name, wildcard, _) in self.domains.append(other.domains, remap) {
+            let d = Domain { name, wildcard };
+            self.report.skip_with(TOO_BIG, 1, || None, || d.to_string());
+        }
         self.urls
             .extend(other.urls.into_iter().map(|(u, m)| (u, remap(m))));
         self.hashes
@@ -369,7 +382,7 @@ impl CompiledList {
             + self
                 .domains
                 .iter()
-                .map(|d| rules.domain_lines(&d.value) as u64)
+                .map(|d| rules.domain_lines(d.value.view()) as u64)
                 .sum::<u64>()
             + self.urls.len() as u64
             + self.hashes.len() as u64
@@ -410,7 +423,7 @@ mod tests {
         fn ip_style(&self) -> IpStyle {
             IpStyle::Cidr
         }
-        fn domain_lines(&self, d: &Domain) -> usize {
+        fn domain_lines(&self, d: DomainRef<'_>) -> usize {
             if d.wildcard {
                 2
             } else {

@@ -9,7 +9,9 @@
 
 use foldhash::HashSet;
 
-use crate::indicator::{Domain, Hash, Meta, Priority, Report, UrlValue};
+use crate::indicator::{Domain, DomainRef, Hash, Meta, Priority, Report, UrlValue};
+
+use super::arena::{Name, NameText, Names};
 
 use super::cap::{cut_indices, take_entries, Budget};
 use super::dedupe::{dedupe, dedupe_indices};
@@ -20,12 +22,13 @@ use crate::sort::{sort_key, sort_key_and};
 
 /// Compiles the domain entries of a list. With a `budget` (a list cut to `max_entries` whose
 /// entries share one priority, [`Budget`]) only the entries that fit are made: dedupe and
-/// coverage work on indices, and the input is dropped on another thread ([`super::drop_later`]).
-/// On 1M generated names cut to PAN-OS's 50,000 that leaves out putting 800k values in order,
-/// making 800k entries and dropping 730k of them one by one (≈ 200 ms of a 500 ms compile).
+/// coverage work on indices. On 1M generated names cut to PAN-OS's 50,000 that leaves out putting
+/// 800k values in order and making 800k entries (≈ 200 ms of a 500 ms compile).
+///
+/// The names lie in one buffer ([`Names`]); the entries' values are made of the names kept.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn compile_domains(
-    input: Vec<(Domain, MetaId)>,
+    input: Names,
     rules: &dyn VendorRules,
     allow: &AllowSet,
     metas: &[Meta],
@@ -33,44 +36,49 @@ pub(super) fn compile_domains(
     report: &mut Report,
     budget: Option<&mut Budget>,
 ) -> (Vec<Entry<Domain>>, Vec<Priority>) {
-    let mut kept: Vec<(Domain, MetaId)> = input;
+    let (text, mut kept) = input.into_parts();
+    let text = &text;
+    let at = |n: &Name| text.get(*n);
     if !allow.is_empty() {
-        kept.retain_mut(|(d, _)| match allow.check_domain(d) {
+        kept.retain_mut(|(n, _)| match allow.check_domain(at(n)) {
             allowlist::DomainVerdict::Removed => {
-                report.skip_with(ALLOWLISTED, 1, || None, || d.to_string());
+                report.skip_with(ALLOWLISTED, 1, || None, || at(n).to_string());
                 false
             }
             allowlist::DomainVerdict::NarrowToApex => {
-                report.skip_with(NARROWED, 1, || None, || d.to_string());
-                d.wildcard = false;
+                report.skip_with(NARROWED, 1, || None, || at(n).to_string());
+                n.wildcard = false;
                 true
             }
             allowlist::DomainVerdict::Keep => true,
         });
     }
-    let key = |d: &Domain| sort_key_and(d.name.as_bytes(), d.wildcard);
-    let cmp = |a: &Domain, b: &Domain| a.name.cmp(&b.name).then(a.wildcard.cmp(&b.wildcard));
+    let key = |n: &Name| sort_key_and(at(n).name.as_bytes(), n.wildcard);
+    let cmp = |a: &Name, b: &Name| at(a).name.cmp(at(b).name).then(a.wildcard.cmp(&b.wildcard));
     // A budget that every input item fits takes the general path, which holds less at its peak.
-    let lines = |d: &Domain| rules.domain_lines(d) as u64;
+    let lines = |n: &Name| rules.domain_lines(at(n)) as u64;
     let (budget, spend) = match budget {
-        Some(b) if b.fits_all(kept.iter().map(|(d, _)| lines(d))) => (None, Some(b)),
+        Some(b) if b.fits_all(kept.iter().map(|(n, _)| lines(n))) => (None, Some(b)),
         b => (b, None),
     };
     if let Some(budget) = budget {
         let firsts = dedupe_indices(&kept, key, cmp, metas, prio, report);
         // The wildcard names of the deduplicated list are those of the whole input.
-        let wild = Wildcards::of(&kept, |(d, _)| d);
+        let wild = Wildcards::of(&kept, |(n, _)| at(n));
         // Asked of every input item in input order, where the names lie in memory in sequence,
         // rather than of the deduplicated ones in sorted order, at random: 1M lookups took
         // 100 ms against 380 ms for 800k (1M generated names, loaded machine).
         // The lines each item takes are found in the same pass (0: covered), so the cut reads
         // the values of the entries it keeps alone (reading every survivor's, at random, cost
         // 40 ms of cache misses).
-        let lines = |d: &Domain| u32::try_from(rules.domain_lines(d)).unwrap_or(u32::MAX);
+        let lines = |n: &Name| u32::try_from(rules.domain_lines(at(n))).unwrap_or(u32::MAX);
         let cost: Vec<u32> = if wild.names.is_empty() {
-            par_map(&kept, |(d, _)| lines(d))
+            par_map(&kept, |(n, _)| lines(n))
         } else {
-            par_map(&kept, |(d, _)| if wild.covers(d) { 0 } else { lines(d) })
+            par_map(
+                &kept,
+                |(n, _)| if wild.covers(at(n)) { 0 } else { lines(n) },
+            )
         };
         drop(wild);
         // The covered are dropped in the pass that cuts (a second pass over the survivors, in
@@ -80,24 +88,23 @@ pub(super) fn compile_domains(
             |i| u64::from(cost[i]),
             budget,
             report,
-            |i| kept[i].0.to_string(),
+            |i| at(&kept[i].0).to_string(),
         );
         drop(cost);
-        return take_entries(kept, left, metas, prio);
+        let (entries, prios) = take_entries(kept, left, metas, prio);
+        return (domain_entries(text, entries), prios);
     }
     let (mut entries, mut prios) = dedupe(kept, key, cmp, metas, prio, report);
     // A name is covered when a wildcard on itself (other than this entry) or on an ancestor
     // is in the list.
-    let wild = Wildcards::of(&entries, |e| &e.value);
-    let covered = wild.flags(&entries, |e| &e.value);
+    let wild = Wildcards::of(&entries, |e| at(&e.value));
+    let covered = wild.flags(&entries, |e| at(&e.value));
     drop(wild);
-    // Filtered in place: a second vector of the kept entries was the peak of a big list
-    // (64 bytes an entry; ~50 MiB of 1M names).
     let mut next = covered.iter();
     entries.retain(|e| {
         let c = next.next().copied().unwrap_or(false);
         if c {
-            report.skip_with(COVERED, 1, || None, || e.value.to_string());
+            report.skip_with(COVERED, 1, || None, || at(&e.value).to_string());
         }
         !c
     });
@@ -106,7 +113,20 @@ pub(super) fn compile_domains(
     if let Some(b) = spend {
         b.spend(entries.iter().map(|e| lines(&e.value)).sum());
     }
-    (entries, prios)
+    (domain_entries(text, entries), prios)
+}
+
+/// The entries with their names taken out of `text`, on two threads for many.
+fn domain_entries(text: &NameText, entries: Vec<Entry<Name>>) -> Vec<Entry<Domain>> {
+    par_halves(&entries, 1 << 14, |part| {
+        part.iter()
+            .map(|e| Entry {
+                value: text.get(e.value).to_domain(),
+                confidence: e.confidence,
+                comment: e.comment.clone(),
+            })
+            .collect()
+    })
 }
 
 /// `f` of every item, on two threads for a big slice (one set lookup or more per item).
@@ -173,12 +193,12 @@ impl<'a> Wildcards<'a> {
     /// The wildcards among `items` (the domain of each is `domain(item)`), looked for on two
     /// threads for many items: one pass over every item, which took 16 ms of a 1M-name compile
     /// on one thread.
-    fn of<T: Sync>(items: &'a [T], domain: impl Fn(&'a T) -> &'a Domain + Sync) -> Self {
+    fn of<T: Sync>(items: &'a [T], domain: impl Fn(&'a T) -> DomainRef<'a> + Sync) -> Self {
         let wild: Vec<&str> = par_halves(items, 1 << 16, |part| {
             part.iter()
                 .map(&domain)
                 .filter(|d| d.wildcard)
-                .map(|d| d.name.as_str())
+                .map(|d| d.name)
                 .collect()
         });
         let names: HashSet<&str> = wild.into_iter().collect();
@@ -215,8 +235,8 @@ impl<'a> Wildcards<'a> {
     /// last two labels it replaced (30–35 ms on two threads), though 29% of these names share
     /// their last two labels with a wildcard, which sent them on to a set lookup per ancestor;
     /// and it needs one set, not two (7 ms to build instead of 10).
-    fn covers(&self, d: &Domain) -> bool {
-        let name = d.name.as_str();
+    fn covers(&self, d: DomainRef<'_>) -> bool {
+        let name = d.name;
         let b = name.as_bytes();
         let (fewest, most) = self.labels;
         let mut h = FOLD_SEED;
@@ -242,7 +262,7 @@ impl<'a> Wildcards<'a> {
     fn flags<'d, T: Sync>(
         &self,
         items: &'d [T],
-        name: impl Fn(&'d T) -> &'d Domain + Sync,
+        name: impl Fn(&'d T) -> DomainRef<'d> + Sync,
     ) -> Vec<bool> {
         if self.names.is_empty() {
             return vec![false; items.len()];
@@ -252,11 +272,11 @@ impl<'a> Wildcards<'a> {
 
     /// [`Wildcards::covers`] by looking up the name and every ancestor.
     #[cfg(test)]
-    fn covers_walk(&self, d: &Domain) -> bool {
-        if !d.wildcard && self.names.contains(d.name.as_str()) {
+    fn covers_walk(&self, d: DomainRef<'_>) -> bool {
+        if !d.wildcard && self.names.contains(d.name) {
             return true;
         }
-        let mut p = crate::indicator::domain::parent(&d.name);
+        let mut p = crate::indicator::domain::parent(d.name);
         while let Some(a) = p {
             if self.names.contains(a) {
                 return true;
@@ -368,17 +388,17 @@ mod tests {
                 .into_iter()
                 .map(|(name, wildcard)| Domain { name, wildcard })
                 .collect();
-            let mut w = Wildcards::of(&domains, |d| d);
+            let mut w = Wildcards::of(&domains, Domain::view);
             if small {
                 w.bits = 6;
                 w.filter = filter_of(&w.names, 6);
             }
             for (name, wildcard) in probes {
                 let d = Domain { name, wildcard };
-                prop_assert_eq!(w.covers(&d), w.covers_walk(&d), "{}", d);
+                prop_assert_eq!(w.covers(d.view()), w.covers_walk(d.view()), "{}", d);
             }
             for d in &domains {
-                prop_assert_eq!(w.covers(d), w.covers_walk(d), "{}", d);
+                prop_assert_eq!(w.covers(d.view()), w.covers_walk(d.view()), "{}", d);
             }
         }
     }

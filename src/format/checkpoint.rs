@@ -35,7 +35,7 @@ use std::collections::HashSet;
 use std::io::Write as _;
 
 use crate::compile::{CompiledList, IpStyle};
-use crate::indicator::{Domain, HashKind, Kind, Skip, UrlValue, Value};
+use crate::indicator::{DomainRef, HashKind, Kind, Skip, UrlValue, Value};
 
 use super::{is_v6, unsupported, FormatOptions};
 
@@ -99,7 +99,7 @@ pub fn admit_feed(v: &Value, _o: &FormatOptions) -> Result<(), Skip> {
 
 /// [C6] `*.google.com` is the "non-FQDN" form; vendor: whether it matches the apex is
 /// undocumented, so a wildcard entry is written as the apex and the wildcard (two lines).
-pub fn feed_domain_lines(d: &Domain) -> usize {
+pub fn feed_domain_lines(d: DomainRef<'_>) -> usize {
     if d.wildcard {
         2
     } else {
@@ -297,7 +297,7 @@ pub fn write_feed(list: &CompiledList, _o: &FormatOptions, out: &mut Vec<u8>) ->
             out.extend_from_slice(d.name.as_bytes());
             out.push(b'\n');
         }
-        feed_domain_lines(d) as u64
+        feed_domain_lines(d.view()) as u64
     });
     n
 }

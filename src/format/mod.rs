@@ -25,7 +25,7 @@ use std::net::Ipv6Addr;
 use crate::compile::{CompiledList, IpLine, IpStyle, VendorRules};
 use crate::config::Vendor;
 use crate::indicator::ip::write_v4;
-use crate::indicator::{Domain, Kind, Skip, SkipReason, UrlValue, Value};
+use crate::indicator::{Domain, DomainRef, Kind, Skip, SkipReason, UrlValue, Value};
 
 /// Options a list gives its format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +248,7 @@ impl VendorRules for Format {
         }
     }
 
-    fn domain_lines(&self, d: &Domain) -> usize {
+    fn domain_lines(&self, d: DomainRef<'_>) -> usize {
         match self.vendor {
             Vendor::Panos => panos::domain_lines(d),
             Vendor::CheckpointFeed => checkpoint::feed_domain_lines(d),

@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 
 use crate::compile::{CompiledList, IpStyle};
-use crate::indicator::{Domain, Kind, Skip, UrlValue, Value};
+use crate::indicator::{DomainRef, Kind, Skip, UrlValue, Value};
 
 use super::{unsupported, write_domain, FormatOptions};
 
@@ -74,7 +74,7 @@ pub fn admit(v: &Value, _o: &FormatOptions) -> Result<(), Skip> {
 }
 
 /// [X1][P2] `*.x.com` does not match `x.com`, so a wildcard entry is two lines.
-pub fn domain_lines(d: &Domain) -> usize {
+pub fn domain_lines(d: DomainRef<'_>) -> usize {
     if d.wildcard {
         2
     } else {
@@ -112,7 +112,7 @@ pub(super) fn write_with(
         }
         write_domain(out, d);
         out.push(b'\n');
-        domain_lines(d) as u64
+        domain_lines(d.view()) as u64
     });
     n += super::write_lines_with(&list.urls, out, spill, |u, out| {
         out.extend_from_slice(url_key(u).as_bytes());

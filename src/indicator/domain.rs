@@ -17,10 +17,45 @@ pub struct Domain {
 
 impl std::fmt::Display for Domain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl Domain {
+    /// The domain as a [`DomainRef`].
+    pub fn view(&self) -> DomainRef<'_> {
+        DomainRef {
+            name: &self.name,
+            wildcard: self.wildcard,
+        }
+    }
+}
+
+/// A [`Domain`] whose name lies elsewhere (in the buffer of names a compiler collects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainRef<'a> {
+    /// The name, as in [`Domain::name`].
+    pub name: &'a str,
+    /// As [`Domain::wildcard`].
+    pub wildcard: bool,
+}
+
+impl DomainRef<'_> {
+    /// The owned domain.
+    pub fn to_domain(self) -> Domain {
+        Domain {
+            name: self.name.to_string(),
+            wildcard: self.wildcard,
+        }
+    }
+}
+
+impl std::fmt::Display for DomainRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.wildcard {
             write!(f, "*.{}", self.name)
         } else {
-            f.write_str(&self.name)
+            f.write_str(self.name)
         }
     }
 }

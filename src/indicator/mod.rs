@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use self::domain::Domain;
+pub use self::domain::{Domain, DomainRef};
 pub use self::hash::{Hash, HashKind};
 pub use self::ip::IpRange;
 pub use self::skip::{Report, Skip, SkipReason};
