@@ -86,13 +86,25 @@ type RunSort<'a> = dyn Fn(&mut [Keyed], &mut [bool]) + Sync + 'a;
 /// with the highest priority (ties: the smallest comment), so the result does not depend on input
 /// order. Puts the values in sorted order in place and drops the duplicates in place.
 pub(super) fn dedupe<V: Sync>(
-    mut v: Vec<(V, MetaId)>,
+    v: Vec<(V, MetaId)>,
     key: impl Fn(&V) -> (u128, u32) + Sync,
     cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
     metas: &[Meta],
     prio: &[Priority],
     report: &mut Report,
 ) -> (Vec<Entry<V>>, Vec<Priority>) {
+    into_entries(dedupe_values(v, key, cmp, metas, prio, report), metas, prio)
+}
+
+/// [`dedupe`] without making the entries: the kept values in sorted order, with their metadata.
+pub(super) fn dedupe_values<V: Sync>(
+    mut v: Vec<(V, MetaId)>,
+    key: impl Fn(&V) -> (u128, u32) + Sync,
+    cmp: impl Fn(&V, &V) -> std::cmp::Ordering + Sync,
+    metas: &[Meta],
+    prio: &[Priority],
+    report: &mut Report,
+) -> Vec<(V, MetaId)> {
     let (order, dup, ()) =
         sorted_keyed(&v, key, &cmp, metas, prio, |o, d, f| for_each_run(o, d, f));
     let mut order: Vec<u32> = order.into_iter().map(|(.., i)| i).collect();
@@ -110,8 +122,7 @@ pub(super) fn dedupe<V: Sync>(
         kept += 1;
     }
     v.truncate(kept);
-    drop(dup);
-    into_entries(v, metas, prio)
+    v
 }
 
 /// [`dedupe`] without moving anything: the indices of the item to keep of each run of equal
