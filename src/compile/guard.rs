@@ -23,7 +23,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::indicator::url::UrlHost;
-use crate::indicator::{Domain, IpRange, Skip, UrlValue, Value};
+use crate::indicator::{Domain, DomainRef, IpRange, Skip, UrlValue, Value};
 
 use super::ipset;
 use super::psl::PublicSuffixes;
@@ -201,7 +201,7 @@ pub enum Reach {
 
 impl Reach {
     /// The reach of `d` on a vendor whose plain entries do (`true`) or do not match subdomains.
-    pub fn of(d: &Domain, plain_covers_subdomains: bool) -> Reach {
+    pub fn of(d: DomainRef<'_>, plain_covers_subdomains: bool) -> Reach {
         if d.wildcard {
             Reach::Wildcard
         } else if plain_covers_subdomains {
@@ -251,16 +251,25 @@ impl Guard {
     pub fn check(&self, value: &Value, plain_covers_subdomains: bool) -> Result<(), Skip> {
         match value {
             Value::Ip(r) => self.check_ip(r),
-            Value::Domain(d) => self.check_name(&d.name, Reach::of(d, plain_covers_subdomains)),
+            Value::Domain(d) => self.check_domain_for(d.view(), plain_covers_subdomains),
             Value::Url(u) => self.check_url_as(u, plain_covers_subdomains),
             Value::Hash(_) => Ok(()),
         }
     }
 
+    /// [`Guard::check`] of a domain.
+    pub fn check_domain_for(
+        &self,
+        d: DomainRef<'_>,
+        plain_covers_subdomains: bool,
+    ) -> Result<(), Skip> {
+        self.check_name(d.name, Reach::of(d, plain_covers_subdomains))
+    }
+
     /// Checks a domain entry as written: `*.name` reaches every name under `name`, a plain name
     /// only itself. For a vendor whose plain entries match subdomains, use [`Guard::check`].
     pub fn check_domain(&self, d: &Domain) -> Result<(), Skip> {
-        self.check_name(&d.name, Reach::of(d, false))
+        self.check_domain_for(d.view(), false)
     }
 
     /// Checks a name entry that reaches `reach` once the vendor matches it.

@@ -56,6 +56,13 @@ pub trait VendorRules: Sync {
     /// # Errors
     /// A `vendor_unsupported` [`Skip`] naming the vendor rule.
     fn admit(&self, value: &Value) -> Result<(), Skip>;
+    /// [`VendorRules::admit`] of a domain whose name lies elsewhere (the same answer).
+    ///
+    /// # Errors
+    /// As [`VendorRules::admit`].
+    fn admit_domain(&self, d: DomainRef<'_>) -> Result<(), Skip> {
+        self.admit(&Value::Domain(d.to_domain()))
+    }
     /// How IP sets are written.
     fn ip_style(&self) -> IpStyle;
     /// How many lines a domain entry takes (PAN-OS writes `*.x.com` as two).
@@ -200,6 +207,10 @@ impl<'a> Compiler<'a> {
 
     /// Adds one indicator: type selection, safety floor and vendor admission happen here.
     pub fn push(&mut self, value: Value, meta: MetaId, origin: impl FnOnce() -> Option<String>) {
+        // one path for a domain, whether its name has a string of its own or not
+        if let Value::Domain(d) = &value {
+            return self.push_domain(d.view(), meta, origin);
+        }
         if !self.policy.kinds.contains(&value.kind()) {
             return self.reject(NOT_IN_LIST, origin, &value);
         }
@@ -212,14 +223,36 @@ impl<'a> Compiler<'a> {
         match value {
             Value::Ip(IpRange::V4 { start, end }) => self.v4.push(start, end, meta),
             Value::Ip(IpRange::V6 { start, end }) => self.v6.push(start, end, meta),
-            Value::Domain(d) => {
-                if self.domains.push(d.view(), meta).is_err() {
-                    self.report.skip_with(TOO_BIG, 1, origin, || d.to_string());
-                }
-            }
+            Value::Domain(_) => {} // taken by `push_domain` above
             Value::Url(u) => self.urls.push((u, meta)),
             Value::Hash(h) => self.hashes.push((h, meta)),
         }
+    }
+
+    /// [`Compiler::push`] of a domain whose name lies elsewhere: it is copied into the
+    /// compiler's buffer of names, with no string of its own.
+    pub fn push_domain(
+        &mut self,
+        d: DomainRef<'_>,
+        meta: MetaId,
+        origin: impl FnOnce() -> Option<String>,
+    ) {
+        if !self.policy.kinds.contains(&Kind::Domain) {
+            return self
+                .report
+                .skip_with(NOT_IN_LIST, 1, origin, || d.to_string());
+        }
+        let floor = self
+            .guard
+            .check_domain_for(d, self.rules.plain_name_covers_subdomains());
+        let skip = match floor.and_then(|()| self.rules.admit_domain(d)) {
+            Ok(()) => match self.domains.push(d, meta) {
+                Ok(()) => return,
+                Err(_) => TOO_BIG,
+            },
+            Err(s) => s,
+        };
+        self.report.skip_with(skip, 1, origin, || d.to_string());
     }
 
     /// Takes in everything another compiler for the same list collected (used to parse one

@@ -209,13 +209,19 @@ impl Format {
     }
 }
 
+/// A value of a type the vendor does not take.
+const UNSUPPORTED_TYPE: Skip = Skip::new(
+    SkipReason::VendorUnsupported,
+    "the vendor does not take this type",
+);
+
 impl VendorRules for Format {
     fn admit(&self, value: &Value) -> Result<(), Skip> {
+        if let Value::Domain(d) = value {
+            return self.admit_domain(d.view());
+        }
         if !self.kinds().contains(&value.kind()) {
-            return Err(Skip::new(
-                SkipReason::VendorUnsupported,
-                "the vendor does not take this type",
-            ));
+            return Err(UNSUPPORTED_TYPE);
         }
         let o = &self.options;
         match self.vendor {
@@ -230,6 +236,15 @@ impl VendorRules for Format {
             Vendor::Plain => plain::admit(value, o),
             Vendor::Stix => stix::admit(value, o),
         }
+    }
+
+    /// No vendor has a rule on a domain beyond taking the type (the vendor modules' `admit`
+    /// judge URLs and addresses alone): a rule on names belongs here, the one path of both.
+    fn admit_domain(&self, _d: DomainRef<'_>) -> Result<(), Skip> {
+        if !self.kinds().contains(&Kind::Domain) {
+            return Err(UNSUPPORTED_TYPE);
+        }
+        Ok(())
     }
 
     fn ip_style(&self) -> IpStyle {

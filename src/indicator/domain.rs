@@ -357,6 +357,27 @@ const PLAIN_CLASS: [u8; 256] = byte_table!(|b| if b.is_ascii_lowercase() || b ==
 /// UTF-8 check, ~25% of the CPU of `convert` on 1M names). `None` for any byte outside ASCII
 /// letters, digits, `.`, `-` and `_`, and wherever [`normalize_plain`] is `None`.
 pub fn normalize_plain_bytes(raw: &[u8]) -> Option<PlainName> {
+    let mut name = String::new();
+    let f = plain_name_into(raw, &mut name)?;
+    Some(PlainName {
+        name,
+        changed: f.changed,
+        letter: f.letter,
+    })
+}
+
+/// What [`plain_name_into`] tells of a plain name besides the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainFlags {
+    /// As [`PlainName::changed`].
+    pub changed: bool,
+    /// As [`PlainName::letter`].
+    pub letter: bool,
+}
+
+/// [`normalize_plain_bytes`] writing the name into `out` (emptied first; left in any state on
+/// `None`), so that a caller with a buffer of its own makes no allocation per name.
+pub fn plain_name_into(raw: &[u8], out: &mut String) -> Option<PlainFlags> {
     let s = match raw {
         [rest @ .., b'.'] if rest.last() == Some(&b'.') => return None,
         [rest @ .., b'.'] => rest,
@@ -389,13 +410,13 @@ pub fn normalize_plain_bytes(raw: &[u8]) -> Option<PlainName> {
     }
     let mut changed = s.len() != raw.len();
     // Every byte is ASCII (checked above): one copy, lowercased in place.
-    let mut name = String::from_utf8(s.to_vec()).ok()?;
+    out.clear();
+    out.push_str(std::str::from_utf8(s).ok()?);
     if class & UPPER != 0 {
-        name.make_ascii_lowercase();
+        out.make_ascii_lowercase();
         changed = true;
     }
-    Some(PlainName {
-        name,
+    Some(PlainFlags {
         changed,
         letter: class & LETTER != 0,
     })

@@ -404,6 +404,16 @@ fn no_scheme_url(t: &str) -> Result<(), Skip> {
 /// not hash-shaped, not starting with `hxxp`. `None` sends it to the general path, which also
 /// makes every error (so error details stay those of the general path).
 fn plain_domain(token: &[u8]) -> Option<Parsed> {
+    let mut name = String::new();
+    let (wildcard, normalized) = plain_domain_into(token, &mut name)?;
+    Some(Parsed {
+        value: Value::Domain(Domain { name, wildcard }),
+        normalized,
+    })
+}
+
+/// [`plain_domain`] writing the name into `name` (emptied first): `(wildcard, normalized)`.
+fn plain_domain_into(token: &[u8], name: &mut String) -> Option<(bool, bool)> {
     let (rest, wildcard) = match token.strip_prefix(b"*.") {
         Some(r) => (r, true),
         None => (token, false),
@@ -416,17 +426,26 @@ fn plain_domain(token: &[u8]) -> Option<Parsed> {
         return None;
     }
     // one pass: the character set, the lowercase copy and the label rules
-    let p = domain::normalize_plain_bytes(rest)?;
-    if !p.letter {
+    let p = domain::plain_name_into(rest, name)?;
+    p.letter.then_some((wildcard, p.changed))
+}
+
+/// [`parse_token`] of a token that its plain-name fast path takes, with the name written into
+/// `name` (emptied first) instead of a new string: `Some((wildcard, normalized))` exactly when
+/// `parse_token(token, want)` gives the domain `name` that way. `None`: ask [`parse_token`].
+/// For a reader that keeps names in a buffer of its own (`convert` into the compiler's names).
+pub fn parse_plain_domain(
+    token: &[u8],
+    want: Option<Kind>,
+    name: &mut String,
+) -> Option<(bool, bool)> {
+    // the order of `parse_token`: a token starting with a digit is tried as an IPv4 first
+    let ip_first =
+        matches!(want, None | Some(Kind::Ip)) && token.first().is_some_and(u8::is_ascii_digit);
+    if ip_first || !matches!(want, None | Some(Kind::Domain)) {
         return None;
     }
-    Some(Parsed {
-        value: Value::Domain(Domain {
-            name: p.name,
-            wildcard,
-        }),
-        normalized: p.changed,
-    })
+    plain_domain_into(token, name)
 }
 
 /// [`parse_token`] without its fast paths: every token can take this path.
@@ -529,6 +548,57 @@ mod tests {
             "[a-zA-Z][a-zA-Z0-9+.-]{0,6}://[a-z.é]{0,20}",
         ]) {
             proptest::prop_assert_eq!(classify(&t), classify_passes(&t), "{}", t);
+        }
+
+        // A name written into a buffer by `parse_plain_domain` is what `parse_token` gives, for
+        // every type asked for, on tokens that are names (upper case, trailing dots, wildcards,
+        // digits first), addresses, hashes, URLs and odd ones; and the buffer's old text never
+        // shows through.
+        #[test]
+        fn plain_domain_into_a_buffer_is_parse_token(
+            t in proptest::prop_oneof![
+                "(\\*\\.)?[a-zA-Z0-9_-]{1,8}(\\.[a-zA-Z0-9_-]{1,8}){0,3}\\.{0,2}",
+                "[0-9]{1,3}(\\.[0-9]{1,3}){3}",
+                "[0-9a-fA-F]{32}|[0-9a-fA-F]{64}",
+                "(hxxp|https?://)?[a-z.\\[\\]é-]{0,20}",
+                "[ -~]{0,30}",
+            ],
+            want in proptest::sample::select(vec![None, Some(Kind::Ip), Some(Kind::Domain), Some(Kind::Url), Some(Kind::Hash)]),
+            old in "[a-z]{0,300}",
+        ) {
+            let mut name = old;
+            if let Some((wildcard, normalized)) = parse_plain_domain(t.as_bytes(), want, &mut name) {
+                let want_p = Parsed { value: Value::Domain(Domain { name, wildcard }), normalized };
+                proptest::prop_assert_eq!(parse_token(t.as_bytes(), want), Ok(want_p), "{}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_domain_into_a_buffer_takes_plain_names_alone() {
+        let mut name = String::from("old.text");
+        assert_eq!(
+            parse_plain_domain(b"*.Evil.COM.", Some(Kind::Domain), &mut name),
+            Some((true, true))
+        );
+        assert_eq!(name, "evil.com");
+        assert_eq!(
+            parse_plain_domain(b"evil.com", None, &mut name),
+            Some((false, false))
+        );
+        for (t, want) in [
+            ("1evil.com", None), // an IPv4 is tried first
+            ("evil.com", Some(Kind::Ip)),
+            ("evil.com", Some(Kind::Url)),
+            ("bücher.de", Some(Kind::Domain)),
+            ("evil[.]com", Some(Kind::Domain)),
+            ("xn--bcher-kva.de", Some(Kind::Domain)),
+        ] {
+            assert_eq!(
+                parse_plain_domain(t.as_bytes(), want, &mut name),
+                None,
+                "{t}"
+            );
         }
     }
 
