@@ -93,6 +93,17 @@ fn feed_line(
     line: &[u8],
     name: &mut String,
 ) {
+    // A line that is a plain name whole (but for a `\r` at its end) is its own token, with no
+    // comment: the name's bytes hold no space, `#`, `;`, `/` or BOM byte, so `split` would find
+    // nothing else. Tried before `split`, which took 5% of the CPU of 1M names.
+    let whole = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Some((wildcard, normalized)) = parse_plain_domain(whole, o.want, name) {
+        if normalized {
+            c.note_normalized();
+        }
+        let d = DomainRef { name, wildcard };
+        return c.push_domain(d, 0, || Some(at(n)));
+    }
     let (token, comment) = match split(line) {
         Line::Blank => return,
         Line::Token { token, comment } => (token, comment),
@@ -107,7 +118,13 @@ fn feed_line(
             0
         }
     };
-    if let Some((wildcard, normalized)) = parse_plain_domain(token, o.want, name) {
+    // (a token as long as the line is the line, tried above)
+    let plain = if token.len() == whole.len() {
+        None
+    } else {
+        parse_plain_domain(token, o.want, name)
+    };
+    if let Some((wildcard, normalized)) = plain {
         if normalized {
             c.note_normalized();
         }
