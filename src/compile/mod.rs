@@ -166,7 +166,7 @@ const COVERED: Skip = Skip::new(
 const OVER_LIMIT: Skip = Skip::new(SkipReason::OverLimit, "list is at max_entries");
 const TOO_BIG: Skip = Skip::new(
     SkipReason::Invalid,
-    "a name over 65,535 bytes, or past the 1 TiB of names a list can hold",
+    "a name over 65,535 bytes, or past the 1 TiB of names a list can hold (256 buffers of 4 GiB)",
 );
 
 impl<'a> Compiler<'a> {
