@@ -408,10 +408,14 @@ pub fn plain_name_into(raw: &[u8], out: &mut String) -> Option<PlainFlags> {
         }
         start = end + 1;
     }
-    // Every byte is ASCII (checked above): copied a char a byte, lowercased on the way (a copy
-    // checked as UTF-8 took 4% of the CPU of 1M names, more than the parse of the name).
+    // Every byte is ASCII (checked above): copied as bytes, lowercased on the way. Checked again
+    // as UTF-8 (`str::from_utf8`), the copy took 5% of the CPU of 1M names; pushed a `char` a
+    // byte, 6%; as bytes, under 1% (2026-12-08, `perf`).
     out.clear();
-    out.extend(s.iter().map(|&b| char::from(b.to_ascii_lowercase())));
+    // SAFETY: `class & OTHER == 0`, so every byte of `s` is an ASCII letter, digit, `.`, `-` or
+    // `_` (`PLAIN_CLASS` gives `OTHER` to every byte from 0x80); ASCII lowercase maps ASCII to
+    // ASCII, and ASCII bytes are valid UTF-8 whatever their order, so `out` stays a `String`.
+    unsafe { out.as_mut_vec() }.extend(s.iter().map(u8::to_ascii_lowercase));
     Some(PlainFlags {
         changed: s.len() != raw.len() || class & UPPER != 0,
         letter: class & LETTER != 0,
@@ -454,6 +458,29 @@ pub(crate) mod tests {
             1 => "[a\u{0301}\u{200d}\u{200c}\u{3002}\u{ff0e}\u{2488}\u{ad}\u{ff21}\u{2160}-]{1,4}",
             1 => "[\u{0590}-\u{08ff}\u{fb1d}-\u{fdff}\u{10800}-\u{10fff}a]{1,3}",
         ]
+    }
+
+    proptest::proptest! {
+        // Any bytes at all (the `unsafe` copy of `plain_name_into` relies on this): a name it
+        // takes is ASCII, the input lowercased without its one trailing dot, whatever `out`
+        // held before; and what it takes, `normalize_name` gives too.
+        #[test]
+        fn plain_name_into_takes_ascii_alone(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                4 => proptest::sample::select(b"abcXYZ09-_.".to_vec()),
+                1 => proptest::num::u8::ANY,
+            ], 0..40),
+            old in ".{0,20}",
+        ) {
+            let mut out = old;
+            if let Some(f) = plain_name_into(&raw, &mut out) {
+                proptest::prop_assert!(out.is_ascii());
+                let want = raw.strip_suffix(b".").unwrap_or(&raw).to_ascii_lowercase();
+                proptest::prop_assert_eq!(out.as_bytes(), &want[..]);
+                let s = std::str::from_utf8(&raw).expect("ASCII");
+                proptest::prop_assert_eq!(normalize_name(s), Ok((out.clone(), f.changed)));
+            }
+        }
     }
 
     mod label_by_label {
