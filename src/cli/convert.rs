@@ -97,16 +97,16 @@ fn feed_line(
     // comment: the name's bytes hold no space, `#`, `;`, `/` or BOM byte, so `split` would find
     // nothing else. Tried before `split`, which took 5% of the CPU of 1M names.
     let whole = line.strip_suffix(b"\r").unwrap_or(line);
-    if let Some((wildcard, normalized)) = parse_plain_domain(whole, o.want, name) {
-        if normalized {
-            c.note_normalized();
-        }
-        let d = DomainRef { name, wildcard };
-        return c.push_domain(d, 0, || Some(at(n)));
-    }
-    let (token, comment) = match split(line) {
-        Line::Blank => return,
-        Line::Token { token, comment } => (token, comment),
+    let (token, comment, plain) = match parse_plain_domain(whole, o.want, name) {
+        Some(p) => (whole, &b""[..], Some(p)),
+        None => match split(line) {
+            Line::Blank => return,
+            // (a token as long as the line is the line, tried above)
+            Line::Token { token, comment } if token.len() == whole.len() => (token, comment, None),
+            Line::Token { token, comment } => {
+                (token, comment, parse_plain_domain(token, o.want, name))
+            }
+        },
     };
     let meta = |c: &mut Compiler<'_>| {
         if o.keep_comments && !comment.is_empty() {
@@ -117,12 +117,6 @@ fn feed_line(
         } else {
             0
         }
-    };
-    // (a token as long as the line is the line, tried above)
-    let plain = if token.len() == whole.len() {
-        None
-    } else {
-        parse_plain_domain(token, o.want, name)
     };
     if let Some((wildcard, normalized)) = plain {
         if normalized {

@@ -12,7 +12,7 @@
 //! ([`Names::append`], the second half of a file parsed on another thread) adds its chunks as
 //! they are, so their bytes are not copied (copying 10 MB of names into new pages took 12 ms).
 
-use crate::indicator::DomainRef;
+use crate::indicator::{Domain, DomainRef};
 
 use super::MetaId;
 
@@ -51,11 +51,7 @@ impl Names {
 
     /// Appends the names of `other` (its chunks as they are), their metadata ids through `meta`.
     /// The names past the 256 chunks are given back, in order (none but past 1 TiB).
-    pub(super) fn append(
-        &mut self,
-        other: Names,
-        meta: impl Fn(MetaId) -> MetaId,
-    ) -> Vec<(String, bool, MetaId)> {
+    pub(super) fn append(&mut self, other: Names, meta: impl Fn(MetaId) -> MetaId) -> Vec<Domain> {
         let base = self.text.chunks.len();
         let room = 256 - base.min(256);
         let Names { text, items } = other;
@@ -71,14 +67,8 @@ impl Names {
                 let chunk = (base + c) as u8; // < 256: `moved` is at most `room`
                 self.items.push((Name { chunk, ..n }, meta(m)));
             } else {
-                let d = get(
-                    &left_chunks,
-                    Name {
-                        chunk: (c - moved) as u8,
-                        ..n
-                    },
-                );
-                left.push((d.name.to_string(), d.wildcard, meta(m)));
+                let chunk = (c - moved) as u8; // < 256: a chunk of `other`
+                left.push(get(&left_chunks, Name { chunk, ..n }).to_domain());
             }
         }
         left
@@ -215,7 +205,7 @@ mod tests {
         let mut a = many(250, "a");
         let left = a.append(many(10, "b"), |m| m);
         assert_eq!(a.text.chunks.len(), 256);
-        let names: Vec<String> = left.iter().map(|(n, ..)| n.clone()).collect();
+        let names: Vec<String> = left.iter().map(Domain::to_string).collect();
         assert_eq!(names, ["b6.com", "b7.com", "b8.com", "b9.com"]);
         assert_eq!(
             a.push(d("x.com", false), 0),

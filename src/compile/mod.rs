@@ -238,9 +238,7 @@ impl<'a> Compiler<'a> {
         origin: impl FnOnce() -> Option<String>,
     ) {
         if !self.policy.kinds.contains(&Kind::Domain) {
-            return self
-                .report
-                .skip_with(NOT_IN_LIST, 1, origin, || d.to_string());
+            return self.reject(NOT_IN_LIST, origin, &d);
         }
         let floor = self
             .guard
@@ -252,7 +250,7 @@ impl<'a> Compiler<'a> {
             },
             Err(s) => s,
         };
-        self.report.skip_with(skip, 1, origin, || d.to_string());
+        self.reject(skip, origin, &d);
     }
 
     /// Takes in everything another compiler for the same list collected (used to parse one
@@ -263,9 +261,8 @@ impl<'a> Compiler<'a> {
         self.metas.extend(other.metas.into_iter().skip(1));
         self.v4.append(other.v4, offset);
         self.v6.append(other.v6, offset);
-        for (name, wildcard, _) in self.domains.append(other.domains, remap) {
-            let d = Domain { name, wildcard };
-            self.report.skip_with(TOO_BIG, 1, || None, || d.to_string());
+        for d in self.domains.append(other.domains, remap) {
+            self.reject(TOO_BIG, || None, &d);
         }
         self.urls
             .extend(other.urls.into_iter().map(|(u, m)| (u, remap(m))));
@@ -274,7 +271,12 @@ impl<'a> Compiler<'a> {
         self.report.merge(&other.report);
     }
 
-    fn reject(&mut self, skip: Skip, origin: impl FnOnce() -> Option<String>, value: &Value) {
+    fn reject(
+        &mut self,
+        skip: Skip,
+        origin: impl FnOnce() -> Option<String>,
+        value: &impl std::fmt::Display,
+    ) {
         self.report.skip_with(skip, 1, origin, || value.to_string());
     }
 
